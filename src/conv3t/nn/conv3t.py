@@ -1,0 +1,231 @@
+"""``Conv3T``: a 3D convolution whose kernel is one 2D filter plus learned affine temporal transformations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from conv3t.nn.functional import KernelMethod, generate_kernel
+
+__all__ = ["Conv3T"]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+IntOr3 = int | Sequence[int]
+
+
+def _triple(value: IntOr3, name: str) -> tuple[int, int, int]:
+    if isinstance(value, int):
+        out = (value, value, value)
+    else:
+        out = tuple(int(v) for v in value)
+        if len(out) != 3:
+            raise ValueError(f"{name} must be an int or a tuple of 3 ints (D, H, W), got {value!r}")
+    return out  # type: ignore[return-value]
+
+
+class Conv3T(nn.Module):
+    r"""Temporally factorized 3D convolution (3TConv, Ras et al.).
+
+    Drop-in for :class:`torch.nn.Conv3d` (same arguments, same output shape) whose
+    ``out x in/groups x D x kH x kW`` kernel is generated from a 2D filter :math:`K_1` by ``D - 1`` affine
+    transformations per output channel, applied one after the other: :math:`K_{t+1} = \mathrm{warp}(K_t;
+    \Theta_t)` (see :mod:`conv3t.nn.functional` for the exact convention).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
+            as :class:`torch.nn.Conv3d`. ``kernel_size = (D, kH, kW)``; ``padding`` may be ``"same"`` or
+            ``"valid"``.
+        kernel_method: ``"matrix"`` (default) or ``"grid_sample"``, see :func:`generate_kernel`.
+
+    Parameters:
+        weight: ``(out, in/groups, kH, kW)`` the 2D filter :math:`K_1`.
+        scale: ``(out, D-1)``, initialised to 1.
+        rotation: ``(out, D-1)`` radians, initialised to 0.
+        translation_x, translation_y: ``(out, D-1)`` in ``affine_grid`` units (align_corners=True; one unit is
+            ``(k-1)/2`` kernel pixels), initialised to 0.
+        bias: ``(out,)`` or ``None``.
+
+    A layer with ``D = 1`` has temporal parameters of shape ``(out, 0)``: it is a 2D convolution applied per
+    frame. Spatially ``1 x 1`` kernels with ``D > 1`` are rejected: an affine warp of a single pixel can only
+    scale it or move it out of the kernel, so use :class:`torch.nn.Conv3d` there.
+
+    Shape:
+        input ``(N, in, T, H, W)`` or unbatched ``(in, T, H, W)``; output as :class:`torch.nn.Conv3d`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOr3,
+        stride: IntOr3 = 1,
+        padding: IntOr3 | str = 0,
+        dilation: IntOr3 = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        kernel_method: KernelMethod = "matrix",
+    ) -> None:
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"in_channels and out_channels must be positive, got {in_channels}, {out_channels}")
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by "
+                f"groups ({groups})"
+            )
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+        if kernel_method not in ("matrix", "grid_sample"):
+            raise ValueError(f"kernel_method must be 'matrix' or 'grid_sample', got {kernel_method!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _triple(kernel_size, "kernel_size")
+        self.stride = _triple(stride, "stride")
+        self.dilation = _triple(dilation, "dilation")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
+            raise ValueError(
+                f"kernel_size, stride and dilation must be >= 1, got {self.kernel_size}, {self.stride}, "
+                f"{self.dilation}"
+            )
+        depth, kh, kw = self.kernel_size
+        if depth > 1 and kh == 1 and kw == 1:
+            raise ValueError(
+                f"Conv3T with kernel_size {self.kernel_size}: a spatially 1x1 filter cannot be warped by an "
+                "affine transformation (it can only be scaled or moved out of the kernel); use nn.Conv3d "
+                "for 1x1 spatial kernels"
+            )
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be an int, a 3-tuple, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions (as nn.Conv3d)")
+            self.padding: tuple[int, int, int] | str = padding
+        else:
+            self.padding = _triple(padding, "padding")
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.kernel_method: KernelMethod = kernel_method
+        self._reversed_padding_repeated_twice = self._pad_amounts()
+
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kh, kw, **factory))
+        steps = depth - 1
+        self.scale = nn.Parameter(torch.empty(out_channels, steps, **factory))
+        self.rotation = nn.Parameter(torch.empty(out_channels, steps, **factory))
+        self.translation_x = nn.Parameter(torch.empty(out_channels, steps, **factory))
+        self.translation_y = nn.Parameter(torch.empty(out_channels, steps, **factory))
+        if bias:
+            self.bias: nn.Parameter | None = nn.Parameter(torch.empty(out_channels, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def _pad_amounts(self) -> list[int]:
+        """Padding for ``F.pad`` (last dim first, left/right), as nn.Conv3d computes it."""
+        if self.padding == "valid":
+            return [0] * 6
+        amounts: list[int] = []
+        for i in reversed(range(3)):
+            if self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                left = total // 2
+                amounts += [left, total - left]
+            else:
+                amounts += [self.padding[i], self.padding[i]]  # type: ignore[index]
+        return amounts
+
+    @property
+    def temporal_depth(self) -> int:
+        """``D``, the number of time slices of the generated kernel."""
+        return self.kernel_size[0]
+
+    def reset_parameters(self) -> None:
+        """2D filter and bias as ``nn.Conv3d`` would initialise a kernel of this shape; identity transforms.
+
+        The fan-in is that of the full 3D kernel, ``in/groups * D * kH * kW``, so a freshly built Conv3T
+        has the output scale of a freshly built Conv3d on inputs that are uncorrelated over time.
+        """
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+        with torch.no_grad():
+            self.weight.mul_(math.sqrt(self.weight[0].numel() / fan_in))
+            self.scale.fill_(1.0)
+            self.rotation.zero_()
+            self.translation_x.zero_()
+            self.translation_y.zero_()
+            if self.bias is not None:
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                self.bias.uniform_(-bound, bound)
+
+    def kernel(self) -> Tensor:
+        """The generated 3D filter, ``(out, in/groups, D, kH, kW)``, in the weight's dtype.
+
+        Generation runs outside autocast (float32/float64 sampling) so that low-precision autocast only
+        affects the convolution itself.
+        """
+        device_type = self.weight.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            return generate_kernel(
+                self.weight,
+                self.scale,
+                self.rotation,
+                self.translation_x,
+                self.translation_y,
+                method=self.kernel_method,
+            )
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() not in (4, 5):
+            raise ValueError(
+                f"Conv3T expects input of shape (N, C, T, H, W) or (C, T, H, W), got {x.dim()}-D input "
+                f"of shape {tuple(x.shape)}"
+            )
+        channels = x.shape[-4]
+        if channels != self.in_channels:
+            raise ValueError(
+                f"Conv3T expects {self.in_channels} input channels, got {channels} (input shape "
+                f"{tuple(x.shape)}, channels are dimension -4)"
+            )
+        pads = self._reversed_padding_repeated_twice
+        for i, name in enumerate(("T", "H", "W")):
+            padded = x.shape[-3 + i] + pads[2 * (2 - i)] + pads[2 * (2 - i) + 1]
+            extent = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            if padded < extent:
+                raise ValueError(
+                    f"Conv3T kernel extent {extent} along {name} (kernel {self.kernel_size[i]}, dilation "
+                    f"{self.dilation[i]}) is larger than the padded input ({padded}); input shape "
+                    f"{tuple(x.shape)}"
+                )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, in, T, H, W) -> (N, out, T', H', W')`` exactly as ``F.conv3d(x, self.kernel(), ...)``."""
+        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
+            self._check_input(x)
+        kernel = self.kernel()
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return F.conv3d(x, kernel, self.bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv3d(x, kernel, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        if self.kernel_method != "matrix":
+            s += f", kernel_method={self.kernel_method!r}"
+        return s
