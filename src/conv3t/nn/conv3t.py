@@ -77,8 +77,7 @@ class Conv3T(nn.Module):
             raise ValueError(f"in_channels and out_channels must be positive, got {in_channels}, {out_channels}")
         if groups <= 0 or in_channels % groups or out_channels % groups:
             raise ValueError(
-                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by "
-                f"groups ({groups})"
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
             )
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
@@ -91,8 +90,7 @@ class Conv3T(nn.Module):
         self.dilation = _triple(dilation, "dilation")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError(
-                f"kernel_size, stride and dilation must be >= 1, got {self.kernel_size}, {self.stride}, "
-                f"{self.dilation}"
+                f"kernel_size, stride and dilation must be >= 1, got {self.kernel_size}, {self.stride}, {self.dilation}"
             )
         depth, kh, kw = self.kernel_size
         if depth > 1 and kh == 1 and kw == 1:
