@@ -1,0 +1,171 @@
+"""Exported weights: ``model.safetensors`` + ``model.json``, the hand-off from training to explanation.
+
+A run directory written by ``conv3t train`` / ``conv3t demo`` holds these two files; the explain tools load
+them without touching the trainer or its checkpoints. ``model.json`` records everything needed to rebuild
+the network and feed it correctly::
+
+    {
+      "format": "conv3t-model", "format_version": 1,
+      "model": "resnet10_3t",                      # registry name (conv3t.models.create_model)
+      "model_kwargs": {"base_width": 16},          # extra create_model keyword arguments
+      "num_classes": 9, "classes": ["static", ...],
+      "clip": {"num_frames": 16, "size": [64, 64]},          # T and (H, W) the model was trained on
+      "normalization": {"mean": [...], "std": [...]},       # per RGB channel, applied to [0, 1] pixels
+      "data": {...}                                # the data config of the run (synthetic runs regenerate it)
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["ExportedModel", "ModelInfo", "atomic_write_bytes", "load_exported", "save_exported"]
+
+FORMAT = "conv3t-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+INFO_FILE = "model.json"
+
+
+@dataclass
+class ModelInfo:
+    """What ``model.json`` says about an exported model."""
+
+    model: str
+    num_classes: int
+    classes: list[str]
+    num_frames: int
+    size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "model_kwargs": self.model_kwargs,
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "clip": {"num_frames": self.num_frames, "size": list(self.size)},
+            "normalization": {"mean": list(self.mean), "std": list(self.std)},
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], source: str = "model.json") -> ModelInfo:
+        if obj.get("format") != FORMAT:
+            raise ValueError(f"{source}: not a conv3t model description (format={obj.get('format')!r})")
+        if obj.get("format_version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"{source}: format_version {obj['format_version']} is newer than this conv3t "
+                f"understands ({FORMAT_VERSION}); upgrade conv3t"
+            )
+        try:
+            return cls(
+                model=str(obj["model"]),
+                num_classes=int(obj["num_classes"]),
+                classes=[str(c) for c in obj["classes"]],
+                num_frames=int(obj["clip"]["num_frames"]),
+                size=(int(obj["clip"]["size"][0]), int(obj["clip"]["size"][1])),
+                mean=tuple(float(v) for v in obj["normalization"]["mean"]),  # type: ignore[arg-type]
+                std=tuple(float(v) for v in obj["normalization"]["std"]),  # type: ignore[arg-type]
+                model_kwargs=dict(obj.get("model_kwargs", {})),
+                data=dict(obj.get("data", {})),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ValueError(f"{source}: missing or malformed field ({err!r})") from err
+
+
+@dataclass
+class ExportedModel:
+    """A loaded export: the network (in eval mode) and its description."""
+
+    model: nn.Module
+    info: ModelInfo
+    path: Path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: ModelInfo) -> Path:
+    """Write ``directory/model.safetensors`` and ``directory/model.json`` atomically; returns the directory."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(directory / WEIGHTS_FILE, save(state, metadata={"format": FORMAT}))
+    text = json.dumps(info.to_json(), indent=2, sort_keys=False) + "\n"
+    atomic_write_bytes(directory / INFO_FILE, text.encode())
+    return directory
+
+
+def _locate(path: Path) -> tuple[Path, Path]:
+    if path.is_dir():
+        weights, meta = path / WEIGHTS_FILE, path / INFO_FILE
+    elif path.suffix == ".safetensors":
+        weights, meta = path, path.with_name(INFO_FILE)
+    elif path.name == INFO_FILE:
+        weights, meta = path.with_name(WEIGHTS_FILE), path
+    else:
+        raise ValueError(f"{path}: expected a run directory, a model.safetensors file or a model.json file")
+    for f in (weights, meta):
+        if not f.is_file():
+            raise FileNotFoundError(
+                f"{f} not found: a conv3t export is model.safetensors + model.json side by side "
+                "(written by `conv3t train` and `conv3t demo`)"
+            )
+    return weights, meta
+
+
+def load_exported(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> ExportedModel:
+    """Rebuild a model from a run directory, its ``model.safetensors`` or its ``model.json``.
+
+    Weights are read with safetensors (no unpickling). The model is returned in eval mode.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from conv3t.models import create_model
+
+    weights, meta = _locate(Path(path))
+    try:
+        info = ModelInfo.from_json(json.loads(meta.read_text()), source=str(meta))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{meta}: not valid JSON ({err})") from err
+    model = create_model(info.model, num_classes=info.num_classes, **info.model_kwargs)
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{weights}: cannot read safetensors weights ({err})") from err
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{weights} does not match {info.model}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
+        )
+    model.to(device).eval()
+    return ExportedModel(model=model, info=info, path=Path(path))
