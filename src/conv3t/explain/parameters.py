@@ -1,0 +1,330 @@
+"""The temporal parameters of every ``Conv3T`` layer of a model, as a table with human-readable units.
+
+Public API::
+
+    temporal_parameters(model: nn.Module, input_size: tuple[int, int, int] | None = (32, 256, 256),
+                        in_channels: int | None = None) -> pandas.DataFrame
+    layer_geometry(model: nn.Module, input_size: tuple[int, int, int] | None = (32, 256, 256),
+                   in_channels: int | None = None) -> pandas.DataFrame
+    conv3t_layers(model: nn.Module) -> list[tuple[str, Conv3T]]
+    PARAMETER_COLUMNS, DERIVED_COLUMNS: tuple[str, ...]
+
+Conventions (``docs/conventions.md`` is the long version). The layer samples slice ``t`` at
+``q = s R(r) (p + t)`` to build slice ``t+1`` (``affine_grid`` coordinates, align_corners=True, x right, y down,
+one unit = ``(k-1)/2`` kernel pixels). Solving for ``p`` gives where the content at ``q`` lands::
+
+    p = (1/s) R(-r) q - t
+
+so per step the content is scaled by ``1/s`` and turned by ``-r`` about the kernel centre, then shifted by ``-t``.
+The content at the kernel centre (``q = 0``) moves by exactly ``-t`` whatever ``s`` and ``r`` are; that centre
+displacement is what the ``dx``/``dy`` columns report. Because ``conv3d`` correlates kernel slice ``t`` with input
+frame ``t + offset``, this content motion is the motion the channel prefers in the input.
+
+Columns of :func:`temporal_parameters` (one row per Conv3T layer x output channel x step):
+
+* ``layer`` (qualified module name), ``channel``, ``step`` (0-based; step ``t`` maps slice ``t`` to ``t+1``)
+* raw: ``scale``, ``rotation`` (radians, positive = content turns counter-clockwise), ``translation_x``,
+  ``translation_y`` (``affine_grid`` units)
+* ``kernel_d``, ``kernel_h``, ``kernel_w``: the layer's kernel size ``D, kH, kW``
+* ``rotation_deg`` = ``degrees(r)``; ``rotation_cw_deg`` = ``-degrees(r)`` (content rotation, clockwise positive)
+* ``zoom_percent`` = ``(1/s - 1) * 100`` (content size change per step; positive = grows = zooms in)
+* ``dx_kernel_px`` = ``-t_x (kW-1)/2``, ``dy_kernel_px`` = ``-t_y (kH-1)/2``: content motion of the kernel centre
+  per step in kernel pixels (x right, y down)
+* ``image_stride_x``, ``image_stride_y``: input-image pixels per kernel pixel (the cumulative spatial stride of
+  the layer's input times the layer's dilation; NaN if ``input_size`` is None)
+* ``frames_per_step``: input frames between two kernel slices (cumulative temporal stride times temporal
+  dilation; NaN if ``input_size`` is None)
+* ``dx_image_px``, ``dy_image_px``: the same motion in input-image pixels
+* trajectory after this step, relative to slice 0, of the content that starts at the kernel centre, from the
+  exact composition of the steps: ``traj_x_kernel_px``, ``traj_y_kernel_px``, ``traj_x_image_px``,
+  ``traj_y_image_px``; plus ``cum_rotation_cw_deg`` (sum of the steps) and ``cum_zoom`` (product of ``1/s``)
+* the paper's convention (section 3.4): ``paper_rotation`` = ``-r`` in radians (clockwise positive),
+  ``paper_px`` = ``t_x * kW``, ``paper_py`` = ``t_y * kH``. We read the paper's ``W``, ``H`` as the width and
+  height of the transformed "image", which in eq. 3-5 is the kernel slice. These keep the raw sign of ``t``
+  (the sampling offset), i.e. the opposite sign of the content motion, and over-count by ``k / ((k-1)/2)``
+  compared with the exact pixel motion; they exist only to reproduce the paper's figures.
+
+Non-square kernels: ``affine_grid`` units differ along x and y, so ``r`` is a rotation in normalised
+coordinates; the per-axis pixel conversion above is still exact for the centre displacement and the trajectory.
+
+Cumulative strides are measured, not inferred from module attributes: forward hooks on every Conv3T record
+the spatial/temporal size of its input during one forward pass of a dummy clip of ``input_size`` (T, H, W),
+run on the ``meta`` device (no memory, no compute; falls back to a real CPU pass without gradients if an op
+lacks a meta kernel). The stride of a layer is then ``H / H_in`` and ``W / W_in`` (and ``T / T_in``); choose
+an ``input_size`` divisible by the network's total stride so the ratios are exact (the default 32 x 256 x 256
+is, for ResNet and GoogLeNet).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from conv3t.nn import Conv3T
+
+__all__ = [
+    "DERIVED_COLUMNS",
+    "PARAMETER_COLUMNS",
+    "conv3t_layers",
+    "layer_geometry",
+    "temporal_parameters",
+]
+
+PARAMETER_COLUMNS: tuple[str, ...] = (
+    "layer",
+    "channel",
+    "step",
+    "scale",
+    "rotation",
+    "translation_x",
+    "translation_y",
+)
+DERIVED_COLUMNS: tuple[str, ...] = (
+    "kernel_d",
+    "kernel_h",
+    "kernel_w",
+    "rotation_deg",
+    "rotation_cw_deg",
+    "zoom_percent",
+    "dx_kernel_px",
+    "dy_kernel_px",
+    "image_stride_x",
+    "image_stride_y",
+    "frames_per_step",
+    "dx_image_px",
+    "dy_image_px",
+    "traj_x_kernel_px",
+    "traj_y_kernel_px",
+    "traj_x_image_px",
+    "traj_y_image_px",
+    "cum_rotation_cw_deg",
+    "cum_zoom",
+    "paper_rotation",
+    "paper_px",
+    "paper_py",
+)
+
+_GEOMETRY_COLUMNS = (
+    "layer",
+    "kernel_d",
+    "kernel_h",
+    "kernel_w",
+    "input_t",
+    "input_h",
+    "input_w",
+    "image_stride_x",
+    "image_stride_y",
+    "frames_per_step",
+)
+
+
+def conv3t_layers(model: nn.Module) -> list[tuple[str, Conv3T]]:
+    """All ``Conv3T`` modules of ``model`` as ``(qualified name, module)`` in registration order.
+
+    A model that is itself a ``Conv3T`` is returned under the name ``""``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, Conv3T)]
+
+
+def _first_in_channels(model: nn.Module) -> int:
+    for _, m in model.named_modules():
+        channels = getattr(m, "in_channels", None)
+        if isinstance(channels, int):
+            return channels
+    raise ValueError("in_channels: cannot infer the model's input channels (no module has `in_channels`); pass it")
+
+
+def _record_input_sizes(model: nn.Module, input_size: Sequence[int], in_channels: int) -> dict[str, tuple[int, ...]]:
+    """Run one dummy forward pass and return ``{layer name: (T_in, H_in, W_in)}`` for every Conv3T."""
+    layers = conv3t_layers(model)
+    sizes: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for name, module in layers:
+
+        def hook(_m: nn.Module, args: tuple, _name: str = name) -> None:
+            x = args[0]
+            if _name not in sizes:  # a module reused in forward keeps its first (outermost) call
+                sizes[_name] = tuple(int(v) for v in x.shape[-3:])
+
+        handles.append(module.register_forward_pre_hook(hook))
+    was_training = {m: m.training for m in model.modules()}
+    model.eval()  # no auxiliary heads, no batch statistics
+    try:
+        try:
+            meta = {n: torch.empty_like(t, device="meta") for n, t in model.named_parameters()}
+            meta.update({n: torch.empty_like(t, device="meta") for n, t in model.named_buffers()})
+            x = torch.empty(1, in_channels, *input_size, device="meta")
+            functional_call(model, meta, (x,), strict=False)
+        except (NotImplementedError, RuntimeError):
+            sizes.clear()
+            ref = next(iter(model.parameters()), None)
+            dtype = ref.dtype if ref is not None else torch.float32
+            device = ref.device if ref is not None else torch.device("cpu")
+            try:
+                with torch.no_grad():
+                    model(torch.zeros(1, in_channels, *input_size, dtype=dtype, device=device))
+            except Exception as err:
+                raise ValueError(
+                    f"input_size={tuple(input_size)}, in_channels={in_channels}: the dummy forward pass that "
+                    f"measures the layers' strides failed ({err}); pass an input_size the model accepts"
+                ) from err
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in was_training.items():
+            m.training = flag
+    return sizes
+
+
+def layer_geometry(
+    model: nn.Module,
+    input_size: tuple[int, int, int] | None = (32, 256, 256),
+    in_channels: int | None = None,
+) -> pd.DataFrame:
+    """One row per Conv3T layer: kernel size, input size and how kernel pixels/slices map to the input clip.
+
+    Args:
+        model: any module containing ``Conv3T`` layers; its input is ``(N, C, T, H, W)``.
+        input_size: ``(T, H, W)`` of the dummy clip used to measure the strides, or None to skip the
+            measurement (stride columns NaN).
+        in_channels: ``C`` of the dummy clip; default: ``in_channels`` of the first module that has one.
+
+    Returns:
+        DataFrame with columns ``layer, kernel_d, kernel_h, kernel_w, input_t, input_h, input_w,
+        image_stride_x, image_stride_y, frames_per_step``; ``image_stride_*`` are input-image pixels per
+        kernel pixel (cumulative stride x dilation), ``frames_per_step`` input frames per kernel slice.
+        Layers the dummy pass did not reach have NaN there.
+    """
+    layers = conv3t_layers(model)
+    sizes: dict[str, tuple[int, ...]] = {}
+    if input_size is not None and layers:
+        if len(input_size) != 3 or any(int(v) < 1 for v in input_size):
+            raise ValueError(f"input_size must be (T, H, W) of positive ints or None, got {input_size!r}")
+        channels = in_channels if in_channels is not None else _first_in_channels(model)
+        sizes = _record_input_sizes(model, [int(v) for v in input_size], channels)
+    rows = []
+    for name, m in layers:
+        d, kh, kw = m.kernel_size
+        dil_t, dil_y, dil_x = m.dilation
+        row: dict[str, object] = {"layer": name, "kernel_d": d, "kernel_h": kh, "kernel_w": kw}
+        if name in sizes and input_size is not None:
+            t_in, h_in, w_in = sizes[name]
+            row.update(
+                input_t=t_in,
+                input_h=h_in,
+                input_w=w_in,
+                image_stride_x=input_size[2] / w_in * dil_x,
+                image_stride_y=input_size[1] / h_in * dil_y,
+                frames_per_step=input_size[0] / t_in * dil_t,
+            )
+        else:
+            row.update({c: math.nan for c in _GEOMETRY_COLUMNS[4:]})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(_GEOMETRY_COLUMNS))
+
+
+def _trajectory(scale: np.ndarray, rotation: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    """Positions (normalised units) of the content that starts at the kernel centre, after each step.
+
+    Args: ``(C, S)`` arrays. Returns ``(C, S, 2)``: ``q_{k+1} = (1/s_k) R(-r_k) q_k - t_k`` with ``q_0 = 0``.
+    """
+    channels, steps = scale.shape
+    out = np.zeros((channels, steps, 2))
+    qx = np.zeros(channels)
+    qy = np.zeros(channels)
+    for k in range(steps):
+        c, s = np.cos(rotation[:, k]), np.sin(rotation[:, k])
+        inv = 1.0 / scale[:, k]
+        # R(-r) = [[c, s], [-s, c]]
+        qx, qy = inv * (c * qx + s * qy) - tx[:, k], inv * (-s * qx + c * qy) - ty[:, k]
+        out[:, k, 0] = qx
+        out[:, k, 1] = qy
+    return out
+
+
+def temporal_parameters(
+    model: nn.Module,
+    input_size: tuple[int, int, int] | None = (32, 256, 256),
+    in_channels: int | None = None,
+) -> pd.DataFrame:
+    """The temporal parameters of every Conv3T layer, one row per layer x output channel x step.
+
+    Args:
+        model: a module containing ``Conv3T`` layers (or a ``Conv3T`` itself, listed as layer ``""``).
+        input_size: ``(T, H, W)`` of the dummy clip that measures each layer's cumulative stride (see
+            :func:`layer_geometry`); None leaves the image-pixel and frame columns NaN.
+        in_channels: channels of the dummy clip; default: inferred from the first module with ``in_channels``.
+
+    Returns:
+        DataFrame with :data:`PARAMETER_COLUMNS` followed by :data:`DERIVED_COLUMNS` (meanings and units in the
+        module docstring), rows ordered by layer (registration order), channel, step. Layers with ``D = 1``
+        contribute no rows. Raw values are float64 copies of the parameters.
+    """
+    geometry = layer_geometry(model, input_size, in_channels).set_index("layer")
+    frames = []
+    for name, m in conv3t_layers(model):
+        params = [
+            p.detach().to("cpu", torch.float64).numpy() for p in (m.scale, m.rotation, m.translation_x, m.translation_y)
+        ]
+        scale, rotation, tx, ty = params
+        channels, steps = scale.shape
+        if steps == 0:
+            continue
+        d, kh, kw = m.kernel_size
+        half_x, half_y = (kw - 1) / 2, (kh - 1) / 2
+        geo = geometry.loc[name]
+        stride_x, stride_y = float(geo["image_stride_x"]), float(geo["image_stride_y"])
+        traj = _trajectory(scale, rotation, tx, ty)
+        data: dict[str, object] = {
+            "layer": name,
+            "channel": np.repeat(np.arange(channels), steps),
+            "step": np.tile(np.arange(steps), channels),
+            "scale": scale.reshape(-1),
+            "rotation": rotation.reshape(-1),
+            "translation_x": tx.reshape(-1),
+            "translation_y": ty.reshape(-1),
+            "kernel_d": d,
+            "kernel_h": kh,
+            "kernel_w": kw,
+        }
+        r = rotation.reshape(-1)
+        dx = -tx.reshape(-1) * half_x + 0.0  # + 0.0 turns -0.0 into 0.0 for display
+        dy = -ty.reshape(-1) * half_y + 0.0
+        traj_x = traj[..., 0].reshape(-1) * half_x
+        traj_y = traj[..., 1].reshape(-1) * half_y
+        data.update(
+            rotation_deg=np.degrees(r),
+            rotation_cw_deg=-np.degrees(r) + 0.0,
+            zoom_percent=(1.0 / scale.reshape(-1) - 1.0) * 100.0,
+            dx_kernel_px=dx,
+            dy_kernel_px=dy,
+            image_stride_x=stride_x,
+            image_stride_y=stride_y,
+            frames_per_step=float(geo["frames_per_step"]),
+            dx_image_px=dx * stride_x,
+            dy_image_px=dy * stride_y,
+            traj_x_kernel_px=traj_x,
+            traj_y_kernel_px=traj_y,
+            traj_x_image_px=traj_x * stride_x,
+            traj_y_image_px=traj_y * stride_y,
+            cum_rotation_cw_deg=np.cumsum(-np.degrees(rotation), axis=1).reshape(-1) + 0.0,
+            cum_zoom=np.cumprod(1.0 / scale, axis=1).reshape(-1),
+            paper_rotation=-r + 0.0,
+            paper_px=tx.reshape(-1) * kw,
+            paper_py=ty.reshape(-1) * kh,
+        )
+        frames.append(pd.DataFrame(data))
+    columns = list(PARAMETER_COLUMNS + DERIVED_COLUMNS)
+    if not frames:
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+        return empty.astype({"layer": "object", "channel": "int64", "step": "int64"})
+    table = pd.concat(frames, ignore_index=True)[columns]
+    return table
