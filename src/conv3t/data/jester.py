@@ -1,0 +1,199 @@
+"""20BN-Jester v1 (27 hand gestures) in its official layout.
+
+::
+
+    root/jester-v1-labels.csv        27 class names, one per line; line order = class index
+    root/jester-v1-train.csv         "<id>;<Class Name>" per line, no header
+    root/jester-v1-validation.csv    same
+    root/jester-v1-test.csv          "<id>" per line (unlabeled: label -1)
+    root/20bn-jester-v1/<id>/00001.jpg, 00002.jpg, ...   (1-based, %05d.jpg, ~100 px high)
+
+The annotation folder and the frames folder may be given separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from conv3t.data.base import ClipTransform, VideoClipDataset
+from conv3t.data.decode import list_frame_files, read_jpeg_frames
+from conv3t.data.errors import DataError, Problem, raise_or_warn
+from conv3t.data.transforms import JESTER_SIZE, symmetric_label_map
+
+JESTER_SPLITS = ("train", "validation", "test")
+JESTER_FRAMES_DIR = "20bn-jester-v1"
+JESTER_LABELS_FILE = "jester-v1-labels.csv"
+
+#: Classes a horizontal mirror swaps, by the official label order: Swiping Left/Right,
+#: Sliding Two Fingers Left/Right, Turning Hand Clockwise/Counterclockwise.
+JESTER_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (6, 7), (14, 15))
+JESTER_FLIP_LABEL_MAP: dict[int, int] = symmetric_label_map(JESTER_FLIP_PAIRS)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: annotation file is missing") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return text.splitlines()
+
+
+def read_jester_labels(path: str | Path) -> tuple[list[str], list[Problem]]:
+    """Class names from ``jester-v1-labels.csv`` (blank lines ignored) and any problems."""
+    path = Path(path)
+    classes, problems, seen = [], [], {}
+    for n, line in enumerate(_read_lines(path), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if name in seen:
+            problems.append(Problem(path, f"class {name!r} repeats line {seen[name]}", n))
+            continue
+        seen[name] = n
+        classes.append(name)
+    if not classes:
+        problems.append(Problem(path, "no class names"))
+    return classes, problems
+
+
+def read_jester_split(
+    path: str | Path, classes: Sequence[str], labeled: bool = True
+) -> tuple[list[tuple[str, int]], list[Problem]]:
+    """``(id, label)`` pairs from a split file (label -1 when ``labeled`` is False) and problems."""
+    path = Path(path)
+    index = {c: i for i, c in enumerate(classes)}
+    entries: list[tuple[str, int]] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(_read_lines(path), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = line.split(";")
+        vid = parts[0].strip()
+        if not vid or any(c in vid for c in "/\\ ") or vid in (".", ".."):
+            problems.append(Problem(path, f"cannot parse line {line!r}: bad video id", n))
+            continue
+        if labeled:
+            if len(parts) != 2 or not parts[1].strip():
+                problems.append(Problem(path, f"cannot parse line {line!r}: expected '<id>;<Class Name>'", n))
+                continue
+            name = parts[1].strip()
+            if name not in index:
+                problems.append(Problem(path, f"label {name!r} is not in the labels file", n, vid))
+                continue
+            label = index[name]
+        else:
+            if len(parts) > 2 or (len(parts) == 2 and parts[1].strip()):
+                problems.append(Problem(path, f"cannot parse line {line!r}: expected '<id>'", n))
+                continue
+            label = -1
+        if vid in seen:
+            problems.append(Problem(path, f"video {vid!r} repeats line {seen[vid]}", n, vid))
+            continue
+        seen[vid] = n
+        entries.append((vid, label))
+    return entries, problems
+
+
+def jester_paths(
+    root: str | Path | None, annotation_dir: str | Path | None = None, frames_dir: str | Path | None = None
+) -> tuple[Path, Path]:
+    """Resolve ``(annotation_dir, frames_dir)``: defaults are ``root`` and ``root/20bn-jester-v1``."""
+    if root is None and (annotation_dir is None or frames_dir is None):
+        raise ValueError("give root, or both annotation_dir and frames_dir")
+    ann = Path(annotation_dir) if annotation_dir is not None else Path(root)  # type: ignore[arg-type]
+    frames = Path(frames_dir) if frames_dir is not None else Path(root) / JESTER_FRAMES_DIR  # type: ignore[arg-type]
+    return ann, frames
+
+
+class JesterDataset(VideoClipDataset):
+    """Jester clips: items are ``(clip, label)``, ``clip`` float32 ``(3, T, H, W)``, ImageNet-normalised.
+
+    Args:
+        root: dataset folder in the official layout (or None when both folders below are given).
+        split: ``"train"``, ``"validation"`` or ``"test"`` (test items have label -1).
+        num_frames: ``T``, frames per clip (30 in the paper).
+        annotation_dir: folder of the ``jester-v1-*.csv`` files (default ``root``).
+        frames_dir: folder of the per-video frame folders (default ``root/20bn-jester-v1``).
+        mode: ``"train"`` (random window, scale jitter, random crop, optional flip), ``"eval"``
+            (centre window, centre crop) or ``"multiview"``; default ``"train"`` for the train
+            split, else ``"eval"``.
+        frame_stride: take every ``frame_stride``-th frame (lowered for short videos).
+        pad: ``"repeat_last"`` or ``"loop"`` for videos shorter than the clip
+            (see :mod:`conv3t.data.sampling`).
+        size: output ``(H, W)``; the paper's 150×224 by default.
+        scale: training scale-jitter range of the crop side.
+        flip: random horizontal flip in training (off by default: it changes gesture meaning;
+            when on, labels are swapped by :data:`JESTER_FLIP_LABEL_MAP`).
+        temporal_views, spatial_crops: ``"multiview"`` mode: views per video, 1 or 3 crops.
+        transform: replaces the built-in transform; called as ``transform(frames, label)`` with
+            ``uint8 (T, 3, h, w)`` frames (``(V, T, 3, h, w)`` in multiview mode).
+        on_error: ``"raise"`` or ``"skip"`` bad videos (and bad annotation lines).
+        max_skips: consecutive bad videos tolerated before giving up.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None,
+        split: str = "train",
+        num_frames: int = 30,
+        *,
+        annotation_dir: str | Path | None = None,
+        frames_dir: str | Path | None = None,
+        mode: str | None = None,
+        frame_stride: int = 1,
+        pad: str = "repeat_last",
+        size: Sequence[int] = JESTER_SIZE,
+        scale: tuple[float, float] = (0.8, 1.0),
+        flip: bool = False,
+        temporal_views: int = 1,
+        spatial_crops: int = 1,
+        transform: ClipTransform | None = None,
+        on_error: str = "raise",
+        max_skips: int = 10,
+    ) -> None:
+        if split not in JESTER_SPLITS:
+            raise ValueError(f"Jester split must be one of {JESTER_SPLITS}, got {split!r}")
+        self.annotation_dir, self.frames_dir = jester_paths(root, annotation_dir, frames_dir)
+        self.split = split
+        classes, problems = read_jester_labels(self.annotation_dir / JESTER_LABELS_FILE)
+        if not classes:
+            raise DataError(str(problems[0]))
+        self.classes = classes
+        self.flip_label_map = dict(JESTER_FLIP_LABEL_MAP) if len(classes) == 27 else {}
+        split_file = self.annotation_dir / f"jester-v1-{split}.csv"
+        entries, split_problems = read_jester_split(split_file, classes, labeled=split != "test")
+        raise_or_warn(problems + split_problems, on_error, f"Jester annotations ({self.annotation_dir})")
+        if not entries:
+            raise DataError(f"{split_file}: no videos listed")
+        self.videos = [v for v, _ in entries]
+        self.labels = [y for _, y in entries]
+        super().__init__(
+            num_frames=num_frames,
+            mode=mode or ("train" if split == "train" else "eval"),
+            frame_stride=frame_stride,
+            pad=pad,
+            size=size,
+            scale=scale,
+            flip=flip,
+            temporal_views=temporal_views,
+            spatial_crops=spatial_crops,
+            transform=transform,
+            on_error=on_error,
+            max_skips=max_skips,
+        )
+
+    def read_frames(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        vid = self.videos[index]
+        files = list_frame_files(vid, self.frames_dir / vid)
+        idx = self.sample(len(files), rng)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        frames = read_jpeg_frames(vid, [files[i] for i in unique])
+        return frames[torch.from_numpy(inverse.reshape(idx.shape))]

@@ -1,0 +1,352 @@
+"""Synthetic motion clips with known ground truth, made on the fly (no files).
+
+Each clip shows one textured object on a static textured background. The object is drawn
+analytically in every frame: each screen pixel is mapped back into the object's own frame
+(inverse pose: translate, rotate, scale) where the shape's signed distance and its texture are
+evaluated. Edges are antialiased at screen resolution, so an object that shrinks or turns shows
+no sampling flicker, and nothing but the object moves.
+
+Motion convention (the project's): x to the right, y down, in pixels, with pixel centres at
+integer coordinates and (0, 0) the top-left pixel; rotation in degrees, positive = clockwise on
+screen; scale as a factor of the object's size (> 1 = bigger = zoom in).
+
+Two tasks:
+
+* ``"motion"``: the class is the motion, :data:`MOTION_CLASSES` (translate left/right/up/down,
+  rotate clockwise/counter-clockwise, zoom in/out, static); shape, texture, colours, position and
+  speed are random. The total motion over a clip is drawn per clip (translation 22–50 % of the
+  frame side, rotation 60–150°, zoom factor 1.6–2.4) and spread evenly over the frame steps.
+* ``"appearance"``: the class is shape × colour, :data:`APPEARANCE_CLASSES`; a random small
+  translation, rotation and zoom is nuisance motion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, symmetric_label_map
+
+MOTION_CLASSES: tuple[str, ...] = (
+    "translate_left",
+    "translate_right",
+    "translate_up",
+    "translate_down",
+    "rotate_cw",
+    "rotate_ccw",
+    "zoom_in",
+    "zoom_out",
+    "static",
+)
+_APPEARANCE_SHAPES = ("disk", "square", "triangle")
+_APPEARANCE_COLOURS = {"red": (0.9, 0.15, 0.1), "green": (0.1, 0.75, 0.2), "blue": (0.15, 0.3, 0.95)}
+APPEARANCE_CLASSES: tuple[str, ...] = tuple(f"{c}_{s}" for s in _APPEARANCE_SHAPES for c in _APPEARANCE_COLOURS)
+_MOTION_SHAPES = ("disk", "square", "triangle", "cross", "bar", "hexagon")
+
+#: Label swaps under a horizontal mirror, per task (left <-> right, clockwise <-> counter-clockwise).
+SYNTHETIC_FLIP_LABEL_MAP: dict[str, dict[int, int]] = {
+    "motion": symmetric_label_map([(0, 1), (4, 5)]),
+    "appearance": {},
+}
+
+
+@dataclass(frozen=True)
+class MotionGroundTruth:
+    """The motion that made a clip, per frame (``T`` frames).
+
+    Attributes:
+        label: class index; ``class_name`` its name.
+        center: ``(T, 2)`` object centre ``(x, y)`` in pixels (x right, y down).
+        angle: ``(T,)`` object orientation in degrees relative to frame 0, positive = clockwise.
+        scale: ``(T,)`` object size relative to frame 0 (> 1 = bigger).
+        radius: ``(T,)`` object radius in pixels (the shape fits in a circle of 0.9 × radius).
+        shape: the shape's name.
+    """
+
+    label: int
+    class_name: str
+    center: np.ndarray
+    angle: np.ndarray
+    scale: np.ndarray
+    radius: np.ndarray
+    shape: str
+
+    @property
+    def translation(self) -> np.ndarray:
+        """``(T - 1, 2)`` centre displacement ``(dx, dy)`` from frame t to t + 1, pixels."""
+        return np.diff(self.center, axis=0)
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """``(T - 1,)`` rotation from frame t to t + 1, degrees, positive = clockwise."""
+        return np.diff(self.angle)
+
+    @property
+    def zoom(self) -> np.ndarray:
+        """``(T - 1,)`` size factor from frame t to t + 1 (> 1 = zoom in)."""
+        return self.scale[1:] / self.scale[:-1]
+
+
+@dataclass(frozen=True)
+class _Look:
+    colour: np.ndarray  # (3,) in [0, 1]
+    gratings: np.ndarray  # (G, 4): kx, ky, phase, weight in object units
+    marker: np.ndarray  # (2,) marker position in object units
+    marker_colour: np.ndarray  # (3,)
+    bg_tint: np.ndarray  # (3,)
+    bg_coarse: np.ndarray  # (3, 5, 5) smooth background noise seeds
+    bg_grating: np.ndarray  # (3,): kx, ky, phase (per pixel)
+
+
+def _shape_distance(shape: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Signed distance (> 0 inside), in object units, of the named shape at object coords ``(x, y)``."""
+    if shape == "disk":
+        return 0.9 - torch.sqrt(x * x + y * y)
+    if shape == "square":
+        return 0.68 - torch.maximum(x.abs(), y.abs())
+    if shape == "bar":
+        return torch.minimum(0.9 - x.abs(), 0.42 - y.abs())
+    if shape == "cross":
+        a = torch.minimum(0.3 - x.abs(), 0.9 - y.abs())
+        b = torch.minimum(0.9 - x.abs(), 0.3 - y.abs())
+        return torch.maximum(a, b)
+    if shape in ("triangle", "hexagon"):
+        n, inradius = (3, 0.48) if shape == "triangle" else (6, 0.8)
+        # outward edge normals; the triangle points up (y down on screen)
+        angles = [math.pi / 2 + 2 * math.pi * k / n for k in range(n)]
+        proj = torch.stack([x * math.cos(a) + y * math.sin(a) for a in angles])
+        return inradius - proj.amax(0)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+class SyntheticMotionDataset(Dataset):
+    """Clips of a textured object moving on a static textured background, with known motion.
+
+    Args:
+        num_clips: dataset length.
+        num_frames: ``T``.
+        size: frame side in pixels, or ``(H, W)``.
+        task: ``"motion"`` (class = motion) or ``"appearance"`` (class = shape × colour).
+        seed: clip ``i`` depends only on ``(seed, i)`` (and the arguments above).
+        normalize: ImageNet mean/std normalisation (like the video datasets); False gives [0, 1].
+        transform: optional ``(clip, label) -> (clip, label)`` applied last, e.g. a
+            :class:`~conv3t.data.transforms.HorizontalFlip` with :attr:`flip_label_map`.
+
+    Items are ``(clip, label)``: ``clip`` float32 ``(3, T, H, W)``. Labels cycle through the
+    classes (``label = i % num_classes``), so every prefix of the dataset is balanced.
+    """
+
+    def __init__(
+        self,
+        num_clips: int,
+        num_frames: int = 16,
+        size: int | Sequence[int] = 64,
+        task: str = "motion",
+        seed: int = 0,
+        *,
+        normalize: bool = True,
+        transform: Callable[[torch.Tensor, int], tuple[torch.Tensor, int]] | None = None,
+    ) -> None:
+        if task not in ("motion", "appearance"):
+            raise ValueError(f"task must be 'motion' or 'appearance', got {task!r}")
+        if num_clips < 1:
+            raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+        if num_frames < 2:
+            raise ValueError(f"num_frames must be >= 2 (motion needs two frames), got {num_frames}")
+        h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        if min(h, w) < 16:
+            raise ValueError(f"size must be at least 16 pixels, got {size}")
+        self.num_clips, self.num_frames, self.size = num_clips, num_frames, (h, w)
+        self.task, self.seed, self.normalize, self.transform = task, seed, normalize, transform
+        self.classes: list[str] = list(MOTION_CLASSES if task == "motion" else APPEARANCE_CLASSES)
+        self.flip_label_map: dict[int, int] = dict(SYNTHETIC_FLIP_LABEL_MAP[task])
+        self.skipped = None  # nothing to skip: same interface as the file-backed datasets
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return self.num_clips
+
+    def label(self, index: int) -> int:
+        return index % len(self.classes)
+
+    def _check_index(self, index: int) -> int:
+        if not -self.num_clips <= index < self.num_clips:
+            raise IndexError(f"index {index} out of range for {self.num_clips} clips")
+        return index % self.num_clips
+
+    # ---- random draws -------------------------------------------------------------------------
+    def _rngs(self, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+        ss = np.random.SeedSequence([self.seed, index, 0x3C0])
+        a, b = ss.spawn(2)
+        return np.random.default_rng(a), np.random.default_rng(b)
+
+    def ground_truth(self, index: int) -> MotionGroundTruth:
+        """The motion of clip ``index`` (cheap: nothing is rendered)."""
+        index = self._check_index(index)
+        return self._motion(index, self._rngs(index)[0])
+
+    def _motion(self, index: int, rng: np.random.Generator) -> MotionGroundTruth:
+        h, w = self.size
+        side = min(h, w)
+        t = np.arange(self.num_frames, dtype=np.float64)
+        frac = t / (self.num_frames - 1)  # 0 .. 1 over the clip
+        label = self.label(index)
+        name = self.classes[label]
+        shift = np.zeros(2)  # total displacement over the clip, pixels
+        turn = 0.0  # total rotation, degrees clockwise
+        grow = 1.0  # total size factor
+        radius0 = rng.uniform(0.14, 0.22) * side
+        if self.task == "motion":
+            shape = _MOTION_SHAPES[rng.integers(len(_MOTION_SHAPES))]
+            if name.startswith("translate"):
+                d = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[name.split("_")[1]]
+                shift = np.array(d, dtype=np.float64) * rng.uniform(0.22, 0.5) * side
+            elif name.startswith("rotate"):
+                turn = rng.uniform(60.0, 150.0) * (1 if name == "rotate_cw" else -1)
+            elif name == "zoom_in":
+                grow = rng.uniform(1.6, 2.4)
+                radius0 = rng.uniform(0.1, 0.14) * side
+            elif name == "zoom_out":
+                grow = 1.0 / rng.uniform(1.6, 2.4)
+                radius0 = rng.uniform(0.24, 0.3) * side
+        else:
+            shape = name.split("_", 1)[1]
+            angle = rng.uniform(0, 2 * np.pi)
+            shift = np.array([np.cos(angle), np.sin(angle)]) * rng.uniform(0.0, 0.3) * side
+            turn = rng.uniform(-90.0, 90.0)
+            grow = float(np.exp(rng.uniform(-np.log(1.5), np.log(1.5))))
+        radius = radius0 * grow**frac
+        # place the path so that the whole object stays in the frame
+        rmax = radius.max()
+        lo = rmax + np.maximum(-shift, 0) + 1
+        hi = np.array([w - 1, h - 1]) - rmax - np.maximum(shift, 0) - 1
+        start = lo + rng.random(2) * np.maximum(hi - lo, 0)
+        center = start[None, :] + frac[:, None] * shift[None, :]
+        return MotionGroundTruth(
+            label=label,
+            class_name=name,
+            center=center,
+            angle=frac * turn,
+            scale=grow**frac,
+            radius=radius,
+            shape=shape,
+        )
+
+    def _look(self, index: int, rng: np.random.Generator) -> _Look:
+        label = self.label(index)
+        if self.task == "appearance":
+            colour = np.array(_APPEARANCE_COLOURS[self.classes[label].split("_")[0]])
+        else:
+            hue = rng.uniform(0, 2 * np.pi)
+            colour = 0.55 + 0.4 * np.cos(hue + np.array([0.0, 2.094, 4.189]))
+        g = 2
+        ang = rng.uniform(0, np.pi, g)
+        freq = rng.uniform(1.2, 2.6, g) * np.pi  # 1.2-2.6 cycles across the object's diameter
+        gratings = np.stack(
+            [freq * np.cos(ang), freq * np.sin(ang), rng.uniform(0, 2 * np.pi, g), rng.uniform(0.5, 1.0, g)], 1
+        )
+        marker_angle = rng.uniform(0, 2 * np.pi)
+        marker = 0.45 * np.array([np.cos(marker_angle), np.sin(marker_angle)])
+        marker_colour = 1.0 - colour
+        tint = 0.75 + 0.25 * rng.random(3)
+        bg_ang = rng.uniform(0, np.pi)
+        bg_freq = rng.uniform(0.15, 0.4)
+        return _Look(
+            colour=colour,
+            gratings=gratings,
+            marker=marker,
+            marker_colour=marker_colour,
+            bg_tint=tint,
+            bg_coarse=rng.random((3, 5, 5)),
+            bg_grating=np.array([bg_freq * np.cos(bg_ang), bg_freq * np.sin(bg_ang), rng.uniform(0, 2 * np.pi)]),
+        )
+
+    # ---- rendering ----------------------------------------------------------------------------
+    def render(self, index: int) -> tuple[torch.Tensor, torch.Tensor, MotionGroundTruth]:
+        """Clip ``index`` before normalisation and transform.
+
+        Returns ``(rgb, alpha, truth)``: ``rgb`` float32 ``(3, T, H, W)`` in [0, 1], ``alpha``
+        float32 ``(T, H, W)`` the object's coverage of each pixel, ``truth`` its ground truth.
+        """
+        index = self._check_index(index)
+        motion_rng, look_rng = self._rngs(index)
+        truth = self._motion(index, motion_rng)
+        look = self._look(index, look_rng)
+        h, w = self.size
+        bg = self._background(look)  # (3, H, W)
+
+        # Only a box around the object is drawn, per frame; the object never leaves the frame.
+        t_count = self.num_frames
+        box = int(np.ceil(2 * 0.95 * truth.radius.max())) + 4
+        bh, bw = min(box, h), min(box, w)
+        oy = np.clip(np.floor(truth.center[:, 1] - bh / 2).astype(np.int64) + 1, 0, h - bh)
+        ox = np.clip(np.floor(truth.center[:, 0] - bw / 2).astype(np.int64) + 1, 0, w - bw)
+
+        # screen pixel -> object coordinates (object radius = 1), for all frames at once
+        ys = torch.arange(bh, dtype=torch.float32).view(1, bh, 1) + torch.from_numpy(oy).float().view(-1, 1, 1)
+        xs = torch.arange(bw, dtype=torch.float32).view(1, 1, bw) + torch.from_numpy(ox).float().view(-1, 1, 1)
+        c = torch.as_tensor(truth.center, dtype=torch.float32)
+        th = torch.as_tensor(np.deg2rad(truth.angle), dtype=torch.float32).view(-1, 1, 1)
+        rad = torch.as_tensor(truth.radius, dtype=torch.float32).view(-1, 1, 1)
+        dx = xs - c[:, 0].view(-1, 1, 1)
+        dy = ys - c[:, 1].view(-1, 1, 1)
+        cos, sin = torch.cos(th), torch.sin(th)
+        # inverse of a clockwise (y down) turn by th, then of the scale
+        u = (cos * dx + sin * dy) / rad
+        v = (-sin * dx + cos * dy) / rad
+
+        dist = _shape_distance(truth.shape, u, v)
+        alpha_box = (dist * rad + 0.5).clamp(0.0, 1.0)  # 1-pixel antialiased edge, in screen pixels
+        pattern = torch.zeros_like(u)
+        for kx, ky, phase, weight in look.gratings.tolist():  # soft-edged stripes
+            pattern += weight * (1.5 * torch.sin(kx * u + ky * v + phase)).clamp(-1.0, 1.0)
+        pattern = 0.6 + 0.4 * pattern / float(look.gratings[:, 3].sum())
+        colour = torch.as_tensor(look.colour, dtype=torch.float32).view(3, 1, 1, 1)
+        obj = colour * pattern.unsqueeze(0)
+        mdist = torch.sqrt((u - float(look.marker[0])) ** 2 + (v - float(look.marker[1])) ** 2)
+        mark = ((0.2 - mdist) * rad + 0.5).clamp(0.0, 1.0).unsqueeze(0)
+        mcol = torch.as_tensor(look.marker_colour, dtype=torch.float32).view(3, 1, 1, 1)
+        obj = obj * (1 - mark) + mcol * mark
+        edge = ((dist - 0.07) * rad + 0.5).clamp(0.0, 1.0).unsqueeze(0)  # dark outline
+        obj = obj * (0.25 + 0.75 * edge)
+
+        rgb = bg.unsqueeze(1).repeat(1, t_count, 1, 1)
+        alpha = torch.zeros(t_count, h, w)
+        for t in range(t_count):
+            ys_, xs_ = slice(int(oy[t]), int(oy[t]) + bh), slice(int(ox[t]), int(ox[t]) + bw)
+            a = alpha_box[t]
+            alpha[t, ys_, xs_] = a
+            rgb[:, t, ys_, xs_] = rgb[:, t, ys_, xs_] * (1 - a) + obj[:, t] * a
+        return rgb.clamp_(0.0, 1.0), alpha, truth
+
+    def _background(self, look: _Look) -> torch.Tensor:
+        h, w = self.size
+        coarse = torch.as_tensor(look.bg_coarse, dtype=torch.float32).unsqueeze(0)
+        noise = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
+        ys = torch.arange(h, dtype=torch.float32).view(h, 1)
+        xs = torch.arange(w, dtype=torch.float32).view(1, w)
+        kx, ky, ph = look.bg_grating.tolist()
+        grating = torch.sin(kx * xs + ky * ys + ph)
+        tint = torch.as_tensor(look.bg_tint, dtype=torch.float32).view(3, 1, 1)
+        return (tint * (0.32 + 0.16 * noise + 0.05 * grating)).clamp(0.0, 1.0)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        rgb, _, truth = self.render(index)
+        clip = rgb
+        if self.normalize:
+            m = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
+            s = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
+            clip = (rgb - m) / s
+        label = truth.label
+        if self.transform is not None:
+            clip, label = self.transform(clip, label)
+        return clip, label

@@ -1,0 +1,187 @@
+"""UCF101 (101 actions) in its official layout.
+
+::
+
+    root/<Class>/v_<Class>_gXX_cYY.avi      320×240 xvid/mpeg4, 25 fps
+    annotation_path/classInd.txt            "1 ApplyEyeMakeup" ... (1-based)
+    annotation_path/trainlist0{1,2,3}.txt   "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1" (1-based label)
+    annotation_path/testlist0{1,2,3}.txt    "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi" (label from folder)
+
+Labels are 0-based in conv3t (classInd number - 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from conv3t.data.base import ClipTransform, VideoClipDataset
+from conv3t.data.decode import VideoFile
+from conv3t.data.errors import DataError, Problem, raise_or_warn
+from conv3t.data.jester import _read_lines
+from conv3t.data.transforms import UCF101_SIZE
+
+UCF101_FOLDS = (1, 2, 3)
+
+
+def read_class_index(path: str | Path) -> tuple[list[str], list[Problem]]:
+    """Class names, 0-based, from ``classInd.txt`` (numbers must run 1..n) and any problems."""
+    path = Path(path)
+    numbered: dict[int, str] = {}
+    problems: list[Problem] = []
+    for n, raw in enumerate(_read_lines(path), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            problems.append(Problem(path, f"cannot parse line {line!r}: expected '<number> <ClassName>'", n))
+            continue
+        k, name = int(parts[0]), parts[1]
+        if k in numbered:
+            problems.append(Problem(path, f"class number {k} appears twice", n))
+            continue
+        if name in numbered.values():
+            problems.append(Problem(path, f"class {name!r} appears twice", n))
+            continue
+        numbered[k] = name
+    if numbered and sorted(numbered) != list(range(1, len(numbered) + 1)):
+        problems.append(Problem(path, f"class numbers must run 1..{len(numbered)} without gaps"))
+    if not numbered:
+        problems.append(Problem(path, "no classes"))
+    return [numbered[k] for k in sorted(numbered)], problems
+
+
+def read_ucf101_split(
+    path: str | Path, classes: Sequence[str], labeled: bool
+) -> tuple[list[tuple[str, int]], list[Problem]]:
+    """``(relative path, 0-based label)`` pairs from a train/test list and any problems.
+
+    ``labeled`` lists (trainlist) carry a 1-based number that must agree with the folder.
+    """
+    path = Path(path)
+    index = {c: i for i, c in enumerate(classes)}
+    entries: list[tuple[str, int]] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(_read_lines(path), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = line.split()
+        expected = "'<Class>/<file>.avi <number>'" if labeled else "'<Class>/<file>.avi'"
+        # testlists carry no label; one with a label column is accepted (and checked) too
+        counts_ok = len(parts) == 2 if labeled else len(parts) in (1, 2)
+        if not counts_ok or "/" not in parts[0]:
+            problems.append(Problem(path, f"cannot parse line {line!r}: expected {expected}", n))
+            continue
+        rel = parts[0]
+        folder = rel.split("/", 1)[0]
+        if ".." in rel.split("/") or rel.startswith("/"):
+            problems.append(Problem(path, f"cannot parse line {line!r}: path leaves the dataset root", n))
+            continue
+        if folder not in index:
+            problems.append(Problem(path, f"class folder {folder!r} is not in classInd.txt", n, rel))
+            continue
+        label = index[folder]
+        if len(parts) == 2:
+            if not parts[1].isdigit():
+                problems.append(Problem(path, f"cannot parse line {line!r}: label {parts[1]!r} is not a number", n))
+                continue
+            k = int(parts[1])
+            if not 1 <= k <= len(classes):
+                problems.append(Problem(path, f"label {k} is not in classInd.txt (1..{len(classes)})", n, rel))
+                continue
+            if k - 1 != label:
+                problems.append(Problem(path, f"label {k} ({classes[k - 1]}) disagrees with folder {folder!r}", n, rel))
+                continue
+        if rel in seen:
+            problems.append(Problem(path, f"video {rel!r} repeats line {seen[rel]}", n, rel))
+            continue
+        seen[rel] = n
+        entries.append((rel, label))
+    return entries, problems
+
+
+def ucf101_split_file(annotation_path: str | Path, fold: int, train: bool) -> Path:
+    if fold not in UCF101_FOLDS:
+        raise ValueError(f"UCF101 fold must be one of {UCF101_FOLDS}, got {fold!r}")
+    return Path(annotation_path) / f"{'trainlist' if train else 'testlist'}0{fold}.txt"
+
+
+class UCF101Dataset(VideoClipDataset):
+    """UCF101 clips: items are ``(clip, label)``, ``clip`` float32 ``(3, T, H, W)``, ImageNet-normalised.
+
+    Args:
+        root: folder holding ``<Class>/<video>.avi``.
+        annotation_path: folder holding ``classInd.txt``, ``trainlist0?.txt``, ``testlist0?.txt``.
+        fold: official split 1, 2 or 3.
+        train: trainlist (True) or testlist (False).
+        num_frames: ``T``, frames per clip (30 in the paper).
+        mode: ``"train"``, ``"eval"`` or ``"multiview"``; default ``"train"`` if ``train`` else ``"eval"``.
+        frame_stride, pad, scale, temporal_views, spatial_crops, transform, on_error, max_skips:
+            as for :class:`~conv3t.data.JesterDataset`.
+        size: output ``(H, W)``; the paper's 168×224 by default.
+        flip: random horizontal flip in training (label-neutral for UCF101; on by default).
+
+    Frames are decoded with PyAV, seeking to the keyframe before the clip.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        annotation_path: str | Path,
+        fold: int = 1,
+        train: bool = True,
+        num_frames: int = 30,
+        *,
+        mode: str | None = None,
+        frame_stride: int = 1,
+        pad: str = "repeat_last",
+        size: Sequence[int] = UCF101_SIZE,
+        scale: tuple[float, float] = (0.8, 1.0),
+        flip: bool = True,
+        temporal_views: int = 1,
+        spatial_crops: int = 1,
+        transform: ClipTransform | None = None,
+        on_error: str = "raise",
+        max_skips: int = 10,
+    ) -> None:
+        self.root, self.annotation_path = Path(root), Path(annotation_path)
+        self.fold, self.train = fold, train
+        split_file = ucf101_split_file(annotation_path, fold, train)
+        classes, problems = read_class_index(self.annotation_path / "classInd.txt")
+        if not classes:
+            raise DataError(str(problems[-1]))
+        self.classes = classes
+        self.flip_label_map = {}
+        entries, split_problems = read_ucf101_split(split_file, classes, labeled=train)
+        raise_or_warn(problems + split_problems, on_error, f"UCF101 annotations ({self.annotation_path})")
+        if not entries:
+            raise DataError(f"{split_file}: no videos listed")
+        self.videos = [v for v, _ in entries]
+        self.labels = [y for _, y in entries]
+        super().__init__(
+            num_frames=num_frames,
+            mode=mode or ("train" if train else "eval"),
+            frame_stride=frame_stride,
+            pad=pad,
+            size=size,
+            scale=scale,
+            flip=flip,
+            temporal_views=temporal_views,
+            spatial_crops=spatial_crops,
+            transform=transform,
+            on_error=on_error,
+            max_skips=max_skips,
+        )
+
+    def read_frames(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        vid = self.videos[index]
+        with VideoFile(vid, self.root / vid) as video:
+            idx = self.sample(video.num_frames, rng)
+            frames = video.read(idx.reshape(-1))
+        return frames.reshape(*idx.shape, *frames.shape[1:])
