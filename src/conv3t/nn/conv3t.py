@@ -169,6 +169,15 @@ class Conv3T(nn.Module):
         affects the convolution itself.
         """
         device_type = self.weight.device.type
+        if device_type == "meta" or not torch.is_autocast_enabled(device_type):
+            return generate_kernel(
+                self.weight,
+                self.scale,
+                self.rotation,
+                self.translation_x,
+                self.translation_y,
+                method=self.kernel_method,
+            )
         with torch.autocast(device_type=device_type, enabled=False):
             return generate_kernel(
                 self.weight,
