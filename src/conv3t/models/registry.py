@@ -1,0 +1,168 @@
+"""Model registry: ``create_model(name, num_classes, ...)`` and ``list_models()``.
+
+=============== ================================================ =============================
+name            network                                          2D source of pretrained weights
+=============== ================================================ =============================
+resnet18_3t     ResNet18, Conv3T (paper: 3T-ResNet18)            torchvision resnet18
+resnet18_3d     ResNet18, Conv3d (paper: 3D-ResNet18)            torchvision resnet18
+googlenet_3t    GoogLeNet + 2 aux heads, Conv3T (3T-GoogLeNet)   torchvision googlenet
+googlenet_3d    GoogLeNet + 2 aux heads, Conv3d (3D-GoogLeNet)   torchvision googlenet
+resnet10_3t     reduced ResNet, 1 block per stage, Conv3T        resnet18 (first block of each stage)
+resnet10_3d     reduced ResNet, 1 block per stage, Conv3d        resnet18 (first block of each stage)
+=============== ================================================ =============================
+
+The ResNet10 variants are not in the paper: they are small models for CPU demos and quick experiments,
+usually with a narrower ``base_width`` (e.g. ``create_model("resnet10_3t", 9, base_width=16)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from conv3t.models.googlenet import googlenet_3d, googlenet_3t
+from conv3t.models.resnet import ResNet, resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
+from conv3t.models.transfer import (
+    INFLATE_MODES,
+    imagenet_state_dict,
+    load_2d_state_dict,
+    transfer_2d_weights,
+)
+
+__all__ = [
+    "PAPER_PARAMETER_COUNTS",
+    "ModelSpec",
+    "count_parameters",
+    "create_model",
+    "list_models",
+    "model_spec",
+]
+
+PAPER_PARAMETER_COUNTS: dict[str, dict[int, int]] = {
+    "googlenet_3t": {27: 7_419_121, 101: 7_646_671},
+    "googlenet_3d": {27: 14_078_833, 101: 14_306_383},
+    "resnet18_3t": {27: 11_222_619, 101: 11_260_581},
+    "resnet18_3d": {27: 33_217_755, 101: 33_255_717},
+}
+"""Table 1 of the paper: parameters (auxiliary heads included) for Jester (27) and UCF101 (101) classes."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its builder, variant, the 2D torchvision architecture its weights come from."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    variant: str
+    arch_2d: str
+    description: str
+    in_paper: bool
+
+
+_SPECS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("resnet18_3t", resnet18_3t, "3t", "resnet18", "ResNet18 with 3TConv filters", True),
+        ModelSpec("resnet18_3d", resnet18_3d, "3d", "resnet18", "ResNet18 with 3D convolutions", True),
+        ModelSpec("googlenet_3t", googlenet_3t, "3t", "googlenet", "GoogLeNet with 3TConv filters", True),
+        ModelSpec("googlenet_3d", googlenet_3d, "3d", "googlenet", "GoogLeNet with 3D convolutions", True),
+        ModelSpec("resnet10_3t", resnet10_3t, "3t", "resnet18", "reduced ResNet (1 block/stage), 3TConv", False),
+        ModelSpec("resnet10_3d", resnet10_3d, "3d", "resnet18", "reduced ResNet (1 block/stage), 3D conv", False),
+    )
+}
+
+# Keyword arguments each family accepts through create_model (everything else is an error).
+_RESNET_KWARGS = ("base_width", "stem_temporal_stride", "zero_init_residual", "in_channels")
+_GOOGLENET_KWARGS = ("transform_input", "dropout", "dropout_aux", "stem_temporal_stride", "init_weights")
+
+
+def list_models() -> list[str]:
+    """Registered model names, paper models first: ``resnet18_3t, resnet18_3d, googlenet_3t, ...``."""
+    return list(_SPECS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; :class:`ValueError` listing the available names if unknown."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available models: {', '.join(_SPECS)}") from None
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter entries of ``model`` (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def create_model(
+    name: str,
+    num_classes: int,
+    pretrained: str | os.PathLike[str] | None = None,
+    aux_logits: bool = True,
+    inflate: str = "repeat",
+    **kwargs: object,
+) -> nn.Module:
+    """Build a registered video model, optionally from 2D ImageNet / torchvision weights.
+
+    Args:
+        name: one of :func:`list_models`.
+        num_classes: classifier size (27 for Jester, 101 for UCF101).
+        pretrained: ``None`` (scratch, torchvision-style init, temporal parameters at identity),
+            ``"imagenet"`` (torchvision's ImageNet weights from the local torch hub cache, never downloaded; see
+            :func:`conv3t.models.transfer.imagenet_state_dict`) or a path to a 2D torchvision state dict file
+            (``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``).
+        aux_logits: GoogLeNet only: build the two auxiliary heads (Table 1 counts them). ResNets have none and
+            ignore it.
+        inflate: with ``pretrained``: ``"repeat"`` (default, the paper's code) or ``"mean"`` (divide by ``D``) for
+            Conv3d kernels; 3T models copy the 2D filter unchanged whatever this says.
+        **kwargs: ResNets: ``base_width`` (64), ``stem_temporal_stride`` (2), ``zero_init_residual`` (False),
+            ``in_channels`` (3). GoogLeNets: ``transform_input`` (False), ``dropout`` (0.4), ``dropout_aux``
+            (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True).
+
+    Returns:
+        The model (train mode). With ``pretrained``, ``model.transfer_report`` is the
+        :class:`~conv3t.models.transfer.TransferReport`; without, it is ``None``.
+
+    Raises:
+        ValueError: unknown name, bad ``inflate``, or weights that do not fit (the message names the key).
+        TypeError: a keyword argument the model does not accept.
+        FileNotFoundError: ``"imagenet"`` without the cached file (the message gives the path), or a missing
+            weights file.
+    """
+    spec = model_spec(name)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if inflate not in INFLATE_MODES:
+        raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+    is_googlenet = spec.arch_2d == "googlenet"
+    allowed = _GOOGLENET_KWARGS if is_googlenet else _RESNET_KWARGS
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"{name} accepts: num_classes, pretrained, aux_logits, inflate, {', '.join(allowed)}"
+        )
+    if is_googlenet:
+        kwargs["aux_logits"] = aux_logits
+    model = spec.builder(num_classes, **kwargs)
+    model.transfer_report = None  # type: ignore[assignment]
+    if pretrained is None:
+        return model
+
+    if isinstance(pretrained, str) and pretrained == "imagenet":
+        if isinstance(model, ResNet) and model.base_width != 64:
+            raise ValueError(
+                f"pretrained='imagenet' needs base_width=64 (torchvision's resnet18), got base_width={model.base_width}"
+            )
+        state = imagenet_state_dict(spec.arch_2d)
+        source = f"imagenet:{spec.arch_2d}"
+    else:
+        path = Path(pretrained)
+        state = load_2d_state_dict(path)
+        source = str(path)
+    model.transfer_report = transfer_2d_weights(model, state, inflate=inflate, source=source)  # type: ignore[arg-type,assignment]
+    return model

@@ -1,0 +1,276 @@
+"""Transfer 2D torchvision weights (ResNet18, GoogLeNet) into the 3T / 3D video models.
+
+The video models use torchvision's submodule names, so every 2D key has one 3D counterpart. Per module:
+
+* :class:`~conv3t.Conv3T`: the 2D filter is copied unchanged into ``weight``; the temporal parameters stay at
+  the identity, so the generated kernel repeats the 2D filter over time (a static clip gives ``D`` times the 2D
+  response at interior time steps).
+* :class:`torch.nn.Conv3d` with temporal depth ``D > 1``: *inflated*, i.e. the 2D filter repeated ``D`` times
+  over time, ``inflate="repeat"`` (the paper's code, no division; the same as a 3T layer at identity) or
+  ``inflate="mean"`` (divided by ``D`` as I3D, so a static clip gives exactly the 2D response). ``D = 1``
+  (1x1x1) convolutions are copied with a unit time axis added.
+* BatchNorm: affine parameters and running statistics copied.
+* ``nn.Linear`` (classifiers, auxiliary heads): copied when the shapes agree; otherwise (another class count,
+  or the auxiliary ``fc1``, which has 2048 inputs in torchvision and 768 here) the model keeps its fresh
+  initialisation and the report says why.
+
+2D keys the model has no place for (e.g. torchvision's auxiliary heads when ``aux_logits=False``, or the
+second block of each stage for the reduced ResNet10) are reported as skipped. A backbone key missing from the
+2D state dict, or a backbone shape mismatch, is an error naming the key.
+
+Weights come from a file (``torch.load(weights_only=True)`` or ``.safetensors``) or from torchvision's ImageNet
+weights in the local torch hub cache (:func:`imagenet_state_dict`); nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+import torch
+from torch import Tensor, nn
+
+from conv3t.nn import Conv3T
+
+__all__ = [
+    "INFLATE_MODES",
+    "TransferReport",
+    "imagenet_checkpoint_path",
+    "imagenet_state_dict",
+    "load_2d_state_dict",
+    "transfer_2d_weights",
+]
+
+Inflate = Literal["repeat", "mean"]
+INFLATE_MODES: tuple[str, ...] = ("repeat", "mean")
+ARCHITECTURES_2D: tuple[str, ...] = ("resnet18", "googlenet")
+# Top-level submodules that are heads: their keys may be missing from the source or change shape.
+_HEAD_MODULES = ("fc", "aux1", "aux2")
+_TEMPORAL = ("scale", "rotation", "translation_x", "translation_y")
+
+
+@dataclass
+class TransferReport:
+    """What :func:`transfer_2d_weights` did with every parameter and buffer of the video model.
+
+    Attributes:
+        source: where the 2D weights came from (``"imagenet:resnet18"`` or a file path).
+        inflate: the inflation mode used for Conv3d kernels.
+        copied: keys whose 2D value was copied as is (Conv3T 2D filters, BatchNorm, 1x1x1 kernels, heads).
+        inflated: Conv3d kernel keys built by repeating the 2D filter over time.
+        identity: Conv3T temporal parameter keys left at the identity transformation.
+        initialised: keys that keep the model's fresh initialisation -> reason.
+        skipped: 2D keys that were not used -> reason.
+    """
+
+    source: str
+    inflate: str
+    copied: list[str] = field(default_factory=list)
+    inflated: list[str] = field(default_factory=list)
+    identity: list[str] = field(default_factory=list)
+    initialised: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [
+            f"weight transfer from {self.source} (inflate={self.inflate!r}): {len(self.copied)} copied, "
+            f"{len(self.inflated)} inflated, {len(self.identity)} temporal parameters at identity, "
+            f"{len(self.initialised)} freshly initialised, {len(self.skipped)} 2D keys skipped"
+        ]
+        if self.initialised:
+            lines.append("freshly initialised:")
+            lines += [f"  {key}: {why}" for key, why in self.initialised.items()]
+        if self.skipped:
+            lines.append("skipped 2D keys (no counterpart in the video model):")
+            groups: dict[str, int] = {}
+            for key in self.skipped:
+                groups[_block_of(key)] = groups.get(_block_of(key), 0) + 1
+            lines += [f"  {block}.* ({n} keys)" for block, n in groups.items()]
+        return "\n".join(lines)
+
+
+def _block_of(key: str) -> str:
+    """``layer1.1.conv1.weight -> layer1.1``, ``aux1.fc1.weight -> aux1``: the block a key belongs to."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[1].isdigit():
+        return ".".join(parts[:2])
+    return parts[0] if len(parts) > 1 else key
+
+
+def imagenet_checkpoint_path(arch: str) -> Path:
+    """Where torchvision's ImageNet weights for ``arch`` (``"resnet18"`` or ``"googlenet"``) are cached.
+
+    ``torch.hub.get_dir()/checkpoints/<file name of the weights URL>``; ``TORCH_HOME`` moves it.
+    """
+    weights = _imagenet_weights(arch)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+
+
+def _imagenet_weights(arch: str):  # -> torchvision.models.WeightsEnum member
+    from torchvision.models import GoogLeNet_Weights, ResNet18_Weights
+
+    if arch == "resnet18":
+        return ResNet18_Weights.IMAGENET1K_V1
+    if arch == "googlenet":
+        return GoogLeNet_Weights.IMAGENET1K_V1
+    raise ValueError(f"no ImageNet weights for 2D architecture {arch!r}; available: {ARCHITECTURES_2D}")
+
+
+def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
+    """torchvision's ImageNet state dict for ``arch`` from the local torch hub cache; never downloads.
+
+    Loads through torchvision's weights API (``ResNet18_Weights.IMAGENET1K_V1`` /
+    ``GoogLeNet_Weights.IMAGENET1K_V1``) with ``weights_only=True`` and checks it by loading it into the 2D
+    torchvision model. Raises :class:`FileNotFoundError` naming the expected file when it is not cached.
+    """
+    import torchvision
+
+    weights = _imagenet_weights(arch)
+    path = imagenet_checkpoint_path(arch)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained='imagenet' needs torchvision's {arch} ImageNet weights ({weights}) in the torch hub "
+            f"cache, but {path} does not exist and conv3t never downloads. Download {weights.url} on a "
+            f"machine with network access and put it at {path} (set TORCH_HOME to use another cache "
+            f"directory), or pass pretrained=PATH with a 2D torchvision state dict file."
+        )
+    state = weights.get_state_dict(progress=False, check_hash=False, weights_only=True, map_location="cpu")
+    if arch == "resnet18":
+        model_2d: nn.Module = torchvision.models.resnet18(weights=None)
+    else:
+        model_2d = torchvision.models.GoogLeNet(aux_logits=True, init_weights=False, transform_input=False)
+    try:
+        model_2d.load_state_dict(state)
+    except RuntimeError as err:
+        raise RuntimeError(f"{path} is not a valid torchvision {arch} state dict: {err}") from err
+    return model_2d.state_dict()
+
+
+def load_2d_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read a 2D state dict file: ``.safetensors``, or anything ``torch.load(weights_only=True)`` reads.
+
+    A checkpoint that wraps the weights under a ``"state_dict"`` or ``"model"`` key is unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state: object = load_file(str(path), device="cpu")
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # unpickling errors come in many types
+            raise ValueError(f"cannot read {path} as a state dict with torch.load(weights_only=True): {err}") from err
+    if isinstance(state, Mapping):
+        for wrapper in ("state_dict", "model"):
+            if isinstance(state.get(wrapper), Mapping):
+                state = state[wrapper]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not contain a state dict (a mapping of parameter names to tensors)")
+    return dict(state)
+
+
+def _is_head(key: str) -> bool:
+    return key.split(".", 1)[0] in _HEAD_MODULES
+
+
+def transfer_2d_weights(
+    model: nn.Module,
+    state_dict: Mapping[str, Tensor],
+    inflate: Inflate = "repeat",
+    source: str = "state dict",
+) -> TransferReport:
+    """Load a 2D torchvision state dict into a video model built by :mod:`conv3t.models` (in place).
+
+    Args:
+        model: a 3T or 3D ResNet / GoogLeNet with torchvision's submodule names.
+        state_dict: the 2D model's state dict (``(out, in, kH, kW)`` conv kernels).
+        inflate: ``"repeat"`` or ``"mean"``, how Conv3d kernels of temporal depth ``D > 1`` are built
+            (see the module docstring). Conv3T layers always take the 2D filter unchanged.
+        source: a label for the report.
+
+    Returns:
+        A :class:`TransferReport`.
+
+    Raises:
+        ValueError: a backbone shape mismatch or a backbone key missing from ``state_dict`` (names the key).
+    """
+    if inflate not in INFLATE_MODES:
+        raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+    report = TransferReport(source=source, inflate=inflate)
+    used: set[str] = set()
+    missing: list[str] = []
+
+    def fetch(key: str) -> Tensor | None:
+        if key not in state_dict:
+            if _is_head(key):
+                report.initialised[key] = "not in the 2D state dict"
+            else:
+                missing.append(key)
+            return None
+        used.add(key)
+        return state_dict[key]
+
+    def mismatch(key: str, src: Tensor, dst: Tensor, expected: tuple[int, ...]) -> ValueError:
+        return ValueError(
+            f"cannot transfer {key!r} from {source}: 2D shape {tuple(src.shape)}, the video model needs "
+            f"{tuple(expected)} (3D shape {tuple(dst.shape)}); is the 2D model the same architecture and width?"
+        )
+
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            prefix = f"{name}." if name else ""
+            own = dict(module.named_parameters(recurse=False)) | dict(module.named_buffers(recurse=False))
+            if isinstance(module, nn.Linear) and _is_head(prefix) and _head_differs(prefix, own, state_dict):
+                # Another class count, or the auxiliary fc1 (2048 inputs in torchvision, 768 here): the whole
+                # layer keeps its fresh initialisation.
+                for local, dst in own.items():
+                    key = prefix + local
+                    src = fetch(key)
+                    if src is not None:
+                        report.initialised[key] = f"2D shape {tuple(src.shape)}, video model {tuple(dst.shape)}"
+                continue
+            for local, dst in own.items():
+                key = prefix + local
+                if isinstance(module, Conv3T) and local in _TEMPORAL:
+                    report.identity.append(key)
+                    continue
+                src = fetch(key)
+                if src is None:
+                    continue
+                if isinstance(module, nn.Conv3d) and local == "weight":
+                    depth = dst.shape[2]
+                    if src.dim() != 4 or src.shape[:2] + src.shape[2:] != dst.shape[:2] + dst.shape[3:]:
+                        raise mismatch(key, src, dst, (*dst.shape[:2], *dst.shape[3:]))
+                    kernel = src.unsqueeze(2).expand_as(dst)
+                    if depth > 1 and inflate == "mean":
+                        kernel = kernel / depth
+                    dst.copy_(kernel)
+                    (report.inflated if depth > 1 else report.copied).append(key)
+                    continue
+                if src.shape != dst.shape:
+                    raise mismatch(key, src, dst, tuple(dst.shape))
+                dst.copy_(src)
+                report.copied.append(key)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ValueError(
+            f"{source} lacks {len(missing)} weights the video model needs ({shown}); it does not look like a "
+            f"torchvision state dict of the matching 2D architecture"
+        )
+    for key in state_dict:
+        if key not in used:
+            report.skipped[key] = "no counterpart in the video model"
+    return report
+
+
+def _head_differs(prefix: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor]) -> bool:
+    """Whether any tensor of this head layer has another shape in the 2D state dict."""
+    return any(prefix + k in state_dict and state_dict[prefix + k].shape != v.shape for k, v in own.items())
