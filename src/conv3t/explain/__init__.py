@@ -10,11 +10,23 @@ from conv3t.explain.parameters import (
     layer_geometry,
     temporal_parameters,
 )
+from conv3t.explain.stats import (
+    STATISTIC_PARAMETERS,
+    format_statistics,
+    statistics_latex,
+    statistics_markdown,
+    summary_statistics,
+)
 
 __all__ = [
     "DERIVED_COLUMNS",
     "PARAMETER_COLUMNS",
+    "STATISTIC_PARAMETERS",
     "conv3t_layers",
+    "format_statistics",
     "layer_geometry",
+    "statistics_latex",
+    "statistics_markdown",
+    "summary_statistics",
     "temporal_parameters",
 ]

@@ -134,48 +134,58 @@ def conv3t_layers(model: nn.Module) -> list[tuple[str, Conv3T]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, Conv3T)]
 
 
-def _first_in_channels(model: nn.Module) -> int:
-    for _, m in model.named_modules():
-        channels = getattr(m, "in_channels", None)
-        if isinstance(channels, int):
-            return channels
-    raise ValueError("in_channels: cannot infer the model's input channels (no module has `in_channels`); pass it")
+def _candidate_in_channels(model: nn.Module) -> list[int]:
+    """Distinct ``in_channels`` of the model's modules, in registration order (the stem is usually first)."""
+    found = [m.in_channels for _, m in model.named_modules() if isinstance(getattr(m, "in_channels", None), int)]
+    if not found:
+        raise ValueError("in_channels: cannot infer the model's input channels (no module has `in_channels`); pass it")
+    return list(dict.fromkeys(found))
 
 
-def _record_input_sizes(model: nn.Module, input_size: Sequence[int], in_channels: int) -> dict[str, tuple[int, ...]]:
-    """Run one dummy forward pass and return ``{layer name: (T_in, H_in, W_in)}`` for every Conv3T."""
-    layers = conv3t_layers(model)
+def _record_input_sizes(
+    model: nn.Module, input_size: Sequence[int], channel_candidates: Sequence[int]
+) -> dict[str, tuple[int, ...]]:
+    """Run one dummy forward pass and return ``{layer name: (T_in, H_in, W_in)}`` for every Conv3T.
+
+    The pass runs on the ``meta`` device, trying each candidate channel count until one goes through; if none
+    does (an op without a meta kernel, or a size the model rejects), it runs once for real on the model's
+    device without gradients, with the first candidate, and a failure there is reported.
+    """
     sizes: dict[str, tuple[int, ...]] = {}
     handles = []
-    for name, module in layers:
+    for name, module in conv3t_layers(model):
 
         def hook(_m: nn.Module, args: tuple, _name: str = name) -> None:
-            x = args[0]
-            if _name not in sizes:  # a module reused in forward keeps its first (outermost) call
-                sizes[_name] = tuple(int(v) for v in x.shape[-3:])
+            if _name not in sizes:  # a module reused in forward keeps its first call
+                sizes[_name] = tuple(int(v) for v in args[0].shape[-3:])
 
         handles.append(module.register_forward_pre_hook(hook))
     was_training = {m: m.training for m in model.modules()}
     model.eval()  # no auxiliary heads, no batch statistics
     try:
-        try:
-            meta = {n: torch.empty_like(t, device="meta") for n, t in model.named_parameters()}
-            meta.update({n: torch.empty_like(t, device="meta") for n, t in model.named_buffers()})
-            x = torch.empty(1, in_channels, *input_size, device="meta")
-            functional_call(model, meta, (x,), strict=False)
-        except (NotImplementedError, RuntimeError):
+        meta = {n: torch.empty_like(t, device="meta") for n, t in model.named_parameters()}
+        meta.update({n: torch.empty_like(t, device="meta") for n, t in model.named_buffers()})
+        for channels in channel_candidates:
             sizes.clear()
-            ref = next(iter(model.parameters()), None)
-            dtype = ref.dtype if ref is not None else torch.float32
-            device = ref.device if ref is not None else torch.device("cpu")
             try:
-                with torch.no_grad():
-                    model(torch.zeros(1, in_channels, *input_size, dtype=dtype, device=device))
-            except Exception as err:
-                raise ValueError(
-                    f"input_size={tuple(input_size)}, in_channels={in_channels}: the dummy forward pass that "
-                    f"measures the layers' strides failed ({err}); pass an input_size the model accepts"
-                ) from err
+                functional_call(model, meta, (torch.empty(1, channels, *input_size, device="meta"),), strict=False)
+                return sizes
+            except Exception:  # wrong channel count, an op without a meta kernel, or a bad size
+                continue
+        sizes.clear()
+        ref = next(iter(model.parameters()), None)
+        dtype = ref.dtype if ref is not None else torch.float32
+        device = ref.device if ref is not None else torch.device("cpu")
+        channels = channel_candidates[0]
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, channels, *input_size, dtype=dtype, device=device))
+        except Exception as err:
+            raise ValueError(
+                f"input_size={tuple(input_size)}, in_channels={channels}: the dummy forward pass that "
+                f"measures the layers' strides failed ({err}); pass an input_size (and in_channels) the model "
+                "accepts"
+            ) from err
     finally:
         for h in handles:
             h.remove()
@@ -195,7 +205,8 @@ def layer_geometry(
         model: any module containing ``Conv3T`` layers; its input is ``(N, C, T, H, W)``.
         input_size: ``(T, H, W)`` of the dummy clip used to measure the strides, or None to skip the
             measurement (stride columns NaN).
-        in_channels: ``C`` of the dummy clip; default: ``in_channels`` of the first module that has one.
+        in_channels: ``C`` of the dummy clip; default: try the ``in_channels`` of the model's modules in
+            registration order until the pass goes through.
 
     Returns:
         DataFrame with columns ``layer, kernel_d, kernel_h, kernel_w, input_t, input_h, input_w,
@@ -208,8 +219,8 @@ def layer_geometry(
     if input_size is not None and layers:
         if len(input_size) != 3 or any(int(v) < 1 for v in input_size):
             raise ValueError(f"input_size must be (T, H, W) of positive ints or None, got {input_size!r}")
-        channels = in_channels if in_channels is not None else _first_in_channels(model)
-        sizes = _record_input_sizes(model, [int(v) for v in input_size], channels)
+        candidates = [in_channels] if in_channels is not None else _candidate_in_channels(model)
+        sizes = _record_input_sizes(model, [int(v) for v in input_size], candidates)
     rows = []
     for name, m in layers:
         d, kh, kw = m.kernel_size
@@ -261,7 +272,7 @@ def temporal_parameters(
         model: a module containing ``Conv3T`` layers (or a ``Conv3T`` itself, listed as layer ``""``).
         input_size: ``(T, H, W)`` of the dummy clip that measures each layer's cumulative stride (see
             :func:`layer_geometry`); None leaves the image-pixel and frame columns NaN.
-        in_channels: channels of the dummy clip; default: inferred from the first module with ``in_channels``.
+        in_channels: channels of the dummy clip; default: inferred (see :func:`layer_geometry`).
 
     Returns:
         DataFrame with :data:`PARAMETER_COLUMNS` followed by :data:`DERIVED_COLUMNS` (meanings and units in the
