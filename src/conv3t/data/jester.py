@@ -28,10 +28,20 @@ JESTER_SPLITS = ("train", "validation", "test")
 JESTER_FRAMES_DIR = "20bn-jester-v1"
 JESTER_LABELS_FILE = "jester-v1-labels.csv"
 
-#: Classes a horizontal mirror swaps, by the official label order: Swiping Left/Right,
-#: Sliding Two Fingers Left/Right, Turning Hand Clockwise/Counterclockwise.
-JESTER_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (6, 7), (14, 15))
-JESTER_FLIP_LABEL_MAP: dict[int, int] = symmetric_label_map(JESTER_FLIP_PAIRS)
+#: Classes a horizontal mirror swaps (a mirror also reverses the sense of rotation).
+JESTER_FLIP_NAME_PAIRS: tuple[tuple[str, str], ...] = (
+    ("Swiping Left", "Swiping Right"),
+    ("Sliding Two Fingers Left", "Sliding Two Fingers Right"),
+    ("Turning Hand Clockwise", "Turning Hand Counterclockwise"),
+)
+#: The same by the official label order: 0 <-> 1, 6 <-> 7, 14 <-> 15.
+JESTER_FLIP_LABEL_MAP: dict[int, int] = symmetric_label_map(((0, 1), (6, 7), (14, 15)))
+
+
+def jester_flip_label_map(classes: Sequence[str]) -> dict[int, int]:
+    """Mirror label swaps for the given class order (pairs whose names are absent are left out)."""
+    index = {c: i for i, c in enumerate(classes)}
+    return symmetric_label_map([(index[a], index[b]) for a, b in JESTER_FLIP_NAME_PAIRS if a in index and b in index])
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -64,11 +74,11 @@ def read_jester_labels(path: str | Path) -> tuple[list[str], list[Problem]]:
 
 def read_jester_split(
     path: str | Path, classes: Sequence[str], labeled: bool = True
-) -> tuple[list[tuple[str, int]], list[Problem]]:
-    """``(id, label)`` pairs from a split file (label -1 when ``labeled`` is False) and problems."""
+) -> tuple[list[tuple[str, int, int]], list[Problem]]:
+    """``(id, label, line)`` rows of a split file (label -1 when ``labeled`` is False) and problems."""
     path = Path(path)
     index = {c: i for i, c in enumerate(classes)}
-    entries: list[tuple[str, int]] = []
+    entries: list[tuple[str, int, int]] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(_read_lines(path), start=1):
@@ -98,7 +108,7 @@ def read_jester_split(
             problems.append(Problem(path, f"video {vid!r} repeats line {seen[vid]}", n, vid))
             continue
         seen[vid] = n
-        entries.append((vid, label))
+        entries.append((vid, label, n))
     return entries, problems
 
 
@@ -131,7 +141,8 @@ class JesterDataset(VideoClipDataset):
         size: output ``(H, W)``; the paper's 150×224 by default.
         scale: training scale-jitter range of the crop side.
         flip: random horizontal flip in training (off by default: it changes gesture meaning;
-            when on, labels are swapped by :data:`JESTER_FLIP_LABEL_MAP`).
+            when on, labels are swapped by :func:`jester_flip_label_map`, for the official order
+            :data:`JESTER_FLIP_LABEL_MAP`).
         temporal_views, spatial_crops: ``"multiview"`` mode: views per video, 1 or 3 crops.
         transform: replaces the built-in transform; called as ``transform(frames, label)`` with
             ``uint8 (T, 3, h, w)`` frames (``(V, T, 3, h, w)`` in multiview mode).
@@ -167,14 +178,14 @@ class JesterDataset(VideoClipDataset):
         if not classes:
             raise DataError(str(problems[0]))
         self.classes = classes
-        self.flip_label_map = dict(JESTER_FLIP_LABEL_MAP) if len(classes) == 27 else {}
+        self.flip_label_map = jester_flip_label_map(classes)
         split_file = self.annotation_dir / f"jester-v1-{split}.csv"
         entries, split_problems = read_jester_split(split_file, classes, labeled=split != "test")
         raise_or_warn(problems + split_problems, on_error, f"Jester annotations ({self.annotation_dir})")
         if not entries:
             raise DataError(f"{split_file}: no videos listed")
-        self.videos = [v for v, _ in entries]
-        self.labels = [y for _, y in entries]
+        self.videos = [e[0] for e in entries]
+        self.labels = [e[1] for e in entries]
         super().__init__(
             num_frames=num_frames,
             mode=mode or ("train" if split == "train" else "eval"),

@@ -57,14 +57,14 @@ def read_class_index(path: str | Path) -> tuple[list[str], list[Problem]]:
 
 def read_ucf101_split(
     path: str | Path, classes: Sequence[str], labeled: bool
-) -> tuple[list[tuple[str, int]], list[Problem]]:
-    """``(relative path, 0-based label)`` pairs from a train/test list and any problems.
+) -> tuple[list[tuple[str, int, int]], list[Problem]]:
+    """``(relative path, 0-based label, line)`` rows of a train/test list and any problems.
 
     ``labeled`` lists (trainlist) carry a 1-based number that must agree with the folder.
     """
     path = Path(path)
     index = {c: i for i, c in enumerate(classes)}
-    entries: list[tuple[str, int]] = []
+    entries: list[tuple[str, int, int]] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(_read_lines(path), start=1):
@@ -102,7 +102,7 @@ def read_ucf101_split(
             problems.append(Problem(path, f"video {rel!r} repeats line {seen[rel]}", n, rel))
             continue
         seen[rel] = n
-        entries.append((rel, label))
+        entries.append((rel, label, n))
     return entries, problems
 
 
@@ -162,8 +162,8 @@ class UCF101Dataset(VideoClipDataset):
         raise_or_warn(problems + split_problems, on_error, f"UCF101 annotations ({self.annotation_path})")
         if not entries:
             raise DataError(f"{split_file}: no videos listed")
-        self.videos = [v for v, _ in entries]
-        self.labels = [y for _, y in entries]
+        self.videos = [e[0] for e in entries]
+        self.labels = [e[1] for e in entries]
         super().__init__(
             num_frames=num_frames,
             mode=mode or ("train" if train else "eval"),
