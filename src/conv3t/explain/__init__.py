@@ -3,6 +3,7 @@
 Reads models (``conv3t.models``) and exported weights; never imports the trainer.
 """
 
+from conv3t.explain.describe import channel_summary, describe_channel, describe_channels, rank_channels
 from conv3t.explain.parameters import (
     DERIVED_COLUMNS,
     PARAMETER_COLUMNS,
@@ -22,9 +23,13 @@ __all__ = [
     "DERIVED_COLUMNS",
     "PARAMETER_COLUMNS",
     "STATISTIC_PARAMETERS",
+    "channel_summary",
     "conv3t_layers",
+    "describe_channel",
+    "describe_channels",
     "format_statistics",
     "layer_geometry",
+    "rank_channels",
     "statistics_latex",
     "statistics_markdown",
     "summary_statistics",

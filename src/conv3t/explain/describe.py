@@ -1,0 +1,241 @@
+"""Plain-language descriptions of channels and a ranking by how much temporal transformation they carry.
+
+Public API::
+
+    channel_summary(table: pandas.DataFrame) -> pandas.DataFrame
+    describe_channel(rows: pandas.DataFrame) -> str
+    describe_channels(table: pandas.DataFrame) -> pandas.DataFrame
+    rank_channels(table: pandas.DataFrame, top: int | None = None, per_layer: bool = False) -> pandas.DataFrame
+
+``table`` is the output of :func:`conv3t.explain.temporal_parameters` (``rows``: the rows of one layer and
+channel). Conventions are those of that table: the content motion of the filter from one slice to the next.
+
+Score (``rank_channels``): the sum over steps of ``|s - 1| + |r| + sqrt(t_x^2 + t_y^2)`` in raw units. Each term
+is, to first order, how far one step moves a point on the kernel's edge (one ``affine_grid`` unit from the
+centre): scaling by ``s`` moves it by ``|s - 1|``, turning by ``r`` radians by ``|r|``, translating by ``|t|``.
+So the score is roughly the total distance, in half-kernel widths, that the filter content travels over its
+``D - 1`` steps; it is comparable across layers with different kernel sizes and zero at the identity.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["channel_summary", "describe_channel", "describe_channels", "rank_channels"]
+
+# Below these per-step magnitudes a component is left out of the sentence.
+ZOOM_PERCENT_MIN = 0.5
+ROTATION_DEG_MIN = 0.5
+DRIFT_KERNEL_PX_MIN = 0.05
+# A component whose mean is smaller than this fraction of its mean magnitude goes back and forth.
+CONSISTENCY = 0.5
+
+_DIRECTIONS = ("right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right")
+_REQUIRED = ("layer", "channel", "step", "scale", "rotation", "translation_x", "translation_y", "dx_kernel_px")
+
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "layer",
+    "channel",
+    "steps",
+    "score",
+    "scale_score",
+    "rotation_score",
+    "translation_score",
+    "zoom_percent",
+    "rotation_cw_deg",
+    "dx_kernel_px",
+    "dy_kernel_px",
+    "dx_image_px",
+    "dy_image_px",
+    "frames_per_step",
+)
+
+
+def _check(table: pd.DataFrame) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a DataFrame from temporal_parameters(), got {type(table).__name__}")
+    missing = [c for c in _REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks columns {missing}; pass the output of temporal_parameters()")
+
+
+def channel_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per layer and channel: the transformation score and the mean motion per step.
+
+    Returns:
+        Columns :data:`SUMMARY_COLUMNS`: ``steps`` (``D - 1``), ``score`` = ``scale_score + rotation_score +
+        translation_score`` (sums over steps of ``|s-1|``, ``|r|``, ``|t|``; raw units), ``zoom_percent`` (per
+        step, from the geometric mean of ``1/s``), ``rotation_cw_deg``, ``dx_*``, ``dy_*`` (means per step),
+        ``frames_per_step``. Order: layers as in ``table``, channels ascending.
+    """
+    _check(table)
+    work = table.assign(
+        _s=(table["scale"] - 1.0).abs(),
+        _r=table["rotation"].abs(),
+        _t=np.hypot(table["translation_x"], table["translation_y"]),
+        _logzoom=-np.log(table["scale"].astype(float)),
+    )
+    for column in ("dx_image_px", "dy_image_px", "frames_per_step", "rotation_cw_deg", "dy_kernel_px"):
+        if column not in work.columns:
+            work[column] = np.nan
+    grouped = work.groupby(["layer", "channel"], sort=False)
+    out = grouped.agg(
+        steps=("step", "size"),
+        scale_score=("_s", "sum"),
+        rotation_score=("_r", "sum"),
+        translation_score=("_t", "sum"),
+        _logzoom=("_logzoom", "mean"),
+        rotation_cw_deg=("rotation_cw_deg", "mean"),
+        dx_kernel_px=("dx_kernel_px", "mean"),
+        dy_kernel_px=("dy_kernel_px", "mean"),
+        dx_image_px=("dx_image_px", "mean"),
+        dy_image_px=("dy_image_px", "mean"),
+        frames_per_step=("frames_per_step", "first"),
+    ).reset_index()
+    out["score"] = out["scale_score"] + out["rotation_score"] + out["translation_score"]
+    out["zoom_percent"] = (np.exp(out["_logzoom"]) - 1.0) * 100.0
+    layer_order = {name: i for i, name in enumerate(dict.fromkeys(table["layer"]))}
+    out = out.sort_values(["layer", "channel"], key=lambda s: s.map(layer_order) if s.name == "layer" else s)
+    return out[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+
+
+def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool = False) -> pd.DataFrame:
+    """Channels sorted by their transformation score, most transformed first.
+
+    Args:
+        table: output of ``temporal_parameters``.
+        top: keep only the first ``top`` channels (per layer if ``per_layer``); None keeps all.
+        per_layer: rank within each layer (layers in their order) instead of across the model.
+
+    Returns:
+        :func:`channel_summary` rows plus ``rank`` (1 = most transformed; within the layer if ``per_layer``)
+        and ``sentence`` (:func:`describe_channel`). Ties keep channel order.
+    """
+    if top is not None and top < 1:
+        raise ValueError(f"top must be a positive int or None, got {top}")
+    summary = channel_summary(table)
+    summary["sentence"] = describe_channels(table)["sentence"].to_numpy()
+    if per_layer:
+        parts = []
+        for _, group in summary.groupby("layer", sort=False):
+            ranked = group.sort_values("score", ascending=False, kind="stable")
+            ranked = ranked.assign(rank=np.arange(1, len(ranked) + 1))
+            parts.append(ranked if top is None else ranked.head(top))
+        ranked = pd.concat(parts) if parts else summary.assign(rank=pd.Series(dtype="int64"))
+    else:
+        ranked = summary.sort_values("score", ascending=False, kind="stable")
+        ranked = ranked.assign(rank=np.arange(1, len(ranked) + 1))
+        if top is not None:
+            ranked = ranked.head(top)
+    columns = ["rank", *SUMMARY_COLUMNS, "sentence"]
+    return ranked[columns].reset_index(drop=True)
+
+
+def _number(value: float) -> str:
+    value = abs(value)
+    text = f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+    return text
+
+
+def _direction(dx: float, dy: float) -> str:
+    angle = math.degrees(math.atan2(dy, dx))  # y down: +90 = down
+    return _DIRECTIONS[round(angle / 45.0) % 8]
+
+
+def _per(frames: float) -> str:
+    if not np.isfinite(frames):
+        return "per step"
+    if frames == 1:
+        return "per frame"
+    return f"per {frames:g} frames"
+
+
+def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
+    parts: list[str] = []
+    zoom = step_values["zoom"]
+    zoom_mag = float(np.mean(np.abs(zoom)))
+    if zoom_mag >= ZOOM_PERCENT_MIN:
+        mean = float(row["zoom_percent"])
+        if abs(mean) >= CONSISTENCY * zoom_mag:
+            parts.append(f"zooms {'in' if mean > 0 else 'out'} {_number(mean)}%")
+        else:
+            parts.append(f"zooms in and out by about {_number(zoom_mag)}%")
+    rot = step_values["rotation"]
+    rot_mag = float(np.mean(np.abs(rot)))
+    if rot_mag >= ROTATION_DEG_MIN:
+        mean = float(np.mean(rot))
+        if abs(mean) >= CONSISTENCY * rot_mag:
+            parts.append(f"turns {_number(mean)}° {'clockwise' if mean > 0 else 'counter-clockwise'}")
+        else:
+            parts.append(f"turns back and forth by about {_number(rot_mag)}°")
+    kx, ky = step_values["dx_kernel"], step_values["dy_kernel"]
+    drift_mag_kernel = float(np.mean(np.hypot(kx, ky)))
+    if drift_mag_kernel >= DRIFT_KERNEL_PX_MIN:
+        image = np.isfinite(row["dx_image_px"]) and np.isfinite(row["dy_image_px"])
+        dx, dy = (step_values["dx_image"], step_values["dy_image"]) if image else (kx, ky)
+        unit = "px" if image else "kernel px"
+        mean_x, mean_y = float(np.mean(dx)), float(np.mean(dy))
+        mean_len = math.hypot(mean_x, mean_y)
+        mag = float(np.mean(np.hypot(dx, dy)))
+        if mean_len >= CONSISTENCY * mag:
+            parts.append(f"drifts {_number(mean_len)} {unit} {_direction(mean_x, mean_y)}")
+        else:
+            parts.append(f"jitters back and forth by about {_number(mag)} {unit}")
+    if not parts:
+        return "Barely changes over time: its slices stay close to the 2D filter."
+    parts[0] = f"{parts[0]} {_per(float(row['frames_per_step']))}"
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return text[0].upper() + text[1:] + "."
+
+
+def _step_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    def column(name: str) -> np.ndarray:
+        return rows[name].to_numpy(float) if name in rows.columns else np.full(len(rows), np.nan)
+
+    return {
+        "zoom": (1.0 / rows["scale"].to_numpy(float) - 1.0) * 100.0,
+        "rotation": -np.degrees(rows["rotation"].to_numpy(float)),
+        "dx_kernel": column("dx_kernel_px"),
+        "dy_kernel": column("dy_kernel_px"),
+        "dx_image": column("dx_image_px"),
+        "dy_image": column("dy_image_px"),
+    }
+
+
+def describe_channel(rows: pd.DataFrame) -> str:
+    """One plain sentence for one channel, e.g. ``"Zooms out 4% per frame, turns 3° clockwise and drifts
+    0.6 px up-left."``
+
+    Args:
+        rows: the ``temporal_parameters`` rows of a single layer and channel (all its steps).
+
+    Returns:
+        The sentence. Rates are means per step (zoom from the geometric mean of ``1/s``); "per frame" becomes
+        "per N frames" when slices are N input frames apart and "per step" when that is unknown. Distances are
+        input-image pixels ("px") when the table has them, else "kernel px". Components below 0.5%, 0.5° or
+        0.05 kernel px per step are left out; one whose mean is less than half its mean magnitude is described
+        as going back and forth, with its mean magnitude per step. The rate ("per frame") is said once, after
+        the first component, and holds for all.
+    """
+    _check(rows)
+    if rows.empty:
+        raise ValueError("rows is empty: pass the rows of one layer and channel")
+    if rows["layer"].nunique() != 1 or rows["channel"].nunique() != 1:
+        raise ValueError("rows must belong to a single layer and channel")
+    summary = channel_summary(rows).iloc[0]
+    return _sentence(summary, _step_values(rows))
+
+
+def describe_channels(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`describe_channel` for every channel of ``table``.
+
+    Returns:
+        Columns ``layer``, ``channel``, ``sentence``, in the order of :func:`channel_summary`.
+    """
+    summary = channel_summary(table)
+    groups = dict(iter(table.groupby(["layer", "channel"], sort=False)))
+    sentences = [_sentence(row, _step_values(groups[(row["layer"], row["channel"])])) for _, row in summary.iterrows()]
+    return pd.DataFrame({"layer": summary["layer"], "channel": summary["channel"], "sentence": sentences})
