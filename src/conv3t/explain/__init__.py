@@ -11,6 +11,13 @@ from conv3t.explain.parameters import (
     layer_geometry,
     temporal_parameters,
 )
+from conv3t.explain.plots import (
+    distribution_values,
+    plot_channel,
+    plot_distribution_grid,
+    plot_distributions,
+    save_figure,
+)
 from conv3t.explain.stats import (
     STATISTIC_PARAMETERS,
     format_statistics,
@@ -27,9 +34,14 @@ __all__ = [
     "conv3t_layers",
     "describe_channel",
     "describe_channels",
+    "distribution_values",
     "format_statistics",
     "layer_geometry",
+    "plot_channel",
+    "plot_distribution_grid",
+    "plot_distributions",
     "rank_channels",
+    "save_figure",
     "statistics_latex",
     "statistics_markdown",
     "summary_statistics",
