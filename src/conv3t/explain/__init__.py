@@ -4,6 +4,15 @@ Reads models (``conv3t.models``) and exported weights; never imports the trainer
 """
 
 from conv3t.explain.describe import channel_summary, describe_channel, describe_channels, rank_channels
+from conv3t.explain.filters import (
+    filter_gif_frames,
+    filter_kernel,
+    filter_layer,
+    filter_slices,
+    filter_strip,
+    plot_filter_slices,
+    save_filter_gif,
+)
 from conv3t.explain.parameters import (
     DERIVED_COLUMNS,
     PARAMETER_COLUMNS,
@@ -35,13 +44,20 @@ __all__ = [
     "describe_channel",
     "describe_channels",
     "distribution_values",
+    "filter_gif_frames",
+    "filter_kernel",
+    "filter_layer",
+    "filter_slices",
+    "filter_strip",
     "format_statistics",
     "layer_geometry",
     "plot_channel",
     "plot_distribution_grid",
     "plot_distributions",
+    "plot_filter_slices",
     "rank_channels",
     "save_figure",
+    "save_filter_gif",
     "statistics_latex",
     "statistics_markdown",
     "summary_statistics",
