@@ -17,7 +17,7 @@ def test_train_window_is_contiguous_and_inside():
         idx = train_indices(50, 30, rng=rng)
         assert idx.shape == (30,)
         assert np.all(np.diff(idx) == 1)
-        assert 0 <= idx[0] and idx[-1] <= 49
+        assert idx[0] >= 0 and idx[-1] <= 49
         starts.add(int(idx[0]))
     assert starts == set(range(21))  # every start 0..20 is drawn
 

@@ -35,7 +35,7 @@ def test_random_box_scale_range_and_bounds():
     sides = []
     for _ in range(300):
         top, left, h, w = random_box(240, 320, (112, 112), (0.5, 1.0), rng)
-        assert 0 <= top and top + h <= 240 and 0 <= left and left + w <= 320
+        assert top >= 0 and top + h <= 240 and left >= 0 and left + w <= 320
         assert abs(h - w) <= 1
         sides.append(h)
     assert min(sides) < 130 and max(sides) > 230  # spans 120..240

@@ -100,7 +100,7 @@ def test_skip_mode_keeps_going(broken_ucf):
 
 def test_missing_fold_file(ucf_paths):
     root, ann = ucf_paths
-    with pytest.raises(DataError, match="trainlist02.txt: annotation file is missing"):
+    with pytest.raises(DataError, match=r"trainlist02\.txt: annotation file is missing"):
         UCF101Dataset(root, ann, fold=2)
     with pytest.raises(ValueError, match="fold"):
         UCF101Dataset(root, ann, fold=4)
