@@ -208,3 +208,35 @@ def test_empty_model_and_bad_arguments():
         layer_geometry(Nested(), input_size=(1, 2, 2))  # too small for the kernels
     with pytest.raises(TypeError, match=r"nn\.Module"):
         temporal_parameters("resnet18_3t")  # type: ignore[arg-type]
+
+
+def test_measuring_leaves_the_model_untouched():
+    model = nn.Sequential(Conv3T(3, 4, 3, padding=1), nn.BatchNorm3d(4), Conv3T(4, 4, 3, stride=2))
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    layer_geometry(model, input_size=(8, 16, 16))
+    assert model.training and all(m.training for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert not model[0]._forward_pre_hooks
+
+
+def test_resnet_layer_names_and_strides():
+    from conv3t.models import create_model
+
+    model = create_model("resnet10_3t", num_classes=5, base_width=8)
+    table = temporal_parameters(model, input_size=(16, 64, 64))
+    strides = table.groupby("layer", sort=False)["image_stride_x"].first()
+    # torchvision ResNet: stem /4 (conv1 + max pool), then /2 in the first conv of layers 2, 3 and 4
+    assert strides.to_dict() == {
+        "conv1": 1.0,
+        "layer1.0.conv1": 4.0,
+        "layer1.0.conv2": 4.0,
+        "layer2.0.conv1": 4.0,
+        "layer2.0.conv2": 8.0,
+        "layer3.0.conv1": 8.0,
+        "layer3.0.conv2": 16.0,
+        "layer4.0.conv1": 16.0,
+        "layer4.0.conv2": 32.0,
+    }
+    assert table[table["layer"] == "conv1"]["kernel_w"].iloc[0] == 7
