@@ -3,7 +3,13 @@
 Reads models (``conv3t.models``) and exported weights; never imports the trainer.
 """
 
-from conv3t.explain.describe import channel_summary, describe_channel, describe_channels, rank_channels
+from conv3t.explain.describe import (
+    SUMMARY_COLUMNS,
+    channel_summary,
+    describe_channel,
+    describe_channels,
+    rank_channels,
+)
 from conv3t.explain.filters import (
     filter_gif_frames,
     filter_kernel,
@@ -39,6 +45,7 @@ __all__ = [
     "DERIVED_COLUMNS",
     "PARAMETER_COLUMNS",
     "STATISTIC_PARAMETERS",
+    "SUMMARY_COLUMNS",
     "channel_summary",
     "conv3t_layers",
     "describe_channel",

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["channel_summary", "describe_channel", "describe_channels", "rank_channels"]
+__all__ = ["SUMMARY_COLUMNS", "channel_summary", "describe_channel", "describe_channels", "rank_channels"]
 
 # Below these per-step magnitudes a component is left out of the sentence.
 ZOOM_PERCENT_MIN = 0.5
@@ -117,7 +117,7 @@ def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool =
     if top is not None and top < 1:
         raise ValueError(f"top must be a positive int or None, got {top}")
     summary = channel_summary(table)
-    summary["sentence"] = describe_channels(table)["sentence"].to_numpy()
+    summary["sentence"] = _describe(table, summary)
     if per_layer:
         parts = []
         for _, group in summary.groupby("layer", sort=False):
@@ -229,6 +229,11 @@ def describe_channel(rows: pd.DataFrame) -> str:
     return _sentence(summary, _step_values(rows))
 
 
+def _describe(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    groups = dict(iter(table.groupby(["layer", "channel"], sort=False)))
+    return [_sentence(row, _step_values(groups[(row["layer"], row["channel"])])) for _, row in summary.iterrows()]
+
+
 def describe_channels(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`describe_channel` for every channel of ``table``.
 
@@ -236,6 +241,5 @@ def describe_channels(table: pd.DataFrame) -> pd.DataFrame:
         Columns ``layer``, ``channel``, ``sentence``, in the order of :func:`channel_summary`.
     """
     summary = channel_summary(table)
-    groups = dict(iter(table.groupby(["layer", "channel"], sort=False)))
-    sentences = [_sentence(row, _step_values(groups[(row["layer"], row["channel"])])) for _, row in summary.iterrows()]
+    sentences = _describe(table, summary)
     return pd.DataFrame({"layer": summary["layer"], "channel": summary["channel"], "sentence": sentences})
