@@ -137,7 +137,6 @@ def test_skip_mode_skips_counts_and_logs_once(broken_jester, caplog):
     assert ds.skipped.reset() == 20 and ds.skipped.count == 0
 
 
-@pytest.mark.slow
 def test_skip_count_is_shared_with_loader_workers(broken_jester):
     ds = JesterDataset(broken_jester, "train", num_frames=12, size=(16, 24), mode="eval", on_error="skip")
     loader = DataLoader(ds, batch_size=2, num_workers=2)
