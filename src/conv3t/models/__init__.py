@@ -9,6 +9,7 @@ from conv3t.models.googlenet import (
     GoogLeNetOutputs,
     googlenet_3d,
     googlenet_3t,
+    minimum_clip_size,
 )
 from conv3t.models.registry import (
     PAPER_PARAMETER_COUNTS,
@@ -43,6 +44,7 @@ __all__ = [
     "imagenet_state_dict",
     "list_models",
     "load_2d_state_dict",
+    "minimum_clip_size",
     "model_spec",
     "resnet10_3d",
     "resnet10_3t",

@@ -41,6 +41,7 @@ __all__ = [
     "InceptionAux",
     "googlenet_3d",
     "googlenet_3t",
+    "minimum_clip_size",
 ]
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -52,6 +53,38 @@ Fields: ``logits`` (main head), ``aux_logits2`` (head after ``inception4d``), ``
 
 AUX_POOL_SIZE: tuple[int, int, int] = (1, 2, 3)
 """Pooled ``(T, H, W)`` positions of the auxiliary heads: ``128 * 1 * 2 * 3 = 768`` features into ``fc1``."""
+
+
+def _conv_out(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def _ceil_pool_out(n: int, k: int, s: int) -> int:
+    """Output length of a ``ceil_mode=True``, unpadded max-pool, as PyTorch computes it (0 if too small)."""
+    out = (n - k + s - 1) // s + 1
+    if out > 0 and (out - 1) * s >= n:
+        out -= 1
+    return max(out, 0)
+
+
+def minimum_clip_size(stem_temporal_stride: int = 2) -> tuple[int, int, int]:
+    """Smallest ``(T, H, W)`` a :class:`GoogLeNet` accepts: its four max-pools need at least one position left.
+
+    ``(7, 31, 31)`` with the default temporal stride 2, ``(4, 31, 31)`` with 1 (ResNets take any size).
+    """
+
+    def fits(n: int, spatial: bool) -> bool:
+        n = _conv_out(n, 7, 2 if spatial else stem_temporal_stride, 3)
+        pools = ((3, 2), (3, 2), (3, 2), (3, 2)) if spatial else ((3, 2), (3, 2))
+        for k, s in pools:
+            n = _ceil_pool_out(n, k, s)
+            if n < 1:
+                return False
+        return True
+
+    t = next(n for n in range(1, 1000) if fits(n, False))
+    h = next(n for n in range(1, 1000) if fits(n, True))
+    return t, h, h
 
 
 class BasicConv3d(nn.Module):
@@ -235,6 +268,12 @@ class GoogLeNet(nn.Module):
     def forward(self, x: Tensor) -> GoogLeNetOutputs | Tensor:
         if x.dim() != 5:
             raise ValueError(f"GoogLeNet expects a clip batch (N, 3, T, H, W), got shape {tuple(x.shape)}")
+        smallest = minimum_clip_size(self.stem_temporal_stride)
+        if any(n < m for n, m in zip(x.shape[2:], smallest)):
+            raise ValueError(
+                f"clip of shape {tuple(x.shape)} is too small for GoogLeNet (stem_temporal_stride="
+                f"{self.stem_temporal_stride}): its max-pools need T x H x W of at least {smallest}"
+            )
         x = self._transform_input(x)
         x = self.maxpool1(self.conv1(x))
         x = self.maxpool2(self.conv3(self.conv2(x)))
