@@ -6,6 +6,7 @@ Both readers return ``uint8`` tensors shaped ``(N, 3, h, w)`` in RGB and raise
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.io import decode_jpeg
+from PIL import Image
 
 from conv3t.data.errors import VideoReadError
 
@@ -71,8 +72,12 @@ def frame_number_gaps(numbers: Sequence[int]) -> str:
 
 
 def read_jpeg_frames(video: str, paths: Sequence[str | Path]) -> torch.Tensor:
-    """Decode JPEG files into ``uint8 (N, 3, h, w)``; all frames must share one size."""
-    datas = []
+    """Decode JPEG files into ``uint8 (N, 3, h, w)`` (channels-last memory); all frames must share one size.
+
+    Pillow decodes (as fast as torchvision's deprecated ``decode_jpeg`` here once the resize,
+    which prefers channels-last input, is counted; see benchmarks/data_speed.py).
+    """
+    arrays = []
     for p in paths:
         try:
             with open(p, "rb") as f:
@@ -81,34 +86,19 @@ def read_jpeg_frames(video: str, paths: Sequence[str | Path]) -> torch.Tensor:
             raise VideoReadError(video, p, f"cannot read file ({err.strerror})") from None
         if len(raw) < 4 or raw[:2] != b"\xff\xd8":
             raise VideoReadError(video, p, "not a JPEG file (no start-of-image marker)")
-        datas.append(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
-    try:
-        frames = decode_jpeg(datas, mode=_RGB)
-    except RuntimeError:
-        frames = []
-        for p, data in zip(paths, datas):  # find the culprit
-            try:
-                frames.append(decode_jpeg(data, mode=_RGB))
-            except RuntimeError as err:
-                reason = str(err).rsplit(", ", 1)[-1]
-                raise VideoReadError(video, p, f"cannot decode JPEG: {reason}") from None
-    sizes = {tuple(f.shape[-2:]) for f in frames}
-    if len(sizes) > 1:
-        for p, f in zip(paths, frames):
-            if tuple(f.shape[-2:]) != tuple(frames[0].shape[-2:]):
-                raise VideoReadError(
-                    video, p, f"frame size {tuple(f.shape[-2:])} differs from {tuple(frames[0].shape[-2:])}"
-                )
-    return torch.stack(frames)
-
-
-def _rgb_mode():
-    from torchvision.io import ImageReadMode
-
-    return ImageReadMode.RGB
-
-
-_RGB = _rgb_mode()
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                img.load()
+                if img.mode != "RGB":
+                    img = img.convert("RGB")
+                arr = np.asarray(img)
+        except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
+            reason = "truncated JPEG" if "truncated" in str(err) else f"cannot decode JPEG: {err}"
+            raise VideoReadError(video, p, reason) from None
+        if arrays and arr.shape != arrays[0].shape:
+            raise VideoReadError(video, p, f"frame size {arr.shape[:2]} differs from {arrays[0].shape[:2]}")
+        arrays.append(arr)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
 class VideoFile:
