@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.nn.functional import KernelMethod, generate_kernel
+from conv3t.nn.functional import KERNEL_METHODS, KernelMethod, generate_kernel
 
 __all__ = ["Conv3T"]
 
@@ -27,6 +28,28 @@ def _triple(value: IntOr3, name: str) -> tuple[int, int, int]:
     return out  # type: ignore[return-value]
 
 
+def _temporal_crop(frames: int, depth: int, stride: int, padding: int, dilation: int) -> tuple[int, int, int] | None:
+    """Kernel slices that ever meet a real frame, for a zero-padded input of ``frames`` frames.
+
+    Slices that only ever multiply temporal zero padding contribute exactly nothing, e.g. the first and last
+    slice of a 3-deep kernel on a 1-frame input (ResNet18's last stages on 16-frame clips). Returns
+    ``(start, stop, padding')`` such that the convolution with slices ``start .. stop-1`` and temporal padding
+    ``padding'`` gives the same output, or ``None`` when every slice is needed or no symmetric padding fits.
+    """
+    out_frames = (frames + 2 * padding - dilation * (depth - 1) - 1) // stride + 1
+    used = [
+        j for j in range(depth) if any(0 <= o * stride - padding + j * dilation < frames for o in range(out_frames))
+    ]
+    if not used or (used[0] == 0 and used[-1] == depth - 1):
+        return None
+    start, stop = used[0], used[-1] + 1
+    new_padding = padding - start * dilation
+    extent = dilation * (stop - 1 - start) + 1
+    if new_padding < 0 or (frames + 2 * new_padding - extent) // stride + 1 != out_frames:
+        return None
+    return start, stop, new_padding
+
+
 class Conv3T(nn.Module):
     r"""Temporally factorized 3D convolution (3TConv, Ras et al.).
 
@@ -39,7 +62,10 @@ class Conv3T(nn.Module):
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode:
             as :class:`torch.nn.Conv3d`. ``kernel_size = (D, kH, kW)``; ``padding`` may be ``"same"`` or
             ``"valid"``.
-        kernel_method: ``"matrix"`` (default) or ``"grid_sample"``, see :func:`generate_kernel`.
+        kernel_method: how the kernel is generated, one of ``KERNEL_METHODS`` of :mod:`conv3t.nn.functional`:
+            ``"matrix"`` (default: the fastest sampling-matrix form for the shape; deterministic, twice
+            differentiable) or ``"grid_sample"`` (the reference), ``"cumulative"``, ``"separable"``,
+            ``"sequential"``. All give the same kernel and gradients.
 
     Parameters:
         weight: ``(out, in/groups, kH, kW)`` the 2D filter :math:`K_1`.
@@ -55,7 +81,21 @@ class Conv3T(nn.Module):
 
     Shape:
         input ``(N, in, T, H, W)`` or unbatched ``(in, T, H, W)``; output as :class:`torch.nn.Conv3d`.
+
+    Speed (see ``BENCHMARKS.md``):
+
+    * When no gradient reaches the parameters (``torch.no_grad``/``inference_mode``, or frozen parameters) the
+      generated kernel is cached and reused until a parameter changes (checked by version counter and
+      storage, so in-place updates and optimizer steps count), ``train()``/``eval()``, ``load_state_dict`` or
+      ``.to()``; inference then costs what :class:`torch.nn.Conv3d` costs. Under autocast the cached kernel is
+      kept in the autocast dtype. The cache is bypassed while ``torch.compile`` traces.
+    * A ``channels_last_3d`` input gets a ``channels_last_3d`` kernel, built directly in that layout.
+    * With ``padding_mode="zeros"``, kernel slices that can only ever meet temporal zero padding (short
+      inputs, e.g. 1 frame) are neither generated nor convolved; the output is the same.
+    * :func:`conv3t.fold` turns every Conv3T of a model into a plain :class:`torch.nn.Conv3d` for deployment.
     """
+
+    _kernel_cache: tuple[tuple[Any, ...], Tensor] | None = None
 
     def __init__(
         self,
@@ -81,8 +121,8 @@ class Conv3T(nn.Module):
             )
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
-        if kernel_method not in ("matrix", "grid_sample"):
-            raise ValueError(f"kernel_method must be 'matrix' or 'grid_sample', got {kernel_method!r}")
+        if kernel_method not in KERNEL_METHODS:
+            raise ValueError(f"kernel_method must be one of {KERNEL_METHODS}, got {kernel_method!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _triple(kernel_size, "kernel_size")
@@ -166,27 +206,83 @@ class Conv3T(nn.Module):
         """The generated 3D filter, ``(out, in/groups, D, kH, kW)``, in the weight's dtype.
 
         Generation runs outside autocast (float32/float64 sampling) so that low-precision autocast only
-        affects the convolution itself.
+        affects the convolution itself. Always freshly generated (never the inference cache).
         """
+        return self._generate()
+
+    def _generate(self, channels_last: bool = False, time_range: tuple[int, int] | None = None) -> Tensor:
+        params = (self.weight, self.scale, self.rotation, self.translation_x, self.translation_y)
         device_type = self.weight.device.type
         if device_type == "meta" or not torch.is_autocast_enabled(device_type):
-            return generate_kernel(
-                self.weight,
-                self.scale,
-                self.rotation,
-                self.translation_x,
-                self.translation_y,
-                method=self.kernel_method,
-            )
+            return generate_kernel(*params, self.kernel_method, channels_last, time_range)
         with torch.autocast(device_type=device_type, enabled=False):
-            return generate_kernel(
-                self.weight,
-                self.scale,
-                self.rotation,
-                self.translation_x,
-                self.translation_y,
-                method=self.kernel_method,
-            )
+            return generate_kernel(*params, self.kernel_method, channels_last, time_range)
+
+    def _inference_kernel(self, channels_last: bool, time_range: tuple[int, int] | None) -> Tensor:
+        """The kernel for this forward: cached when no gradient can reach the parameters."""
+        params = (self.weight, self.scale, self.rotation, self.translation_x, self.translation_y)
+        device_type = self.weight.device.type
+        if device_type == "meta" or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+            self._kernel_cache = None  # training: keep no stale copy alive
+            return self._generate(channels_last, time_range)
+        autocast_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+        try:
+            versions = tuple(p._version for p in params)
+        except RuntimeError:  # inference tensors (parameters created under inference_mode) have no versions
+            return self._generate(channels_last, time_range)
+        key = (
+            versions,
+            tuple(p.data_ptr() for p in params),
+            self.weight.dtype,
+            self.weight.device,
+            channels_last,
+            time_range,
+            autocast_dtype,
+            torch.is_inference_mode_enabled(),
+        )
+        cache = self._kernel_cache
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        kernel = self._generate(channels_last, time_range)
+        if autocast_dtype is not None and kernel.dtype == torch.float32:
+            kernel = kernel.to(autocast_dtype)  # the cast autocast would otherwise repeat on every call
+        self._kernel_cache = (key, kernel)
+        return kernel
+
+    def clear_kernel_cache(self) -> None:
+        """Drop the cached inference kernel (done automatically on every change the cache can see)."""
+        self._kernel_cache = None
+
+    def train(self, mode: bool = True) -> Conv3T:
+        self._kernel_cache = None
+        return super().train(mode)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Conv3T:
+        """``.to()``, ``.cuda()``, ``.double()``, ...: drop the cache; let 5D-only conversions pass the 4D weight.
+
+        ``model.to(memory_format=torch.channels_last_3d)`` converts every 4D and 5D tensor and would fail on
+        the 4D ``weight``; it is converted as the ``(out, in/g, 1, kH, kW)`` kernel it is instead.
+        """
+        self._kernel_cache = None
+
+        def apply(t: Tensor) -> Tensor:
+            if t.dim() != 4:
+                return fn(t)
+            try:
+                return fn(t)
+            except RuntimeError:
+                return fn(t.unsqueeze(2)).squeeze(2)
+
+        return super()._apply(apply, recurse)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._kernel_cache = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _crop_plan(self, frames: int) -> tuple[int, int, int] | None:
+        if self.padding_mode != "zeros" or isinstance(self.padding, str) or self.kernel_size[0] == 1:
+            return None
+        return _temporal_crop(frames, self.kernel_size[0], self.stride[0], self.padding[0], self.dilation[0])
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() not in (4, 5):
@@ -213,13 +309,21 @@ class Conv3T(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, in, T, H, W) -> (N, out, T', H', W')`` exactly as ``F.conv3d(x, self.kernel(), ...)``."""
-        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
+        compiling = torch.compiler.is_compiling()
+        if not compiling:
             self._check_input(x)
-        kernel = self.kernel()
+        channels_last = x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
+        plan = self._crop_plan(x.shape[-3])
+        time_range = None if plan is None else plan[:2]
+        if compiling:  # no cache inside a traced graph: its key reads storage addresses
+            kernel = self._generate(channels_last, time_range)
+        else:
+            kernel = self._inference_kernel(channels_last, time_range)
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return F.conv3d(x, kernel, self.bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv3d(x, kernel, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        padding = self.padding if plan is None else (plan[2], self.padding[1], self.padding[2])
+        return F.conv3d(x, kernel, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

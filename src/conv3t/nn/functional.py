@@ -15,16 +15,26 @@ What this means for the filter's content (pinned by tests): from one slice to th
 is scaled by ``1 / s`` about the kernel centre and turned by ``-r``, i.e. a positive ``r`` turns the content
 counter-clockwise on screen.
 
-Two interchangeable implementations are provided:
+Interchangeable implementations (same values, same gradients; ``method`` of :func:`generate_kernel`):
 
-* ``"matrix"`` (default) expresses each bilinear warp of a ``kH x kW`` filter as a dense
-  ``(kH*kW) x (kH*kW)`` sampling matrix per output channel and step, applied with a batched matrix product.
-  It is deterministic, twice differentiable and cheap (no scatter in the backward pass).
-* ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference.
+* ``"cumulative"`` expresses each bilinear warp of a ``kH x kW`` filter as a dense ``P x P`` sampling matrix
+  ``M_t`` (``P = kH*kW``) per output channel and step, multiplies them into cumulative matrices
+  ``C_t = M_t ... M_1`` (``C_0 = I``; ``out * D * P^3``) and builds the whole kernel with ONE batched product
+  ``K_1 (out, in/g, P) @ [C_0 | C_1 | ... | C_{D-1}]^T (out, P, D*P)`` written straight into the
+  ``(out, in/g, D, kH, kW)`` layout (or the channels_last_3d one). Its backward is two batched products over
+  the kernel-sized gradient (``dK_1`` and ``dC``); everything else touches only the small matrices.
+* ``"separable"`` warps slice by slice with the separable bilinear weights ``wy (P, kH)``, ``wx (P, kW)``
+  (``M = wy (x) wx``): a batched product along x, a weighted sum along y; ``out*in*P*(kH+kW)`` per step and
+  no ``P x P`` matrices, which pays for 7x7 filters over few input channels.
+* ``"matrix"`` (default) picks ``"cumulative"`` when ``in/groups >= kH*kW``, else ``"separable"``
+  (:func:`resolve_method`); measured in ``benchmarks/layers.py``.
+* ``"sequential"`` applies the dense ``M_t`` slice by slice (the first implementation; kept to measure).
+* ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference. It has no double
+  backward, and its CUDA backward is not deterministic (it refuses ``torch.use_deterministic_algorithms``).
 
-Both give the same values and the same gradients (the bilinear weights are built from ``floor`` exactly as
-``grid_sample`` builds them, so the sub-gradient at integer sampling positions, e.g. at identity init, is the
-same forward difference).
+All but ``"grid_sample"`` are built from products and sums only: deterministic and twice differentiable.
+The bilinear weights are built from ``floor`` exactly as ``grid_sample`` builds them, so the sub-gradient at
+integer sampling positions (e.g. at identity init) is the same forward difference in all of them.
 """
 
 from __future__ import annotations
@@ -35,14 +45,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-KernelMethod = Literal["matrix", "grid_sample"]
+KernelMethod = Literal["matrix", "cumulative", "separable", "sequential", "grid_sample"]
+KERNEL_METHODS: tuple[str, ...] = ("matrix", "cumulative", "separable", "sequential", "grid_sample")
 
 __all__ = [
+    "KERNEL_METHODS",
     "KernelMethod",
     "affine_theta",
+    "cumulative_sampling_matrices",
     "generate_kernel",
+    "resolve_method",
     "sampling_grid",
     "sampling_matrices",
+    "sampling_weights",
 ]
 
 
@@ -90,8 +105,10 @@ def sampling_grid(theta: Tensor, height: int, width: int) -> Tensor:
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     base = torch.stack((gx.reshape(-1), gy.reshape(-1), torch.ones_like(gx).reshape(-1)), dim=-1)  # (P, 3)
     grid = base @ theta.transpose(-1, -2)  # (*B, P, 2), normalised coordinates
-    half = torch.tensor([(width - 1) / 2, (height - 1) / 2], dtype=theta.dtype, device=theta.device)
-    return (grid + 1) * half
+    # unnormalise with Python scalars: a tensor built from a list would be a blocking host-to-device copy
+    x = (grid[..., 0] + 1) * ((width - 1) / 2)
+    y = (grid[..., 1] + 1) * ((height - 1) / 2)
+    return torch.stack((x, y), dim=-1)
 
 
 def _axis_weights(pos: Tensor, size: int) -> Tensor:
@@ -112,6 +129,20 @@ def _axis_weights(pos: Tensor, size: int) -> Tensor:
     return (1 - frac) * (idx == lower).to(pos.dtype) + frac * (idx == lower + 1).to(pos.dtype)
 
 
+def sampling_weights(theta: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """Separable bilinear weights of the warp: ``M[p, (i, j)] = wy[p, i] * wx[p, j]``.
+
+    Args:
+        theta: ``(*B, 2, 3)`` affine matrices.
+        height, width: kernel size ``kH``, ``kW``.
+
+    Returns:
+        ``wy`` of shape ``(*B, P, kH)`` and ``wx`` of shape ``(*B, P, kW)``, ``P = kH*kW``.
+    """
+    pos = sampling_grid(theta, height, width)
+    return _axis_weights(pos[..., 1], height), _axis_weights(pos[..., 0], width)
+
+
 def sampling_matrices(theta: Tensor, height: int, width: int) -> Tensor:
     """Dense bilinear sampling matrices equivalent to ``grid_sample`` of a ``kH x kW`` map.
 
@@ -122,10 +153,25 @@ def sampling_matrices(theta: Tensor, height: int, width: int) -> Tensor:
     Returns:
         ``(*B, P, P)`` with ``P = kH*kW``: ``warped.flatten() = M @ source.flatten()`` (row-major pixels).
     """
-    pos = sampling_grid(theta, height, width)
-    wx = _axis_weights(pos[..., 0], width)  # (*B, P, kW)
-    wy = _axis_weights(pos[..., 1], height)  # (*B, P, kH)
+    wy, wx = sampling_weights(theta, height, width)
     return (wy.unsqueeze(-1) * wx.unsqueeze(-2)).flatten(-2)
+
+
+def cumulative_sampling_matrices(mats: Tensor) -> Tensor:
+    """Products of consecutive step matrices, identity first.
+
+    Args:
+        mats: ``(*B, S, P, P)`` sampling matrices ``M_1 .. M_S`` of one filter's steps.
+
+    Returns:
+        ``(*B, S + 1, P, P)``: ``C_0 = I`` and ``C_t = M_t @ C_{t-1}``, so slice ``t`` of the kernel is
+        ``C_t @ K_1.flatten()``.
+    """
+    *batch, _, p, _ = mats.shape
+    cumulative = [torch.eye(p, dtype=mats.dtype, device=mats.device).expand(*batch, p, p)]
+    for t, step in enumerate(mats.unbind(-3)):  # unbind: one stack in the backward, not S zero-filled copies
+        cumulative.append(step if t == 0 else step @ cumulative[-1])
+    return torch.stack(cumulative, dim=-3)
 
 
 def _check_parameters(weight: Tensor, params: tuple[Tensor, ...]) -> None:
@@ -139,6 +185,21 @@ def _check_parameters(weight: Tensor, params: tuple[Tensor, ...]) -> None:
             )
 
 
+def resolve_method(method: KernelMethod, in_per_group: int, height: int, width: int) -> str:
+    """The concrete algorithm behind ``method``: ``"matrix"`` picks ``"cumulative"`` when ``in/groups >= kH*kW``.
+
+    The cumulative form costs ``out*D*P^3`` for the matrix products plus one product of ``out*in*D*P^2``;
+    the separable one costs ``out*in*(D-1)*P*(kH+kW)`` in ``D-1`` dependent steps. With many input channels
+    per filter (every 3x3 layer of the networks) the single product wins; with few (RGB stems with 7x7
+    filters) building ``P x P`` matrices costs more than the warps themselves.
+    """
+    if method not in KERNEL_METHODS:
+        raise ValueError(f"method must be one of {KERNEL_METHODS}, got {method!r}")
+    if method != "matrix":
+        return method
+    return "cumulative" if in_per_group >= height * width else "separable"
+
+
 def generate_kernel(
     weight: Tensor,
     scale: Tensor,
@@ -146,6 +207,8 @@ def generate_kernel(
     translation_x: Tensor,
     translation_y: Tensor,
     method: KernelMethod = "matrix",
+    channels_last: bool = False,
+    time_range: tuple[int, int] | None = None,
 ) -> Tensor:
     """Build the 3D kernel of a 3TConv (eqs. 2-5), batched over output and input channels.
 
@@ -153,32 +216,92 @@ def generate_kernel(
         weight: ``(out, in/groups, kH, kW)`` the 2D filter ``K_1``.
         scale, rotation, translation_x, translation_y: ``(out, D-1)``; rotation in radians, translations in
             ``affine_grid`` units (align_corners=True).
-        method: ``"matrix"`` (batched sampling matrices) or ``"grid_sample"`` (reference).
+        method: one of :data:`KERNEL_METHODS`, see the module notes; ``"matrix"`` (default) picks the fastest
+            matrix form for the shape.
+        channels_last: return the kernel in ``torch.channels_last_3d`` memory layout (same values); the
+            cumulative form writes that layout directly.
+        time_range: ``(start, stop)`` to build only slices ``start .. stop-1`` (``0 <= start < stop <= D``);
+            the steps after ``stop - 1`` are not computed. ``None``: all ``D`` slices.
 
     Returns:
-        ``(out, in/groups, D, kH, kW)`` with slice 0 equal to ``weight`` and slice ``t+1`` the warp of
-        slice ``t`` by step ``t``'s parameters.
+        ``(out, in/groups, stop - start, kH, kW)``; over the full range slice 0 is ``weight`` and slice ``t+1``
+        the warp of slice ``t`` by step ``t``'s parameters.
     """
     params = (scale, rotation, translation_x, translation_y)
     _check_parameters(weight, params)
-    out, cin, kh, kw = weight.shape
-    steps = scale.shape[1]
-    if steps == 0:
-        return weight.unsqueeze(2)
-    theta = affine_theta(*(p.to(weight.dtype) for p in params))  # (out, D-1, 2, 3)
-    slices = [weight]
-    if method == "matrix":
-        mats = sampling_matrices(theta, kh, kw)  # (out, D-1, P, P)
-        current = weight.reshape(out, cin, kh * kw)
-        for t in range(steps):
-            current = current @ mats[:, t].transpose(-1, -2)  # (out, cin, P)
-            slices.append(current.reshape(out, cin, kh, kw))
-    elif method == "grid_sample":
-        current = weight
-        for t in range(steps):
-            grid = F.affine_grid(theta[:, t], [out, cin, kh, kw], align_corners=True)
-            current = F.grid_sample(current, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-            slices.append(current)
+    _, cin, kh, kw = weight.shape
+    algorithm = resolve_method(method, cin, kh, kw)
+    depth = scale.shape[1] + 1
+    start, stop = (0, depth) if time_range is None else time_range
+    if not 0 <= start < stop <= depth:
+        raise ValueError(f"time_range must satisfy 0 <= start < stop <= D = {depth}, got {time_range}")
+    if stop == 1:
+        kernel = weight.unsqueeze(2)
     else:
-        raise ValueError(f"method must be 'matrix' or 'grid_sample', got {method!r}")
-    return torch.stack(slices, dim=2)
+        steps = stop - 1
+        theta = affine_theta(*(p[:, :steps].to(weight.dtype) for p in params))  # (out, steps, 2, 3)
+        if algorithm == "cumulative":
+            return _kernel_cumulative(weight, theta, start, channels_last)
+        if algorithm == "grid_sample":
+            slices = _slices_grid_sample(weight, theta)
+        elif algorithm == "separable":
+            slices = _slices_separable(weight, theta)
+        else:
+            slices = _slices_dense(weight, theta)
+        kernel = torch.stack(slices[start:], dim=2)
+    if channels_last and not kernel.is_contiguous(memory_format=torch.channels_last_3d):
+        kernel = kernel.contiguous(memory_format=torch.channels_last_3d)
+    return kernel
+
+
+def _kernel_cumulative(weight: Tensor, theta: Tensor, start: int, channels_last: bool) -> Tensor:
+    """One batched product ``K_1 @ [C_start | ... | C_{stop-1}]^T``; see the module notes."""
+    out, cin, kh, kw = weight.shape
+    p = kh * kw
+    cumulative = cumulative_sampling_matrices(sampling_matrices(theta, kh, kw))[:, start:]  # (out, D', P, P)
+    depth = cumulative.shape[1]
+    stacked = cumulative.reshape(out, depth * p, p)  # row t*P + i: output pixel i of slice t
+    flat = weight.reshape(out, cin, p)
+    if channels_last:
+        # (out, D'*P, cin) is the channels_last_3d order (out, D', kH, kW, cin) of the kernel
+        kernel = torch.bmm(stacked, flat.transpose(1, 2))
+        return kernel.view(out, depth, kh, kw, cin).permute(0, 4, 1, 2, 3)
+    kernel = torch.bmm(flat, stacked.transpose(1, 2))  # (out, cin, D'*P)
+    return kernel.view(out, cin, depth, kh, kw)
+
+
+def _slices_separable(weight: Tensor, theta: Tensor) -> list[Tensor]:
+    """Warp slice by slice with the separable weights: a product along x, then a weighted sum along y."""
+    out, cin, kh, kw = weight.shape
+    wy, wx = sampling_weights(theta, kh, kw)  # (out, S, P, kH), (out, S, P, kW)
+    wy = wy.transpose(-1, -2).unsqueeze(2)  # (out, S, 1, kH, P)
+    slices = [weight]
+    current = weight
+    for step_wy, step_wx in zip(wy.unbind(1), wx.unbind(1)):
+        along_x = torch.bmm(current.reshape(out, cin * kh, kw), step_wx.transpose(1, 2))  # (out, cin*kH, P)
+        current = (along_x.view(out, cin, kh, kh * kw) * step_wy).sum(2).view(out, cin, kh, kw)
+        slices.append(current)
+    return slices
+
+
+def _slices_dense(weight: Tensor, theta: Tensor) -> list[Tensor]:
+    """Warp slice by slice with the dense ``P x P`` matrices (the first implementation; kept to measure)."""
+    out, cin, kh, kw = weight.shape
+    mats = sampling_matrices(theta, kh, kw)  # (out, S, P, P)
+    slices = [weight]
+    current = weight.reshape(out, cin, kh * kw)
+    for step in mats.unbind(1):
+        current = torch.bmm(current, step.transpose(1, 2))  # (out, cin, P)
+        slices.append(current.view(out, cin, kh, kw))
+    return slices
+
+
+def _slices_grid_sample(weight: Tensor, theta: Tensor) -> list[Tensor]:
+    """Warp slice by slice with ``F.affine_grid`` / ``F.grid_sample`` (the reference)."""
+    slices = [weight]
+    current = weight
+    for step in theta.unbind(1):
+        grid = F.affine_grid(step, list(weight.shape), align_corners=True)
+        current = F.grid_sample(current, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        slices.append(current)
+    return slices
