@@ -105,7 +105,7 @@ def test_scratch_init_truncated_normal_and_identity_transforms(g3t):
 
 
 def test_training_mode_returns_main_and_aux_logits_eval_mode_only_main(g3t):
-    x = torch.randn(2, 3, 8, 40, 40)
+    x = torch.randn(2, 3, 7, 31, 31)
     g3t.train()
     out = g3t(x)
     assert isinstance(out, GoogLeNetOutputs)
@@ -177,7 +177,7 @@ def test_stem_temporal_stride(g3t):
 
 
 def test_transform_input_maps_imagenet_normalisation_to_minus_one_one(g3d):
-    pixels = torch.rand(1, 3, 8, 40, 40)  # in [0, 1]
+    pixels = torch.rand(1, 3, 7, 31, 31)  # in [0, 1]
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1)
     g3d.eval()

@@ -41,6 +41,12 @@ def googlenet_2d() -> nn.Module:
     return model.eval()
 
 
+@pytest.fixture(scope="module")
+def video_resnets() -> dict[str, nn.Module]:
+    # Built once; every transfer below overwrites all of their tensors, so tests may share them.
+    return {name: create_model(name, 1000) for name in ("resnet18_3t", "resnet18_3d")}
+
+
 def _static_clip(frames: int = 12, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     frame = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
     return frame, frame.unsqueeze(2).expand(1, 3, frames, size, size).contiguous()
@@ -55,8 +61,8 @@ def _static_clip(frames: int = 12, size: int = 32, seed: int = 0) -> tuple[torch
         ("resnet18_3d", "mean", 1.0),
     ],
 )
-def test_first_layer_on_a_static_clip_equals_the_2d_conv1(name, inflate, factor, resnet18_2d):
-    model = create_model(name, 27)
+def test_first_layer_on_a_static_clip_equals_the_2d_conv1(name, inflate, factor, resnet18_2d, video_resnets):
+    model = video_resnets[name]
     report = transfer_2d_weights(model, resnet18_2d.state_dict(), inflate=inflate)
     frame, clip = _static_clip()
     with torch.no_grad():
@@ -81,33 +87,32 @@ def test_googlenet_3d_mean_inflation_keeps_the_2d_stem_response(googlenet_2d):
     torch.testing.assert_close(out[:, :, 3], expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("inflate", ["repeat", "mean"])
-def test_every_tensor_lands_where_it_should(inflate, resnet18_2d):
+@pytest.mark.parametrize(
+    ("name", "inflate"), [("resnet18_3t", "repeat"), ("resnet18_3d", "repeat"), ("resnet18_3d", "mean")]
+)
+def test_every_tensor_lands_where_it_should(name, inflate, resnet18_2d, video_resnets):
     state = resnet18_2d.state_dict()
-    for name in ("resnet18_3t", "resnet18_3d"):
-        model = create_model(name, 1000)
-        report = transfer_2d_weights(model, state, inflate=inflate, source="random resnet18")
-        for key, value in model.state_dict().items():
-            module = model.get_submodule(key.rsplit(".", 1)[0])
-            local = key.rsplit(".", 1)[1]
-            if isinstance(module, Conv3T) and local != "weight":
-                expected = torch.ones_like(value) if local == "scale" else torch.zeros_like(value)
-                torch.testing.assert_close(value, expected)
-                assert key in report.identity
-            elif isinstance(module, nn.Conv3d) and module.kernel_size[0] > 1:
-                depth = module.kernel_size[0]
-                divisor = depth if inflate == "mean" else 1
-                for d in range(depth):
-                    torch.testing.assert_close(value[:, :, d], state[key] / divisor)
-                assert key in report.inflated
-            elif isinstance(module, nn.Conv3d):
-                torch.testing.assert_close(value[:, :, 0], state[key])
-                assert key in report.copied
-            else:  # Conv3T weight, BatchNorm, fc (1000 classes match)
-                assert torch.equal(value, state[key]), key
-                assert key in report.copied
-        assert not report.initialised and not report.skipped
-        assert "random resnet18" in str(report) and "0 freshly initialised" in str(report)
+    model = video_resnets[name]
+    report = transfer_2d_weights(model, state, inflate=inflate, source="random resnet18")
+    modules = dict(model.named_modules())
+    for key, value in model.state_dict().items():
+        module_name, local = key.rsplit(".", 1)
+        module = modules[module_name]
+        if isinstance(module, Conv3T) and local != "weight":
+            expected = torch.ones_like(value) if local == "scale" else torch.zeros_like(value)
+            assert torch.equal(value, expected), key
+            assert key in report.identity
+        elif isinstance(module, nn.Conv3d):
+            depth = module.kernel_size[0]
+            divisor = depth if (inflate == "mean" and depth > 1) else 1
+            expected = state[key].unsqueeze(2).expand_as(value) / divisor
+            torch.testing.assert_close(value, expected, rtol=0, atol=0)
+            assert key in (report.inflated if depth > 1 else report.copied)
+        else:  # Conv3T weight, BatchNorm, fc (1000 classes match)
+            assert torch.equal(value, state[key]), key
+            assert key in report.copied
+    assert not report.initialised and not report.skipped
+    assert "random resnet18" in str(report) and "0 freshly initialised" in str(report)
 
 
 def test_classifier_of_another_class_count_keeps_its_fresh_init(resnet18_2d):
