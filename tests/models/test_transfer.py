@@ -93,6 +93,11 @@ def test_googlenet_3d_mean_inflation_keeps_the_2d_stem_response(googlenet_2d):
 def test_every_tensor_lands_where_it_should(name, inflate, resnet18_2d, video_resnets):
     state = resnet18_2d.state_dict()
     model = video_resnets[name]
+    with torch.no_grad():  # as if trained: the transfer must put the temporal parameters back to identity
+        for m in model.modules():
+            if isinstance(m, Conv3T):
+                m.scale.add_(0.1)
+                m.rotation.add_(0.2)
     report = transfer_2d_weights(model, state, inflate=inflate, source="random resnet18")
     modules = dict(model.named_modules())
     for key, value in model.state_dict().items():

@@ -62,7 +62,7 @@ class TransferReport:
         inflate: the inflation mode used for Conv3d kernels.
         copied: keys whose 2D value was copied as is (Conv3T 2D filters, BatchNorm, 1x1x1 kernels, heads).
         inflated: Conv3d kernel keys built by repeating the 2D filter over time.
-        identity: Conv3T temporal parameter keys left at the identity transformation.
+        identity: Conv3T temporal parameter keys set to the identity transformation.
         initialised: keys that keep the model's fresh initialisation -> reason.
         skipped: 2D keys that were not used -> reason.
     """
@@ -240,6 +240,7 @@ def transfer_2d_weights(
             for local, dst in own.items():
                 key = prefix + local
                 if isinstance(module, Conv3T) and local in _TEMPORAL:
+                    dst.fill_(1.0 if local == "scale" else 0.0)  # identity, even if the model was trained
                     report.identity.append(key)
                     continue
                 src = fetch(key)
