@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, symmetric_label_map
@@ -104,25 +103,39 @@ class _Look:
     bg_grating: np.ndarray  # (3,): kx, ky, phase (per pixel)
 
 
-def _shape_distance(shape: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _shape_distance(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Signed distance (> 0 inside), in object units, of the named shape at object coords ``(x, y)``."""
     if shape == "disk":
-        return 0.9 - torch.sqrt(x * x + y * y)
+        return 0.9 - np.sqrt(x * x + y * y)
+    ax, ay = np.abs(x), np.abs(y)
     if shape == "square":
-        return 0.68 - torch.maximum(x.abs(), y.abs())
+        return 0.68 - np.maximum(ax, ay)
     if shape == "bar":
-        return torch.minimum(0.9 - x.abs(), 0.42 - y.abs())
+        return np.minimum(0.9 - ax, 0.42 - ay)
     if shape == "cross":
-        a = torch.minimum(0.3 - x.abs(), 0.9 - y.abs())
-        b = torch.minimum(0.9 - x.abs(), 0.3 - y.abs())
-        return torch.maximum(a, b)
+        return np.maximum(np.minimum(0.3 - ax, 0.9 - ay), np.minimum(0.9 - ax, 0.3 - ay))
     if shape in ("triangle", "hexagon"):
         n, inradius = (3, 0.48) if shape == "triangle" else (6, 0.8)
         # outward edge normals; the triangle points up (y down on screen)
-        angles = [math.pi / 2 + 2 * math.pi * k / n for k in range(n)]
-        proj = torch.stack([x * math.cos(a) + y * math.sin(a) for a in angles])
-        return inradius - proj.amax(0)
+        proj = None
+        for k in range(n):
+            a = math.pi / 2 + 2 * math.pi * k / n
+            p = x * np.float32(math.cos(a)) + y * np.float32(math.sin(a))
+            proj = p if proj is None else np.maximum(proj, p)
+        return inradius - proj
     raise ValueError(f"unknown shape {shape!r}")
+
+
+def _smooth_upsample_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """``(n_out, n_in)`` weights interpolating ``n_in`` samples smoothly (smoothstep) over ``n_out`` points."""
+    pos = np.linspace(0, n_in - 1, n_out)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), n_in - 2)
+    f = pos - i0
+    f = f * f * (3 - 2 * f)
+    m = np.zeros((n_out, n_in), dtype=np.float32)
+    m[np.arange(n_out), i0] = 1 - f
+    m[np.arange(n_out), i0 + 1] = f
+    return m
 
 
 class SyntheticMotionDataset(Dataset):
@@ -277,76 +290,76 @@ class SyntheticMotionDataset(Dataset):
         Returns ``(rgb, alpha, truth)``: ``rgb`` float32 ``(3, T, H, W)`` in [0, 1], ``alpha``
         float32 ``(T, H, W)`` the object's coverage of each pixel, ``truth`` its ground truth.
         """
+        rgb, alpha, truth = self._render_np(index)
+        return torch.from_numpy(rgb), torch.from_numpy(alpha), truth
+
+    def _render_np(self, index: int) -> tuple[np.ndarray, np.ndarray, MotionGroundTruth]:
+        # numpy, single-threaded: torch's thread pool costs far more than these small arrays
+        # need when the cores are shared (DataLoader workers, a busy machine)
         index = self._check_index(index)
         motion_rng, look_rng = self._rngs(index)
         truth = self._motion(index, motion_rng)
         look = self._look(index, look_rng)
         h, w = self.size
+        f32 = np.float32
+        t_count = self.num_frames
         bg = self._background(look)  # (3, H, W)
 
         # Only a box around the object is drawn, per frame; the object never leaves the frame.
-        t_count = self.num_frames
         box = int(np.ceil(2 * 0.95 * truth.radius.max())) + 4
         bh, bw = min(box, h), min(box, w)
         oy = np.clip(np.floor(truth.center[:, 1] - bh / 2).astype(np.int64) + 1, 0, h - bh)
         ox = np.clip(np.floor(truth.center[:, 0] - bw / 2).astype(np.int64) + 1, 0, w - bw)
 
         # screen pixel -> object coordinates (object radius = 1), for all frames at once
-        ys = torch.arange(bh, dtype=torch.float32).view(1, bh, 1) + torch.from_numpy(oy).float().view(-1, 1, 1)
-        xs = torch.arange(bw, dtype=torch.float32).view(1, 1, bw) + torch.from_numpy(ox).float().view(-1, 1, 1)
-        c = torch.as_tensor(truth.center, dtype=torch.float32)
-        th = torch.as_tensor(np.deg2rad(truth.angle), dtype=torch.float32).view(-1, 1, 1)
-        rad = torch.as_tensor(truth.radius, dtype=torch.float32).view(-1, 1, 1)
-        dx = xs - c[:, 0].view(-1, 1, 1)
-        dy = ys - c[:, 1].view(-1, 1, 1)
-        cos, sin = torch.cos(th), torch.sin(th)
+        dy = (np.arange(bh, dtype=f32)[None, :, None] + oy[:, None, None] - truth.center[:, 1, None, None]).astype(f32)
+        dx = (np.arange(bw, dtype=f32)[None, None, :] + ox[:, None, None] - truth.center[:, 0, None, None]).astype(f32)
+        th = np.deg2rad(truth.angle)
+        rad = truth.radius.astype(f32)[:, None, None]
+        cos, sin = np.cos(th).astype(f32)[:, None, None], np.sin(th).astype(f32)[:, None, None]
         # inverse of a clockwise (y down) turn by th, then of the scale
         u = (cos * dx + sin * dy) / rad
-        v = (-sin * dx + cos * dy) / rad
+        v = (cos * dy - sin * dx) / rad
 
         dist = _shape_distance(truth.shape, u, v)
-        alpha_box = (dist * rad + 0.5).clamp(0.0, 1.0)  # 1-pixel antialiased edge, in screen pixels
-        pattern = torch.zeros_like(u)
+        alpha_box = np.clip(dist * rad + f32(0.5), 0.0, 1.0)  # 1-pixel antialiased edge, in screen pixels
+        pattern = np.zeros_like(u)
         for kx, ky, phase, weight in look.gratings.tolist():  # soft-edged stripes
-            pattern += weight * (1.5 * torch.sin(kx * u + ky * v + phase)).clamp(-1.0, 1.0)
-        pattern = 0.6 + 0.4 * pattern / float(look.gratings[:, 3].sum())
-        colour = torch.as_tensor(look.colour, dtype=torch.float32).view(3, 1, 1, 1)
-        obj = colour * pattern.unsqueeze(0)
-        mdist = torch.sqrt((u - float(look.marker[0])) ** 2 + (v - float(look.marker[1])) ** 2)
-        mark = ((0.2 - mdist) * rad + 0.5).clamp(0.0, 1.0).unsqueeze(0)
-        mcol = torch.as_tensor(look.marker_colour, dtype=torch.float32).view(3, 1, 1, 1)
-        obj = obj * (1 - mark) + mcol * mark
-        edge = ((dist - 0.07) * rad + 0.5).clamp(0.0, 1.0).unsqueeze(0)  # dark outline
-        obj = obj * (0.25 + 0.75 * edge)
+            pattern += f32(weight) * np.clip(f32(1.5) * np.sin(f32(kx) * u + f32(ky) * v + f32(phase)), -1.0, 1.0)
+        pattern = f32(0.6) + f32(0.4 / look.gratings[:, 3].sum()) * pattern
+        obj = look.colour.astype(f32)[:, None, None, None] * pattern[None]
+        mdist = np.sqrt((u - f32(look.marker[0])) ** 2 + (v - f32(look.marker[1])) ** 2)
+        mark = np.clip((f32(0.2) - mdist) * rad + f32(0.5), 0.0, 1.0)[None]
+        obj = obj * (1 - mark) + look.marker_colour.astype(f32)[:, None, None, None] * mark
+        edge = np.clip((dist - f32(0.07)) * rad + f32(0.5), 0.0, 1.0)[None]  # dark outline
+        obj *= f32(0.25) + f32(0.75) * edge
 
-        rgb = bg.unsqueeze(1).repeat(1, t_count, 1, 1)
-        alpha = torch.zeros(t_count, h, w)
+        rgb = np.repeat(bg[:, None], t_count, axis=1)
+        alpha = np.zeros((t_count, h, w), dtype=f32)
         for t in range(t_count):
             ys_, xs_ = slice(int(oy[t]), int(oy[t]) + bh), slice(int(ox[t]), int(ox[t]) + bw)
             a = alpha_box[t]
             alpha[t, ys_, xs_] = a
             rgb[:, t, ys_, xs_] = rgb[:, t, ys_, xs_] * (1 - a) + obj[:, t] * a
-        return rgb.clamp_(0.0, 1.0), alpha, truth
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+        return rgb, alpha, truth
 
-    def _background(self, look: _Look) -> torch.Tensor:
+    def _background(self, look: _Look) -> np.ndarray:
         h, w = self.size
-        coarse = torch.as_tensor(look.bg_coarse, dtype=torch.float32).unsqueeze(0)
-        noise = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
-        ys = torch.arange(h, dtype=torch.float32).view(h, 1)
-        xs = torch.arange(w, dtype=torch.float32).view(1, w)
+        my, mx = _smooth_upsample_matrix(h, 5), _smooth_upsample_matrix(w, 5)
+        noise = np.einsum("hi,cij,wj->chw", my, look.bg_coarse.astype(np.float32), mx)
         kx, ky, ph = look.bg_grating.tolist()
-        grating = torch.sin(kx * xs + ky * ys + ph)
-        tint = torch.as_tensor(look.bg_tint, dtype=torch.float32).view(3, 1, 1)
-        return (tint * (0.32 + 0.16 * noise + 0.05 * grating)).clamp(0.0, 1.0)
+        grating = np.sin(kx * np.arange(w)[None, :] + ky * np.arange(h)[:, None] + ph).astype(np.float32)
+        tint = look.bg_tint.astype(np.float32)[:, None, None]
+        return np.clip(tint * (0.32 + 0.16 * noise + 0.05 * grating), 0.0, 1.0).astype(np.float32)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        rgb, _, truth = self.render(index)
-        clip = rgb
+        rgb, _, truth = self._render_np(index)
         if self.normalize:
-            m = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
-            s = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
-            clip = (rgb - m) / s
-        label = truth.label
+            for c in range(3):
+                rgb[c] -= IMAGENET_MEAN[c]
+                rgb[c] /= IMAGENET_STD[c]
+        clip, label = torch.from_numpy(rgb), truth.label
         if self.transform is not None:
             clip, label = self.transform(clip, label)
         return clip, label
