@@ -1,4 +1,4 @@
-"""Clips per second per CPU core for decode + transforms (Jester- and UCF101-format data).
+"""Clips per second per CPU core for decode + transforms (Jester-, UCF101-format and synthetic data).
 
 Writes realistic files first (Jester: 176×100 JPEG frames; UCF101: 320×240 mpeg4 AVI at 25 fps)
 into a temporary folder, then times the datasets of :mod:`conv3t.data` in one process with one
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from conv3t.data import JesterDataset, UCF101Dataset
+from conv3t.data import JesterDataset, SyntheticMotionDataset, UCF101Dataset
 from conv3t.data.decode import VideoFile, read_jpeg_frames
 from conv3t.data.transforms import center_box, normalize, resized_crop
 
@@ -177,6 +177,14 @@ def main() -> None:
             row(
                 "  stage: resize 30 frames 240×320 -> 168×224",
                 *timed(lambda: resized_crop(ucf_frames, box, (168, 224)), reps),
+            )
+        )
+    for t, size in ((16, 64), (16, 112), (30, 112)):
+        syn = SyntheticMotionDataset(1000, t, size)
+        rows.append(
+            row(
+                f"synthetic motion clip {t}×{size}×{size} (render + normalise)",
+                *timed(lambda ds=syn: ds[next(k) % 1000], reps * 5),
             )
         )
     print(f"Jester JPEG frames: 176×100, mean {jpeg_kb:.1f} KiB; UCF101: 320×240 mpeg4 AVI, 175 frames, 1 Mbit/s")

@@ -58,6 +58,8 @@ def test_multiview_three_crops(ucf_paths):
     clip, _ = ds[0]
     assert clip.shape == (6, 3, 4, 56, 56)
     assert not torch.allclose(clip[0], clip[2])  # left and right squares of a 4:3 frame differ
+    one = UCF101Dataset(root, ann, train=False, num_frames=4, size=(56, 56), mode="multiview", temporal_views=1)
+    assert one[0][0].shape == (1, 3, 4, 56, 56)  # multiview items always have the view axis
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ class VideoClipDataset(Dataset):
         """Item ``index`` without the skip policy (raises :class:`VideoReadError`)."""
         rng = torch_seeded_rng()
         frames = self.read_frames(index, rng)
-        if frames.shape[0] == 1:
+        if self.mode != "multiview":  # one window: (T, 3, h, w); multiview keeps (V, T, 3, h, w)
             frames = frames[0]
         if isinstance(self.transform, VideoTransform):
             return self.transform(frames, self.labels[index], rng=rng)
