@@ -117,3 +117,16 @@ def test_saliency_map_and_overlay():
     assert rgb.dtype == np.uint8 and rgb.shape == (4, 4, 3)
     assert (rgb[0, 0] == 128).all()  # no heat: the image shows through unchanged
     assert not (rgb[1, 2] == 128).all()
+
+
+class Boom(nn.Module):
+    def forward(self, x):
+        raise AssertionError("the network ran past the explained layer")
+
+
+def test_network_runs_only_up_to_the_layer(setup):
+    model, clip = setup
+    cut = nn.Sequential(*model[:3], Boom())
+    sal = ChannelSaliency(cut, "2")
+    torch.testing.assert_close(sal.attribute(clip, 1), ChannelSaliency(model, "2").attribute(clip, 1))
+    assert sal.peak_frame(clip[0], 1).frame.shape == (3, 12, 12)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.saliency import resolve_layer
+from conv3t.explain.saliency import resolve_layer, run_to_layer
 
 __all__ = ["ActMaxResult", "ActivationMaximization", "color_covariance", "default_color_covariance"]
 
@@ -94,10 +94,6 @@ def _frozen_kernels(model: nn.Module) -> Iterator[None]:
     finally:
         for m in frozen:
             vars(m).pop("kernel", None)
-
-
-class _Stop(Exception):
-    """Raised by the forward hook once the target layer has run: nothing after it is needed."""
 
 
 @dataclass
@@ -169,22 +165,7 @@ class ActivationMaximization:
     # -- the network up to the layer ---------------------------------------------------------------
     def layer_output(self, clip: Tensor) -> Tensor:
         """The target layer's output ``(N, C, T', H', W')`` for a normalised clip; runs only up to it."""
-        captured: list[Tensor] = []
-
-        def hook(_m: nn.Module, _i: object, out: Tensor) -> None:
-            captured.append(out[0] if isinstance(out, tuple) else out)
-            raise _Stop
-
-        handle = self.layer.register_forward_hook(hook)
-        try:
-            self.model(clip)
-        except _Stop:
-            pass
-        finally:
-            handle.remove()
-        if not captured:
-            raise RuntimeError(f"layer {self.layer_name} did not run during the forward pass")
-        return captured[0]
+        return run_to_layer(self.model, self.layer, clip)
 
     # -- parameterisation --------------------------------------------------------------------------
     def _signal_shape(self) -> tuple[int, ...]:

@@ -11,8 +11,8 @@ the input pixels. "The channel's activation" is a scalar per example, made by a 
 
 ``time_index`` restricts either reduction to one output time position ``τ`` (then over ``(H', W')``).
 
-The activation is the layer module's own output (for a :class:`~conv3t.Conv3T` layer: the convolution
-before BatchNorm and ReLU), so channel numbers match the rows of
+The network runs only as far as the layer. The activation is the layer module's own output (for a
+:class:`~conv3t.Conv3T` layer: the convolution before BatchNorm and ReLU), so channel numbers match the rows of
 :func:`conv3t.explain.temporal_parameters`.
 
 Two views, after the paper:
@@ -46,6 +46,7 @@ __all__ = [
     "channel_selector",
     "overlay",
     "resolve_layer",
+    "run_to_layer",
     "saliency_map",
 ]
 
@@ -95,6 +96,34 @@ def channel_selector(channel: int, reduce: Reduce = "sum", time_index: int | Non
     return select
 
 
+class _Stop(Exception):
+    """Raised by a forward hook once the target layer has run: nothing after it is needed."""
+
+
+def run_to_layer(model: nn.Module, layer: nn.Module, x: Tensor) -> Tensor:
+    """Run ``model`` on ``x`` only as far as ``layer`` and return that layer's output.
+
+    A forward hook on ``layer`` stops the forward pass once the layer has produced its output; hooks
+    registered on ``layer`` before this call (e.g. captum's) still see the output first.
+    """
+    captured: list[Tensor] = []
+
+    def stop(_m: nn.Module, _i: object, out: Tensor | tuple[Tensor, ...]) -> None:
+        captured.append(out[0] if isinstance(out, tuple) else out)
+        raise _Stop
+
+    handle = layer.register_forward_hook(stop)
+    try:
+        model(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise RuntimeError(f"layer {type(layer).__name__} did not run during the forward pass")
+    return captured[0]
+
+
 @dataclass
 class PeakFrame:
     """The 3T view of a channel's saliency for one clip (see the module docstring for the definition).
@@ -135,7 +164,8 @@ class ChannelSaliency:
 
         self.model = model
         self.layer_name, self.layer = resolve_layer(model, layer)
-        self._captum = NeuronGradient(model, self.layer)
+        # captum hooks the layer and reads its output; the forward function stops right after it
+        self._captum = NeuronGradient(lambda x: run_to_layer(model, self.layer, x), self.layer)
 
     def attribute(self, clip: Tensor, channel: int, reduce: Reduce = "sum", time_index: int | None = None) -> Tensor:
         """Gradient ``(N, 3, T, H, W)`` (same shape as ``clip``) of the selected channel activation.
@@ -152,14 +182,8 @@ class ChannelSaliency:
 
     def activation(self, clip: Tensor) -> Tensor:
         """The layer's output ``(N, C, T', H', W')`` for ``clip`` (no gradients)."""
-        captured: list[Tensor] = []
-        handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
-        try:
-            with torch.no_grad():
-                self.model(clip)
-        finally:
-            handle.remove()
-        return captured[0]
+        with torch.no_grad():
+            return run_to_layer(self.model, self.layer, clip).detach()
 
     def peak_frame(self, clip: Tensor, channel: int) -> PeakFrame:
         """The single frame with the highest activation for one clip ``(3, T, H, W)`` (paper sec. 4.3)."""
