@@ -51,10 +51,28 @@ def test_sum_selector_matches_autograd(setup):
     model, clip = setup
     sal = ChannelSaliency(model, "2")
     got = sal.attribute(clip, channel=3)
-    want = hand_gradient(model, model[2], clip, lambda a: a[:, 3].sum())
+    want = hand_gradient(model, model[2], clip, lambda a: a[:, 3].clamp_min(0).sum())
     assert got.shape == clip.shape
     assert want.abs().max() > 0
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    raw = sal.attribute(clip, channel=3, rectify=False)
+    torch.testing.assert_close(raw, hand_gradient(model, model[2], clip, lambda a: a[:, 3].sum()), rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(raw, got)
+
+
+def test_rectified_first_layer_saliency_follows_the_content():
+    """A linear layer's plain sum has one gradient everywhere; the rectified one only where the filter fires."""
+    conv = Conv3T(3, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    model = nn.Sequential(conv).eval()
+    clip = torch.full((1, 3, 5, 16, 16), -1.0)
+    clip[..., 4:8, 4:8] = 1.0  # a bright square on a dark background
+    sal = ChannelSaliency(model, "0")
+    heat = sal.attribute(clip, 0).abs().sum(dim=(0, 1, 2))
+    assert heat[5, 5] > 0 and heat[12, 12] == 0
+    plain = sal.attribute(clip, 0, rectify=False).abs().sum(dim=(0, 1, 2))
+    assert plain[12, 12] == plain[8, 8] > 0
 
 
 def test_each_example_gets_its_own_gradient(setup):
@@ -69,10 +87,10 @@ def test_max_and_time_selectors_match_autograd(setup):
     model, clip = setup
     sal = ChannelSaliency(model, "0")
     got = sal.attribute(clip, channel=2, reduce="max")
-    want = hand_gradient(model, model[0], clip, lambda a: a[:, 2].reshape(2, -1).amax(1).sum())
+    want = hand_gradient(model, model[0], clip, lambda a: a[:, 2].reshape(2, -1).amax(1).clamp_min(0).sum())
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
     got_t = sal.attribute(clip, channel=2, time_index=4)
-    want_t = hand_gradient(model, model[0], clip, lambda a: a[:, 2, 4].sum())
+    want_t = hand_gradient(model, model[0], clip, lambda a: a[:, 2, 4].clamp_min(0).sum())
     torch.testing.assert_close(got_t, want_t, rtol=1e-5, atol=1e-7)
     # the first layer has a temporal receptive field of 3 frames: frames outside 3..5 get nothing
     assert got_t[:, :, :3].abs().max() == 0
@@ -83,11 +101,11 @@ def test_peak_frame_definition(setup):
     model, clip = setup
     sal = ChannelSaliency(model, "2")
     peak = sal.peak_frame(clip[0], channel=4)
-    act = sal.activation(clip[:1])[0, 4].mean(dim=(-2, -1))
+    act = sal.activation(clip[:1])[0, 4].clamp_min(0).mean(dim=(-2, -1))
     tau = int(act.argmax())
     assert peak.time_index == tau
     torch.testing.assert_close(peak.activation, act)
-    grad = hand_gradient(model, model[2], clip[:1], lambda a: a[:, 4, tau].sum())[0]
+    grad = hand_gradient(model, model[2], clip[:1], lambda a: a[:, 4, tau].clamp_min(0).sum())[0]
     energy = grad.abs().sum(dim=(0, 2, 3))
     assert peak.frame_index == int(energy.argmax())
     torch.testing.assert_close(peak.gradient, grad[:, peak.frame_index], rtol=1e-5, atol=1e-7)

@@ -2,8 +2,11 @@
 
 The saliency of a channel for an input clip is the gradient of the channel's activation with respect to
 the input pixels. "The channel's activation" is a scalar per example, made by a *channel selector*
-(:func:`channel_selector`) from the layer's output ``(N, C, T', H', W')``:
+(:func:`channel_selector`) from the layer's output ``A`` ``(N, C, T', H', W')``:
 
+* ``rectify=True`` (default) first takes the positive part ``max(A, 0)``: only positions where the channel
+  fires count, as after the ReLU that follows every convolution of these networks. (Without it, the sum of a
+  linear first layer has the same gradient everywhere: the filter's sum, whatever the clip shows.)
 * ``reduce="sum"`` (default): the sum of channel ``c`` over all its positions ``(T', H', W')`` — every
   position where the filter fires contributes, so the saliency shows everything in the clip that drives the
   channel;
@@ -11,8 +14,8 @@ the input pixels. "The channel's activation" is a scalar per example, made by a 
 
 ``time_index`` restricts either reduction to one output time position ``τ`` (then over ``(H', W')``).
 
-The network runs only as far as the layer. The activation is the layer module's own output (for a
-:class:`~conv3t.Conv3T` layer: the convolution before BatchNorm and ReLU), so channel numbers match the rows of
+The network runs only as far as the layer. ``A`` is the layer module's own output (for a
+:class:`~conv3t.Conv3T` layer: the convolution before BatchNorm), so channel numbers match the rows of
 :func:`conv3t.explain.temporal_parameters`.
 
 Two views, after the paper:
@@ -21,10 +24,10 @@ Two views, after the paper:
   the default selector, one gradient map per input frame.
 * 3T models (sec. 4.3, Fig. 3): the single frame with the highest activation —
   :meth:`ChannelSaliency.peak_frame`. Defined precisely as: (1) the peak output time position
-  ``τ* = argmax_τ mean_{h,w} A[c, τ, h, w]`` of the channel's spatially averaged activation; (2) the gradient
-  ``g`` of ``sum_{h,w} A[c, τ*, h, w]`` with respect to the clip; (3) the input frame
-  ``f* = argmax_f sum_{rgb,y,x} |g[:, f, y, x]|`` that contributes most to that peak. The result is the clip's
-  frame ``f*`` and its gradient map.
+  ``τ* = argmax_τ mean_{h,w} A⁺[c, τ, h, w]`` of the channel's spatially averaged (rectified) activation
+  ``A⁺ = max(A, 0)``; (2) the gradient ``g`` of ``sum_{h,w} A⁺[c, τ*, h, w]`` with respect to the clip;
+  (3) the input frame ``f* = argmax_f sum_{rgb,y,x} |g[:, f, y, x]|`` that contributes most to that peak.
+  The result is the clip's frame ``f*`` and its gradient map.
 
 Heat maps for display (:func:`saliency_map`) are ``max_rgb |g|`` per pixel, scaled by one maximum over the
 whole clip so frames compare with each other; :func:`overlay` blends them over the frames.
@@ -69,11 +72,13 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
         ) from None
 
 
-def channel_selector(channel: int, reduce: Reduce = "sum", time_index: int | None = None) -> Callable[[Tensor], Tensor]:
+def channel_selector(
+    channel: int, reduce: Reduce = "sum", time_index: int | None = None, rectify: bool = True
+) -> Callable[[Tensor], Tensor]:
     """A captum ``neuron_selector``: layer output ``(N, C, T', H', W')`` -> one scalar per example ``(N,)``.
 
     ``reduce="sum"`` adds channel ``channel`` over its positions, ``"max"`` takes its largest value;
-    ``time_index`` limits either to output time position ``time_index``.
+    ``time_index`` limits either to output time position ``time_index``; ``rectify`` uses ``max(A, 0)``.
     """
     if reduce not in ("sum", "max"):
         raise ValueError(f"reduce must be 'sum' or 'max', got {reduce!r}")
@@ -90,6 +95,8 @@ def channel_selector(channel: int, reduce: Reduce = "sum", time_index: int | Non
             if not 0 <= time_index < act.shape[1]:
                 raise ValueError(f"time_index {time_index} out of range: the layer output has {act.shape[1]} steps")
             act = act[:, time_index]
+        if rectify:
+            act = torch.relu(act)
         flat = act.reshape(act.shape[0], -1)
         return flat.sum(1) if reduce == "sum" else flat.amax(1)
 
@@ -131,7 +138,7 @@ class PeakFrame:
     Attributes:
         time_index: ``τ*``, the output time position where the channel's mean activation peaks.
         frame_index: ``f*``, the input frame contributing most to that peak.
-        activation: ``(T',)`` the channel's spatially averaged activation per output time position.
+        activation: ``(T',)`` the channel's spatially averaged rectified activation per output time position.
         frame_energy: ``(T,)`` ``sum |g|`` per input frame for the peak's gradient.
         gradient: ``(3, H, W)`` the gradient at frame ``f*``.
         frame: ``(3, H, W)`` the (normalised) input frame ``f*``.
@@ -167,15 +174,22 @@ class ChannelSaliency:
         # captum hooks the layer and reads its output; the forward function stops right after it
         self._captum = NeuronGradient(lambda x: run_to_layer(model, self.layer, x), self.layer)
 
-    def attribute(self, clip: Tensor, channel: int, reduce: Reduce = "sum", time_index: int | None = None) -> Tensor:
+    def attribute(
+        self,
+        clip: Tensor,
+        channel: int,
+        reduce: Reduce = "sum",
+        time_index: int | None = None,
+        rectify: bool = True,
+    ) -> Tensor:
         """Gradient ``(N, 3, T, H, W)`` (same shape as ``clip``) of the selected channel activation.
 
         ``clip`` is the normalised model input ``(N, 3, T, H, W)``; see :func:`channel_selector` for
-        ``reduce`` and ``time_index``. Each example's gradient is that of its own activation.
+        ``reduce``, ``time_index`` and ``rectify``. Each example's gradient is that of its own activation.
         """
         if clip.ndim != 5:
             raise ValueError(f"clip must be (N, 3, T, H, W), got {tuple(clip.shape)}")
-        selector = channel_selector(channel, reduce, time_index)
+        selector = channel_selector(channel, reduce, time_index, rectify)
         with torch.enable_grad():
             grad = self._captum.attribute(clip.detach().clone().requires_grad_(True), selector)
         return grad.detach()
@@ -192,9 +206,9 @@ class ChannelSaliency:
         act = self.activation(clip[None])
         if not 0 <= channel < act.shape[1]:
             raise ValueError(f"channel {channel} out of range: layer {self.layer_name} has {act.shape[1]} channels")
-        per_time = act[0, channel].mean(dim=(-2, -1))  # (T',)
+        per_time = torch.relu(act[0, channel]).mean(dim=(-2, -1))  # (T',)
         tau = int(per_time.argmax())
-        grad = self.attribute(clip[None], channel, "sum", time_index=tau)[0]  # (3, T, H, W)
+        grad = self.attribute(clip[None], channel, "sum", time_index=tau, rectify=True)[0]  # (3, T, H, W)
         energy = grad.abs().sum(dim=(0, 2, 3))  # (T,)
         frame = int(energy.argmax())
         return PeakFrame(tau, frame, per_time, energy, grad[:, frame], clip[:, frame].detach())
