@@ -16,8 +16,9 @@ high-frequency noise) but on a parameterisation that favours natural-looking ima
   to ``jitter`` pixels, scale in ``scale_range``, rotation up to ``degrees`` — and applies it to all
   frames alike (reflection padding), so the result must excite the channel wherever it lands.
 
-The objective is the channel's mean activation over all its positions at the layer's output; the network
-is only run up to that layer. Adam optimises the coefficients for ``steps`` steps.
+The objective (:func:`channel_objective`) is the channel's mean rectified activation over all its positions at
+the layer's output (plus a small leak); the network is only run up to that layer. Adam optimises the
+coefficients for ``steps`` steps.
 
 For 3T models the paper (sec. 4.3) optimises a single image and repeats it over time (``single_frame=True``,
 the default when the model contains :class:`~conv3t.Conv3T` layers); for 3D models the whole video.
@@ -36,7 +37,13 @@ from torch import Tensor, nn
 
 from conv3t.explain.saliency import resolve_layer, run_to_layer
 
-__all__ = ["ActMaxResult", "ActivationMaximization", "color_covariance", "default_color_covariance"]
+__all__ = [
+    "ActMaxResult",
+    "ActivationMaximization",
+    "channel_objective",
+    "color_covariance",
+    "default_color_covariance",
+]
 
 #: Correlation between any two RGB channels in the default colour prior.
 DEFAULT_RGB_CORRELATION = 0.85
@@ -96,6 +103,21 @@ def _frozen_kernels(model: nn.Module) -> Iterator[None]:
             vars(m).pop("kernel", None)
 
 
+#: Weight of the raw mean in :func:`channel_objective`: enough to wake a channel that starts silent.
+LEAK = 0.01
+
+
+def channel_objective(activation: Tensor) -> Tensor:
+    """The quantity maximised: ``mean(max(A, 0)) + LEAK * mean(A)`` over positions, ``(K, ...) -> (K,)``.
+
+    The positive part is what the following ReLU passes on; maximising a plain mean would, for a linear first
+    layer, only push every pixel to the extreme the filter's sum prefers. The small raw term keeps a gradient
+    where the channel is silent everywhere.
+    """
+    flat = activation.flatten(1)
+    return flat.clamp_min(0).mean(1) + LEAK * flat.mean(1)
+
+
 @dataclass
 class ActMaxResult:
     """Optimised inputs for one or more channels of one layer.
@@ -103,8 +125,8 @@ class ActMaxResult:
     Attributes:
         channels: the channels, in the order of the batch dimension below.
         pixels: ``(K, 3, T, H, W)`` in [0, 1]; with ``single_frame`` all ``T`` frames are equal.
-        activation: ``(K,)`` each channel's mean activation for its own (untransformed) result.
-        history: ``(steps, K)`` the objective (mean activation under the random transformation) per step.
+        activation: ``(K,)`` each channel's :func:`channel_objective` for its own (untransformed) result.
+        history: ``(steps, K)`` the objective under that step's random transformation.
         single_frame: whether one image was optimised and repeated over time.
     """
 
@@ -205,7 +227,7 @@ class ActivationMaximization:
         return (pixels - self.mean) / self.std
 
     def _objective(self, clip: Tensor, channels: Tensor) -> Tensor:
-        """Per example ``k``: mean over positions of channel ``channels[k]`` of the layer output -> ``(K,)``."""
+        """Per example ``k``: :func:`channel_objective` of channel ``channels[k]`` of the layer output -> ``(K,)``."""
         out = self.layer_output(clip)
         if out.ndim != 5:
             raise ValueError(f"layer {self.layer_name} output is {tuple(out.shape)}, expected (N, C, T, H, W)")
@@ -213,8 +235,7 @@ class ActivationMaximization:
             raise ValueError(
                 f"channel {int(channels.max())} out of range: layer {self.layer_name} has {out.shape[1]} channels"
             )
-        picked = out[torch.arange(len(channels)), channels]
-        return picked.flatten(1).mean(1)
+        return channel_objective(out[torch.arange(len(channels)), channels])
 
     # -- the optimisation --------------------------------------------------------------------------
     def optimize(
@@ -283,10 +304,10 @@ class ActivationMaximization:
         return ActMaxResult(chans, pixels.detach().contiguous(), final.detach(), history, self.single_frame)
 
     def random_baseline(self, channels: int | Sequence[int], n: int = 8, seed: int = 0) -> Tensor:
-        """Mean activation ``(n, K)`` of the channels for ``n`` clips of uniform random pixels (a reference)."""
+        """:func:`channel_objective` ``(n, K)`` of the channels for ``n`` clips of uniform random pixels."""
         chans = [int(channels)] if isinstance(channels, int) else [int(c) for c in channels]
         gen = torch.Generator().manual_seed(int(seed))
         pixels = torch.rand(n, 3, self.num_frames, *self.size, generator=gen)
         with torch.no_grad():
             out = self.layer_output(self._normalise(pixels))
-        return out[:, chans].flatten(2).mean(2)
+        return torch.stack([channel_objective(out[:, c]) for c in chans], dim=1)
