@@ -58,6 +58,7 @@ def test_sum_selector_matches_autograd(setup):
     raw = sal.attribute(clip, channel=3, rectify=False)
     torch.testing.assert_close(raw, hand_gradient(model, model[2], clip, lambda a: a[:, 3].sum()), rtol=1e-5, atol=1e-7)
     assert not torch.allclose(raw, got)
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())  # weights untouched
 
 
 def test_rectified_first_layer_saliency_follows_the_content():

@@ -27,15 +27,14 @@ Everything random comes from one seeded :class:`torch.Generator`, so a seed give
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.saliency import resolve_layer, run_to_layer
+from conv3t.explain.saliency import frozen_parameters, resolve_layer, run_to_layer
 
 __all__ = [
     "ActMaxResult",
@@ -82,25 +81,6 @@ def _frequency_scale(shape: Sequence[int], decay: float) -> Tensor:
     f = torch.sqrt(sum(g**2 for g in grids))
     scale = f.clamp_min(1.0 / max(shape)) ** (-decay)
     return scale / scale.pow(2).mean().sqrt()
-
-
-@contextmanager
-def _frozen_kernels(model: nn.Module) -> Iterator[None]:
-    """Generate each Conv3T kernel once and reuse it while the weights are frozen (saves most of a step).
-
-    ``Conv3T.forward`` calls ``self.kernel()``; an instance attribute of that name shadows the method until
-    it is deleted again.
-    """
-    frozen = [m for m in model.modules() if type(m).__name__ == "Conv3T" and "kernel" not in vars(m)]
-    try:
-        for m in frozen:
-            with torch.no_grad():
-                fixed = m.kernel().detach()
-            m.kernel = lambda fixed=fixed: fixed  # type: ignore[method-assign]
-        yield
-    finally:
-        for m in frozen:
-            vars(m).pop("kernel", None)
 
 
 #: Weight of the raw mean in :func:`channel_objective`: enough to wake a channel that starts silent.
@@ -278,12 +258,10 @@ class ActivationMaximization:
 
         was_training = self.model.training
         self.model.eval()
-        requires = [p.requires_grad for p in self.model.parameters()]
-        for p in self.model.parameters():
-            p.requires_grad_(False)  # only the image is optimised; skip weight gradients
         history = torch.zeros(steps, len(chans))
         try:
-            with _frozen_kernels(self.model), torch.enable_grad():
+            # frozen weights: no weight gradients, and Conv3T reuses its generated kernel at every step
+            with frozen_parameters(self.model), torch.enable_grad():
                 for i in range(steps):
                     pixels = self._pixels(coeffs, freq_scale)
                     moved = self._random_affine(pixels, gen, jitter, scale_range, degrees)
@@ -296,8 +274,6 @@ class ActivationMaximization:
                 pixels = self._pixels(coeffs, freq_scale)
                 final = self._objective(self._normalise(pixels), index)
         finally:
-            for p, r in zip(self.model.parameters(), requires):
-                p.requires_grad_(r)
             self.model.train(was_training)
         if not torch.isfinite(final).all():
             raise FloatingPointError(f"activation maximisation diverged for layer {self.layer_name}: {final}")

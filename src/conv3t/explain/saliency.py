@@ -35,7 +35,8 @@ whole clip so frames compare with each other; :func:`overlay` blends them over t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,6 +48,7 @@ __all__ = [
     "ChannelSaliency",
     "PeakFrame",
     "channel_selector",
+    "frozen_parameters",
     "overlay",
     "resolve_layer",
     "run_to_layer",
@@ -101,6 +103,24 @@ def channel_selector(
         return flat.sum(1) if reduce == "sum" else flat.amax(1)
 
     return select
+
+
+@contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """Switch ``requires_grad`` off for every parameter of ``model`` (restored on exit).
+
+    Explanations differentiate with respect to the input only; frozen weights also let each Conv3T reuse its
+    cached kernel instead of generating it on every forward pass.
+    """
+    params = list(model.parameters())
+    saved = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, saved):
+            p.requires_grad_(flag)
 
 
 class _Stop(Exception):
@@ -190,7 +210,7 @@ class ChannelSaliency:
         if clip.ndim != 5:
             raise ValueError(f"clip must be (N, 3, T, H, W), got {tuple(clip.shape)}")
         selector = channel_selector(channel, reduce, time_index, rectify)
-        with torch.enable_grad():
+        with frozen_parameters(self.model), torch.enable_grad():
             grad = self._captum.attribute(clip.detach().clone().requires_grad_(True), selector)
         return grad.detach()
 
