@@ -1,0 +1,120 @@
+"""``conv3t eval RUN_DIR|WEIGHTS [--data CONFIG.yaml] [--data.key VALUE ...] [--multiview]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+The data come from the run's own data config (recorded in model.json) unless --data gives a YAML file
+(a full experiment config or a bare data section); single keys can be changed with --data.KEY VALUE, e.g.
+  conv3t eval runs/resnet18_3t_jester_imagenet --data.root /data/jester --multiview --views 5 --crops 3
+Single view = centre clip and centre crop of every validation video; multi-view = VIEWS temporal clips x
+CROPS spatial crops per video, softmax probabilities averaged.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="top-1 / top-5 / mean-class accuracy of a trained model, single- and multi-view",
+        description="Evaluate exported weights (a run directory or model.safetensors) on a dataset.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("weights", type=Path, help="run directory, model.safetensors or model.json")
+    p.add_argument("--data", dest="data_file", type=Path, default=None, help="YAML with the data config to use")
+    p.add_argument("--multiview", action="store_true", help="also run the multi-view protocol")
+    p.add_argument("--views", type=int, default=None, help="temporal clips per video for --multiview")
+    p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip for --multiview")
+    p.add_argument("--batch-size", type=int, default=None, help="clips per batch (default: the data config's)")
+    p.add_argument("--num-workers", type=int, default=None, help="data loader worker processes")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--limit-batches", type=int, default=None, help="evaluate only this many batches (quick look)")
+    p.add_argument("--json", type=Path, default=None, help="write the results here (default: RUN_DIR/eval.json)")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="data overrides: --data.KEY VALUE ...")
+    p.set_defaults(func=run)
+
+
+def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
+    import yaml
+
+    from conv3t.train.config import ConfigError, parse_override_args
+
+    data = dict(recorded)
+    if args.data_file is not None:
+        try:
+            loaded = yaml.safe_load(args.data_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{args.data_file}: cannot read data config ({err})") from err
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{args.data_file}: expected a mapping")
+        section = loaded.get("data", loaded)
+        if not isinstance(section, dict) or "dataset" not in section:
+            raise ConfigError(f"{args.data_file}: no data section with a 'dataset' key")
+        data = dict(section)
+    for key, value in parse_override_args(args.overrides or []).items():
+        if not key.startswith("data."):
+            raise ConfigError(f"command line: conv3t eval only takes --data.KEY overrides, got --{key}")
+        data[key[len("data.") :]] = value
+    if args.views is not None:
+        data["test_views"] = args.views
+    if args.crops is not None:
+        data["test_crops"] = args.crops
+    if args.batch_size is not None:
+        data["batch_size"] = args.batch_size
+    if args.num_workers is not None:
+        data["num_workers"] = args.num_workers
+    if "dataset" not in data:
+        raise ConfigError("no data config: the export records none; pass --data CONFIG.yaml")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from conv3t.data import build_datamodule
+    from conv3t.exported import load_exported
+    from conv3t.train.artifacts import write_json
+    from conv3t.train.config import ConfigError
+    from conv3t.train.evaluate import evaluate_model
+
+    try:
+        exported = load_exported(args.weights)
+        data_cfg = _data_config(args, exported.info.data)
+        dm = build_datamodule(data_cfg)
+        if dm.classes != exported.info.classes:
+            raise ValueError(
+                f"the data's classes ({dm.num_classes}) differ from the model's ({exported.info.num_classes}, "
+                f"recorded in model.json): wrong dataset or labels file?"
+            )
+        if (dm.num_frames, tuple(dm.size)) != (exported.info.num_frames, tuple(exported.info.size)):
+            print(
+                f"note: evaluating on clips of {dm.num_frames}x{dm.size[0]}x{dm.size[1]}, the model was trained on "
+                f"{exported.info.num_frames}x{exported.info.size[0]}x{exported.info.size[1]}",
+                file=sys.stderr,
+            )
+    except (ConfigError, ValueError, FileNotFoundError, TypeError) as err:
+        print(f"conv3t eval: {err}", file=sys.stderr)
+        return 1
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    results: dict[str, dict] = {}
+    protocols = [("single_view", "val")] + ([("multi_view", "test")] if args.multiview else [])
+    for name, split in protocols:
+        loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
+        total = len(loader) if args.limit_batches is None else min(len(loader), args.limit_batches)
+        print(f"{name.replace('_', '-')}: {len(loader.dataset)} videos, {total} batches ...", file=sys.stderr)
+        res = evaluate_model(exported.model, loader, exported.info.num_classes, device, args.limit_batches)
+        results[name] = res.as_dict()
+        print(
+            f"{name.replace('_', '-'):>11}: top-1 {res.top1:.4f}  top-5 {res.top5:.4f}  mean class "
+            f"{res.mean_class_acc:.4f}  ({res.num_videos} videos, {res.views} view(s) each)"
+        )
+    out = args.json
+    if out is None and args.weights.is_dir():
+        out = args.weights / "eval.json"
+    if out is not None:
+        write_json({"weights": str(args.weights), "data": data_cfg, "results": results}, out)
+        print(f"results written to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,92 @@
+"""``conv3t train CONFIG.yaml [--out DIR] [--resume] [--section.key VALUE ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+Any config key can be overridden with a dotted option, e.g.
+  conv3t train configs/resnet18_3t_jester_imagenet.yaml --data.root /data/jester --trainer.max_epochs 3
+  conv3t train configs/synthetic_motion.yaml --optim.lr 0.01 --trainer.accelerator gpu --trainer.devices 2
+Values are YAML: 3, 0.01, true, null, [150, 224]. Resume an interrupted run with the same --out and --resume.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model from a YAML config (checkpoints, logs, exported weights)",
+        description="Train a video classifier described by a YAML config with Lightning.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", type=Path, help="experiment config (see configs/)")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="config overrides: --section.key VALUE ...")
+    p.set_defaults(func=run)
+
+
+def split_options(tokens: list[str], flags: tuple[str, ...], valued: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """Pull ``flags`` (no value) and ``valued`` options out of ``tokens`` (argparse puts every token after the
+    first override there); returns ``({name: value}, remaining tokens)``."""
+    found: dict[str, object] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        name, _, inline = tok.partition("=")
+        if name in flags and not inline:
+            found[name] = True
+            i += 1
+        elif name in valued:
+            if inline:
+                found[name] = inline
+                i += 1
+            elif i + 1 < len(tokens):
+                found[name] = tokens[i + 1]
+                i += 2
+            else:
+                raise ValueError(f"{name} needs a value")
+        else:
+            rest.append(tok)
+            i += 1
+    return found, rest
+
+
+def run(args: argparse.Namespace) -> int:
+    from conv3t.train.checkpoint import CheckpointError
+    from conv3t.train.config import ConfigError, load_config, parse_override_args
+    from conv3t.train.run import RunDirError, train
+
+    try:
+        found, tokens = split_options(list(args.overrides or []), ("--resume",), ("--out",))
+        if "--out" in found:
+            args.out = Path(str(found["--out"]))
+        args.resume = bool(args.resume or found.get("--resume"))
+        overrides = parse_override_args(tokens)
+        config = load_config(args.config, overrides)
+    except (ConfigError, ValueError) as err:
+        print(f"conv3t train: {err}", file=sys.stderr)
+        return 2
+    out = args.out if args.out is not None else Path("runs") / args.config.stem
+    try:
+        result = train(config, out, resume=args.resume)
+    except (RunDirError, CheckpointError, ConfigError) as err:
+        print(f"conv3t train: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, FileNotFoundError) as err:  # bad data/model settings found while building
+        print(f"conv3t train: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    if result.interrupted:
+        print(f"interrupted; resume with: conv3t train {args.config} --out {out} --resume", file=sys.stderr)
+        return 130
+    m = result.metrics
+    print(
+        f"done in {result.train_seconds:.0f} s: val top-1 {m.get('val/top1', float('nan')):.4f}, "
+        f"top-5 {m.get('val/top5', float('nan')):.4f}, mean class {m.get('val/mean_class_acc', float('nan')):.4f}\n"
+        f"run directory: {out}  (model.safetensors, metrics.json, confusion_matrix.png, checkpoints/, logs/)"
+    )
+    return 0

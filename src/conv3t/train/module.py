@@ -1,0 +1,194 @@
+"""``VideoClassifier``: the LightningModule that trains any registry model on clips.
+
+Batches are ``(clips, labels)`` with clips ``(N, 3, T, H, W)`` float (normalised) and labels ``(N,)`` int64.
+Loss is cross-entropy; a GoogLeNet in training mode also returns two auxiliary logits whose losses are added
+with weight ``loss.aux_weight`` (0.3, as in the GoogLeNet paper). Validation logs ``val/top1``, ``val/top5``,
+``val/mean_class_acc`` (per-class recall averaged over classes present in the validation set) and
+``val/loss``; the last validation's confusion matrix is kept in :attr:`VideoClassifier.last_confusion`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from conv3t.train.optim import build_optimizer, build_scheduler
+
+__all__ = ["VideoClassifier", "build_model", "mean_class_accuracy", "randomize_temporal_parameters", "split_outputs"]
+
+
+def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+    """``create_model`` from the ``model`` config section."""
+    from conv3t.models import create_model
+
+    model = create_model(
+        model_cfg["name"],
+        num_classes=num_classes,
+        pretrained=model_cfg.get("pretrained"),
+        aux_logits=bool(model_cfg.get("aux_logits", True)),
+        **dict(model_cfg.get("kwargs") or {}),
+    )
+    init = float(model_cfg.get("temporal_init") or 0.0)
+    if init > 0:
+        randomize_temporal_parameters(model, init)
+    if model_cfg.get("channels_last_3d"):
+        model = model.to(memory_format=torch.channels_last_3d)
+    return model
+
+
+@torch.no_grad()
+def randomize_temporal_parameters(model: nn.Module, bound: float) -> int:
+    """Draw every Conv3T's rotation, translation_x and translation_y uniformly from ``[-bound, bound]``.
+
+    Scale stays 1. Uses torch's global RNG (seeded by ``seed_everything``). Returns the number of layers changed.
+    """
+    from conv3t.nn import Conv3T
+
+    n = 0
+    for module in model.modules():
+        if isinstance(module, Conv3T):
+            for p in (module.rotation, module.translation_x, module.translation_y):
+                p.uniform_(-bound, bound)
+            n += 1
+    return n
+
+
+def split_outputs(out: Any) -> tuple[Tensor, list[Tensor]]:
+    """Main logits and the list of auxiliary logits (GoogLeNetOutputs-like tuples; ``[]`` for plain tensors)."""
+    if isinstance(out, Tensor):
+        return out, []
+    if isinstance(out, tuple) and len(out) > 0:
+        main = out.logits if hasattr(out, "logits") else out[0]
+        aux = [o for o in out[1:] if isinstance(o, Tensor)]
+        return main, aux
+    raise TypeError(f"model output must be a Tensor or a tuple of Tensors, got {type(out).__name__}")
+
+
+def mean_class_accuracy(confusion: Tensor) -> float:
+    """Per-class recall averaged over classes that occur (rows of ``confusion`` = true class)."""
+    support = confusion.sum(dim=1)
+    present = support > 0
+    if not bool(present.any()):
+        return float("nan")
+    recall = confusion.diagonal()[present].double() / support[present].double()
+    return float(recall.mean())
+
+
+class VideoClassifier(L.LightningModule):
+    """Train / validate a video classifier built from the config.
+
+    Args:
+        config: the validated experiment config (see :mod:`conv3t.train.config`); stored as hyperparameters
+            (plain types only, so checkpoints load with ``torch.load(weights_only=True)``).
+        num_classes: classifier size.
+        classes: class names, index = label (stored for the exported ``model.json``).
+        model: an already built network; built from ``config["model"]`` when omitted.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        num_classes: int,
+        classes: Sequence[str] | None = None,
+        model: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        classes = [str(c) for c in classes] if classes is not None else [str(i) for i in range(num_classes)]
+        if len(classes) != num_classes:
+            raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
+        self.save_hyperparameters(
+            {"config": copy.deepcopy(dict(config)), "num_classes": int(num_classes), "classes": classes}
+        )
+        self.config = self.hparams["config"]
+        self.classes = classes
+        self.num_classes = int(num_classes)
+        self.model = model if model is not None else build_model(self.config["model"], self.num_classes)
+        self.channels_last = bool(self.config["model"].get("channels_last_3d", False))
+        self.aux_weight = float(self.config["loss"]["aux_weight"])
+        self.label_smoothing = float(self.config["loss"]["label_smoothing"])
+        k = min(5, self.num_classes)
+        self.train_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
+        self.val_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(self.num_classes, top_k=k, average="micro")
+        self.val_confusion = MulticlassConfusionMatrix(self.num_classes)
+        self.last_confusion: Tensor | None = None  # (C, C) counts, rows = true class
+        self.last_val_metrics: dict[str, float] = {}
+
+    # ----------------------------------------------------------------------------------------------- forward
+    def forward(self, x: Tensor) -> Any:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return self.model(x)
+
+    def _loss(self, out: Any, y: Tensor) -> tuple[Tensor, Tensor]:
+        logits, aux = split_outputs(out)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        for a in aux:
+            loss = loss + self.aux_weight * F.cross_entropy(a, y, label_smoothing=self.label_smoothing)
+        return loss, logits
+
+    # ---------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
+        x, y = batch[0], batch[1]
+        loss, logits = self._loss(self(x), y)
+        self.train_top1(logits.detach(), y)
+        bs = y.shape[0]
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs, sync_dist=True)
+        self.log("train/top1", self.train_top1, prog_bar=True, on_step=False, on_epoch=True, batch_size=bs)
+        return loss
+
+    # -------------------------------------------------------------------------------------------- validation
+    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
+        logits, _ = split_outputs(self(x))
+        loss = F.cross_entropy(logits, y)
+        self.val_top1(logits, y)
+        self.val_top5(logits, y)
+        self.val_confusion(logits, y)
+        bs = y.shape[0]
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
+        self.log("val/top1", self.val_top1, prog_bar=True, on_step=False, on_epoch=True, batch_size=bs)
+        self.log("val/top5", self.val_top5, on_step=False, on_epoch=True, batch_size=bs)
+
+    def on_validation_epoch_end(self) -> None:
+        confusion = self.val_confusion.compute().detach().cpu()
+        self.val_confusion.reset()
+        mca = mean_class_accuracy(confusion)
+        self.log("val/mean_class_acc", mca, sync_dist=False)
+        if not self.trainer.sanity_checking:
+            self.last_confusion = confusion
+
+    def on_validation_end(self) -> None:
+        # Epoch-level values reach callback_metrics only after on_validation_epoch_end.
+        if self.trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
+        metrics["epoch"] = int(self.current_epoch)
+        metrics["global_step"] = int(self.global_step)
+        self.last_val_metrics = metrics
+
+    # ------------------------------------------------------------------------------------------- optimisers
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.model, self.config["optim"])
+        total = int(self.trainer.estimated_stepping_batches)
+        max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        if self.trainer.max_steps and self.trainer.max_steps > 0:
+            per_epoch = _steps_per_epoch(self.trainer) or total / max_epochs
+        else:
+            per_epoch = total / max_epochs
+        sched = build_scheduler(optimizer, self.config["sched"], total_steps=total, steps_per_epoch=per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": sched}
+
+
+def _steps_per_epoch(trainer: L.Trainer) -> float | None:
+    batches = trainer.num_training_batches
+    if batches is None or batches == float("inf"):
+        return None
+    return batches / max(1, trainer.accumulate_grad_batches)

@@ -1,0 +1,324 @@
+"""One training run: config -> data module + model -> Lightning Trainer -> checkpoints, logs, export.
+
+Run directory layout (``--out DIR``)::
+
+    DIR/config.yaml                  the resolved config (file + command-line overrides + defaults)
+    DIR/checkpoints/last.ckpt        latest state (model, optimizer, scheduler, loops, RNG); --resume reads it
+    DIR/checkpoints/best.ckpt        best validation top-1 so far
+    DIR/logs/version_N/metrics.csv   CSV log of every (re)start; DIR/tensorboard/version_N for TensorBoard
+    DIR/metrics.json                 final validation metrics of the exported model, timings, paths
+    DIR/confusion_matrix.csv|png     validation confusion matrix of the exported model
+    DIR/model.safetensors|json       exported weights (best checkpoint) for `conv3t eval` / `conv3t explain`
+
+Checkpoints are ordinary Lightning checkpoints holding only tensors and plain Python values, written
+atomically and read back with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
+from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
+from conv3t.train.config import dump_config
+from conv3t.train.module import VideoClassifier
+
+__all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "train"]
+
+log = logging.getLogger("conv3t.train")
+
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last"
+BEST = "best"
+
+
+class RunDirError(RuntimeError):
+    """The run directory does not fit the request (a finished run without --resume, nothing to resume)."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished :func:`train` call produced."""
+
+    run_dir: Path
+    metrics: dict[str, float]
+    train_seconds: float
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    exported: bool
+    interrupted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def checkpoint_paths(run_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(last.ckpt, best.ckpt)`` paths of a run directory (they may not exist)."""
+    d = Path(run_dir) / CHECKPOINT_DIR
+    return d / f"{LAST}.ckpt", d / f"{BEST}.ckpt"
+
+
+def _loggers(config: Mapping[str, Any], run_dir: Path) -> list[Any]:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    out: list[Any] = []
+    cfg = config["logging"]
+    if cfg["tensorboard"]:
+        from lightning.fabric.loggers.tensorboard import _TENSORBOARD_AVAILABLE, _TENSORBOARDX_AVAILABLE
+
+        if _TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE:
+            out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", default_hp_metric=False))
+        else:
+            log.warning(
+                "logging.tensorboard is on but the `tensorboard` package is not installed: logging to CSV only "
+                "(pip install tensorboard to get TensorBoard logs)"
+            )
+    if cfg["csv"] or not out:
+        out.append(CSVLogger(save_dir=str(run_dir), name="logs"))
+    return out
+
+
+def _progress_bar(kind: str) -> L.Callback | None:
+    if kind == "rich":
+        try:
+            from lightning.pytorch.callbacks import RichProgressBar
+
+            return RichProgressBar(leave=True)
+        except (ImportError, ModuleNotFoundError):  # rich missing: fall back to tqdm
+            kind = "tqdm"
+    if kind == "tqdm":
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        return TQDMProgressBar()
+    return None
+
+
+def build_trainer(
+    config: Mapping[str, Any], run_dir: Path, extra_callbacks: Sequence[L.Callback] = (), enable_logging: bool = True
+) -> tuple[L.Trainer, dict[str, Any]]:
+    """The Lightning Trainer for ``config`` and the checkpoint callbacks (``{"best": ..., "last": [...]}``)."""
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from conv3t.data import SkippedSamplesReport
+
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    ck = config["checkpoint"]
+    callbacks: list[L.Callback] = [RNGStateCallback(), SkippedSamplesReport()]
+    last_cbs = [
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename=LAST,
+            monitor=None,
+            save_top_k=1,
+            every_n_epochs=ck["every_n_epochs"],
+            enable_version_counter=False,
+        )
+    ]
+    if ck["every_n_train_steps"]:
+        last_cbs.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename=LAST,
+                monitor=None,
+                save_top_k=1,
+                every_n_train_steps=ck["every_n_train_steps"],
+                enable_version_counter=False,
+            )
+        )
+    callbacks += last_cbs
+    best_cb = None
+    if ck["save_best"]:
+        best_cb = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename=BEST,
+            monitor="val/top1",
+            mode="max",
+            save_top_k=1,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
+        callbacks.append(best_cb)
+    bar = _progress_bar(config["logging"]["progress_bar"])
+    if bar is not None:
+        callbacks.append(bar)
+    loggers = _loggers(config, run_dir) if enable_logging else []
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    callbacks += list(extra_callbacks)
+    kwargs = {k: v for k, v in config["trainer"].items() if v is not None}
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir),
+        logger=loggers if loggers else False,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=bar is not None,
+        **kwargs,
+    )
+    return trainer, {"best": best_cb, "last": last_cbs}
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, config: Mapping[str, Any]) -> Path | None:
+    last, _ = checkpoint_paths(run_dir)
+    if resume:
+        if not last.is_file():
+            raise RunDirError(f"--resume: {last} not found; nothing to resume in {run_dir}")
+        load_checkpoint_file(last)  # fail early, naming the file, if it is corrupt
+        saved = run_dir / "config.yaml"
+        if saved.is_file():
+            import yaml
+
+            old = yaml.safe_load(saved.read_text()) or {}
+            changed = _diff(old, _plain(config))
+            if changed:
+                log.warning("resuming with a config that differs from %s in: %s", saved, ", ".join(changed))
+        return last
+    if last.is_file():
+        raise RunDirError(
+            f"{run_dir} already holds a run ({last}); pass --resume to continue it, or choose another --out"
+        )
+    return None
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def _cache_clips(config: Mapping[str, Any], dm: Any, progress: Callable[[int, int, str], None] | None) -> None:
+    from conv3t.train.cache import cache_dataset, reverse_label_map
+
+    dm.setup("fit")
+    cache = config["cache"]
+    flip_map = dict(getattr(dm.train_set, "flip_label_map", {}) or {}) if cache["flip"] else None
+    reverse_map = None
+    if cache["reverse"]:
+        if config["data"]["dataset"] != "synthetic":
+            raise ValueError("cache.reverse (time reversal) is only defined for synthetic data")
+        reverse_map = reverse_label_map(dm.classes, str(config["data"].get("task", "motion")))
+    workers = int(config["data"].get("num_workers") or 0) or min(2, os.cpu_count() or 1)
+    dm.train_set = cache_dataset(
+        dm.train_set,
+        workers,
+        progress=progress,
+        description="train clips",
+        flip_map=flip_map,
+        reverse_map=reverse_map,
+    )
+    dm.val_set = cache_dataset(dm.val_set, workers, progress=progress, description="validation clips")
+    dm.num_workers, dm.persistent_workers = 0, False  # tensors in memory: no worker processes needed
+
+
+def train(
+    config: Mapping[str, Any],
+    run_dir: str | os.PathLike[str],
+    resume: bool = False,
+    *,
+    cache_progress: Callable[[int, int, str], None] | None = None,
+    extra_callbacks: Sequence[L.Callback] = (),
+) -> TrainResult:
+    """Train the model described by the validated ``config``; outputs go to ``run_dir``.
+
+    Args:
+        config: a validated config (:func:`conv3t.train.config.load_config`).
+        run_dir: output folder; created if needed.
+        resume: continue from ``run_dir/checkpoints/last.ckpt`` (epoch, step, optimizer, scheduler, RNG).
+        cache_progress: ``(done, total, description)`` callback while caching.
+        extra_callbacks: more Lightning callbacks.
+
+    Raises:
+        RunDirError: ``run_dir`` has a run but ``resume`` is False, or ``resume`` without a checkpoint.
+        CheckpointError: the checkpoint to resume from is corrupt (the message names the file).
+    """
+    from conv3t.data import build_datamodule
+
+    run_dir = Path(run_dir)
+    ckpt = _prepare_run_dir(run_dir, resume, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
+    L.seed_everything(int(config["seed"]), workers=True, verbose=False)
+
+    dm = build_datamodule(config["data"])
+    classes = dm.classes
+    if config["cache"]["clips"]:
+        _cache_clips(config, dm, cache_progress)
+    module = VideoClassifier(config, num_classes=len(classes), classes=classes)
+    trainer, ck = build_trainer(config, run_dir, extra_callbacks)
+    if trainer.is_global_zero:
+        dump_config(config, run_dir / "config.yaml")
+
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    train_seconds = time.perf_counter() - start
+    last_path, _ = checkpoint_paths(run_dir)
+    if trainer.interrupted:
+        return TrainResult(run_dir, dict(module.last_val_metrics), train_seconds, None, last_path, False, True)
+
+    # Export the best checkpoint's weights; re-validate when they are not the final weights.
+    best_cb = ck["best"]
+    best_file = Path(best_cb.best_model_path) if best_cb is not None and best_cb.best_model_path else None
+    last_top1 = module.last_val_metrics.get("val/top1")
+    if best_file is not None and best_file.is_file():
+        best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
+        if last_top1 is None or (best_score is not None and best_score > last_top1 + 1e-9):
+            state = load_checkpoint_file(best_file)["state_dict"]
+            module.load_state_dict(state)
+            trainer.validate(module, datamodule=dm, verbose=False)
+    elif not module.last_val_metrics:
+        trainer.validate(module, datamodule=dm, verbose=False)
+
+    metrics = dict(module.last_val_metrics)
+    exported = False
+    if trainer.is_global_zero:
+        if module.last_confusion is not None:
+            write_confusion_matrix(module.last_confusion, classes, run_dir, title=config["model"]["name"])
+        info = model_info(config, classes, dm.num_frames, dm.size)
+        export_model(module.model, run_dir, info)
+        exported = True
+        write_json(
+            {
+                "model": config["model"]["name"],
+                "metrics": metrics,
+                "train_seconds": train_seconds,
+                "epochs_completed": int(trainer.current_epoch),
+                "global_step": int(trainer.global_step),
+                "best_checkpoint": str(best_file) if best_file else None,
+                "last_checkpoint": str(last_path) if last_path.is_file() else None,
+                "resumed_from": str(ckpt) if ckpt else None,
+                "skipped_samples": dm.skipped_counts(),
+                "device": str(module.device),
+                "torch_threads": torch.get_num_threads(),
+            },
+            run_dir / "metrics.json",
+        )
+    return TrainResult(
+        run_dir=run_dir,
+        metrics=metrics,
+        train_seconds=train_seconds,
+        best_checkpoint=best_file,
+        last_checkpoint=last_path if last_path.is_file() else None,
+        exported=exported,
+    )
+
+
+__all__ += ["CheckpointError"]
