@@ -124,7 +124,7 @@ def symmetric_label_map(pairs: Sequence[tuple[int, int]]) -> dict[int, int]:
 
 
 class HorizontalFlip:
-    """Label-aware random mirror of a float clip ``(..., 3, T, H, W)``.
+    """Label-aware random mirror of a clip whose last axis is width (``(..., 3, T, H, W)`` or frames).
 
     A mirror turns "left" into "right" and reverses the sense of rotation, so classes that
     describe those are swapped by ``label_map`` (``{0: 1, 1: 0, ...}``); others keep their label.
@@ -206,9 +206,11 @@ class VideoTransform:
         if views.ndim != 5 or views.shape[2] != 3:
             raise ValueError(f"expected frames (T, 3, h, w) or (V, T, 3, h, w), got {tuple(frames.shape)}")
         boxes = self.boxes(views.shape[-2], views.shape[-1], rng)
-        clips = [normalize(resized_crop(v, box, self.size), self.mean, self.std) for v in views for box in boxes]
+        crops = [resized_crop(v, box, self.size) for v in views for box in boxes]
         if self.mode == "train" and self.flip.p > 0:
-            clips[0], label = self.flip(clips[0], label, rng)
+            # mirror the small uint8 crop rather than the float clip: same result, 4x fewer bytes
+            crops[0], label = self.flip(crops[0], label, rng)
+        clips = [normalize(c, self.mean, self.std) for c in crops]
         if single and len(clips) == 1:
             return clips[0], label
         return torch.stack(clips), label
