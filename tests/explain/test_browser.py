@@ -1,0 +1,270 @@
+"""The HTML report in a real browser: headless Chromium opens it, no console errors, every image loads.
+
+Chromium is driven through the DevTools protocol over ``--remote-debugging-pipe`` (JSON messages separated
+by NUL bytes on file descriptors 3 and 4), so nothing beyond the Debian ``chromium`` package is needed.
+A full-page screenshot of the report is kept in ``test-artifacts/report.png``.
+
+Without Chromium the test is skipped, except under ``CI=true`` where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--remote-debugging-pipe",
+)
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but chromium is not installed: scripts/test.sh installs it with apt-get (as root)")
+        pytest.skip("chromium not installed (apt-get install chromium); the report's browser check needs it")
+    return path
+
+
+def _above_ten(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+class DevTools:
+    """A headless Chromium driven over the DevTools pipe; a context manager."""
+
+    def __init__(self, executable: str, timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self._profile = tempfile.mkdtemp(prefix="conv3t-chromium-")
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+        # keep the child's ends away from 3 and 4, which the redirections below overwrite
+        to_browser_r, from_browser_w = _above_ten(to_browser_r), _above_ten(from_browser_w)
+        # the browser reads commands on fd 3 and writes replies on fd 4: bash maps our pipe ends there
+        # (dash cannot redirect descriptors above 9)
+        script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w} {to_browser_r}<&- {from_browser_w}>&-'
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+        bash = shutil.which("bash") or "/bin/bash"
+        self.proc = subprocess.Popen(
+            [bash, "-c", script, executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+            pass_fds=(to_browser_r, from_browser_w),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._next_id = 0
+        self._replies: dict[int, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            chunk = os.read(self._from_browser, 1 << 16)
+            if not chunk:
+                self._inbox.put(None)
+                return
+            buffer += chunk
+            *messages, buffer = buffer.split(b"\0")
+            for raw in messages:
+                self._inbox.put(json.loads(raw))
+
+    def _pump(self, deadline: float) -> None:
+        message = self._inbox.get(timeout=max(0.01, deadline - time.monotonic()))
+        if message is None:
+            raise RuntimeError(f"chromium closed the DevTools pipe; its log:\n{self.browser_log()}")
+        if "id" in message:
+            self._replies[message["id"]] = message
+        else:
+            self.events.append(message)
+
+    def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
+        self._next_id += 1
+        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while self._next_id not in self._replies:
+            try:
+                self._pump(deadline)
+            except queue.Empty:
+                raise TimeoutError(f"no reply to {method} within {self.timeout} s") from None
+        reply = self._replies.pop(self._next_id)
+        if "error" in reply:
+            raise RuntimeError(f"{method} failed: {reply['error']}")
+        return reply.get("result", {})
+
+    def wait_event(self, method: str, session: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            for event in self.events:
+                if event.get("method") == method and event.get("sessionId") == session:
+                    return event
+            try:
+                self._pump(deadline)
+            except queue.Empty:
+                raise TimeoutError(f"no {method} event within {self.timeout} s") from None
+
+    def browser_log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-3000:]
+
+    def __enter__(self) -> DevTools:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.call("Browser.close")
+                self.proc.wait(timeout=10)
+        except Exception:
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            os.close(self._to_browser)
+            self._log.close()
+            shutil.rmtree(self._profile, ignore_errors=True)
+
+
+IMAGE_STATE = (
+    "JSON.stringify(Array.from(document.images).map(i => "
+    "({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth})))"
+)
+
+
+def inspect_page(executable: str, page: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
+    """Open ``page``; return its images' load state, the console/log errors and the document title."""
+    with DevTools(executable) as browser:
+        target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            browser.call(f"{domain}.enable", session=session)
+        browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+        browser.wait_event("Page.loadEventFired", session)
+        images = json.loads(
+            browser.call("Runtime.evaluate", {"expression": IMAGE_STATE, "returnByValue": True}, session=session)[
+                "result"
+            ]["value"]
+        )
+        title = browser.call("Runtime.evaluate", {"expression": "document.title"}, session=session)["result"]["value"]
+        if screenshot is not None:
+            size = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
+            height = int(min(max(size["height"], 600), 12000))
+            browser.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
+            shot = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
+        time.sleep(0.2)  # let late log entries arrive
+        errors = []
+        for event in browser.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                errors.append(f"console.{params['type']}: {[a.get('value') for a in params.get('args', [])]}")
+            elif method == "Runtime.exceptionThrown":
+                details = params["exceptionDetails"]
+                errors.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                entry = params["entry"]
+                errors.append(f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
+    return {"images": images, "errors": errors, "title": title}
+
+
+def test_harness_sees_broken_images_and_console_errors(chromium, tmp_path):
+    """The check can fail: a missing image and a script error are both reported."""
+    from PIL import Image
+
+    Image.new("RGB", (4, 3), "red").save(tmp_path / "ok.png")
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<!doctype html><title>bad</title><img src='ok.png'><img src='missing.png'>"
+        "<script>console.error('boom'); undefinedFunction();</script>"
+    )
+    state = inspect_page(chromium, page)
+    widths = {img["src"]: img["width"] for img in state["images"]}
+    assert widths == {"ok.png": 4, "missing.png": 0}
+    text = "\n".join(state["errors"])
+    assert "boom" in text and "undefinedFunction" in text and "missing.png" in text
+
+
+@pytest.mark.slow
+def test_report_opens_cleanly_in_chromium(chromium, tmp_path):
+    from conv3t.explain.report import build_report
+    from conv3t.exported import ModelInfo, save_exported
+    from conv3t.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet10_3t", 3, base_width=4)
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # a trained-looking spread of temporal parameters
+            if name.endswith(("rotation", "translation_x", "translation_y")):
+                p.uniform_(-0.2, 0.2)
+            elif name.endswith("scale"):
+                p.uniform_(0.85, 1.15)
+    info = ModelInfo(
+        model="resnet10_3t",
+        num_classes=3,
+        classes=["a", "b", "c"],
+        num_frames=6,
+        size=(32, 32),
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        model_kwargs={"base_width": 4},
+        data={"dataset": "synthetic", "num_frames": 6, "size": 32, "task": "motion", "num_val": 8},
+    )
+    run = save_exported(model, tmp_path / "run", info)
+    index = build_report(run, tmp_path / "report", layers=None, progress=False, actmax_steps=4)
+    shot = ARTIFACTS / "report.png"
+    state = inspect_page(chromium, index, screenshot=shot)
+    assert state["errors"] == []
+    assert len(state["images"]) >= 10
+    broken = [img["src"] for img in state["images"] if not img["complete"] or img["width"] == 0]
+    assert broken == []
+    assert all(not img["src"].startswith(("http:", "https:", "/")) for img in state["images"])
+    assert "resnet10_3t" in state["title"]
+    assert shot.stat().st_size > 10_000
