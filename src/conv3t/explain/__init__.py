@@ -1,8 +1,10 @@
-"""Explaining 3TConv networks: temporal parameters, statistics, plots, filters, sentences, rankings.
+"""Explaining 3TConv networks: temporal parameters, statistics, plots, filters, sentences, rankings,
+gradient saliency, activation maximisation and the HTML report.
 
 Reads models (``conv3t.models``) and exported weights; never imports the trainer.
 """
 
+from conv3t.explain.actmax import ActivationMaximization, ActMaxResult
 from conv3t.explain.describe import (
     SUMMARY_COLUMNS,
     channel_summary,
@@ -33,6 +35,8 @@ from conv3t.explain.plots import (
     plot_distributions,
     save_figure,
 )
+from conv3t.explain.report import build_comparison, build_report, load_video_clip
+from conv3t.explain.saliency import ChannelSaliency, PeakFrame, channel_selector, overlay, saliency_map
 from conv3t.explain.stats import (
     STATISTIC_PARAMETERS,
     format_statistics,
@@ -46,6 +50,13 @@ __all__ = [
     "PARAMETER_COLUMNS",
     "STATISTIC_PARAMETERS",
     "SUMMARY_COLUMNS",
+    "ActMaxResult",
+    "ActivationMaximization",
+    "ChannelSaliency",
+    "PeakFrame",
+    "build_comparison",
+    "build_report",
+    "channel_selector",
     "channel_summary",
     "conv3t_layers",
     "describe_channel",
@@ -58,11 +69,14 @@ __all__ = [
     "filter_strip",
     "format_statistics",
     "layer_geometry",
+    "load_video_clip",
+    "overlay",
     "plot_channel",
     "plot_distribution_grid",
     "plot_distributions",
     "plot_filter_slices",
     "rank_channels",
+    "saliency_map",
     "save_figure",
     "save_filter_gif",
     "statistics_latex",

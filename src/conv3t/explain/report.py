@@ -471,7 +471,7 @@ class _ReportWriter:
             )
         if not len(table):
             return "<p>The model has no Conv3T layer with temporal depth &gt; 1.</p>"
-        shown = format_statistics(summary_statistics({self.info.model: table}))
+        shown = format_statistics(summary_statistics({self.info.model: table})).rename_axis(None)
         return (
             "<p>Mean μ and standard deviation σ over all Conv3T channels and steps of the deviation of each "
             "temporal parameter from the identity (raw units, ×10<sup>−3</sup>, as Table 2 of the paper): "
@@ -745,7 +745,7 @@ def build_comparison(
         f"{rows}</table>{note}\n"
         "<h2>Statistics (Tables 2 and 4)</h2>\n"
         "<p>Mean μ / standard deviation σ over all Conv3T channels and steps, raw units ×10<sup>−3</sup>.</p>\n"
-        + format_statistics(stats).to_html(index=True, border=0, classes="table", escape=True)
+        + format_statistics(stats).rename_axis(None).to_html(index=True, border=0, classes="table", escape=True)
         + '\n<p class="files">Also as <a href="statistics.md">Markdown</a>, <a href="statistics.tex">LaTeX</a> and '
         '<a href="statistics.csv">CSV</a>.</p>\n'
         "<h2>Distributions (Figs. 4 and 5)</h2>\n<p>Identical axes in every panel, so panels compare directly.</p>\n"
