@@ -96,6 +96,8 @@ class Conv3T(nn.Module):
     """
 
     _kernel_cache: tuple[tuple[Any, ...], Tensor] | None = None
+    #: skip kernel slices that only meet temporal zero padding (class-wide or per layer; False to measure)
+    temporal_crop: bool = True
 
     def __init__(
         self,
@@ -254,7 +256,8 @@ class Conv3T(nn.Module):
         self._kernel_cache = None
 
     def train(self, mode: bool = True) -> Conv3T:
-        self._kernel_cache = None
+        if mode:  # entering training: parameters are about to change, free the cached kernel
+            self._kernel_cache = None
         return super().train(mode)
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Conv3T:
@@ -280,7 +283,12 @@ class Conv3T(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
 
     def _crop_plan(self, frames: int) -> tuple[int, int, int] | None:
-        if self.padding_mode != "zeros" or isinstance(self.padding, str) or self.kernel_size[0] == 1:
+        if (
+            not self.temporal_crop
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or self.kernel_size[0] == 1
+        ):
             return None
         return _temporal_crop(frames, self.kernel_size[0], self.stride[0], self.padding[0], self.dilation[0])
 

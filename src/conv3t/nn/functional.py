@@ -254,6 +254,33 @@ def generate_kernel(
     return kernel
 
 
+class _KernelProduct(torch.autograd.Function):
+    """``kernel[o] = K[o] @ S[o]^T`` for ``K (out, cin, P)`` and ``S (out, D*P, P)``, batched over ``out``.
+
+    The same product autograd would differentiate, with a backward that orders both batched products so that
+    their output has the long dimension last (measured 2-4x faster on CPU than autograd's ``dK = G @ S``, whose
+    output rows have only ``P`` columns). The backward is made of differentiable products, so double backward
+    works.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: Tensor, stacked: Tensor, channels_last: bool) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(flat, stacked)
+        if channels_last:  # (out, D*P, cin) memory order: the channels_last_3d layout of the kernel
+            return torch.bmm(stacked, flat.transpose(1, 2)).transpose(1, 2)
+        return torch.bmm(flat, stacked.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
+        flat, stacked = ctx.saved_tensors
+        grad_flat = grad_stacked = None
+        if ctx.needs_input_grad[0]:
+            grad_flat = torch.bmm(stacked.transpose(1, 2), grad.transpose(1, 2)).transpose(1, 2)
+        if ctx.needs_input_grad[1]:
+            grad_stacked = torch.bmm(flat.transpose(1, 2), grad).transpose(1, 2)
+        return grad_flat, grad_stacked, None
+
+
 def _kernel_cumulative(weight: Tensor, theta: Tensor, start: int, channels_last: bool) -> Tensor:
     """One batched product ``K_1 @ [C_start | ... | C_{stop-1}]^T``; see the module notes."""
     out, cin, kh, kw = weight.shape
@@ -261,12 +288,9 @@ def _kernel_cumulative(weight: Tensor, theta: Tensor, start: int, channels_last:
     cumulative = cumulative_sampling_matrices(sampling_matrices(theta, kh, kw))[:, start:]  # (out, D', P, P)
     depth = cumulative.shape[1]
     stacked = cumulative.reshape(out, depth * p, p)  # row t*P + i: output pixel i of slice t
-    flat = weight.reshape(out, cin, p)
+    kernel = _KernelProduct.apply(weight.reshape(out, cin, p), stacked, channels_last)  # (out, cin, D'*P)
     if channels_last:
-        # (out, D'*P, cin) is the channels_last_3d order (out, D', kH, kW, cin) of the kernel
-        kernel = torch.bmm(stacked, flat.transpose(1, 2))
-        return kernel.view(out, depth, kh, kw, cin).permute(0, 4, 1, 2, 3)
-    kernel = torch.bmm(flat, stacked.transpose(1, 2))  # (out, cin, D'*P)
+        return kernel.transpose(1, 2).view(out, depth, kh, kw, cin).permute(0, 4, 1, 2, 3)
     return kernel.view(out, cin, depth, kh, kw)
 
 
