@@ -1,4 +1,4 @@
-from conftest import write_jester_video
+from videogen import write_jester_video
 
 from conv3t.cli import main
 from conv3t.data.check import check_jester, check_ucf101

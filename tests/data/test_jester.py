@@ -4,8 +4,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import BROKEN_JESTER_TRAIN, JESTER_CLASSES, frame_index
 from torch.utils.data import DataLoader
+from videogen import BROKEN_JESTER_TRAIN, JESTER_CLASSES, frame_index
 
 from conv3t.data import DataError, JesterDataset, VideoReadError
 

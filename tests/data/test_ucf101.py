@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import UCF_CLASSES, frame_index
+from videogen import UCF_CLASSES, frame_index
 
 from conv3t.data import DataError, UCF101Dataset, VideoReadError
 from conv3t.data.decode import VideoFile
