@@ -72,6 +72,8 @@ def test_broken_ucf101_lists_every_problem(broken_ucf):
         assert any(t.startswith(e) for t in text), (e, text)
     assert len(report.problems) == len(expected)
     assert report.videos_ok == 3 and report.videos_bad == 3
+    decoded = check_ucf101(root, ann, folds=(1,), decode=True)
+    assert [str(p) for p in decoded.problems] == text
     # the other folds' lists are missing
     assert len(check_ucf101(root, ann).problems) == len(expected) + 4
 
@@ -88,5 +90,8 @@ def test_cli_exit_status_and_output(jester_root, broken_jester, ucf_paths, capsy
     root, ann = ucf_paths
     args = ["data", "check", "--dataset", "ucf101", str(root), "--annotations", str(ann), "--fold", "1"]
     assert main([*args, "--no-progress"]) == 0
+    assert "6 listed videos, 6 ok" in capsys.readouterr().out
+    # annotations default to ROOT/../ucfTrainTestlist; --decode reads every frame
+    assert main(["data", "check", "--dataset", "ucf101", str(root), "--fold", "1", "--decode"]) == 0
     assert "6 listed videos, 6 ok" in capsys.readouterr().out
     assert main(["data", "check", "--dataset", "ucf101", str(root / "nope")]) == 2
