@@ -5,9 +5,10 @@ Every dataset yields ``(clip, label)`` with ``clip`` a float32 tensor ``(3, T, H
 :data:`IMAGENET_STD`, and ``label`` a 0-based int (-1 = unlabeled).
 """
 
+from conv3t.data.check import CheckReport, check_jester, check_ucf101
 from conv3t.data.datamodule import DATA_CONFIG_KEYS, SkippedSamplesReport, VideoDataModule, build_datamodule
 from conv3t.data.errors import DataError, Problem, SkipCounter, VideoReadError
-from conv3t.data.jester import JESTER_FLIP_LABEL_MAP, JesterDataset
+from conv3t.data.jester import JESTER_FLIP_LABEL_MAP, JesterDataset, jester_flip_label_map
 from conv3t.data.sampling import center_indices, multiview_indices, sample_indices, train_indices
 from conv3t.data.synthetic import (
     APPEARANCE_CLASSES,
@@ -38,6 +39,7 @@ __all__ = [
     "MOTION_CLASSES",
     "SYNTHETIC_FLIP_LABEL_MAP",
     "UCF101_SIZE",
+    "CheckReport",
     "DataError",
     "HorizontalFlip",
     "JesterDataset",
@@ -52,7 +54,10 @@ __all__ = [
     "VideoTransform",
     "build_datamodule",
     "center_indices",
+    "check_jester",
+    "check_ucf101",
     "denormalize",
+    "jester_flip_label_map",
     "multiview_indices",
     "normalize",
     "sample_indices",
