@@ -42,10 +42,12 @@ class Condition:
     depth: int = 3
     motion: float = 0.25  # rotation / translation range (+-), scale range is 0.4 * motion
     in_channels: int = 3
+    noise: float = 0.0  # output noise, relative to the output RMS
 
     def label(self) -> str:
         filt = "radial" if self.sigma < 0 else ("white noise" if self.sigma == 0 else f"smooth σ={self.sigma:g}")
-        return f"{self.size}×{self.size}, D={self.depth}, {filt}, ±{self.motion:g}"
+        noise = f", noise {self.noise:.0%}" if self.noise else ""
+        return f"{self.size}×{self.size}, D={self.depth}, {filt}, ±{self.motion:g}{noise}"
 
 
 def conditions() -> list[Condition]:
@@ -54,6 +56,7 @@ def conditions() -> list[Condition]:
     out += [Condition("motion range", size=7, motion=m) for m in (0.5, 1.0)]
     out += [Condition("temporal depth", depth=d) for d in (2, 5)]
     out += [Condition("symmetric filter", size=k, sigma=-1.0) for k in (5, 7)]
+    out += [Condition("output noise", size=7, sigma=s, noise=0.05) for s in (1.0, -1.0)]
     return out
 
 
@@ -64,10 +67,16 @@ def run_condition(cond: Condition, channels: int, seed: int) -> dict[str, object
     else:
         weight = smooth_filters(channels, cond.in_channels, cond.size, cond.sigma, g)
     params = random_temporal_parameters(channels, cond.depth - 1, 0.4 * cond.motion, cond.motion, g)
-    single = recover_temporal_parameters(weight, params, generator=g)
-    coarse = recover_temporal_parameters(weight, params, coarse_to_fine=1.0, generator=g)
+    single = recover_temporal_parameters(weight, params, noise=cond.noise, generator=g)
+    coarse = recover_temporal_parameters(weight, params, coarse_to_fine=1.0, noise=cond.noise, generator=g)
     multi = recover_temporal_parameters(
-        weight, params, restarts=4, restart_scale_range=0.4 * cond.motion, restart_motion_range=cond.motion, generator=g
+        weight,
+        params,
+        restarts=4,
+        restart_scale_range=0.4 * cond.motion,
+        restart_motion_range=cond.motion,
+        noise=cond.noise,
+        generator=g,
     )
     sv = kernel_jacobian_singular_values(weight, params)[:, -1]
     rot_sens = parameter_sensitivity(weight, params)["rotation"][:, 0]

@@ -1,6 +1,11 @@
 """Checks that a Conv3T's temporal parameters mean what the explanations say they mean.
 
 * :mod:`conv3t.verify.identifiability` -- can a layer's parameters be recovered from its outputs?
+* :mod:`conv3t.verify.stimuli` -- textures of known translation, rotation and zoom.
+* :mod:`conv3t.verify.tuning` -- a channel's preferred motion from its response energies.
+* :mod:`conv3t.verify.network` -- per layer and motion type: does the measured preference agree with the
+  parameters' reading? (``conv3t verify``)
+* :mod:`conv3t.verify.report` -- table, JSON/CSV and the HTML report section.
 """
 
 from conv3t.verify.identifiability import (
@@ -14,15 +19,33 @@ from conv3t.verify.identifiability import (
     recover_temporal_parameters,
     smooth_filters,
 )
+from conv3t.verify.network import VerificationResult, VerifyConfig, predicted_motion, verify_model, verify_run
+from conv3t.verify.report import format_summary, verification_section, write_outputs
+from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, standard_stimuli
+from conv3t.verify.tuning import response_energy, tuning_table
 
 __all__ = [
     "PARAMETER_NAMES",
+    "Motion",
     "RecoveryResult",
+    "VerificationResult",
+    "VerifyConfig",
+    "format_summary",
     "kernel_jacobian",
     "kernel_jacobian_singular_values",
+    "motion_clips",
+    "noise_texture",
     "parameter_sensitivity",
+    "predicted_motion",
     "radial_filters",
     "random_temporal_parameters",
     "recover_temporal_parameters",
+    "response_energy",
     "smooth_filters",
+    "standard_stimuli",
+    "tuning_table",
+    "verification_section",
+    "verify_model",
+    "verify_run",
+    "write_outputs",
 ]

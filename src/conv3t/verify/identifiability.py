@@ -182,6 +182,7 @@ def recover_temporal_parameters(
     restart_scale_range: float = 0.1,
     restart_motion_range: float = 0.25,
     coarse_to_fine: float = 0.0,
+    noise: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> RecoveryResult:
     """Fit a student Conv3T's temporal parameters to a teacher's outputs on white-noise clips.
@@ -199,7 +200,9 @@ def recover_temporal_parameters(
         coarse_to_fine: if > 0, the first half of the iterations fits outputs on clips blurred by a Gaussian
             of this standard deviation (pixels), the second half on the white-noise clips. Blurred clips
             weight the filters' low spatial frequencies, whose loss landscape has wider basins.
-        generator: random source for the clips and the restart points.
+        noise: standard deviation of Gaussian noise added to the teacher's outputs, relative to their RMS
+            (measurement noise: shows how firmly the outputs pin each parameter down).
+        generator: random source for the clips, the noise and the restart points.
 
     Returns:
         :class:`RecoveryResult`. Each channel's loss is normalised by its teacher's mean squared output, so
@@ -238,7 +241,11 @@ def recover_temporal_parameters(
     start = time.perf_counter()
     for x, steps in stages:
         with torch.no_grad():
-            target = teacher(x).repeat(1, restarts, 1, 1, 1)
+            target = teacher(x)
+            if noise > 0:
+                rms = target.pow(2).mean(dim=(0, 2, 3, 4), keepdim=True).sqrt()
+                target = target + noise * rms * torch.randn(target.shape, generator=generator, dtype=target.dtype)
+            target = target.repeat(1, restarts, 1, 1, 1)
         power = target.pow(2).mean(dim=dims).clamp_min(1e-20)  # (restarts * out,)
         optimiser = torch.optim.Adam(trainable, lr=lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)

@@ -1,0 +1,179 @@
+"""Stimuli of known motion: a periodic noise texture translated, rotated or zoomed at a constant rate.
+
+Convention (the project's): x to the right, y down, pixels with centres at integer coordinates and ``(0, 0)``
+the top-left pixel. Frame ``t`` shows the texture transformed by ``u = t - (T-1)/2`` steps of one constant
+motion about the frame centre ``c``: texture content at ``q`` is at
+
+    p = c + z^u R(w u) (q - c) + v u
+
+in frame ``t``, with ``v = (vx, vy)`` pixels per frame, ``w`` the rotation per frame (degrees, positive =
+clockwise on screen, which with y down is the usual ``R(w) = [[cos w, -sin w], [sin w, cos w]]``) and ``z``
+the zoom factor per frame (> 1 = content grows = zoom in). Frames are rendered by inverting this map for
+every pixel and sampling the texture bilinearly (``grid_sample``) with periodic wrap-around, so a clip never
+runs out of texture and nothing but the motion changes from frame to frame.
+
+Time is counted from the middle of the clip so that a motion and its opposite show the *same* frames in
+reverse order (zoom in by ``z`` = zoom out by ``1/z`` played backwards; likewise for rotation and direction).
+Comparing a channel's responses to the two senses therefore isolates its preference for the temporal order,
+i.e. for the motion, from everything else (e.g. a zoomed-in frame being blurrier than a zoomed-out one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["Motion", "motion_clips", "noise_texture", "standard_stimuli"]
+
+
+@dataclass(frozen=True)
+class Motion:
+    """One constant motion per frame (see the module notes for the convention).
+
+    Attributes:
+        kind: ``"translation"``, ``"rotation"``, ``"zoom"`` or ``"static"`` (a label; the motion is given by
+            the numbers, which may be combined).
+        vx, vy: translation in pixels per frame (x right, y down).
+        rotation_cw_deg: rotation in degrees per frame about the frame centre, positive = clockwise.
+        zoom: content size factor per frame about the frame centre (> 1 = zoom in).
+    """
+
+    kind: str
+    vx: float = 0.0
+    vy: float = 0.0
+    rotation_cw_deg: float = 0.0
+    zoom: float = 1.0
+
+    @property
+    def speed(self) -> float:
+        """Translation speed in pixels per frame."""
+        return math.hypot(self.vx, self.vy)
+
+    @property
+    def direction_deg(self) -> float:
+        """Translation direction in degrees: 0 = right, 90 = down (y down), in ``[0, 360)``."""
+        return math.degrees(math.atan2(self.vy, self.vx)) % 360.0
+
+
+def standard_stimuli(
+    directions: int = 12,
+    speeds: Sequence[float] = (0.5, 1.0, 2.0, 3.0),
+    rotations: Sequence[float] = (2.0, 5.0, 10.0, 20.0),
+    zooms: Sequence[float] = (1.03, 1.06, 1.12, 1.25),
+) -> list[Motion]:
+    """The probe set: one static clip, ``directions x speeds`` translations (direction ``k * 360/directions``
+    degrees), each rotation speed in both senses (deg/frame) and each zoom factor in and out (``z`` and ``1/z``).
+    """
+    if directions < 3:
+        raise ValueError(f"directions must be >= 3 to estimate a preferred direction, got {directions}")
+    out = [Motion("static")]
+    for speed in speeds:
+        for k in range(directions):
+            a = 2 * math.pi * k / directions
+            out.append(Motion("translation", vx=speed * math.cos(a), vy=speed * math.sin(a)))
+    for w in rotations:
+        out += [Motion("rotation", rotation_cw_deg=w), Motion("rotation", rotation_cw_deg=-w)]
+    for z in zooms:
+        out += [Motion("zoom", zoom=z), Motion("zoom", zoom=1.0 / z)]
+    return out
+
+
+def noise_texture(
+    channels: int,
+    size: int = 128,
+    exponent: float = 0.0,
+    shared: float = 0.7,
+    cutoff: float = 2.0,
+    highcut: float = 0.2,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """A periodic random texture ``(channels, size, size)`` with zero mean and unit variance per channel.
+
+    Amplitude spectrum ``exp(-(f / highcut)^2) / (f + f0)^exponent`` with ``f`` in cycles per pixel and
+    ``f0 = cutoff / size``; the DC component is removed. The default (``exponent = 0``) is white noise with a
+    Gaussian roll-off above ``highcut``: every spatial frequency a small filter passes carries motion
+    information (a natural-image 1/f spectrum, ``exponent = 1``, puts most energy in frequencies too low for a
+    shift of a few pixels to matter), and the roll-off keeps bilinear resampling at sub-pixel positions from
+    changing the texture. A fraction ``shared`` of the variance is common to all channels (a
+    luminance component), the rest independent per channel (colour / feature contrast).
+    """
+    if channels < 1 or size < 4:
+        raise ValueError(f"channels must be >= 1 and size >= 4, got {channels}, {size}")
+    if not 0.0 <= shared <= 1.0:
+        raise ValueError(f"shared must be in [0, 1], got {shared}")
+    fy = torch.fft.fftfreq(size).abs()[:, None]
+    fx = torch.fft.rfftfreq(size)[None, :]
+    f = torch.sqrt(fx**2 + fy**2)
+    amplitude = torch.exp(-((f / highcut) ** 2)) / (f + cutoff / size) ** exponent
+    amplitude[0, 0] = 0.0
+    noise = torch.randn(channels + 1, size, size, generator=generator)
+    field = torch.fft.irfft2(torch.fft.rfft2(noise) * amplitude, s=(size, size))
+    field = field - field.mean(dim=(-2, -1), keepdim=True)
+    field = field / field.std(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    mixed = math.sqrt(shared) * field[:1] + math.sqrt(1 - shared) * field[1:]
+    return mixed / mixed.std(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+
+
+def _source_positions(motions: Sequence[Motion], num_frames: int, height: int, width: int) -> Tensor:
+    """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
+    ys = torch.arange(height, dtype=torch.float64) - (height - 1) / 2
+    xs = torch.arange(width, dtype=torch.float64) - (width - 1) / 2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    t = torch.arange(num_frames, dtype=torch.float64)[None, :, None, None] - (num_frames - 1) / 2
+    vx = torch.tensor([m.vx for m in motions], dtype=torch.float64)[:, None, None, None]
+    vy = torch.tensor([m.vy for m in motions], dtype=torch.float64)[:, None, None, None]
+    w = torch.tensor([math.radians(m.rotation_cw_deg) for m in motions], dtype=torch.float64)[:, None, None, None]
+    z = torch.tensor([m.zoom for m in motions], dtype=torch.float64)[:, None, None, None]
+    if (z <= 0).any():
+        raise ValueError("zoom factors must be positive")
+    # invert p = z^u R(w u) q + v u  (coordinates relative to the centre, u = t - (T-1)/2)
+    px, py = gx - vx * t, gy - vy * t
+    angle = -w * t
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    inv = z ** (-t)
+    qx = inv * (cos * px - sin * py)
+    qy = inv * (sin * px + cos * py)
+    return torch.stack((qx, qy), dim=-1)
+
+
+def motion_clips(
+    texture: Tensor,
+    motions: Sequence[Motion],
+    num_frames: int,
+    size: int | tuple[int, int],
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> Tensor:
+    """Render ``texture`` under each motion.
+
+    Args:
+        texture: ``(C, S, S)`` periodic texture (e.g. :func:`noise_texture`); any value range.
+        motions: ``M`` motions.
+        num_frames: ``T``.
+        size: frame side ``H = W`` or ``(H, W)``.
+        offset: texture position (pixels) shown at the frame centre in frame 0; different offsets give
+            different views of the same texture.
+
+    Returns:
+        ``(M, C, T, H, W)`` float32 clips, the texture's values resampled bilinearly (one ``grid_sample``
+        call for all clips and frames).
+    """
+    if texture.dim() != 3 or texture.shape[-1] != texture.shape[-2]:
+        raise ValueError(f"texture must be (C, S, S), got shape {tuple(texture.shape)}")
+    if num_frames < 1 or not motions:
+        raise ValueError(f"need num_frames >= 1 and at least one motion, got {num_frames}, {len(motions)}")
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    s = texture.shape[-1]
+    q = _source_positions(motions, num_frames, h, w)  # (M, T, H, W, 2)
+    q = q + torch.tensor(offset, dtype=q.dtype) + (s - 1) / 2
+    q = torch.remainder(q, s)  # periodic texture; [0, S)
+    # one pixel of circular padding so positions in [S-1, S) interpolate with pixel 0, then align_corners=True
+    padded = F.pad(texture[None].float(), (1, 1, 1, 1), mode="circular")
+    grid = (2 * (q + 1) / (s + 1) - 1).to(torch.float32)
+    m, t = len(motions), num_frames
+    out = F.grid_sample(padded, grid.reshape(1, m * t * h, w, 2), mode="bilinear", align_corners=True)
+    return out.reshape(texture.shape[0], m, t, h, w).transpose(0, 1).contiguous()
