@@ -258,13 +258,21 @@ def test_report_opens_cleanly_in_chromium(chromium, tmp_path):
         data={"dataset": "synthetic", "num_frames": 6, "size": 32, "task": "motion", "num_val": 8},
     )
     run = save_exported(model, tmp_path / "run", info)
-    index = build_report(run, tmp_path / "report", layers=None, progress=False, actmax_steps=4)
+    # every kind of figure, kept small: 3 layers (the first has the filter pictures) x 1 channel, 2 clips
+    index = build_report(run, tmp_path / "report", progress=False, num_channels=1, num_clips=2, actmax_steps=4)
     shot = ARTIFACTS / "report.png"
     state = inspect_page(chromium, index, screenshot=shot)
     assert state["errors"] == []
-    assert len(state["images"]) >= 10
+    assert len(state["images"]) >= 2 + 2 + 3 * 4 + 2  # clips, distributions, per channel, filter strip + GIF
     broken = [img["src"] for img in state["images"] if not img["complete"] or img["width"] == 0]
     assert broken == []
     assert all(not img["src"].startswith(("http:", "https:", "/")) for img in state["images"])
     assert "resnet10_3t" in state["title"]
     assert shot.stat().st_size > 10_000
+
+    from conv3t.explain.report import build_comparison
+
+    compare = build_comparison([run, run], tmp_path / "compare", names=["a", "b"])
+    state = inspect_page(chromium, compare, screenshot=ARTIFACTS / "compare.png")
+    assert state["errors"] == []
+    assert len(state["images"]) == 2 and all(img["width"] > 0 for img in state["images"])
