@@ -71,6 +71,37 @@ def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
     return data
 
 
+_VALUED = {
+    "--data": ("data_file", Path),
+    "--views": ("views", int),
+    "--crops": ("crops", int),
+    "--batch-size": ("batch_size", int),
+    "--num-workers": ("num_workers", int),
+    "--device": ("device", str),
+    "--limit-batches": ("limit_batches", int),
+    "--json": ("json", Path),
+}
+
+
+def _reparse(args: argparse.Namespace) -> None:
+    """argparse hands every token after the first ``--data.KEY`` override to ``overrides``: pick ours back out."""
+    from conv3t.commands.train import split_options
+
+    found, rest = split_options(list(args.overrides or []), ("--multiview",), tuple(_VALUED))
+    for opt, value in found.items():
+        if opt == "--multiview":
+            args.multiview = True
+            continue
+        dest, kind = _VALUED[opt]
+        try:
+            setattr(args, dest, kind(value))
+        except ValueError:
+            raise ValueError(f"{opt}: bad value {value!r}") from None
+    if args.crops not in (None, 1, 3):
+        raise ValueError(f"--crops must be 1 or 3, got {args.crops}")
+    args.overrides = rest
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -81,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from conv3t.train.evaluate import evaluate_model
 
     try:
+        _reparse(args)
         exported = load_exported(args.weights)
         data_cfg = _data_config(args, exported.info.data)
         dm = build_datamodule(data_cfg)

@@ -256,6 +256,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # inside Lightning, not actionable here
     L.seed_everything(int(config["seed"]), workers=True, verbose=False)
 
     dm = build_datamodule(config["data"])
