@@ -111,6 +111,10 @@ def test_peak_frame_definition(setup):
     assert peak.frame_index == int(energy.argmax())
     torch.testing.assert_close(peak.gradient, grad[:, peak.frame_index], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(peak.frame, clip[0, :, peak.frame_index])
+    raw = sal.peak_frame(clip[0], channel=4, rectify=False)
+    tau_raw = int(sal.activation(clip[:1])[0, 4].mean(dim=(-2, -1)).argmax())
+    grad_raw = hand_gradient(model, model[2], clip[:1], lambda a: a[:, 4, tau_raw].sum())[0]
+    assert raw.time_index == tau_raw and raw.frame_index == int(grad_raw.abs().sum(dim=(0, 2, 3)).argmax())
 
 
 def test_bad_arguments_are_named(setup):

@@ -193,11 +193,12 @@ def _kernel_variation(module: nn.Module) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- progress
 class _Progress:
-    """A rich progress bar over units of work (or nothing when disabled)."""
+    """A rich progress bar on stderr over units of work (or nothing when disabled)."""
 
     def __init__(self, enabled: bool, total: int) -> None:
         self._bar = None
         if enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(
@@ -206,6 +207,7 @@ class _Progress:
                 TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.description}"),
+                console=Console(stderr=True),  # stdout carries the report's path
             )
             self._task = self._bar.add_task("", total=total)
             self._bar.start()
@@ -572,8 +574,13 @@ class _ReportWriter:
         clip = clips[best]
         slug = f"{_slug(card.layer)}_{card.channel}"
         grad = sal.attribute(clip.clip[None], card.channel)[0]  # (3, T, H, W)
-        if not bool(grad.abs().max() > 0):
-            card.notes.append(f"Saliency: the channel does not fire anywhere in {clip.name}; its gradient is zero.")
+        rectify = bool(grad.abs().max() > 0)
+        if not rectify:  # silent everywhere: max(A, 0) has no gradient; show the raw activation's instead
+            grad = sal.attribute(clip.clip[None], card.channel, rectify=False)[0]
+            card.notes.append(
+                f"Saliency: the channel does not fire anywhere in the clips (largest mean activation in "
+                f"{clip.name}); the maps show the gradient of its raw activation A instead of max(A, 0)."
+            )
         heat = saliency_map(grad)  # (T, H, W), one scale for the whole clip
         frames = _pixels(clip.clip, self.info)
         originals = [_to_uint8(frames[:, t]) for t in range(frames.shape[1])]
@@ -583,7 +590,7 @@ class _ReportWriter:
         caption = f"gradient saliency per frame ({clip.name}; the channel summed over all positions)"
         card.figures.append((self._rel(path), caption, "wide"))
         if self.is_3t:
-            peak = sal.peak_frame(clip.clip, card.channel)
+            peak = sal.peak_frame(clip.clip, card.channel, rectify=rectify)
             image = _pixels(peak.frame[:, None], self.info)[:, 0]
             pair = _strip([[_to_uint8(image), overlay(image, saliency_map(peak.gradient[:, None])[0])]])
             path = self.images / f"saliency_peak_{slug}.png"

@@ -219,16 +219,21 @@ class ChannelSaliency:
         with torch.no_grad():
             return run_to_layer(self.model, self.layer, clip).detach()
 
-    def peak_frame(self, clip: Tensor, channel: int) -> PeakFrame:
-        """The single frame with the highest activation for one clip ``(3, T, H, W)`` (paper sec. 4.3)."""
+    def peak_frame(self, clip: Tensor, channel: int, rectify: bool = True) -> PeakFrame:
+        """The single frame with the highest activation for one clip ``(3, T, H, W)`` (paper sec. 4.3).
+
+        ``rectify=False`` uses the raw activation ``A`` instead of ``max(A, 0)`` in both the peak and the
+        gradient (for a channel that does not fire anywhere in the clip).
+        """
         if clip.ndim != 4:
             raise ValueError(f"peak_frame takes one clip (3, T, H, W), got {tuple(clip.shape)}")
         act = self.activation(clip[None])
         if not 0 <= channel < act.shape[1]:
             raise ValueError(f"channel {channel} out of range: layer {self.layer_name} has {act.shape[1]} channels")
-        per_time = torch.relu(act[0, channel]).mean(dim=(-2, -1))  # (T',)
+        a = act[0, channel]
+        per_time = (torch.relu(a) if rectify else a).mean(dim=(-2, -1))  # (T',)
         tau = int(per_time.argmax())
-        grad = self.attribute(clip[None], channel, "sum", time_index=tau, rectify=True)[0]  # (3, T, H, W)
+        grad = self.attribute(clip[None], channel, "sum", time_index=tau, rectify=rectify)[0]  # (3, T, H, W)
         energy = grad.abs().sum(dim=(0, 2, 3))  # (T,)
         frame = int(energy.argmax())
         return PeakFrame(tau, frame, per_time, energy, grad[:, frame], clip[:, frame].detach())
