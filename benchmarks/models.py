@@ -163,6 +163,15 @@ def run(
             runners[name] = Runner(name, clip, batch, device, autocast, channels_last, compile_model)
         except Exception as err:  # a model that does not build is reported, the others still run
             log(f"  {name}: cannot build: {type(err).__name__}: {err}")
+    for name, runner in list(runners.items()):  # one step each first: a model that fails (e.g. OOM) is dropped
+        try:
+            runner.train_step()
+            runner.infer()
+        except Exception as err:
+            log(f"  {name}: dropped: {type(err).__name__}: {str(err)[:200]}")
+            del runners[name]
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     result: dict[str, dict[str, float]] = {name: {} for name in runners}
     for mode in ("train", "eval"):
         fns = {name: (r.train_step if mode == "train" else r.infer) for name, r in runners.items()}

@@ -1,0 +1,199 @@
+"""Conv3T speed on a GPU: layers and whole models at the paper's clip size, bf16 autocast, channels_last_3d.
+
+One prepared run of at most ~5 minutes (each part is time-boxed; an error in one part is reported and the
+others still run), in this order:
+
+1. layers, eager: every distinct Conv3T shape of 3T-ResNet18 at 30x150x224, batch 16; Conv3T ("matrix" and
+   "grid_sample" kernels) vs nn.Conv3d; training (fwd+bwd) and inference; sums over the network.
+2. models, eager: 3T-ResNet18 vs 3D-ResNet18 vs R(2+1)D-18 training step and inference, clips/s, peak memory.
+3. models, torch.compile: 3T-ResNet18 vs 3D-ResNet18.
+4. layers, torch.compile: as 1 with the "matrix" kernel, as far as the time box allows.
+
+Prints a compact table and writes ``gpu_bench.json`` to ``$OUT`` (or ``--out``) after every part.
+
+    PYTHONUNBUFFERED=1 python benchmarks/gpu.py                 # on the GPU machine, ~5 minutes
+    .venv/bin/python benchmarks/gpu.py --smoke                  # CPU check of the script, tiny sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import layers
+import models
+from timing import machine
+
+
+class PartTimeout(BaseException):  # not caught by the per-model "except Exception"
+    pass
+
+
+@contextlib.contextmanager
+def time_box(seconds: float):
+    """Raise PartTimeout in the main thread after ``seconds`` (checked when Python regains control)."""
+
+    def handler(signum, frame):
+        raise PartTimeout(f"time box of {seconds:.0f} s reached")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1.0))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes on CPU (or the GPU if present)")
+    ap.add_argument("--total-s", type=float, default=285.0, help="time for all parts together")
+    ap.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_bench.json (default $OUT)")
+    ap.add_argument("--skip", nargs="*", default=[], help="part names to skip")
+    args = ap.parse_args(argv)
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    if not cuda and not args.smoke:
+        print("no CUDA device: run with --smoke to check the script on CPU", flush=True)
+        return 2
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    clip, batch, repeats, warmup = (30, 150, 224), 16, 10, 3
+    model_names = ["resnet18_3t", "resnet18_3d", "r2plus1d_18"]
+    budgets = {"layers": 0.22, "models": 0.25, "models_compiled": 0.38, "layers_compiled": 0.15}
+    if args.smoke:
+        clip, batch, repeats, warmup = (8, 32, 32), 2, 2, 1
+        torch.set_num_threads(2)
+    bf16 = torch.bfloat16
+    start = time.perf_counter()
+    report: dict[str, object] = {
+        "machine": machine(device),
+        "setup": {"clip": clip, "batch": batch, "autocast": "bf16", "channels_last_3d": True, "smoke": args.smoke},
+        "parts": {},
+    }
+    print(f"# gpu bench: {report['machine']}", flush=True)
+    print(f"# clip {clip}, batch {batch}, bf16 autocast, channels_last_3d, medians of <= {repeats}", flush=True)
+
+    def save() -> None:
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            tmp = os.path.join(args.out, "gpu_bench.json.tmp")
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=1, default=str)
+            os.replace(tmp, os.path.join(args.out, "gpu_bench.json"))
+
+    def part(name: str, fn: Callable[[float], object]) -> None:
+        if name in args.skip:
+            return
+        remaining = args.total_s - (time.perf_counter() - start)
+        box = min(budgets[name] * args.total_s, remaining) if name != "layers_compiled" else remaining
+        if box < 10:
+            report["parts"][name] = {"skipped": f"only {remaining:.0f} s left"}  # type: ignore[index]
+            print(f"## {name}: skipped, {remaining:.0f} s left", flush=True)
+            return
+        print(f"## {name} (time box {box:.0f} s)", flush=True)
+        t0 = time.perf_counter()
+        try:
+            with time_box(box):
+                result = fn(time.perf_counter() + box * 0.9)
+            entry = {"result": result}
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            print(f"   {name} failed: {type(err).__name__}: {err}", flush=True)
+            entry = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-2000:]}
+        entry["seconds"] = round(time.perf_counter() - t0, 1)
+        report["parts"][name] = entry  # type: ignore[index]
+        if cuda:
+            torch.cuda.empty_cache()
+        save()
+
+    log = lambda line: print(line, flush=True)  # noqa: E731
+
+    def layer_part(compiled: bool) -> Callable[[float], object]:
+        methods = ["matrix"] if compiled else ["matrix", "grid_sample"]
+        return lambda deadline: layers.run(
+            ["resnet18_3t"],
+            clip,
+            batch,
+            batch,
+            device,
+            methods,
+            repeats,
+            warmup,
+            bf16,
+            True,
+            compiled,
+            deadline=deadline,
+            log=log,
+        )
+
+    def model_part(names: list[str], compiled: bool) -> Callable[[float], object]:
+        def fn(deadline: float) -> object:
+            budget = max(deadline - time.perf_counter(), 5.0) / 3  # per mode, leaving room for memory
+            return models.run(
+                names,
+                clip,
+                batch,
+                device,
+                repeats,
+                warmup,
+                bf16,
+                True,
+                compiled,
+                memory=True,
+                budget_s=budget,
+                log=log,
+            )
+
+        return fn
+
+    part("layers", layer_part(False))
+    part("models", model_part(model_names, False))
+    part("models_compiled", model_part(model_names[:2], True))
+    part("layers_compiled", layer_part(True))
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    save()
+    print(summary(report), flush=True)
+    return 0
+
+
+def summary(report: dict) -> str:
+    lines = ["# summary (ratios 3T / 3D, lower is better)"]
+    for name, entry in report["parts"].items():
+        if "error" in entry or "skipped" in entry:
+            lines.append(f"{name:<16} {entry.get('error') or entry.get('skipped')}")
+            continue
+        result = entry["result"]
+        if name.startswith("layers"):
+            ratios = result.get("resnet18_3t", {}).get("ratios", {})
+            lines.append(f"{name:<16} " + "  ".join(f"{k} {v:.3f}x" for k, v in ratios.items()))
+        else:
+            for model, row in result.items():
+                mem = row.get("peak_train_memory_mib") or row.get("cpu_peak_minus_before_mib")
+                lines.append(
+                    f"{name:<16} {model:<12} train {row['train_clips_per_s']:8.2f} clips/s "
+                    f"({row.get('train_time_ratio_to_3d', float('nan')):.3f}x)  eval {row['eval_clips_per_s']:8.2f} "
+                    f"clips/s ({row.get('eval_time_ratio_to_3d', float('nan')):.3f}x)  peak mem {mem} MiB"
+                )
+    lines.append(f"total {report.get('seconds')} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
