@@ -76,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     clip, batch, repeats, warmup = (30, 150, 224), 16, 10, 3
     model_names = ["resnet18_3t", "resnet18_3d", "r2plus1d_18"]
     budgets = {"layers": 0.22, "models": 0.25, "models_compiled": 0.38, "layers_compiled": 0.15}
-    if args.smoke:
+    compiled_names = model_names[:2]
+    memory = True
+    if args.smoke:  # every code path once, as small and quick as it gets on a CPU
         clip, batch, repeats, warmup = (8, 32, 32), 2, 2, 1
+        compiled_names = ["resnet10_3t", "resnet10_3d"]
+        memory = cuda
         torch.set_num_threads(2)
     bf16 = torch.bfloat16
     start = time.perf_counter()
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 bf16,
                 True,
                 compiled,
-                memory=True,
+                memory=memory,
                 budget_s=budget,
                 log=log,
             )
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     part("layers", layer_part(False))
     part("models", model_part(model_names, False))
-    part("models_compiled", model_part(model_names[:2], True))
+    part("models_compiled", model_part(compiled_names, True))
     part("layers_compiled", layer_part(True))
     report["seconds"] = round(time.perf_counter() - start, 1)
     save()
