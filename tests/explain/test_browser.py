@@ -16,6 +16,7 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -49,14 +50,29 @@ def find_chromium() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
+def require_chromium() -> str:
+    """Chromium's path; skips the test when it is missing, but fails it under ``CI=true``."""
     path = find_chromium()
     if path is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true but chromium is not installed: scripts/test.sh installs it with apt-get (as root)")
         pytest.skip("chromium not installed (apt-get install chromium); the report's browser check needs it")
     return path
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return require_chromium()
+
+
+def test_missing_chromium_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "find_chromium", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium not installed"):
+        require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_chromium()
 
 
 def _above_ten(fd: int) -> int:
