@@ -139,10 +139,18 @@ def test_cli_writes_a_complete_report_for_a_tiny_synthetic_run(tmp_path, capsys)
 @pytest.mark.slow
 def test_3d_model_report_and_chosen_layers_and_channels(tmp_path):
     run = make_run(tmp_path / "run3d", name="resnet10_3d")
+    extra = '<section id="extra"><h2>Extra</h2><p>appended section</p></section>'
     index = build_report(
-        run, tmp_path / "rep", layers=["layer1.0.conv1"], channels=[0, 2], progress=False, actmax_steps=4
+        run,
+        tmp_path / "rep",
+        layers=["layer1.0.conv1"],
+        channels=[0, 2],
+        progress=False,
+        actmax_steps=4,
+        extra_sections=[extra],
     )
     page = check_complete(index)
+    assert extra in index.read_text() and "extra" in page.ids
     assert "no explicit temporal parameters" in page.text
     assert {s.split("/")[-1] for s in page.images if "actmax_" in s} == {
         "actmax_layer1_0_conv1_0.png",

@@ -314,6 +314,7 @@ def build_report(
     actmax_frames: int = 8,
     actmax_size: int = 64,
     seed: int = 0,
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Write the explanation report of an exported model; returns the path of ``index.html``.
 
@@ -332,11 +333,14 @@ def build_report(
         actmax_frames, actmax_size: caps on the clip length and side used for activation maximisation (the
             model's own clip shape when smaller), to keep the report fast on a CPU.
         seed: seeds activation maximisation.
+        extra_sections: HTML fragments (e.g. ``<section>...</section>``) appended after the layers, such as
+            :func:`conv3t.verify.verification_section` output; their images must lie inside ``out_dir``.
     """
     exported = load_exported(run_dir)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     writer = _ReportWriter(exported, out, progress, seed)
+    writer.extra_sections = list(extra_sections)
     return writer.run(videos, layers, channels, num_clips, num_channels, actmax_steps, actmax_frames, actmax_size)
 
 
@@ -351,6 +355,7 @@ class _ReportWriter:
         self.seed = seed
         self.is_3t = any(type(m).__name__ == "Conv3T" for m in self.model.modules())
         self._activations: dict[str, Tensor] = {}
+        self.extra_sections: list[str] = []
         self._started = time.perf_counter()
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -644,6 +649,7 @@ class _ReportWriter:
                     f'{sentence}<div class="figures">{figures}</div>{notes}</article>'
                 )
             body.append("</section>")
+        body.extend(self.extra_sections)
         return (
             '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
