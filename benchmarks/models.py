@@ -155,6 +155,7 @@ def run(
     memory: bool = True,
     threads: int = 2,
     budget_s: float | None = None,
+    clock: str = "wall",
     log=print,
 ) -> dict[str, object]:
     runners = {}
@@ -175,7 +176,7 @@ def run(
     result: dict[str, dict[str, float]] = {name: {} for name in runners}
     for mode in ("train", "eval"):
         fns = {name: (r.train_step if mode == "train" else r.infer) for name, r in runners.items()}
-        times = interleaved(fns, repeats, warmup, device, budget_s)
+        times = interleaved(fns, repeats, warmup, device, budget_s, clock)
         for name, values in times.items():
             result[name][f"{mode}_s"] = median(values)
             result[name][f"{mode}_clips_per_s"] = batch / median(values)
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time")
     ap.add_argument("--json", default=None)
     ap.add_argument("--smoke", action="store_true", help="tiny clip and batch, 2 repeats (checks the script)")
     ap.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
@@ -251,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         args.compile,
         not args.no_memory,
         args.threads,
+        clock=args.clock,
         log=lambda line: print(line, flush=True),
     )
     info["load_avg_after"] = machine(device)["load_avg_1_5_15"]
