@@ -83,3 +83,30 @@ def test_summary_outputs_and_html(result, tmp_path) -> None:  # type: ignore[no-
     assert html.startswith('<section id="verification">')
     assert (tmp_path / "report" / "images" / "verification_image.png").is_file()
     assert "<script" not in html
+
+
+@pytest.mark.slow
+def test_verify_command_on_an_exported_model(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from conv3t.cli import main
+    from conv3t.exported import ModelInfo, save_exported
+    from conv3t.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet10_3t", num_classes=3, base_width=4, stem_temporal_stride=1)
+    with torch.no_grad():
+        model.conv1.weight.copy_(smooth_filters(4, 3, 7, 1.0, generator=torch.Generator().manual_seed(1)))
+        model.conv1.translation_y[0] = -1.0 / HALF  # channel 0's content moves down 1 px per step
+    info = ModelInfo("resnet10_3t", 3, ["a", "b", "c"], 4, (16, 16), (0.5,) * 3, (0.25,) * 3, {"base_width": 4})
+    info.model_kwargs["stem_temporal_stride"] = 1
+    run_dir = save_exported(model, tmp_path / "run", info)
+    out = tmp_path / "verify"
+    assert main(["verify", str(run_dir), "--out", str(out), "--mode", "layer", "--textures", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "conv1" in printed and "translation" in printed
+    data = json.loads((out / "verification.json").read_text())
+    conv1 = next(c for c in data["channels"] if c["layer"] == "conv1" and c["channel"] == 0)
+    assert conv1["pred_vy_layer"] == pytest.approx(1.0, abs=1e-6)
+    assert abs((conv1["measured_direction_deg"] - 90 + 180) % 360 - 180) < 30
+    assert (out / "verification.html").is_file() and (out / "verification_summary.csv").is_file()
+    assert main(["verify", str(tmp_path / "missing")]) == 1
+    assert "missing" in capsys.readouterr().err

@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("run", type=Path, help="run directory (model.safetensors + model.json) or one of those files")
-    p.add_argument("--out", type=Path, default=None, help="write verification.json and CSV files here")
+    p.add_argument(
+        "--out", type=Path, default=None, help="write verification.json, CSV files and verification.html here"
+    )
     p.add_argument(
         "--mode",
         choices=("image", "layer", "both"),
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from conv3t.verify.network import VerifyConfig, verify_run
-    from conv3t.verify.report import format_summary, write_outputs
+    from conv3t.verify.report import format_summary, verification_page, write_outputs
 
     if args.textures < 1:
         print("conv3t verify: --textures must be >= 1", file=sys.stderr)
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(result))
     print(f"\n{len(result.channels)} channel measurements in {result.seconds:.1f} s")
     if args.out is not None:
-        paths = write_outputs(result, args.out)
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        paths = list(write_outputs(result, args.out).values())
+        paths.append(verification_page(result, args.out))
+        print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -14,7 +14,7 @@ import pandas as pd
 from conv3t.exported import atomic_write_bytes
 from conv3t.verify.network import VerificationResult
 
-__all__ = ["format_summary", "plot_first_layer", "verification_section", "write_outputs"]
+__all__ = ["format_summary", "plot_first_layer", "verification_page", "verification_section", "write_outputs"]
 
 _EXPLANATION = (
     "Every Conv3T channel was driven with textures of known motion (translation in {directions} directions at "
@@ -186,3 +186,27 @@ def _overall(summary: pd.DataFrame) -> str:
         else:
             parts.append(f"{mode}/{motion}: no counted channel")
     return "Pooled over layers — " + "; ".join(parts) + "."
+
+
+_PAGE_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    "td:nth-child(-n+3),th{text-align:left}img{max-width:100%}figure{margin:1em 0}"
+)
+
+
+def verification_page(result: VerificationResult, out_dir: str | os.PathLike[str]) -> Path:
+    """A standalone ``verification.html`` (the report section plus a title) with its images, in ``out_dir``."""
+    out = Path(out_dir)
+    section = verification_section(result, out, "images")
+    title = html.escape(str(result.config.get("run", "model")))
+    text = (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>conv3t verify — {title}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>Verification of {title}</h1>\n{section}\n"
+        f"<footer>Written by <code>conv3t verify</code>; measured in {result.seconds:.0f} s.</footer>\n"
+        "</body>\n</html>\n"
+    )
+    path = out / "verification.html"
+    atomic_write_bytes(path, text.encode())
+    return path
