@@ -288,3 +288,30 @@ def test_one_frame_input_generates_only_the_middle_slice(generations, monkeypatc
     layer(torch.randn(2, 4, 1, 4, 4))
     layer(torch.randn(2, 4, 6, 4, 4))
     assert seen == [1, 3]
+
+
+def test_checks_still_run_for_every_new_input_shape():
+    """Input checks are done once per input shape; a new (bad) shape is still checked."""
+    layer = Conv3T(3, 4, 3)
+    layer(torch.randn(1, 3, 4, 6, 6))
+    layer(torch.randn(2, 3, 4, 6, 6))  # other batch size: same checks
+    with pytest.raises(ValueError, match="expects 3 input channels, got 2"):
+        layer(torch.randn(1, 2, 4, 6, 6))
+    with pytest.raises(ValueError, match="along T"):
+        layer(torch.randn(1, 3, 2, 6, 6))
+
+
+def test_temporal_crop_switch(monkeypatch):
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("time_range", args[7] if len(args) > 7 else None))
+        return generate_kernel(*args, **kwargs)
+
+    monkeypatch.setattr(conv3t_module, "generate_kernel", recording)
+    layer = randomized(Conv3T(4, 4, 3, padding=1))
+    x = torch.randn(1, 4, 1, 4, 4)
+    y = layer(x)
+    layer.temporal_crop = False
+    torch.testing.assert_close(layer(x), y, atol=1e-6, rtol=1e-5)
+    assert seen == [(1, 2), None]

@@ -318,10 +318,19 @@ class Conv3T(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(N, in, T, H, W) -> (N, out, T', H', W')`` exactly as ``F.conv3d(x, self.kernel(), ...)``."""
         compiling = torch.compiler.is_compiling()
-        if not compiling:
-            self._check_input(x)
+        if compiling:
+            plan = self._crop_plan(x.shape[-3])
+        else:  # input checks and the crop plan depend on the shape only: once per shape
+            key = (*x.shape[1:], x.dim(), self.temporal_crop)
+            plans = self.__dict__.setdefault("_plans", {})
+            if key in plans:
+                plan = plans[key]
+            else:
+                self._check_input(x)
+                if len(plans) >= 64:  # many input sizes (variable-length clips): keep the memo small
+                    plans.clear()
+                plan = plans[key] = self._crop_plan(x.shape[-3])
         channels_last = x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
-        plan = self._crop_plan(x.shape[-3])
         time_range = None if plan is None else plan[:2]
         if compiling:  # no cache inside a traced graph: its key reads storage addresses
             kernel = self._generate(channels_last, time_range)
