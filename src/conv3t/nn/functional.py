@@ -239,9 +239,11 @@ def generate_kernel(
         kernel = weight.unsqueeze(2)
     else:
         steps = stop - 1
-        theta = affine_theta(*(p[:, :steps].to(weight.dtype) for p in params))  # (out, steps, 2, 3)
+        used = [p if p.shape[1] == steps else p[:, :steps] for p in params]  # steps after stop-1 are unused
+        used = [p if p.dtype == weight.dtype else p.to(weight.dtype) for p in used]
         if algorithm == "cumulative":
-            return _kernel_cumulative(weight, theta, start, channels_last)
+            return _kernel_cumulative(weight, _step_matrices(*used, kh, kw), start, channels_last)
+        theta = affine_theta(*used)  # (out, steps, 2, 3)
         if algorithm == "grid_sample":
             slices = _slices_grid_sample(weight, theta)
         elif algorithm == "separable":
@@ -281,11 +283,34 @@ class _KernelProduct(torch.autograd.Function):
         return grad_flat, grad_stacked, None
 
 
-def _kernel_cumulative(weight: Tensor, theta: Tensor, start: int, channels_last: bool) -> Tensor:
+def _step_matrices(
+    scale: Tensor, rotation: Tensor, translation_x: Tensor, translation_y: Tensor, height: int, width: int
+) -> Tensor:
+    """``sampling_matrices(affine_theta(...))`` in fewer operations: ``s R(r) (b + t)`` without the 2x3 matrix.
+
+    Every tensor operation costs a few microseconds in the forward and again in the backward, which is what
+    generation costs for the small layers; the values agree with :func:`sampling_matrices` to rounding.
+    """
+    ys = _base_coordinates(height, scale)
+    xs = _base_coordinates(width, scale)
+    base_x = xs.repeat(height)  # (P,), row-major pixels
+    base_y = ys.repeat_interleave(width)
+    cos = (scale * torch.cos(rotation)).unsqueeze(-1)  # (out, S, 1)
+    sin = (scale * torch.sin(rotation)).unsqueeze(-1)
+    u = translation_x.unsqueeze(-1) + base_x  # (out, S, P)
+    v = translation_y.unsqueeze(-1) + base_y
+    pos_x = (cos * u - sin * v + 1) * ((width - 1) / 2)  # source pixel positions, as sampling_grid
+    pos_y = (sin * u + cos * v + 1) * ((height - 1) / 2)
+    wy = _axis_weights(pos_y, height)
+    wx = _axis_weights(pos_x, width)
+    return (wy.unsqueeze(-1) * wx.unsqueeze(-2)).flatten(-2)
+
+
+def _kernel_cumulative(weight: Tensor, mats: Tensor, start: int, channels_last: bool) -> Tensor:
     """One batched product ``K_1 @ [C_start | ... | C_{stop-1}]^T``; see the module notes."""
     out, cin, kh, kw = weight.shape
     p = kh * kw
-    cumulative = cumulative_sampling_matrices(sampling_matrices(theta, kh, kw))[:, start:]  # (out, D', P, P)
+    cumulative = cumulative_sampling_matrices(mats)[:, start:]  # (out, D', P, P)
     depth = cumulative.shape[1]
     stacked = cumulative.reshape(out, depth * p, p)  # row t*P + i: output pixel i of slice t
     kernel = _KernelProduct.apply(weight.reshape(out, cin, p), stacked, channels_last)  # (out, cin, D'*P)
