@@ -56,7 +56,8 @@ class Setting:
 
     def key(self) -> str:
         pre = self.pretrained or "scratch"
-        return f"{self.task}_{self.model}_{pre}_w{self.base_width}_e{self.epochs}_n{self.num_train}_s{self.seed}"
+        tlr = "" if self.temporal_lr == 3e-2 else f"_tlr{self.temporal_lr:g}"
+        return f"{self.task}_{self.model}_{pre}_w{self.base_width}_e{self.epochs}_n{self.num_train}{tlr}_s{self.seed}"
 
 
 def clips(task: str, split: str, count: int, num_frames: int, size: int) -> tuple[Tensor, Tensor]:
@@ -214,10 +215,14 @@ def pretrained_2d(seed: int, setting: Setting) -> Path:
     return path
 
 
-def run(setting: Setting, export: bool = False) -> dict[str, Any]:
-    """Train one setting (or load its stored result) and return accuracy, parameter count and spread."""
+def run(setting: Setting, export: bool = True) -> dict[str, Any]:
+    """Train one setting (or load its stored result) and return accuracy, parameter count and spread.
+
+    With ``export`` the trained model is also written as ``ROOT/models/<key>`` (model.safetensors +
+    model.json), ready for ``conv3t explain`` / ``conv3t verify``.
+    """
     out = ROOT / "results" / f"{setting.key()}.json"
-    if out.is_file() and not export:
+    if out.is_file():
         return json.loads(out.read_text())
     x, y = clips(setting.task, "train", setting.num_train, setting.num_frames, setting.size)
     xv, yv = clips(setting.task, "val", setting.num_val, setting.num_frames, setting.size)
