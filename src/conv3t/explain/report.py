@@ -592,7 +592,7 @@ class _ReportWriter:
         overlays = [overlay(frames[:, t], heat[t]) for t in range(frames.shape[1])]
         path = self.images / f"saliency_seq_{slug}.png"
         _save_png(_strip([originals, overlays]), path, min_side=96)
-        caption = f"gradient saliency per frame ({clip.name}; the channel summed over all positions)"
+        caption = f"gradient saliency per frame ({clip.name}; top: frames, bottom: the gradient over them)"
         card.figures.append((self._rel(path), caption, "wide"))
         if self.is_3t:
             peak = sal.peak_frame(clip.clip, card.channel, rectify=rectify)
@@ -665,9 +665,10 @@ _CONVENTIONS = (
     "Motion is that of the filter's content from one time slice to the next, which is the motion the channel "
     "prefers in the input: x to the right, y down, in input-image pixels; rotation in degrees, positive = "
     "clockwise on screen; zoom in percent per step, positive = content grows (zooms in). Channels are ranked "
-    "by how far their content travels over the kernel's slices. Saliency is the gradient of the channel's "
-    "activation (summed over all positions) with respect to the input pixels, brighter = larger; activation "
-    "maximisation shows an input optimised to excite the channel."
+    "by how far their content travels over the kernel's slices. Saliency is the gradient, with respect to the "
+    "input pixels, of the channel's positive activation max(A, 0) summed over all positions (brighter = larger), "
+    "shown for the clip that excites the channel most; activation maximisation shows an input optimised to "
+    "excite the channel."
 )
 
 
