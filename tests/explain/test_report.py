@@ -163,6 +163,19 @@ def test_3d_model_report_and_chosen_layers_and_channels(tmp_path):
     assert sum("saliency_seq" in s for s in page.images) == 2
 
 
+def test_3d_channels_ranked_by_kernel_change():
+    conv = torch.nn.Conv3d(2, 3, 3, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0] = 1.0  # constant over time: no change
+        conv.weight[1, :, 1] = 1.0  # a pulse in the middle slice: changes twice
+        conv.weight[2, :, 2] = 1.0  # appears in the last slice: changes once
+    from conv3t.explain.report import _kernel_variation
+
+    # ||K_{t+1} - K_t|| / ||K|| summed over t: 0, 2, 1 (each slice holds 2 x 3 x 3 ones)
+    np.testing.assert_allclose(_kernel_variation(conv), [0.0, 2.0, 1.0])
+
+
 def write_avi(path: Path, frames: np.ndarray, fps: int = 10) -> None:
     import av
 
