@@ -251,6 +251,13 @@ class Conv3T(nn.Module):
         self._kernel_cache = (key, kernel)
         return kernel
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles and deep copies carry no cached kernel or shape memo (rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state.pop("_kernel_cache", None)
+        state.pop("_plans", None)
+        return state
+
     def clear_kernel_cache(self) -> None:
         """Drop the cached inference kernel (done automatically on every change the cache can see)."""
         self._kernel_cache = None
