@@ -582,10 +582,17 @@ class _ReportWriter:
         rectify = bool(grad.abs().max() > 0)
         if not rectify:  # silent everywhere: max(A, 0) has no gradient; show the raw activation's instead
             grad = sal.attribute(clip.clip[None], card.channel, rectify=False)[0]
-            card.notes.append(
-                f"Saliency: the channel does not fire anywhere in the clips (largest mean activation in "
-                f"{clip.name}); the maps show the gradient of its raw activation A instead of max(A, 0)."
-            )
+            if bool(grad.abs().max() > 0):
+                card.notes.append(
+                    f"Saliency: the channel does not fire anywhere in the clips (largest mean activation in "
+                    f"{clip.name}); the maps show the gradient of its raw activation A instead of max(A, 0)."
+                )
+            else:
+                card.notes.append(
+                    "Saliency: the channel's output does not depend on the input here (zero gradient): the "
+                    "kernel taps that reach this layer's small input are zero, so its temporal parameters "
+                    "have no effect at this clip size."
+                )
         heat = saliency_map(grad)  # (T, H, W), one scale for the whole clip
         frames = _pixels(clip.clip, self.info)
         originals = [_to_uint8(frames[:, t]) for t in range(frames.shape[1])]
