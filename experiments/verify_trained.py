@@ -50,7 +50,8 @@ def main() -> None:
         summaries.append(summary)
         print(f"[{time.perf_counter() - start:6.0f}s] {run_dir.name}", flush=True)
     allrows = pd.concat(summaries, ignore_index=True)
-    pooled = allrows.groupby(["mode", "layer", "motion"], sort=False)[["counted", "agree"]].sum().reset_index()
+    cols = ["counted", "agree", "dominant_counted", "dominant_agree"]
+    pooled = allrows.groupby(["mode", "layer", "motion"], sort=False)[cols].sum().reset_index()
     print(f"\nAgreeing / counted channels pooled over {len(runs)} models ({args.pattern}); chance 25 % (translation)")
     print("and 50 % (rotation, zoom)\n")
     layers = list(dict.fromkeys(pooled["layer"]))
@@ -64,7 +65,11 @@ def main() -> None:
                     cells.append("–")
                     continue
                 n, a = int(row["counted"].iloc[0]), int(row["agree"].iloc[0])
-                cells.append(f"{a}/{n} ({a / n:.0%})" if n else "0/0")
+                cell = f"{a}/{n} ({a / n:.0%})" if n else "0/0"
+                if motion != "translation":
+                    dn, da = int(row["dominant_counted"].iloc[0]), int(row["dominant_agree"].iloc[0])
+                    cell += f"; dominant {da}/{dn}"
+                cells.append(cell)
             print(f"| {layer} | {mode} | " + " | ".join(cells) + " |")
     rho = allrows.groupby(["mode", "layer", "motion"], sort=False)["speed_spearman"].mean().unstack("motion")
     print("\nMean over models of the speed rank correlation (predicted vs measured):\n")

@@ -20,7 +20,10 @@ Agreement rules (per layer and motion type; thresholds are :class:`VerifyConfig`
 index reaches the threshold, and *predicted to move* when its parameters' motion per frame exceeds a small
 minimum. Among channels that are both, translation agrees when the measured and predicted directions differ
 by at most 45 degrees (chance 25 %), rotation and zoom when the senses match (chance 50 %). Speeds are
-compared by Spearman rank correlation over the same channels.
+compared by Spearman rank correlation over the same channels. Because a channel that prefers a translation
+and has an asymmetric filter also prefers one sense of rotation (and zoom) about a nearby centre, rotation and
+zoom agreement is also reported for the counted channels whose rotation (zoom) *dominates* their translation
+(``dominant_counted`` / ``dominant_agree``; -1 for translation).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "chance",
     "median_angle_error_deg",
     "speed_spearman",
+    "dominant_counted",
+    "dominant_agree",
 )
 
 
@@ -148,10 +153,15 @@ def _conv3t_layers(model: nn.Module) -> list[tuple[str, Conv3T]]:
 def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_channels: int = 3) -> pd.DataFrame:
     """Per-frame content motion that each channel's parameters predict, averaged over its steps.
 
+    Zoom is averaged as a log factor; a step with a negative scale (possible after training: the sampling grid
+    is point-reflected) counts as zoom ``1/|s|`` and an extra 180 degree turn.
+
     Returns one row per layer x channel with, in the network's input space (``image``): ``pred_vx``,
     ``pred_vy`` (pixels per frame), ``pred_rotation_cw_deg`` (degrees per frame, clockwise positive),
     ``pred_zoom_percent`` (content size change per frame, %); and the same in the layer's own input space
-    with the suffix ``_layer`` (layer-input pixels per layer-input frame). Read from
+    with the suffix ``_layer`` (layer-input pixels per layer-input frame); ``rotation_dominant`` /
+    ``zoom_dominant``: the rotation / zoom moves the kernel's edge (``(k-1)/2`` pixels from the centre) further
+    per step than the translation moves its centre (mean over steps). Read from
     :func:`conv3t.explain.temporal_parameters`.
     """
     from conv3t.explain import temporal_parameters
@@ -160,7 +170,11 @@ def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_chan
     modules = dict(_conv3t_layers(model))
     table = table[table["layer"].isin(list(modules))].copy()
     fps = table["frames_per_step"].to_numpy()
-    log_zoom = np.log1p(table["zoom_percent"].to_numpy() / 100.0)
+    scale = table["scale"].to_numpy(float)
+    # a negative scale is a point reflection: magnitude |s| and an extra half turn
+    log_zoom = -np.log(np.maximum(np.abs(scale), 1e-12))
+    rot_cw = table["rotation_cw_deg"].to_numpy(float) + np.where(scale < 0, 180.0, 0.0)
+    table["rotation_cw_deg"] = (rot_cw + 180.0) % 360.0 - 180.0
     dil = np.array([modules[name].dilation for name in table["layer"]], dtype=float).reshape(-1, 3)
     table["_vx"] = table["dx_image_px"] / fps
     table["_vy"] = table["dy_image_px"] / fps
@@ -170,8 +184,13 @@ def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_chan
     table["_vy_l"] = table["dy_kernel_px"] * dil[:, 1] / dil[:, 0]
     table["_rot_l"] = table["rotation_cw_deg"] / dil[:, 0]
     table["_lz_l"] = log_zoom / dil[:, 0]
+    # displacement per step at the kernel's edge (kernel pixels) caused by each motion component
+    half = 0.5 * (np.minimum(table["kernel_h"], table["kernel_w"]).to_numpy(float) - 1)
+    table["_edge_t"] = np.hypot(table["dx_kernel_px"], table["dy_kernel_px"])
+    table["_edge_r"] = np.abs(np.radians(table["rotation_cw_deg"])) * half
+    table["_edge_z"] = np.abs(np.expm1(log_zoom)) * half
     g = table.groupby(["layer", "channel"], sort=False)[
-        ["_vx", "_vy", "_rot", "_lz", "_vx_l", "_vy_l", "_rot_l", "_lz_l"]
+        ["_vx", "_vy", "_rot", "_lz", "_vx_l", "_vy_l", "_rot_l", "_lz_l", "_edge_t", "_edge_r", "_edge_z"]
     ]
     m = g.mean().reset_index()
     return pd.DataFrame(
@@ -186,6 +205,8 @@ def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_chan
             "pred_vy_layer": m["_vy_l"],
             "pred_rotation_cw_deg_layer": m["_rot_l"],
             "pred_zoom_percent_layer": np.expm1(m["_lz_l"]) * 100.0,
+            "rotation_dominant": m["_edge_r"] > m["_edge_t"],
+            "zoom_dominant": m["_edge_z"] > m["_edge_t"],
         }
     )
 
@@ -379,6 +400,10 @@ def summarize(channels: pd.DataFrame) -> pd.DataFrame:
                     if motion == "translation" and len(counted)
                     else math.nan,
                     "speed_spearman": _spearman(pred, meas),
+                    "dominant_counted": int(counted[f"{motion}_dominant"].sum()) if motion != "translation" else -1,
+                    "dominant_agree": int((counted[f"{motion}_dominant"] & counted[f"{motion}_agree"]).sum())
+                    if motion != "translation"
+                    else -1,
                 }
             )
     return pd.DataFrame(rows, columns=list(SUMMARY_FIELDS))

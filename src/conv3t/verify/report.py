@@ -26,7 +26,9 @@ _EXPLANATION = (
     "alone with textures moving in its own input. Counted = strongly tuned (|index| ≥ {tt} translation, "
     "{rt} rotation, {zt} zoom) and predicted to move (≥ {ms} px, {mr}°, {mz} % per frame). Agreement: "
     "direction within 45° (chance 25 %) or the same sense (chance 50 %). Speed ρ: Spearman correlation of "
-    "predicted and measured speed over the counted channels."
+    "predicted and measured speed over the counted channels. 'Dominant': counted channels whose rotation (zoom) "
+    "moves the kernel's edge further per step than their translation moves its centre; a translation-tuned "
+    "channel with an asymmetric filter also prefers one rotation / zoom sense, so these are the cleaner test."
 )
 
 
@@ -37,6 +39,9 @@ def format_summary(result: VerificationResult) -> str:
     df["chance"] = [f"{v:.0%}" for v in df["chance"]]
     for col in ("median_angle_error_deg", "speed_spearman"):
         df[col] = ["-" if not math.isfinite(v) else f"{v:.2f}" for v in df[col]]
+    df["dominant"] = [
+        "-" if n < 0 else f"{a}/{n}" for a, n in zip(df.pop("dominant_agree"), df.pop("dominant_counted"), strict=True)
+    ]
     df = df.rename(columns={"median_angle_error_deg": "median angle err", "speed_spearman": "speed rho"})
     return df.to_markdown(index=False, tablefmt="simple")
 
@@ -148,7 +153,8 @@ def verification_section(
     summary = result.summary
     head = (
         "<tr><th>mode</th><th>layer</th><th>motion</th><th>channels</th><th>tuned</th><th>counted</th>"
-        "<th>agree</th><th>agreement</th><th>chance</th><th>median angle error (°)</th><th>speed ρ</th></tr>"
+        "<th>agree</th><th>agreement</th><th>chance</th><th>median angle error (°)</th><th>speed ρ</th>"
+        "<th>dominant: agree / counted</th></tr>"
     )
     rows = []
     for r in summary.itertuples(index=False):
@@ -157,7 +163,7 @@ def verification_section(
             f"<tr><td>{_cell(r.mode)}</td><td>{_cell(r.layer)}</td><td>{_cell(r.motion)}</td>"
             f"<td>{r.channels}</td><td>{r.tuned}</td><td>{r.counted}</td><td>{r.agree}</td>"
             f"<td>{agreement}</td><td>{r.chance:.0%}</td><td>{_cell(r.median_angle_error_deg)}</td>"
-            f"<td>{_cell(r.speed_spearman)}</td></tr>"
+            f"<td>{_cell(r.speed_spearman)}</td><td>{_dominant(r.dominant_agree, r.dominant_counted)}</td></tr>"
         )
     figures = ""
     if out_dir is not None:
@@ -174,6 +180,10 @@ def verification_section(
         f"<p>{html.escape(intro)}</p><p>{html.escape(overall)}</p>"
         f'<table class="summary">{head}{"".join(rows)}</table>{figures}</section>'
     )
+
+
+def _dominant(agree: int, counted: int) -> str:
+    return "–" if counted < 0 else f"{agree} / {counted}"
 
 
 def _overall(summary: pd.DataFrame) -> str:
