@@ -240,3 +240,79 @@ def test_resnet_layer_names_and_strides():
         "layer4.0.conv2": 32.0,
     }
     assert table[table["layer"] == "conv1"]["kernel_w"].iloc[0] == 7
+
+
+def predicted_pixel(row, hot: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """Where the human columns say the content at kernel pixel ``hot`` (row, col) goes in one step."""
+    cy, cx = (size[0] - 1) / 2, (size[1] - 1) / 2
+    x, y = hot[1] - cx, hot[0] - cy
+    factor = 1.0 + row["zoom_percent"] / 100.0
+    a = math.radians(row["rotation_cw_deg"])  # with y down, [[cos, -sin], [sin, cos]] turns clockwise on screen
+    px = factor * (math.cos(a) * x - math.sin(a) * y) + row["dx_kernel_px"]
+    py = factor * (math.sin(a) * x + math.cos(a) * y) + row["dy_kernel_px"]
+    return round(py + cy), round(px + cx)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(
+    ("params", "hot", "zoom", "cw"),
+    [
+        ({"scale": -1.0}, (2, 3), 0.0, -180.0),  # point reflection: half turn, same size
+        ({"scale": -0.5}, (2, 3), 100.0, -180.0),  # 1/|s| = 2 and a half turn: 1 px right -> 2 px left
+        ({"scale": -1.0, "rotation": math.pi / 2}, (1, 2), 0.0, 90.0),  # r' = -pi/2: a quarter turn clockwise
+        ({"scale": -1.0, "rotation": math.pi, "translation_x": -0.5}, (2, 3), 0.0, 0.0),  # two half turns cancel
+        ({"scale": -2.0, "translation_y": 0.5}, (0, 2), -50.0, -180.0),  # zoom out by 2, then 1 px up
+    ],
+)
+def test_negative_scale_reads_as_zoom_by_inverse_magnitude_plus_half_turn(params, hot, zoom, cw):
+    layer = one_hot_layer((2, 5, 5), hot, **params)
+    row = temporal_parameters(layer, input_size=None).iloc[0]
+    assert row["scale"] == params["scale"]  # raw columns stay as stored
+    assert row["rotation"] == pytest.approx(params.get("rotation", 0.0))
+    assert row["zoom_percent"] == pytest.approx(zoom)
+    assert row["rotation_cw_deg"] == pytest.approx(cw, abs=1e-4)
+    assert -180.0 <= row["rotation_cw_deg"] <= 180.0
+    assert peak(layer, 1) == predicted_pixel(row, hot, (5, 5))
+
+
+@pytest.mark.filterwarnings("error")
+def test_negative_scale_trajectory_and_cumulative_columns_follow_the_kernel():
+    # s = -1 and 1 px right per step: the centre content goes right, then the half turn brings it back
+    layer = one_hot_layer((3, 5, 5), (2, 2), scale=-1.0, translation_x=-0.5)
+    assert [peak(layer, s) for s in range(3)] == [(2, 2), (2, 3), (2, 2)]
+    table = temporal_parameters(layer, input_size=None)
+    np.testing.assert_allclose(table["traj_x_kernel_px"], [1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(table["traj_y_kernel_px"], [0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(table["cum_zoom"], [1.0, 1.0])
+    np.testing.assert_allclose(table["cum_rotation_cw_deg"], [-180.0, -360.0])
+    assert table["paper_rotation"].tolist() == [0.0, 0.0]  # the paper's columns read the raw r
+
+
+def test_canonical_form_is_the_same_map():
+    from conv3t.explain.parameters import canonical_scale_rotation
+
+    scale = np.array([-0.7, 1.3, -2.0, 0.9])
+    rotation = np.array([0.4, 4.0, -3.0, math.pi])
+    s2, r2 = canonical_scale_rotation(scale, rotation)
+    assert (s2 > 0).all() and ((r2 > -math.pi) & (r2 <= math.pi)).all()
+    for a, b, c, d in zip(scale, rotation, s2, r2, strict=True):
+        raw = a * np.array([[math.cos(b), -math.sin(b)], [math.sin(b), math.cos(b)]])
+        canon = c * np.array([[math.cos(d), -math.sin(d)], [math.sin(d), math.cos(d)]])
+        np.testing.assert_allclose(raw, canon, atol=1e-12)
+    assert r2[3] == pytest.approx(math.pi)  # +pi stays +pi
+
+
+def test_slice_energy_and_filter_norm_come_from_the_generated_kernel():
+    layer = Conv3T(1, 3, (3, 3, 3), bias=False)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.weight[0, 0, 1, 1] = 2.0  # stays in the kernel
+        layer.weight[1, 0, 1, 2] = 1.0  # moves one pixel right per step: gone after slice 0
+        layer.translation_x[1] = -1.0
+        layer.translation_x[2] = -0.5  # channel 2 is zero
+    table = temporal_parameters(layer, input_size=None)
+    np.testing.assert_allclose(table["filter_norm"], [2.0, 2.0, 1.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(table["filter_norm_ratio"], [2.0, 2.0, 1.0, 1.0, 0.0, 0.0])  # median 1
+    np.testing.assert_allclose(table["slice_energy"], [1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    half = one_hot_layer((2, 3, 3), (1, 1), translation_x=-0.5)  # half a pixel: bilinear 0.5 / 0.5 split
+    assert temporal_parameters(half, input_size=None)["slice_energy"].iloc[0] == pytest.approx(0.5)
