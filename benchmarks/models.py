@@ -90,10 +90,12 @@ def cuda_peak_memory(runner: Runner) -> float:
     return torch.cuda.max_memory_allocated() / 2**20
 
 
-def cpu_peak_memory(name: str, clip: tuple[int, int, int], batch: int, threads: int, timeout: float) -> dict:
+def cpu_peak_memory(
+    name: str, clip: tuple[int, int, int], batch: int, threads: int, timeout: float, crop: bool = True
+) -> dict:
     """Peak RSS (MiB) during two training steps of one model in a fresh subprocess, and the RSS before it."""
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", name, "--clip", *map(str, clip)]
-    cmd += ["--batch", str(batch), "--threads", str(threads)]
+    cmd += ["--batch", str(batch), "--threads", str(threads)] + ([] if crop else ["--no-crop"])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])
@@ -186,7 +188,9 @@ def run(
             if device.type == "cuda":
                 result[name]["peak_train_memory_mib"] = cuda_peak_memory(runner)
             else:
-                probe = cpu_peak_memory(name, clip, batch, threads, timeout=600)
+                from conv3t import Conv3T
+
+                probe = cpu_peak_memory(name, clip, batch, threads, timeout=600, crop=Conv3T.temporal_crop)
                 result[name] |= {f"cpu_{k}": v for k, v in probe.items()}
     base = result.get(BASELINE)
     for name, row in result.items():
@@ -228,11 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time")
     ap.add_argument("--json", default=None)
     ap.add_argument("--smoke", action="store_true", help="tiny clip and batch, 2 repeats (checks the script)")
+    ap.add_argument("--no-crop", action="store_true", help="Conv3T.temporal_crop = False (all kernel slices)")
     ap.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.smoke:
         args.clip, args.batch, args.repeats, args.warmup = [8, 32, 32], 2, 2, 1
+    if args.no_crop:
+        from conv3t import Conv3T
+
+        Conv3T.temporal_crop = False
     if args.memory_probe:
         memory_probe(args.memory_probe, tuple(args.clip), args.batch)
         return 0
