@@ -314,5 +314,20 @@ def test_slice_energy_and_filter_norm_come_from_the_generated_kernel():
     np.testing.assert_allclose(table["filter_norm"], [2.0, 2.0, 1.0, 1.0, 0.0, 0.0])
     np.testing.assert_allclose(table["filter_norm_ratio"], [2.0, 2.0, 1.0, 1.0, 0.0, 0.0])  # median 1
     np.testing.assert_allclose(table["slice_energy"], [1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(table["content_inside"], [1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
     half = one_hot_layer((2, 3, 3), (1, 1), translation_x=-0.5)  # half a pixel: bilinear 0.5 / 0.5 split
-    assert temporal_parameters(half, input_size=None)["slice_energy"].iloc[0] == pytest.approx(0.5)
+    row = temporal_parameters(half, input_size=None).iloc[0]
+    assert row["slice_energy"] == pytest.approx(0.5)  # blur lowers the energy ...
+    assert row["content_inside"] == pytest.approx(1.0)  # ... but nothing has left the kernel
+    # zooming out by 1.5 shrinks a smooth blob to 1/2.25 of its area; the area factor s^2 undoes that (to the
+    # accuracy of sampling a 9x9 grid)
+    blob = Conv3T(1, 1, (2, 9, 9), bias=False)
+    y, x = torch.meshgrid(torch.arange(9.0) - 4, torch.arange(9.0) - 4, indexing="ij")
+    with torch.no_grad():
+        blob.weight[0, 0] = torch.exp(-(x**2 + y**2) / (2 * 1.2**2))
+        blob.scale.fill_(1.5)
+    row = temporal_parameters(blob, input_size=None).iloc[0]
+    assert row["slice_energy"] < 0.6
+    assert row["content_inside"] == pytest.approx(1.0, abs=0.1)
+    edge = one_hot_layer((2, 5, 5), (2, 4), translation_x=-0.25)  # right edge pixel, half a pixel further out
+    assert temporal_parameters(edge, input_size=None)["content_inside"].iloc[0] == pytest.approx(0.5)

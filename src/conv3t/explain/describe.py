@@ -10,11 +10,22 @@ Public API::
 ``table`` is the output of :func:`conv3t.explain.temporal_parameters` (``rows``: the rows of one layer and
 channel). Conventions are those of that table: the content motion of the filter from one slice to the next.
 
-Score (``rank_channels``): the sum over steps of ``|s - 1| + |r| + sqrt(t_x^2 + t_y^2)`` in raw units. Each term
-is, to first order, how far one step moves a point on the kernel's edge (one ``affine_grid`` unit from the
-centre): scaling by ``s`` moves it by ``|s - 1|``, turning by ``r`` radians by ``|r|``, translating by ``|t|``.
-So the score is roughly the total distance, in half-kernel widths, that the filter content travels over its
-``D - 1`` steps; it is comparable across layers with different kernel sizes and zero at the identity.
+Scale and rotation are read in the canonical form of :func:`conv3t.explain.parameters.canonical_scale_rotation`
+(a negative scale ``s`` is a zoom by ``1/|s|`` plus a half turn), so sentences and summaries stay finite.
+
+Score (``rank_channels``): how far the filter's content travels, counted only while the content is still in
+the kernel. Step ``t``'s motion ``m_t = ||s| - 1| + |r'| + sqrt(t_x^2 + t_y^2)`` (raw units, canonical ``|s|``,
+``r'``) is, to first order, how far the step moves a point on the kernel's edge (one ``affine_grid`` unit from
+the centre): scaling by ``|s|`` moves it by ``||s| - 1|``, turning by ``r'`` radians by ``|r'|``, translating by
+``|t|``; ``motion_score = sum_t m_t`` is roughly the distance, in half-kernel widths, that the content travels
+over the ``D - 1`` steps (comparable across kernel sizes, zero at the identity). But the parameters of content
+that has left the kernel (through the zero padding) change nothing and drift freely in training, so each step
+is weighted by the share of the filter's content still inside the kernel after it, ``w_t = min(1,
+content_inside_t)`` (column of ``temporal_parameters``: measured on the generated kernel, independent of the
+blur that sub-pixel sampling causes and of the zoom's change of area): ``score = sum_t w_t m_t``. A *dead*
+channel, whose 2D filter norm is below ``DEAD_NORM_RATIO`` (5%) of the layer's median, gets score 0 and ranks
+after every live channel. (The energy of the slices, ``retained_energy``, is reported but not used: sub-pixel
+motion blurs fine filters and lowers it, which would penalise exactly the channels that move.)
 """
 
 from __future__ import annotations
@@ -24,7 +35,17 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["SUMMARY_COLUMNS", "channel_summary", "describe_channel", "describe_channels", "rank_channels"]
+from conv3t.explain.parameters import canonical_scale_rotation
+
+__all__ = [
+    "DEAD_NORM_RATIO",
+    "LEFT_CONTENT",
+    "SUMMARY_COLUMNS",
+    "channel_summary",
+    "describe_channel",
+    "describe_channels",
+    "rank_channels",
+]
 
 # Below these per-step magnitudes a component is left out of the sentence.
 ZOOM_PERCENT_MIN = 0.5
@@ -32,6 +53,10 @@ ROTATION_DEG_MIN = 0.5
 DRIFT_KERNEL_PX_MIN = 0.05
 # A component whose mean is smaller than this fraction of its mean magnitude goes back and forth.
 CONSISTENCY = 0.5
+# A channel whose 2D filter norm is below this fraction of the layer's median is dead.
+DEAD_NORM_RATIO = 0.05
+# A slice that keeps less than this share of the 2D filter's content inside the kernel has lost it.
+LEFT_CONTENT = 0.1
 
 _DIRECTIONS = ("right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right")
 _REQUIRED = ("layer", "channel", "step", "scale", "rotation", "translation_x", "translation_y", "dx_kernel_px")
@@ -41,6 +66,12 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "channel",
     "steps",
     "score",
+    "motion_score",
+    "content_inside",
+    "retained_energy",
+    "content_slices",
+    "filter_norm_ratio",
+    "dead",
     "scale_score",
     "rotation_score",
     "translation_score",
@@ -62,48 +93,89 @@ def _check(table: pd.DataFrame) -> None:
         raise ValueError(f"table lacks columns {missing}; pass the output of temporal_parameters()")
 
 
+def _canonical(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return canonical_scale_rotation(rows["scale"].to_numpy(float), rows["rotation"].to_numpy(float))
+
+
 def channel_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per layer and channel: the transformation score and the mean motion per step.
+    """One row per layer and channel: the ranking score, what it is made of, and the mean motion per step.
 
     Returns:
-        Columns :data:`SUMMARY_COLUMNS`: ``steps`` (``D - 1``), ``score`` = ``scale_score + rotation_score +
-        translation_score`` (sums over steps of ``|s-1|``, ``|r|``, ``|t|``; raw units), ``zoom_percent`` (per
-        step, from the geometric mean of ``1/s``), ``rotation_cw_deg``, ``dx_*``, ``dy_*`` (means per step),
-        ``frames_per_step``. Order: layers as in ``table``, channels ascending.
+        Columns :data:`SUMMARY_COLUMNS`: ``steps`` (``D - 1``); ``score`` (module docstring: motion weighted by
+        the content left inside the kernel, 0 if dead); ``motion_score`` = ``scale_score + rotation_score +
+        translation_score`` (sums over steps of ``||s|-1|``, ``|r'|``, ``|t|``; raw units, canonical form);
+        ``content_inside`` (mean over steps of ``w_t = min(1, content_inside_t)``, in [0, 1]: 1 = the content
+        stays in the kernel); ``retained_energy`` (mean over steps of ``min(1, slice_energy_t)``);
+        ``content_slices`` (slices, counting ``K_1``, before the first whose ``content_inside`` is below
+        ``LEFT_CONTENT`` = 10%; ``D`` if none); ``filter_norm_ratio`` (2D filter norm over the layer's median)
+        and ``dead`` (that ratio below ``DEAD_NORM_RATIO``); ``zoom_percent`` (per step, from the geometric mean
+        of ``1/|s|``), ``rotation_cw_deg`` (canonical), ``dx_*``, ``dy_*`` (means per step),
+        ``frames_per_step``. A table without the kernel columns (``content_inside``, ``slice_energy``,
+        ``filter_norm_ratio``) gives NaN there, ``content_slices = D``, ``dead = False`` and ``score =
+        motion_score``. Order: layers as in ``table``, channels ascending.
     """
     _check(table)
+    abs_scale, rotation = _canonical(table)
+    motion = np.abs(abs_scale - 1.0) + np.abs(rotation) + np.hypot(table["translation_x"], table["translation_y"])
+
+    def optional(name: str) -> np.ndarray:
+        return table[name].to_numpy(float) if name in table.columns else np.full(len(table), np.nan)
+
+    inside = optional("content_inside")
+    weight = np.where(np.isnan(inside), 1.0, np.minimum(inside, 1.0))
     work = table.assign(
-        _s=(table["scale"] - 1.0).abs(),
-        _r=table["rotation"].abs(),
+        _s=np.abs(abs_scale - 1.0),
+        _r=np.abs(rotation),
         _t=np.hypot(table["translation_x"], table["translation_y"]),
-        _logzoom=-np.log(table["scale"].astype(float)),
+        _w=weight,
+        _e=np.minimum(optional("slice_energy"), 1.0),
+        _weighted=motion * weight,
+        _gone=inside < LEFT_CONTENT,  # NaN compares False
+        _logzoom=-np.log(abs_scale),
+        _rcw=-np.degrees(rotation),
     )
-    for column in ("dx_image_px", "dy_image_px", "frames_per_step", "rotation_cw_deg", "dy_kernel_px"):
+    for column in ("dx_image_px", "dy_image_px", "frames_per_step", "dy_kernel_px", "filter_norm_ratio"):
         if column not in work.columns:
             work[column] = np.nan
     grouped = work.groupby(["layer", "channel"], sort=False)
     out = grouped.agg(
         steps=("step", "size"),
+        score=("_weighted", "sum"),
+        content_inside=("_w", "mean"),
+        retained_energy=("_e", "mean"),
+        filter_norm_ratio=("filter_norm_ratio", "first"),
         scale_score=("_s", "sum"),
         rotation_score=("_r", "sum"),
         translation_score=("_t", "sum"),
         _logzoom=("_logzoom", "mean"),
-        rotation_cw_deg=("rotation_cw_deg", "mean"),
+        rotation_cw_deg=("_rcw", "mean"),
         dx_kernel_px=("dx_kernel_px", "mean"),
         dy_kernel_px=("dy_kernel_px", "mean"),
         dx_image_px=("dx_image_px", "mean"),
         dy_image_px=("dy_image_px", "mean"),
         frames_per_step=("frames_per_step", "first"),
     ).reset_index()
-    out["score"] = out["scale_score"] + out["rotation_score"] + out["translation_score"]
-    out["zoom_percent"] = (np.exp(out["_logzoom"]) - 1.0) * 100.0
+    keys = pd.MultiIndex.from_frame(out[["layer", "channel"]])
+    first_gone = work.assign(_k=np.where(work["_gone"], work["step"] + 1, np.iinfo(np.int64).max))
+    first_gone = first_gone.groupby(["layer", "channel"], sort=False)["_k"].min().reindex(keys).to_numpy()
+    out["content_slices"] = np.minimum(first_gone, out["steps"].to_numpy() + 1)
+    if "content_inside" not in table.columns:
+        out["content_inside"] = np.nan
+    out["dead"] = out["filter_norm_ratio"].to_numpy(float) < DEAD_NORM_RATIO  # NaN (unknown) is not dead
+    out["motion_score"] = out["scale_score"] + out["rotation_score"] + out["translation_score"]
+    out.loc[out["dead"], "score"] = 0.0
+    out["zoom_percent"] = np.expm1(out["_logzoom"]) * 100.0
     layer_order = {name: i for i, name in enumerate(dict.fromkeys(table["layer"]))}
     out = out.sort_values(["layer", "channel"], key=lambda s: s.map(layer_order) if s.name == "layer" else s)
     return out[list(SUMMARY_COLUMNS)].reset_index(drop=True)
 
 
+def _order(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary.sort_values(["dead", "score"], ascending=[True, False], kind="stable")
+
+
 def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool = False) -> pd.DataFrame:
-    """Channels sorted by their transformation score, most transformed first.
+    """Channels sorted by their score (module docstring), most transformed first, dead channels last.
 
     Args:
         table: output of ``temporal_parameters``.
@@ -112,7 +184,8 @@ def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool =
 
     Returns:
         :func:`channel_summary` rows plus ``rank`` (1 = most transformed; within the layer if ``per_layer``)
-        and ``sentence`` (:func:`describe_channel`). Ties keep channel order.
+        and ``sentence`` (:func:`describe_channel`). Live channels come first by descending ``score``, then
+        dead ones (score 0); ties keep channel order.
     """
     if top is not None and top < 1:
         raise ValueError(f"top must be a positive int or None, got {top}")
@@ -121,12 +194,12 @@ def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool =
     if per_layer:
         parts = []
         for _, group in summary.groupby("layer", sort=False):
-            ranked = group.sort_values("score", ascending=False, kind="stable")
+            ranked = _order(group)
             ranked = ranked.assign(rank=np.arange(1, len(ranked) + 1))
             parts.append(ranked if top is None else ranked.head(top))
         ranked = pd.concat(parts) if parts else summary.assign(rank=pd.Series(dtype="int64"))
     else:
-        ranked = summary.sort_values("score", ascending=False, kind="stable")
+        ranked = _order(summary)
         ranked = ranked.assign(rank=np.arange(1, len(ranked) + 1))
         if top is not None:
             ranked = ranked.head(top)
@@ -154,11 +227,28 @@ def _per(frames: float) -> str:
 
 
 def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
+    if bool(row["dead"]):
+        return (
+            f"Dead: its 2D filter is nearly zero ({_number(100 * float(row['filter_norm_ratio']))}% of the layer's "
+            "median norm), so its temporal parameters have no effect."
+        )
+    steps, kept = int(row["steps"]), int(row["content_slices"])
+    leaves = kept <= steps
+    # the step that empties the kernel is the last one that means anything
+    step_values = {name: values[: min(kept, steps)] for name, values in step_values.items()}
+    motion = _motion(row, step_values)
+    if not leaves:
+        return motion
+    note = f"Its content leaves the filter after {kept} of {steps + 1} slices."
+    return note if motion.startswith("Barely") else f"{motion} {note}"
+
+
+def _motion(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
     parts: list[str] = []
     zoom = step_values["zoom"]
     zoom_mag = float(np.mean(np.abs(zoom)))
     if zoom_mag >= ZOOM_PERCENT_MIN:
-        mean = float(row["zoom_percent"])
+        mean = float(np.expm1(np.mean(step_values["log_zoom"])) * 100.0)
         if abs(mean) >= CONSISTENCY * zoom_mag:
             parts.append(f"zooms {'in' if mean > 0 else 'out'} {_number(mean)}%")
         else:
@@ -167,7 +257,9 @@ def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
     rot_mag = float(np.mean(np.abs(rot)))
     if rot_mag >= ROTATION_DEG_MIN:
         mean = float(np.mean(rot))
-        if abs(mean) >= CONSISTENCY * rot_mag:
+        if round(abs(mean)) == 180:  # a half turn has no sense
+            parts.append("turns 180°")
+        elif abs(mean) >= CONSISTENCY * rot_mag:
             parts.append(f"turns {_number(mean)}° {'clockwise' if mean > 0 else 'counter-clockwise'}")
         else:
             parts.append(f"turns back and forth by about {_number(rot_mag)}°")
@@ -192,12 +284,17 @@ def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
 
 
 def _step_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-step arrays of one channel, in step order, scale and rotation in the canonical form."""
+    rows = rows.sort_values("step", kind="stable")
+
     def column(name: str) -> np.ndarray:
         return rows[name].to_numpy(float) if name in rows.columns else np.full(len(rows), np.nan)
 
+    abs_scale, rotation = _canonical(rows)
     return {
-        "zoom": (1.0 / rows["scale"].to_numpy(float) - 1.0) * 100.0,
-        "rotation": -np.degrees(rows["rotation"].to_numpy(float)),
+        "log_zoom": -np.log(abs_scale),
+        "zoom": (1.0 / abs_scale - 1.0) * 100.0,
+        "rotation": -np.degrees(rotation),
         "dx_kernel": column("dx_kernel_px"),
         "dy_kernel": column("dy_kernel_px"),
         "dx_image": column("dx_image_px"),
@@ -213,7 +310,12 @@ def describe_channel(rows: pd.DataFrame) -> str:
         rows: the ``temporal_parameters`` rows of a single layer and channel (all its steps).
 
     Returns:
-        The sentence. Rates are means per step (zoom from the geometric mean of ``1/s``); "per frame" becomes
+        The sentence. A dead channel (:func:`channel_summary`) gets "Dead: its 2D filter is nearly zero (N% of
+        the layer's median norm), ..." instead. When the content leaves the filter (less than ``LEFT_CONTENT``
+        of it is still inside the kernel) the sentence describes only the steps up to the one that empties it
+        and ends with "Its content leaves the filter after k of D slices." A negative scale reads as a zoom
+        by ``1/|s|`` plus a half turn ("turns 180°" when the mean turn rounds to a half turn).
+        Rates are means per step (zoom from the geometric mean of ``1/|s|``); "per frame" becomes
         "per N frames" when slices are N input frames apart and "per step" when that is unknown. Distances are
         input-image pixels ("px") when the table has them, else "kernel px". Components below 0.5%, 0.5° or
         0.05 kernel px per step are left out; one whose mean is less than half its mean magnitude is described

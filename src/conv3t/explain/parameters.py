@@ -59,7 +59,12 @@ Columns of :func:`temporal_parameters` (one row per Conv3T layer x output channe
   ``filter_norm_ratio`` (that norm over the median of the layer's channels, or over their mean if more than
   half of them are zero; 0 for a zero filter), ``slice_energy`` (energy, i.e. sum of squares, of slice
   ``t+1`` over that of slice 0; below 1 when content leaves the kernel through the zero padding or is
-  blurred by sub-pixel sampling, above 1 when zooming in spreads it over more pixels; 0 when ``K_1`` is zero)
+  blurred by sub-pixel sampling, above 1 when zooming in spreads it over more pixels; 0 when ``K_1`` is zero),
+  ``content_inside`` (the share of the filter's content still inside the kernel after this step: the same
+  warps applied to ``sum_in |K_1|``, whose sum bilinear sampling keeps except for what crosses the border,
+  slice ``t+1``'s sum over slice 0's times ``prod_k s_k^2`` to undo the zoom's change of area; about 1 while
+  nothing has left, towards 0 as the content leaves through the zero padding, independent of blur; the area
+  correction is exact for smooth content and approximate where a strong zoom out skips fine detail)
 
 Non-square kernels: ``affine_grid`` units differ along x and y, so ``r`` is a rotation in normalised
 coordinates; the per-axis pixel conversion above is still exact for the centre displacement and the trajectory.
@@ -84,6 +89,7 @@ from torch import nn
 from torch.func import functional_call
 
 from conv3t.nn import Conv3T
+from conv3t.nn.functional import generate_kernel
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -129,6 +135,7 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "filter_norm",
     "filter_norm_ratio",
     "slice_energy",
+    "content_inside",
 )
 
 # |s| below this is read as this, so that 1/|s| stays finite
@@ -286,14 +293,26 @@ def canonical_scale_rotation(scale: np.ndarray, rotation: np.ndarray) -> tuple[n
     return np.maximum(np.abs(scale), _MIN_ABS_SCALE), wrapped
 
 
-def _slice_energies(layer: Conv3T) -> tuple[np.ndarray, np.ndarray]:
-    """``(filter_norm (C,), slice_energy (C, D-1))`` of a layer, from its generated kernel."""
+def _kernel_measures(layer: Conv3T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``filter_norm (C,)``, ``slice_energy (C, D-1)`` and ``content_inside (C, D-1)`` of a layer."""
     with torch.no_grad():
         kernel = layer.kernel().detach().to(torch.float64)
+        params = [
+            p.detach().to(torch.float64)
+            for p in (layer.scale, layer.rotation, layer.translation_x, layer.translation_y)
+        ]
+        # bilinear warps of a non-negative map keep its sum except what leaves through the border, and scale it
+        # by 1/s^2 (the content's area); blur, which lowers the energy of fine filters, does not change it
+        mass_map = layer.weight.detach().to(torch.float64).abs().sum(dim=1, keepdim=True)
+        mass = generate_kernel(mass_map, *params).sum(dim=(1, 3, 4)).cpu().numpy()  # (C, D)
     energy = kernel.pow(2).sum(dim=(1, 3, 4)).cpu().numpy()  # (C, D)
-    first = energy[:, :1]
-    ratio = np.divide(energy[:, 1:], first, out=np.zeros_like(energy[:, 1:]), where=first > 0)
-    return np.sqrt(energy[:, 0]), ratio
+    area = np.cumprod(params[0].cpu().numpy() ** 2, axis=1)  # undoes the zoom's change of the content's area
+    ratios = []
+    for values, factor in ((energy, 1.0), (mass, area)):
+        first = values[:, :1]
+        ratio = np.divide(values[:, 1:], first, out=np.zeros_like(values[:, 1:]), where=first > 0)
+        ratios.append(ratio * factor)
+    return np.sqrt(energy[:, 0]), ratios[0], ratios[1]
 
 
 def _trajectory(scale: np.ndarray, rotation: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
@@ -351,7 +370,7 @@ def temporal_parameters(
         stride_x, stride_y = float(geo["image_stride_x"]), float(geo["image_stride_y"])
         abs_scale, canon_rotation = canonical_scale_rotation(scale, rotation)
         traj = _trajectory(abs_scale, canon_rotation, tx, ty)
-        norm, slice_energy = _slice_energies(m)
+        norm, slice_energy, content_inside = _kernel_measures(m)
         reference = float(np.median(norm)) or float(np.mean(norm))  # mean if most channels are zero
         norm_ratio = norm / reference if reference > 0 else np.zeros_like(norm)
         data: dict[str, object] = {
@@ -394,6 +413,7 @@ def temporal_parameters(
             filter_norm=np.repeat(norm, steps),
             filter_norm_ratio=np.repeat(norm_ratio, steps),
             slice_energy=slice_energy.reshape(-1),
+            content_inside=content_inside.reshape(-1),
         )
         frames.append(pd.DataFrame(data))
     columns = list(PARAMETER_COLUMNS + DERIVED_COLUMNS)
