@@ -5,7 +5,7 @@ Runs :func:`conv3t.verify.verify_run` (both modes) on every exported 3TConv mode
 ``pretrained_vs_scratch.py``), stores each result under ``runs/experiments/verify/<model>``, and prints the
 agreement pooled over the models: agreeing / counted channels per layer, motion type and mode.
 
-Run:  python experiments/verify_trained.py [--pattern "motion_resnet10_3t_*"]
+Run:  python experiments/verify_trained.py [--pattern "motion_resnet10_3t_*_n1800_s?"]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from conv3t.verify.report import write_outputs
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pattern", default="motion_resnet10_3t_*")
+    parser.add_argument("--pattern", default="motion_resnet10_3t_*_n1800_s?")
     parser.add_argument("--textures", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
