@@ -128,8 +128,10 @@ def test_override_parsing_and_application():
         apply_overrides(cfg, {"optim": 1})
     with pytest.raises(ConfigError, match="needs a value"):
         parse_override_args(["--optim.lr"])
-    with pytest.raises(ConfigError, match="dotted"):
-        parse_override_args(["--lr", "3"])
+    assert parse_override_args(["--seed", "3"]) == {"seed": 3}  # top-level keys need no dot
+    assert validate_config(apply_overrides(cfg, {"seed": 3}))["seed"] == 3
+    with pytest.raises(ConfigError, match="unknown config key 'lr'"):
+        apply_overrides(cfg, {"lr": 3})
 
 
 def test_load_config_reports_file_problems(tmp_path):

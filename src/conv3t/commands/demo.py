@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="a few tiny clips and one epoch: checks the pipeline only")
     p.add_argument("--no-report", action="store_true", help="skip the explanation report")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, see docs/training.md)")
     p.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from conv3t.train.demo import run_demo
 
     try:
-        run_demo(args.out, quick=args.quick, report=not args.no_report)
+        run_demo(args.out, quick=args.quick, report=not args.no_report, threads=args.threads)
     except FileExistsError as err:
         print(f"conv3t demo: {err}", file=sys.stderr)
         return 1

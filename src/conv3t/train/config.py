@@ -350,8 +350,6 @@ def parse_override_args(tokens: Sequence[str]) -> dict[str, Any]:
                 raise ConfigError(f"command line: override --{key} needs a value")
             text = tokens[i + 1]
             i += 2
-        if "." not in key:
-            raise ConfigError(f"command line: unknown option --{key} (config overrides are dotted: --section.key)")
         try:
             value = yaml.safe_load(text) if text != "" else ""
         except yaml.YAMLError:
