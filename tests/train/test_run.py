@@ -69,6 +69,18 @@ def test_eval_command_reproduces_validation_accuracy(synthetic_run, capsys):
     assert "multi_view" in report and "top-1" in capsys.readouterr().out
 
 
+def test_eval_with_another_data_config(synthetic_run, tmp_path, capsys):
+    cfg, result = synthetic_run
+    data_file = tmp_path / "data.yaml"
+    data_file.write_text(json.dumps({**cfg["data"], "num_val": 18}))  # a bare data section (JSON is YAML)
+    out = tmp_path / "eval.json"
+    argv = ["eval", str(result.run_dir / "model.safetensors"), "--data", str(data_file), "--json", str(out)]
+    assert cli_main([*argv, "--data.batch_size", "4"]) == 0
+    assert json.loads(out.read_text())["results"]["single_view"]["num_videos"] == 18
+    assert cli_main([*argv, "--data.nonsense", "1"]) == 1
+    assert "nonsense" in capsys.readouterr().err
+
+
 class _Crash(L.Callback):
     """Simulates a killed run: raises in the middle of epoch 1, after epoch 0's checkpoint was written."""
 
