@@ -39,7 +39,12 @@ def _model() -> nn.Module:
 def result():  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     config = VerifyConfig(modes=("image",), textures=16, seed=0)
-    return verify_model(_model(), num_frames=8, size=32, config=config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures start before conftest's per-test single-thread fixture
+    try:
+        return verify_model(_model(), num_frames=8, size=32, config=config)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow
