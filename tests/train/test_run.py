@@ -210,3 +210,25 @@ def test_demo_quick_path_and_output_folder_rules(tmp_path):
     (other / "thesis.tex").write_text("keep me")
     assert cli_main(["demo", "--quick", "--no-report", "--out", str(other)]) == 1
     assert (other / "thesis.tex").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_and_channels_last_run(tmp_path):
+    cfg = validate_config(
+        tiny_synthetic(trainer={"precision": "bf16-mixed", "fast_dev_run": True}, model={"channels_last_3d": True})
+    )
+    result = train(cfg, tmp_path / "bf16")
+    assert 0.0 <= result.metrics["val/top1"] <= 1.0
+    assert load_exported(tmp_path / "bf16").info.model == "resnet10_3t"
+
+
+def test_channels_last_forward_matches_contiguous():
+    from conv3t.train.module import VideoClassifier
+
+    torch.manual_seed(0)
+    plain = VideoClassifier(validate_config(tiny_synthetic()), num_classes=9).eval()
+    cl_cfg = validate_config(tiny_synthetic(model={"channels_last_3d": True}))
+    fast = VideoClassifier(cl_cfg, num_classes=9, model=plain.model).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(plain(x), fast(x), atol=1e-5)
