@@ -179,3 +179,30 @@ def test_content_that_leaves_the_kernel_gets_a_note_and_stops_counting():
     sentences = describe_channels(table)["sentence"].tolist()
     assert sentences[0] == "Drifts 1 kernel px right per step. Its content leaves the filter after 2 of 4 slices."
     assert sentences[1] == "Drifts 1 kernel px right per step."
+
+
+class PoolThenConv(nn.Module):
+    """early (3 -> 3 channels, sees every frame) -> temporal max pool to 1 frame -> late."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.early = centred(layer_with(steps=2, channels=3, translation_x=-0.1))
+        self.late = centred(layer_with(steps=2, channels=2, translation_x=-0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.late(nn.functional.max_pool3d(self.early(x), (4, 1, 1)))
+
+
+def test_steps_outside_the_clip_do_not_count():
+    # after pooling 4 frames to 1, only the middle slice of the padded 3-deep kernel meets a real frame
+    table = temporal_parameters(PoolThenConv(), input_size=(4, 8, 8))
+    assert not table[table["layer"] == "late"]["step_in_clip"].any()
+    assert table[table["layer"] == "early"]["step_in_clip"].all()
+    ranked = rank_channels(table)
+    assert ranked["layer"].tolist() == ["early"] * 3 + ["late"] * 2
+    late = ranked[ranked["layer"] == "late"]
+    assert (late["score"] == 0).all() and (late["motion_score"] > 0).all() and (late["steps_in_clip"] == 0).all()
+    assert (
+        late["sentence"].iloc[0] == "Has no temporal effect at this clip length: too few input frames reach its slices."
+    )
+    assert ranked["sentence"].iloc[0] == "Drifts 0.2 px right per frame."

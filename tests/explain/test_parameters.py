@@ -331,3 +331,26 @@ def test_slice_energy_and_filter_norm_come_from_the_generated_kernel():
     assert row["content_inside"] == pytest.approx(1.0, abs=0.1)
     edge = one_hot_layer((2, 5, 5), (2, 4), translation_x=-0.25)  # right edge pixel, half a pixel further out
     assert temporal_parameters(edge, input_size=None)["content_inside"].iloc[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("frames", "depth", "padding", "stride"),
+    [(1, 3, 1, 1), (2, 3, 1, 1), (1, 5, 2, 1), (2, 5, 2, 2), (3, 3, 0, 1), (1, 3, "same", 1)],
+)
+def test_step_in_clip_marks_steps_whose_slices_both_meet_real_frames(frames, depth, padding, stride):
+    layer = Conv3T(1, 1, (depth, 3, 3), padding=padding if padding == "same" else (padding, 1, 1), stride=stride)
+    table = temporal_parameters(layer, input_size=(frames, 6, 6), in_channels=1)
+    # independent: a slice meets real frames iff changing it changes the output of the layer on this input
+    x = torch.randn(1, 1, frames, 6, 6)
+    kernel = layer.kernel().detach()
+    pad = (padding, 1, 1) if padding != "same" else "same"
+    base = nn.functional.conv3d(x, kernel, stride=(stride, 1, 1), padding=pad)
+    used = []
+    for j in range(depth):
+        changed = kernel.clone()
+        changed[:, :, j] += 1.0
+        out = nn.functional.conv3d(x, changed, stride=(stride, 1, 1), padding=pad)
+        used.append(not torch.allclose(out, base))
+    expected = [used[t] and used[t + 1] for t in range(depth - 1)]
+    assert table["step_in_clip"].tolist() == expected
+    assert temporal_parameters(layer, input_size=None)["step_in_clip"].all()

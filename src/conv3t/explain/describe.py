@@ -22,7 +22,9 @@ over the ``D - 1`` steps (comparable across kernel sizes, zero at the identity).
 that has left the kernel (through the zero padding) change nothing and drift freely in training, so each step
 is weighted by the share of the filter's content still inside the kernel after it, ``w_t = min(1,
 content_inside_t)`` (column of ``temporal_parameters``: measured on the generated kernel, independent of the
-blur that sub-pixel sampling causes and of the zoom's change of area): ``score = sum_t w_t m_t``. A *dead*
+blur that sub-pixel sampling causes and of the zoom's change of area), and a step whose two slices do not both
+meet real frames of the measured clip (``step_in_clip`` False: e.g. a 3-deep kernel on a 1-frame input)
+counts 0: ``score = sum_t [step_in_clip_t] w_t m_t``. A *dead*
 channel, whose 2D filter norm is below ``DEAD_NORM_RATIO`` (5%) of the layer's median, gets score 0 and ranks
 after every live channel. (The energy of the slices, ``retained_energy``, is reported but not used: sub-pixel
 motion blurs fine filters and lowers it, which would penalise exactly the channels that move.)
@@ -70,6 +72,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "content_inside",
     "retained_energy",
     "content_slices",
+    "steps_in_clip",
     "filter_norm_ratio",
     "dead",
     "scale_score",
@@ -107,12 +110,13 @@ def channel_summary(table: pd.DataFrame) -> pd.DataFrame:
         ``content_inside`` (mean over steps of ``w_t = min(1, content_inside_t)``, in [0, 1]: 1 = the content
         stays in the kernel); ``retained_energy`` (mean over steps of ``min(1, slice_energy_t)``);
         ``content_slices`` (slices, counting ``K_1``, before the first whose ``content_inside`` is below
-        ``LEFT_CONTENT`` = 10%; ``D`` if none); ``filter_norm_ratio`` (2D filter norm over the layer's median)
+        ``LEFT_CONTENT`` = 10%; ``D`` if none); ``steps_in_clip`` (steps with ``step_in_clip``);
+        ``filter_norm_ratio`` (2D filter norm over the layer's median)
         and ``dead`` (that ratio below ``DEAD_NORM_RATIO``); ``zoom_percent`` (per step, from the geometric mean
         of ``1/|s|``), ``rotation_cw_deg`` (canonical), ``dx_*``, ``dy_*`` (means per step),
         ``frames_per_step``. A table without the kernel columns (``content_inside``, ``slice_energy``,
-        ``filter_norm_ratio``) gives NaN there, ``content_slices = D``, ``dead = False`` and ``score =
-        motion_score``. Order: layers as in ``table``, channels ascending.
+        ``filter_norm_ratio``, ``step_in_clip``) gives NaN there, ``content_slices = D``, ``steps_in_clip =
+        D - 1``, ``dead = False`` and ``score = motion_score``. Order: layers as in ``table``, channels ascending.
     """
     _check(table)
     abs_scale, rotation = _canonical(table)
@@ -123,13 +127,15 @@ def channel_summary(table: pd.DataFrame) -> pd.DataFrame:
 
     inside = optional("content_inside")
     weight = np.where(np.isnan(inside), 1.0, np.minimum(inside, 1.0))
+    in_clip = table["step_in_clip"].to_numpy(bool) if "step_in_clip" in table.columns else np.ones(len(table), bool)
     work = table.assign(
         _s=np.abs(abs_scale - 1.0),
         _r=np.abs(rotation),
         _t=np.hypot(table["translation_x"], table["translation_y"]),
         _w=weight,
         _e=np.minimum(optional("slice_energy"), 1.0),
-        _weighted=motion * weight,
+        _weighted=motion * weight * in_clip,
+        _in_clip=in_clip,
         _gone=inside < LEFT_CONTENT,  # NaN compares False
         _logzoom=-np.log(abs_scale),
         _rcw=-np.degrees(rotation),
@@ -141,6 +147,7 @@ def channel_summary(table: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(
         steps=("step", "size"),
         score=("_weighted", "sum"),
+        steps_in_clip=("_in_clip", "sum"),
         content_inside=("_w", "mean"),
         retained_energy=("_e", "mean"),
         filter_norm_ratio=("filter_norm_ratio", "first"),
@@ -232,10 +239,15 @@ def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
             f"Dead: its 2D filter is nearly zero ({_number(100 * float(row['filter_norm_ratio']))}% of the layer's "
             "median norm), so its temporal parameters have no effect."
         )
+    if int(row["steps_in_clip"]) == 0:
+        return "Has no temporal effect at this clip length: too few input frames reach its slices."
     steps, kept = int(row["steps"]), int(row["content_slices"])
     leaves = kept <= steps
-    # the step that empties the kernel is the last one that means anything
-    step_values = {name: values[: min(kept, steps)] for name, values in step_values.items()}
+    # the step that empties the kernel is the last one that means anything; steps outside the clip show nothing
+    keep = (np.arange(steps) < min(kept, steps)) & step_values["in_clip"].astype(bool)
+    if not keep.any():  # the content left during steps outside the clip
+        keep = np.arange(steps) < min(kept, steps)
+    step_values = {name: values[keep] for name, values in step_values.items()}
     motion = _motion(row, step_values)
     if not leaves:
         return motion
@@ -299,6 +311,7 @@ def _step_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
         "dy_kernel": column("dy_kernel_px"),
         "dx_image": column("dx_image_px"),
         "dy_image": column("dy_image_px"),
+        "in_clip": rows["step_in_clip"].to_numpy(bool) if "step_in_clip" in rows.columns else np.ones(len(rows), bool),
     }
 
 
@@ -311,7 +324,9 @@ def describe_channel(rows: pd.DataFrame) -> str:
 
     Returns:
         The sentence. A dead channel (:func:`channel_summary`) gets "Dead: its 2D filter is nearly zero (N% of
-        the layer's median norm), ..." instead. When the content leaves the filter (less than ``LEFT_CONTENT``
+        the layer's median norm), ..." instead, and a channel with no step in the clip (``steps_in_clip`` 0)
+        "Has no temporal effect at this clip length: ..."; otherwise only the steps in the clip are described.
+        When the content leaves the filter (less than ``LEFT_CONTENT``
         of it is still inside the kernel) the sentence describes only the steps up to the one that empties it
         and ends with "Its content leaves the filter after k of D slices." A negative scale reads as a zoom
         by ``1/|s|`` plus a half turn ("turns 180°" when the mean turn rounds to a half turn).

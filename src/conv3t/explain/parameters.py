@@ -65,6 +65,10 @@ Columns of :func:`temporal_parameters` (one row per Conv3T layer x output channe
   slice ``t+1``'s sum over slice 0's times ``prod_k s_k^2`` to undo the zoom's change of area; about 1 while
   nothing has left, towards 0 as the content leaves through the zero padding, independent of blur; the area
   correction is exact for smooth content and approximate where a strong zoom out skips fine detail)
+* ``step_in_clip``: both slices of the step (``t`` and ``t+1``) multiply real frames of the measured input
+  (``input_size``); False when one of them only ever meets the temporal zero padding (e.g. every step of a
+  3-deep kernel whose input has 1 frame), so the step's motion cannot show at that clip length. True when
+  ``input_size`` is None or the padding mode is not zeros.
 
 Non-square kernels: ``affine_grid`` units differ along x and y, so ``r`` is a rotation in normalised
 coordinates; the per-axis pixel conversion above is still exact for the centre displacement and the trajectory.
@@ -136,6 +140,7 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "filter_norm_ratio",
     "slice_energy",
     "content_inside",
+    "step_in_clip",
 )
 
 # |s| below this is read as this, so that 1/|s| stays finite
@@ -315,6 +320,29 @@ def _kernel_measures(layer: Conv3T) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return np.sqrt(energy[:, 0]), ratios[0], ratios[1]
 
 
+def _slices_meeting_frames(layer: Conv3T, frames: float) -> np.ndarray:
+    """``(D,)`` bool: which kernel slices ever multiply a real frame of a ``frames``-frame input.
+
+    With zero padding, slices that only ever meet padded frames contribute nothing (e.g. the outer slices of
+    a 3-deep kernel on a 1-frame input). All True when ``frames`` is unknown (NaN) or the padding is not zeros.
+    """
+    depth, stride, dilation = layer.kernel_size[0], layer.stride[0], layer.dilation[0]
+    if not np.isfinite(frames) or layer.padding_mode != "zeros":
+        return np.ones(depth, dtype=bool)
+    if layer.padding == "valid":
+        before = after = 0
+    elif layer.padding == "same":
+        before = dilation * (depth - 1) // 2
+        after = dilation * (depth - 1) - before
+    else:
+        before = after = int(layer.padding[0])  # type: ignore[index]
+    frames = int(frames)
+    outputs = (frames + before + after - dilation * (depth - 1) - 1) // stride + 1
+    starts = np.arange(max(outputs, 0)) * stride - before  # input frame met by slice 0 for each output frame
+    offsets = starts[:, None] + np.arange(depth)[None, :] * dilation
+    return ((offsets >= 0) & (offsets < frames)).any(axis=0)
+
+
 def _trajectory(scale: np.ndarray, rotation: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
     """Positions (normalised units) of the content that starts at the kernel centre, after each step.
 
@@ -371,6 +399,7 @@ def temporal_parameters(
         abs_scale, canon_rotation = canonical_scale_rotation(scale, rotation)
         traj = _trajectory(abs_scale, canon_rotation, tx, ty)
         norm, slice_energy, content_inside = _kernel_measures(m)
+        used = _slices_meeting_frames(m, float(geo["input_t"]))
         reference = float(np.median(norm)) or float(np.mean(norm))  # mean if most channels are zero
         norm_ratio = norm / reference if reference > 0 else np.zeros_like(norm)
         data: dict[str, object] = {
@@ -414,6 +443,7 @@ def temporal_parameters(
             filter_norm_ratio=np.repeat(norm_ratio, steps),
             slice_energy=slice_energy.reshape(-1),
             content_inside=content_inside.reshape(-1),
+            step_in_clip=np.tile(used[:-1] & used[1:], channels),
         )
         frames.append(pd.DataFrame(data))
     columns = list(PARAMETER_COLUMNS + DERIVED_COLUMNS)
