@@ -110,8 +110,10 @@ def test_cli_writes_a_complete_report_for_a_tiny_synthetic_run(tmp_path, capsys)
     temporal = [n for n, m in model.named_modules() if type(m).__name__ == "Conv3T" and m.kernel_size[0] > 1]
     assert layers == [temporal[0], temporal[len(temporal) // 2], temporal[-1]]
     assert {name.replace(".", "_") for name in layers} <= set(page.ids)
-    for section in ("model", "statistics", "distributions"):
+    for section in ("model", "statistics", "distributions", "verification"):
         assert section in page.ids
+    assert "Do channels prefer the motion their parameters say?" in page.text
+    assert (out / "images" / "verification_image.png").is_file()
 
     # the channels shown are the 3 most transformed of each layer, with the describe module's sentences
     table = pd.read_csv(out / "parameters.csv")
@@ -133,7 +135,7 @@ def test_cli_writes_a_complete_report_for_a_tiny_synthetic_run(tmp_path, capsys)
     assert "|s − 1|" in page.text and (out / "statistics.md").read_text().count("|") > 8
     assert (out / "statistics.tex").is_file() and (out / "ranking.csv").is_file()
     # the three synthetic validation clips with their labels and the model's predictions
-    assert page.text.count("predicted") == 3 and "label: translate_left" in page.text
+    assert page.text.count("; predicted ") == 3 and "label: translate_left" in page.text
 
 
 @pytest.mark.slow

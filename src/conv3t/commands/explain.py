@@ -62,6 +62,11 @@ def register(subparsers: Any) -> None:
         "--actmax-steps", type=int, default=64, metavar="S", help="activation maximisation steps per layer (64)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of activation maximisation (0)")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="leave out the section that checks channels against stimuli of known motion (3T models)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(func=run)
 
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             num_channels=args.top,
             actmax_steps=args.actmax_steps,
             seed=args.seed,
+            verify=not args.no_verify,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"conv3t explain: error: {err}", file=sys.stderr)

@@ -315,6 +315,7 @@ def build_report(
     actmax_size: int = 64,
     seed: int = 0,
     extra_sections: Sequence[str] = (),
+    verify: bool = True,
 ) -> Path:
     """Write the explanation report of an exported model; returns the path of ``index.html``.
 
@@ -335,12 +336,16 @@ def build_report(
         seed: seeds activation maximisation.
         extra_sections: HTML fragments (e.g. ``<section>...</section>``) appended after the layers, such as
             :func:`conv3t.verify.verification_section` output; their images must lie inside ``out_dir``.
+        verify: for 3T models, add the section "Do channels prefer the motion their parameters say?":
+            :func:`conv3t.verify.verify_model` drives every channel with stimuli of known motion and compares
+            the measured preference with the parameters' reading (``conv3t verify`` gives the full output).
     """
     exported = load_exported(run_dir)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     writer = _ReportWriter(exported, out, progress, seed)
     writer.extra_sections = list(extra_sections)
+    writer.verify = verify
     return writer.run(videos, layers, channels, num_clips, num_channels, actmax_steps, actmax_frames, actmax_size)
 
 
@@ -356,6 +361,7 @@ class _ReportWriter:
         self.is_3t = any(type(m).__name__ == "Conv3T" for m in self.model.modules())
         self._activations: dict[str, Tensor] = {}
         self.extra_sections: list[str] = []
+        self.verify = False
         self._started = time.perf_counter()
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -427,7 +433,8 @@ class _ReportWriter:
                 chosen[name] = order[:num_channels].astype(int).tolist()
 
         cards = [_Card(name, c) for name in layer_names for c in chosen[name]]
-        total = 4 + len(layer_names) + 2 * len(cards)
+        verify = self.verify and self.is_3t
+        total = 4 + len(layer_names) + 2 * len(cards) + int(verify)
         bar = _Progress(self.progress_enabled, total)
         try:
             with bar.step("reading clips"):
@@ -460,6 +467,9 @@ class _ReportWriter:
                     self._channel_figures(card, table)
                 with bar.step(f"saliency: {card.layer} #{card.channel}"):
                     self._saliency(card, clips)
+            if verify:
+                with bar.step("verification against motion stimuli"):
+                    self.extra_sections.insert(0, self._verification())
             with bar.step("writing index.html"):
                 page = self._page(clip_html, stats_html, distribution_html, layer_names, cards)
                 shutil.copyfile(resources.files("conv3t.explain").joinpath("report.css"), self.out / "report.css")
@@ -616,6 +626,13 @@ class _ReportWriter:
                 )
             )
 
+    def _verification(self) -> str:
+        from conv3t.verify import verification_section, verify_model
+
+        info = self.info
+        result = verify_model(self.model, num_frames=info.num_frames, size=info.size, mean=info.mean, std=info.std)
+        return verification_section(result, out_dir=self.out, image_subdir="images")
+
     def _page(
         self, clip_html: str, stats_html: str, distribution_html: str, layer_names: list[str], cards: list[_Card]
     ) -> str:
@@ -633,10 +650,12 @@ class _ReportWriter:
         ]
         rows = "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in summary)
         toc = "\n".join(f'<li><a href="#{_slug(n)}">{_e(n)}</a></li>' for n in layer_names)
+        verified = any('id="verification"' in section for section in self.extra_sections)
+        verify_link = '<li><a href="#verification">Verification</a></li>' if verified else ""
         body = [
             f"<h1>{_e(info.model)}: what its temporal filters learned</h1>",
             '<nav><ol><li><a href="#model">Model</a></li><li><a href="#statistics">Statistics</a></li>'
-            f'<li><a href="#distributions">Distributions</a></li>{toc}</ol></nav>',
+            f'<li><a href="#distributions">Distributions</a></li>{toc}{verify_link}</ol></nav>',
             f'<section id="model"><h2>Model</h2><table class="summary">{rows}</table>{clip_html}</section>',
             f'<section id="statistics"><h2>Temporal parameter statistics (Table 2)</h2>{stats_html}</section>',
             f'<section id="distributions"><h2>Distributions (Fig. 4)</h2>{distribution_html}</section>',
