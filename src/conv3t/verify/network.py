@@ -171,10 +171,9 @@ def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_chan
     table = table[table["layer"].isin(list(modules))].copy()
     fps = table["frames_per_step"].to_numpy()
     scale = table["scale"].to_numpy(float)
-    # a negative scale is a point reflection: magnitude |s| and an extra half turn
+    # a negative scale is a point reflection: magnitude |s| and an extra half turn (temporal_parameters'
+    # rotation_cw_deg already includes that half turn: it reads the canonical form)
     log_zoom = -np.log(np.maximum(np.abs(scale), 1e-12))
-    rot_cw = table["rotation_cw_deg"].to_numpy(float) + np.where(scale < 0, 180.0, 0.0)
-    table["rotation_cw_deg"] = (rot_cw + 180.0) % 360.0 - 180.0
     dil = np.array([modules[name].dilation for name in table["layer"]], dtype=float).reshape(-1, 3)
     table["_vx"] = table["dx_image_px"] / fps
     table["_vy"] = table["dy_image_px"] / fps
