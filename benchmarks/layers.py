@@ -117,6 +117,8 @@ def bench_shape(
         dilation=shape.dilation,
         groups=shape.groups,
     )
+    if compile_layers:
+        torch._dynamo.reset()  # every shape compiles afresh instead of piling up recompilations of forward
     layers: dict[str, nn.Module] = {"conv3d": nn.Conv3d(**args, device=device)}
     for method in methods:
         layer = _randomize(Conv3T(**args, device=device, kernel_method=method))  # type: ignore[arg-type]
@@ -200,12 +202,17 @@ def run(
     deadline: float | None = None,
     clock: str = "wall",
     log=print,
+    partial: dict[str, object] | None = None,
 ) -> dict[str, object]:
-    """Benchmark every distinct shape of each model; returns a JSON-able result with per-network sums."""
-    results: dict[str, object] = {}
+    """Benchmark every distinct shape of each model; returns a JSON-able result with per-network sums.
+
+    ``partial``, if given, is filled with the rows as they are measured (kept when a time box interrupts).
+    """
+    results: dict[str, object] = {} if partial is None else partial
     measured: dict[LayerShape, dict[str, float]] = {}
     for model_name in model_names:
-        rows = []
+        rows: list[dict] = []
+        results[model_name] = {"rows": rows}
         for shape, count in network_shapes(model_name, clip):
             if deadline is not None and time.perf_counter() > deadline:
                 log(f"  {model_name}: time box reached, remaining shapes skipped")

@@ -157,9 +157,13 @@ def run(
     memory: bool = True,
     threads: int = 2,
     budget_s: float | None = None,
+    deadline: float | None = None,
     clock: str = "wall",
+    modes: tuple[str, ...] = ("train", "eval"),
     log=print,
+    partial: dict[str, object] | None = None,
 ) -> dict[str, object]:
+    """Time (and measure) each model; ``partial``, if given, receives results as they come (time boxes)."""
     runners = {}
     for name in names:
         try:
@@ -168,17 +172,23 @@ def run(
             log(f"  {name}: cannot build: {type(err).__name__}: {err}")
     for name, runner in list(runners.items()):  # one step each first: a model that fails (e.g. OOM) is dropped
         try:
-            runner.train_step()
-            runner.infer()
+            if "train" in modes:
+                runner.train_step()
+            if "eval" in modes:
+                runner.infer()
         except Exception as err:
             log(f"  {name}: dropped: {type(err).__name__}: {str(err)[:200]}")
             del runners[name]
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    result: dict[str, dict[str, float]] = {name: {} for name in runners}
-    for mode in ("train", "eval"):
+    result: dict[str, dict[str, float]] = {} if partial is None else partial  # type: ignore[assignment]
+    result |= {name: {} for name in runners}
+    for i, mode in enumerate(modes):
         fns = {name: (r.train_step if mode == "train" else r.infer) for name, r in runners.items()}
-        times = interleaved(fns, repeats, warmup, device, budget_s, clock)
+        budget = budget_s
+        if deadline is not None:  # share what is left after the (compiling) first steps among the modes
+            budget = max((deadline - time.perf_counter()) / (len(modes) - i) * 0.8, 1.0)
+        times = interleaved(fns, repeats, warmup, device, budget, clock)
         for name, values in times.items():
             result[name][f"{mode}_s"] = median(values)
             result[name][f"{mode}_clips_per_s"] = batch / median(values)
@@ -192,10 +202,10 @@ def run(
 
                 probe = cpu_peak_memory(name, clip, batch, threads, timeout=600, crop=Conv3T.temporal_crop)
                 result[name] |= {f"cpu_{k}": v for k, v in probe.items()}
-    base = result.get(BASELINE)
+    base = result.get(BASELINE) or next((r for n, r in result.items() if n.endswith("_3d") and r), None)
     for name, row in result.items():
         if base:
-            for mode in ("train", "eval"):
+            for mode in modes:
                 row[f"{mode}_time_ratio_to_3d"] = row[f"{mode}_s"] / base[f"{mode}_s"]
         log("  " + format_row(name, row))
     return result
@@ -204,6 +214,8 @@ def run(
 def format_row(name: str, row: dict) -> str:
     parts = [f"{name:<14}"]
     for mode in ("train", "eval"):
+        if f"{mode}_s" not in row:
+            continue
         ratio = row.get(f"{mode}_time_ratio_to_3d")
         parts.append(
             f"{mode} {row[f'{mode}_s'] * 1e3:9.1f} ms {row[f'{mode}_clips_per_s']:7.2f} clips/s"
