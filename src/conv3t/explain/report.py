@@ -415,7 +415,8 @@ class _ReportWriter:
         layer_names = select_layers(self.model, layers)
         modules = dict(self.model.named_modules())
         chosen: dict[str, list[int]] = {}
-        table = temporal_parameters(self.model) if self.is_3t else None
+        clip_size = (self.info.num_frames, *self.info.size)
+        table = temporal_parameters(self.model, input_size=clip_size) if self.is_3t else None
         ranking = None
         if table is not None and len(table):
             ranking = rank_channels(table, per_layer=True)
