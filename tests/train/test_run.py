@@ -212,16 +212,6 @@ def test_demo_quick_path_and_output_folder_rules(tmp_path):
     assert (other / "thesis.tex").read_text() == "keep me"
 
 
-@pytest.mark.slow
-def test_bf16_mixed_precision_and_channels_last_run(tmp_path):
-    cfg = validate_config(
-        tiny_synthetic(trainer={"precision": "bf16-mixed", "fast_dev_run": True}, model={"channels_last_3d": True})
-    )
-    result = train(cfg, tmp_path / "bf16")
-    assert 0.0 <= result.metrics["val/top1"] <= 1.0
-    assert load_exported(tmp_path / "bf16").info.model == "resnet10_3t"
-
-
 def test_channels_last_forward_matches_contiguous():
     from conv3t.train.module import VideoClassifier
 

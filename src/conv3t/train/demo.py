@@ -120,16 +120,25 @@ def run_demo(
     """
     import torch
     from rich.console import Console
+
+    console = Console(stderr=True)
+    t_start = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        return _run(console, t_start, Path(out), quick, report)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool) -> dict[str, Any]:
+    import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from conv3t.train.artifacts import write_json
     from conv3t.train.run import train
 
-    console = Console(stderr=True)
-    t_start = time.perf_counter()
-    torch.set_num_threads(max(1, int(threads)))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    out = Path(out)
     _prepare_out(out)
     cfg = demo_config(quick)
     d, m = cfg["data"], cfg["model"]
