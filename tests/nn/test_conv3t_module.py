@@ -30,7 +30,7 @@ ARGUMENTS = [
 PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
 
 
-@pytest.mark.parametrize(("kwargs", "padding_mode"), itertools.product(ARGUMENTS, PADDING_MODES))
+@pytest.mark.parametrize(("kwargs", "padding_mode"), list(itertools.product(ARGUMENTS, PADDING_MODES)))
 def test_forward_equals_conv3d_with_generated_kernel(kwargs, padding_mode):
     torch.manual_seed(0)
     cin, cout = 4, 6
