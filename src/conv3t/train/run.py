@@ -30,7 +30,7 @@ import torch
 
 from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
-from conv3t.train.config import dump_config
+from conv3t.train.config import _plain, dump_config
 from conv3t.train.module import VideoClassifier
 
 __all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "train"]
@@ -185,14 +185,6 @@ def _prepare_run_dir(run_dir: Path, resume: bool, config: Mapping[str, Any]) -> 
             f"{run_dir} already holds a run ({last}); pass --resume to continue it, or choose another --out"
         )
     return None
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
