@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from conv3t.explain.saliency import frozen_parameters, resolve_layer, run_to_layer
+from conv3t.nn import Conv3T
 
 __all__ = [
     "ActMaxResult",
@@ -155,7 +156,7 @@ class ActivationMaximization:
             raise ValueError(f"num_frames must be >= 1 and size (H, W) positive, got {num_frames}, {size}")
         self.num_frames, self.size = int(num_frames), (int(size[0]), int(size[1]))
         if single_frame is None:
-            single_frame = any(type(m).__name__ == "Conv3T" for m in model.modules())
+            single_frame = any(isinstance(m, Conv3T) for m in model.modules())
         self.single_frame = bool(single_frame)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1)

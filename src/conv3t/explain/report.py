@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from conv3t.exported import ExportedModel, ModelInfo, atomic_write_bytes, load_exported
+from conv3t.nn import Conv3T
 
 __all__ = ["ReportClip", "build_comparison", "build_report", "load_video_clip", "select_layers", "temporal_layers"]
 
@@ -159,7 +160,7 @@ def temporal_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The layers with a temporal extent: Conv3T and Conv3d modules whose kernel depth is > 1, in order."""
     out = []
     for name, m in model.named_modules():
-        if (type(m).__name__ == "Conv3T" or isinstance(m, nn.Conv3d)) and m.kernel_size[0] > 1:
+        if isinstance(m, (Conv3T, nn.Conv3d)) and m.kernel_size[0] > 1:
             out.append((name, m))
     return out
 
@@ -168,7 +169,7 @@ def select_layers(model: nn.Module, layers: Sequence[str] | None, count: int = D
     """The layers to explain: ``layers`` checked against the model, or the first, middle and last temporal layer."""
     candidates = [name for name, _ in temporal_layers(model)]
     if layers:
-        convs = {n for n, m in model.named_modules() if type(m).__name__ == "Conv3T" or isinstance(m, nn.Conv3d)}
+        convs = {n for n, m in model.named_modules() if isinstance(m, (Conv3T, nn.Conv3d))}
         bad = [name for name in layers if name not in convs]
         if bad:
             raise ValueError(
@@ -358,7 +359,7 @@ class _ReportWriter:
         self.images = out / "images"
         self.progress_enabled = progress
         self.seed = seed
-        self.is_3t = any(type(m).__name__ == "Conv3T" for m in self.model.modules())
+        self.is_3t = any(isinstance(m, Conv3T) for m in self.model.modules())
         self._activations: dict[str, Tensor] = {}
         self.extra_sections: list[str] = []
         self.verify = False

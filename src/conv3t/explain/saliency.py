@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from conv3t.nn import Conv3T
+
 __all__ = [
     "ChannelSaliency",
     "PeakFrame",
@@ -68,7 +70,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
     try:
         return layer, model.get_submodule(layer)
     except AttributeError:
-        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv3d) or type(m).__name__ == "Conv3T"]
+        convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv3d, Conv3T))]
         raise ValueError(
             f"layer {layer!r} not found in {type(model).__name__}; its convolution layers are: {', '.join(convs)}"
         ) from None
