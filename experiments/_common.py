@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from conv3t.data.synthetic import SYNTHETIC_FLIP_LABEL_MAP, SyntheticMotionDataset
 from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from conv3t.exported import ModelInfo, atomic_write_bytes, save_exported
+from conv3t.exported import ModelInfo, save_exported
+from conv3t.files import atomic_write
 from conv3t.models import count_parameters, create_model
 from conv3t.nn import Conv3T
 from conv3t.train.cache import reverse_label_map
@@ -210,8 +211,8 @@ def pretrained_2d(seed: int, setting: Setting) -> Path:
     from safetensors.torch import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, save(state))
-    atomic_write_bytes(path.with_suffix(".json"), (json.dumps(result, indent=1) + "\n").encode())
+    atomic_write(path, save(state))
+    atomic_write(path.with_suffix(".json"), (json.dumps(result, indent=1) + "\n").encode())
     return path
 
 
@@ -254,7 +255,7 @@ def run(setting: Setting, export: bool = True) -> dict[str, Any]:
         )
         save_exported(model, ROOT / "models" / setting.key(), info)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(result, indent=1) + "\n").encode())
+    atomic_write(out, (json.dumps(result, indent=1) + "\n").encode())
     return result
 
 

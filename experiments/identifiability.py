@@ -137,10 +137,10 @@ def main() -> None:
     print(table)
     print(f"\ntotal {total:.0f} s, {args.channels} channels per condition, seed {args.seed}")
     if args.out:
-        from conv3t.exported import atomic_write_bytes
+        from conv3t.files import atomic_write
 
         text = f"{table}\n\nTotal {total:.0f} s; {args.channels} channels per condition; seed {args.seed}.\n"
-        atomic_write_bytes(args.out, text.encode())
+        atomic_write(args.out, text.encode())
 
 
 if __name__ == "__main__":

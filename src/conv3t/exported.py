@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["ExportedModel", "ModelInfo", "atomic_write_bytes", "load_exported", "save_exported"]
+from conv3t.files import atomic_write
+
+__all__ = ["ExportedModel", "ModelInfo", "load_exported", "save_exported"]
 
 FORMAT = "conv3t-model"
 FORMAT_VERSION = 1
@@ -96,31 +97,15 @@ class ExportedModel:
     path: Path
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: ModelInfo) -> Path:
     """Write ``directory/model.safetensors`` and ``directory/model.json`` atomically; returns the directory."""
     from safetensors.torch import save
 
     directory = Path(directory)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(directory / WEIGHTS_FILE, save(state, metadata={"format": FORMAT}))
+    atomic_write(directory / WEIGHTS_FILE, save(state, metadata={"format": FORMAT}))
     text = json.dumps(info.to_json(), indent=2, sort_keys=False) + "\n"
-    atomic_write_bytes(directory / INFO_FILE, text.encode())
+    atomic_write(directory / INFO_FILE, text.encode())
     return directory
 
 

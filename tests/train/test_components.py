@@ -14,9 +14,10 @@ from train_helpers import tiny_synthetic
 
 from conv3t import Conv3T
 from conv3t.models import GoogLeNetOutputs, create_model
+from conv3t.nn import randomize_temporal_parameters
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
 from conv3t.train.config import validate_config
-from conv3t.train.module import VideoClassifier, mean_class_accuracy, randomize_temporal_parameters, split_outputs
+from conv3t.train.module import VideoClassifier, mean_class_accuracy, split_outputs
 from conv3t.train.optim import build_optimizer, build_scheduler, lr_multiplier, parameter_groups
 
 

@@ -30,18 +30,14 @@ def table_rows() -> list[dict[str, Any]]:
     import torch
 
     from conv3t.models import PAPER_PARAMETER_COUNTS, count_parameters, create_model
-    from conv3t.nn import Conv3T
+    from conv3t.nn import conv3t_layers
 
     rows = []
     for name, paper in PAPER_PARAMETER_COUNTS.items():
         for dataset, classes in DATASETS:
             with torch.device("meta"):
                 model = create_model(name, classes, aux_logits=True)
-            temporal = sum(
-                sum(p.numel() for n, p in m.named_parameters(recurse=False) if n != "weight" and n != "bias")
-                for m in model.modules()
-                if isinstance(m, Conv3T)
-            )
+            temporal = sum(p.numel() for _, layer in conv3t_layers(model) for p in layer.temporal_parameters().values())
             rows.append(
                 {
                     "model": name,

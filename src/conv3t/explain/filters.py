@@ -28,7 +28,6 @@ flicker; a constant channel shows mid-grey.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
+from conv3t.files import atomic_open
 from conv3t.nn import Conv3T
 
 __all__ = [
@@ -179,16 +179,8 @@ def save_filter_gif(
     if target.suffix.lower() != ".gif":
         raise ValueError(f"path {str(path)!r} must end in .gif")
     frames = filter_gif_frames(model, channel, layer, upscale)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".gif")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, fsync=False) as handle:
+        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
     return target
 
 

@@ -24,7 +24,6 @@ clockwise positive) and the raw ``t_x``, ``t_y`` (``affine_grid`` units, sign of
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from conv3t.explain.parameters import temporal_parameters
+from conv3t.files import atomic_open
 
 __all__ = [
     "distribution_values",
@@ -66,16 +66,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
         target = target.with_suffix(".png")
     if target.suffix.lower() not in _FORMATS:
         raise ValueError(f"path {str(path)!r}: unsupported figure format {target.suffix!r}; use .png, .svg or .pdf")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=target.suffix.lower()[1:], dpi=dpi)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are meant to be served and shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, fsync=False) as handle:
+        fig.savefig(handle, format=target.suffix.lower()[1:], dpi=dpi)
     if getattr(fig.canvas, "manager", None) is not None:  # created through pyplot
         import matplotlib.pyplot as plt
 

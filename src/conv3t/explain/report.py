@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from conv3t.exported import ExportedModel, ModelInfo, atomic_write_bytes, load_exported
+from conv3t.exported import ExportedModel, ModelInfo, load_exported
+from conv3t.files import atomic_open, atomic_write
 from conv3t.nn import Conv3T
 
 __all__ = ["ReportClip", "build_comparison", "build_report", "load_video_clip", "select_layers", "temporal_layers"]
@@ -246,7 +247,8 @@ def _save_png(array: np.ndarray, path: Path, min_side: int = 96) -> None:
     factor = max(1, math.ceil(min_side / min(image.size)))
     if factor > 1:
         image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-    image.save(path)
+    with atomic_open(path, fsync=False) as handle:
+        image.save(handle, format="PNG")
 
 
 def _strip(rows: Sequence[Sequence[np.ndarray]], gap: int = 2) -> np.ndarray:
@@ -263,7 +265,8 @@ def _strip(rows: Sequence[Sequence[np.ndarray]], gap: int = 2) -> np.ndarray:
 def _save_figure(fig, path: Path) -> None:  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    with atomic_open(path, fsync=False) as handle:
+        fig.savefig(handle, format=path.suffix.lstrip(".") or "png", dpi=90, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -445,13 +448,13 @@ class _ReportWriter:
             with bar.step("parameter tables and statistics"):
                 stats_html = self._statistics(table, summary_statistics, format_statistics)
                 if table is not None:
-                    atomic_write_bytes(self.out / "parameters.csv", table.to_csv(index=False).encode())
+                    atomic_write(self.out / "parameters.csv", table.to_csv(index=False).encode())
                     stats = summary_statistics({self.info.model: table}) if len(table) else None
                     if stats is not None:
-                        atomic_write_bytes(self.out / "statistics.md", statistics_markdown(stats).encode())
-                        atomic_write_bytes(self.out / "statistics.tex", statistics_latex(stats).encode())
+                        atomic_write(self.out / "statistics.md", statistics_markdown(stats).encode())
+                        atomic_write(self.out / "statistics.tex", statistics_latex(stats).encode())
                 if ranking is not None:
-                    atomic_write_bytes(self.out / "ranking.csv", ranking.to_csv(index=False).encode())
+                    atomic_write(self.out / "ranking.csv", ranking.to_csv(index=False).encode())
             with bar.step("distributions"):
                 distribution_html = self._distributions(table)
             clip_html = self._clips_section(clips, clip_source)
@@ -476,7 +479,7 @@ class _ReportWriter:
                 page = self._page(clip_html, stats_html, distribution_html, layer_names, cards)
                 shutil.copyfile(resources.files("conv3t.explain").joinpath("report.css"), self.out / "report.css")
                 index = self.out / "index.html"
-                atomic_write_bytes(index, page.encode("utf-8"))
+                atomic_write(index, page.encode("utf-8"))
         finally:
             bar.close()
         return index
@@ -759,9 +762,9 @@ def build_comparison(
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     stats = summary_statistics(tables)
-    atomic_write_bytes(out / "statistics.md", statistics_markdown(stats).encode())
-    atomic_write_bytes(out / "statistics.tex", statistics_latex(stats).encode())
-    atomic_write_bytes(out / "statistics.csv", stats.to_csv(index=False).encode())
+    atomic_write(out / "statistics.md", statistics_markdown(stats).encode())
+    atomic_write(out / "statistics.tex", statistics_latex(stats).encode())
+    atomic_write(out / "statistics.csv", stats.to_csv(index=False).encode())
     dataset_of = dict(zip(names, (lab[1] for lab in labels)))
     panels = {(name, dataset_of[name]): table for name, table in tables.items()}
     figures = []
@@ -796,5 +799,5 @@ def build_comparison(
     )
     shutil.copyfile(resources.files("conv3t.explain").joinpath("report.css"), out / "report.css")
     index = out / "index.html"
-    atomic_write_bytes(index, page.encode("utf-8"))
+    atomic_write(index, page.encode("utf-8"))
     return index

@@ -50,7 +50,6 @@ INFLATE_MODES: tuple[str, ...] = ("repeat", "mean")
 ARCHITECTURES_2D: tuple[str, ...] = ("resnet18", "googlenet")
 # Top-level submodules that are heads: their keys may be missing from the source or change shape.
 _HEAD_MODULES = ("fc", "aux1", "aux2")
-_TEMPORAL = ("scale", "rotation", "translation_x", "translation_y")
 
 
 @dataclass
@@ -239,7 +238,7 @@ def transfer_2d_weights(
                 continue
             for local, dst in own.items():
                 key = prefix + local
-                if isinstance(module, Conv3T) and local in _TEMPORAL:
+                if isinstance(module, Conv3T) and local in Conv3T.temporal_parameter_names:
                     dst.fill_(1.0 if local == "scale" else 0.0)  # identity, even if the model was trained
                     report.identity.append(key)
                     continue

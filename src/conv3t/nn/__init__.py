@@ -1,6 +1,7 @@
 """The 3TConv layer. Imports nothing else of the package."""
 
 from conv3t.nn import functional
-from conv3t.nn.conv3t import Conv3T
+from conv3t.nn.conv3t import TEMPORAL_PARAMETER_NAMES, Conv3T
+from conv3t.nn.utils import conv3t_layers, randomize_temporal_parameters
 
-__all__ = ["Conv3T", "functional"]
+__all__ = ["TEMPORAL_PARAMETER_NAMES", "Conv3T", "conv3t_layers", "functional", "randomize_temporal_parameters"]

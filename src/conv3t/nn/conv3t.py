@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,10 @@ from torch import Tensor, nn
 
 from conv3t.nn.functional import KERNEL_METHODS, KernelMethod, generate_kernel
 
-__all__ = ["Conv3T"]
+__all__ = ["TEMPORAL_PARAMETER_NAMES", "Conv3T"]
+
+#: Attribute names of a Conv3T's temporal parameters, each ``(out, D-1)``, in the order of eq. 3 of the paper.
+TEMPORAL_PARAMETER_NAMES: tuple[str, ...] = ("scale", "rotation", "translation_x", "translation_y")
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 IntOr3 = int | Sequence[int]
@@ -95,6 +98,8 @@ class Conv3T(nn.Module):
     * :func:`conv3t.fold` turns every Conv3T of a model into a plain :class:`torch.nn.Conv3d` for deployment.
     """
 
+    #: names of the temporal parameters (``scale``, ``rotation``, ``translation_x``, ``translation_y``)
+    temporal_parameter_names: ClassVar[tuple[str, ...]] = TEMPORAL_PARAMETER_NAMES
     _kernel_cache: tuple[tuple[Any, ...], Tensor] | None = None
     #: skip kernel slices that only meet temporal zero padding (class-wide or per layer; False to measure)
     temporal_crop: bool = True
@@ -180,6 +185,10 @@ class Conv3T(nn.Module):
             else:
                 amounts += [self.padding[i], self.padding[i]]  # type: ignore[index]
         return amounts
+
+    def temporal_parameters(self) -> dict[str, nn.Parameter]:
+        """The four temporal parameters by name (:attr:`temporal_parameter_names`), each ``(out, D-1)``."""
+        return {name: getattr(self, name) for name in self.temporal_parameter_names}
 
     @property
     def temporal_depth(self) -> int:

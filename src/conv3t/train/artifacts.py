@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,16 +12,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from conv3t.exported import ModelInfo, atomic_write_bytes, save_exported
+from conv3t import files
+from conv3t.exported import ModelInfo, save_exported
+from conv3t.files import atomic_write
 
 __all__ = ["export_model", "model_info", "write_confusion_matrix", "write_json"]
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
     """Pretty JSON, written atomically."""
-    path = Path(path)
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-    return path
+    return files.write_json(obj, path)
 
 
 def write_confusion_matrix(
@@ -45,7 +44,7 @@ def write_confusion_matrix(
     for name, row in zip(classes, conf.tolist()):
         writer.writerow([name, *row])
     csv_path = directory / "confusion_matrix.csv"
-    atomic_write_bytes(csv_path, buf.getvalue().encode())
+    atomic_write(csv_path, buf.getvalue().encode())
 
     import matplotlib
 
@@ -78,7 +77,7 @@ def write_confusion_matrix(
     fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
     png_path = directory / "confusion_matrix.png"
-    atomic_write_bytes(png_path, png.getvalue())
+    atomic_write(png_path, png.getvalue())
     return csv_path, png_path
 
 

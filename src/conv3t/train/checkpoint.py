@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from conv3t.exported import atomic_write_bytes
+from conv3t.files import atomic_write
 
 __all__ = ["AtomicCheckpointIO", "CheckpointError", "RNGStateCallback", "load_checkpoint_file"]
 
@@ -61,7 +61,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write(path, buf.getvalue())
 
     def load_checkpoint(
         self, path: Any, map_location: Callable | Any = None, weights_only: bool | None = None

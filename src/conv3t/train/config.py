@@ -360,11 +360,11 @@ def parse_override_args(tokens: Sequence[str]) -> dict[str, Any]:
 
 def dump_config(cfg: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write the resolved config as YAML, atomically (temp file + rename)."""
-    from conv3t.exported import atomic_write_bytes
+    from conv3t.files import atomic_write
 
     path = Path(path)
     text = yaml.safe_dump(_plain(cfg), sort_keys=False, default_flow_style=None)
-    atomic_write_bytes(path, text.encode())
+    atomic_write(path, text.encode())
     return path
 
 

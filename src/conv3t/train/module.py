@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from conv3t.nn import randomize_temporal_parameters
 from conv3t.train.optim import build_optimizer, build_scheduler
 
-__all__ = ["VideoClassifier", "build_model", "mean_class_accuracy", "randomize_temporal_parameters", "split_outputs"]
+__all__ = ["VideoClassifier", "build_model", "mean_class_accuracy", "split_outputs"]
 
 
 def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
@@ -41,23 +42,6 @@ def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
     if model_cfg.get("channels_last_3d"):
         model = model.to(memory_format=torch.channels_last_3d)
     return model
-
-
-@torch.no_grad()
-def randomize_temporal_parameters(model: nn.Module, bound: float) -> int:
-    """Draw every Conv3T's rotation, translation_x and translation_y uniformly from ``[-bound, bound]``.
-
-    Scale stays 1. Uses torch's global RNG (seeded by ``seed_everything``). Returns the number of layers changed.
-    """
-    from conv3t.nn import Conv3T
-
-    n = 0
-    for module in model.modules():
-        if isinstance(module, Conv3T):
-            for p in (module.rotation, module.translation_x, module.translation_y):
-                p.uniform_(-bound, bound)
-            n += 1
-    return n
 
 
 def split_outputs(out: Any) -> tuple[Tensor, list[Tensor]]:

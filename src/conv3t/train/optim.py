@@ -23,12 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from conv3t.nn import Conv3T
+from conv3t.nn import TEMPORAL_PARAMETER_NAMES, conv3t_layers
 
 __all__ = ["TEMPORAL_PARAMETER_NAMES", "build_optimizer", "build_scheduler", "lr_multiplier", "parameter_groups"]
-
-#: Attribute names of a Conv3T's temporal parameters.
-TEMPORAL_PARAMETER_NAMES: tuple[str, ...] = ("scale", "rotation", "translation_x", "translation_y")
 
 
 def parameter_groups(model: nn.Module, optim_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -37,10 +34,8 @@ def parameter_groups(model: nn.Module, optim_cfg: Mapping[str, Any]) -> list[dic
     Each group carries a ``name`` key (``"temporal"``, ``"no_decay"``, ``"decay"``) so logs can tell them apart.
     """
     temporal_ids: set[int] = set()
-    for module in model.modules():
-        if isinstance(module, Conv3T):
-            for attr in TEMPORAL_PARAMETER_NAMES:
-                temporal_ids.add(id(getattr(module, attr)))
+    for _, layer in conv3t_layers(model):
+        temporal_ids.update(id(p) for p in layer.temporal_parameters().values())
     temporal, no_decay, decay = [], [], []
     seen: set[int] = set()
     for _, p in model.named_parameters():

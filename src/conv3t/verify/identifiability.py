@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from conv3t.nn import Conv3T
+from conv3t.nn import TEMPORAL_PARAMETER_NAMES, Conv3T
 from conv3t.nn.functional import generate_kernel
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "smooth_filters",
 ]
 
-PARAMETER_NAMES: tuple[str, ...] = ("scale", "rotation", "translation_x", "translation_y")
+PARAMETER_NAMES: tuple[str, ...] = TEMPORAL_PARAMETER_NAMES
 
 
 def _gaussian_blur(x: Tensor, sigma: float) -> Tensor:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conv3t.exported import atomic_write_bytes
+from conv3t.files import atomic_open, atomic_write
 from conv3t.verify.network import VerificationResult
 
 __all__ = ["format_summary", "plot_first_layer", "verification_page", "verification_section", "write_outputs"]
@@ -56,9 +56,9 @@ def write_outputs(result: VerificationResult, out_dir: str | os.PathLike[str]) -
         "channels": out / "verification_channels.csv",
     }
     text = json.dumps(result.to_json(), indent=1, default=_json_default) + "\n"
-    atomic_write_bytes(paths["json"], text.encode())
-    atomic_write_bytes(paths["summary"], result.summary.to_csv(index=False).encode())
-    atomic_write_bytes(paths["channels"], result.channels.to_csv(index=False).encode())
+    atomic_write(paths["json"], text.encode())
+    atomic_write(paths["summary"], result.summary.to_csv(index=False).encode())
+    atomic_write(paths["channels"], result.channels.to_csv(index=False).encode())
     return paths
 
 
@@ -106,11 +106,9 @@ def plot_first_layer(result: VerificationResult, mode: str, path: str | os.PathL
     fig.suptitle(f"{layer} ({mode} mode): green = agrees, red = disagrees, grey = not counted", fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_open(path, fsync=False) as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -218,5 +216,5 @@ def verification_page(result: VerificationResult, out_dir: str | os.PathLike[str
         "</body>\n</html>\n"
     )
     path = out / "verification.html"
-    atomic_write_bytes(path, text.encode())
+    atomic_write(path, text.encode())
     return path
