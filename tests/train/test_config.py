@@ -155,6 +155,6 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_demo_yaml_matches_the_demo_command():
-    from conv3t.train.demo import demo_config
+    from conv3t.commands.demo import demo_config
 
     assert load_config(CONFIGS / "demo.yaml") == demo_config()

@@ -1,10 +1,238 @@
-"""``conv3t demo [--out DIR] [--quick] [--no-report]``: synthetic motion -> 3TConv -> accuracy -> report."""
+"""``conv3t demo [--out DIR] [--quick] [--no-report]``: the whole idea on a laptop in a few minutes.
+
+Synthetic clips of a textured object that translates, rotates, zooms or stays still (the class is the motion,
+:class:`~conv3t.data.SyntheticMotionDataset`) -> a reduced 3TConv ResNet trained from scratch on the CPU ->
+validation accuracy -> ``summary.json``, exported weights and the explanation report, which reads the learned
+motions straight from the temporal parameters.
+
+The workflow lives here, above both :mod:`conv3t.train` and :mod:`conv3t.explain`, because it uses both and
+neither may import the other.
+
+The network is ``resnet10_3t`` (one residual block per stage instead of ResNet18's two) with
+``base_width`` 16 instead of 64 and no temporal stride in the stem; its temporal parameters start at random
+small motions (``model.temporal_init`` 0.3) rather than the identity and learn with their own, higher rate
+(``optim.temporal_lr`` 0.1). A CPU-sized model of the paper's family, not one of its Table 1 networks.
+The same settings are in ``configs/demo.yaml``: ``conv3t train configs/demo.yaml`` repeats the training step.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import shutil
 import sys
+import time
+import warnings
 from pathlib import Path
+from typing import Any
+
+from conv3t.files import write_json
+
+__all__ = ["DEMO_CONFIG", "QUICK_OVERRIDES", "demo_config", "register", "run", "run_demo"]
+
+
+#: The demo's experiment (validated form: ``demo_config()``); ``configs/demo.yaml`` holds the same values.
+DEMO_CONFIG: dict[str, Any] = {
+    "seed": 0,
+    "model": {
+        "name": "resnet10_3t",
+        "pretrained": None,
+        "kwargs": {"base_width": 16, "stem_temporal_stride": 1},
+        "temporal_init": 0.3,
+    },
+    "data": {
+        "dataset": "synthetic",
+        "task": "motion",
+        "num_frames": 8,
+        "size": [32, 32],
+        "num_train": 2000,
+        "num_val": 450,
+        "batch_size": 32,
+        "num_workers": 0,
+        "seed": 0,
+    },
+    "cache": {"clips": True, "flip": True, "reverse": True},
+    "optim": {"name": "adam", "lr": 0.003, "temporal_lr": 0.1},
+    "sched": {"name": "cosine", "warmup_epochs": 0.5},
+    "trainer": {
+        "max_epochs": 12,
+        "accelerator": "cpu",
+        "devices": 1,
+        "log_every_n_steps": 10,
+        "num_sanity_val_steps": 0,
+        "enable_model_summary": False,
+    },
+    "checkpoint": {"every_n_epochs": 1},
+    "logging": {"tensorboard": False, "csv": True, "progress_bar": "rich"},
+}
+
+#: ``--quick``: the same code path on a handful of tiny clips (seconds; for tests, not for accuracy).
+QUICK_OVERRIDES: dict[str, Any] = {
+    "model": {"kwargs": {"base_width": 4, "stem_temporal_stride": 1}},
+    "data": {"num_frames": 4, "size": [32, 32], "num_train": 18, "num_val": 9, "batch_size": 9},
+    "trainer": {"max_epochs": 1},
+}
+
+
+def demo_config(quick: bool = False) -> dict[str, Any]:
+    """The validated demo config (``quick``: the tiny variant)."""
+    # Importing conv3t.train loads Lightning (seconds); ``conv3t --help`` imports this module, so not at the top.
+    from conv3t.train.config import merge, validate_config
+
+    cfg = merge(DEMO_CONFIG, QUICK_OVERRIDES) if quick else DEMO_CONFIG
+    return validate_config(cfg, source="conv3t demo")
+
+
+def _prepare_out(out: Path) -> None:
+    """A previous demo's outputs are replaced; any other non-empty folder is refused."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not (out / "summary.json").is_file():
+        raise FileExistsError(
+            f"{out} exists and is not a previous demo's output (no summary.json); choose another --out"
+        )
+    for name in ("checkpoints", "logs", "tensorboard", "report"):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    for name in (
+        "summary.json",
+        "metrics.json",
+        "config.yaml",
+        "model.json",
+        "model.safetensors",
+        "confusion_matrix.csv",
+        "confusion_matrix.png",
+    ):
+        (out / name).unlink(missing_ok=True)
+
+
+def _quiet_lightning() -> None:
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_demo(
+    out: str | os.PathLike[str] = "runs/demo", quick: bool = False, report: bool = True, threads: int = 1
+) -> dict[str, Any]:
+    """Run the demo into ``out``; returns the summary written to ``out/summary.json``.
+
+    ``threads``: torch CPU threads. One by default: this model's small convolutions gain little from more,
+    and on a machine shared with other work extra threads mostly wait for each other (measured: a 2-thread
+    training step was slower than a 1-thread one while other jobs kept the 2 cores busy).
+    """
+    # torch, rich, Lightning and the report are imported when the demo runs, not when ``conv3t --help`` starts.
+    import torch
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    t_start = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        return _run(console, t_start, Path(out), quick, report)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool) -> dict[str, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from conv3t.explain.report import build_report
+    from conv3t.train.run import train
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    _prepare_out(out)
+    cfg = demo_config(quick)
+    d, m = cfg["data"], cfg["model"]
+    console.print(
+        f"[bold]conv3t demo[/bold]: {d['num_train']} training + {d['num_val']} validation synthetic clips "
+        f"({d['num_frames']} frames of {d['size'][0]}x{d['size'][1]} px; the class is the motion: "
+        "left/right/up/down, clockwise/counter-clockwise, zoom in/out, static)\n"
+        f"model {m['name']} (reduced 3TConv ResNet, base width {m['kwargs']['base_width']}) trained from scratch "
+        f"for {cfg['trainer']['max_epochs']} epochs on the CPU; output in {out}/"
+    )
+    _quiet_lightning()
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
+    tasks: dict[str, Any] = {}
+
+    t_data = time.perf_counter()
+    data_seconds: list[float] = []
+
+    def on_clips(done: int, total: int, what: str) -> None:
+        if not tasks:
+            progress.start()
+        if what not in tasks:
+            tasks[what] = progress.add_task(f"rendering {what}", total=total)
+        progress.update(tasks[what], completed=done)
+        if what == "validation clips" and done == total:
+            progress.stop()  # the training progress bar takes over the terminal
+            data_seconds.append(time.perf_counter() - t_data)
+            console.print(f"clips ready in {data_seconds[0]:.0f} s; training ...")
+
+    result = train(cfg, out, cache_progress=on_clips)
+    summary = _summary(cfg, out, result, quick, data_seconds[0] if data_seconds else None, load)
+    report_path = None
+    if report:
+        console.print("building the explanation report ...")
+        t_report = time.perf_counter()
+        report_path = build_report(out, out / "report", progress=True)
+        summary["report"] = str(report_path)
+        summary["report_seconds"] = round(time.perf_counter() - t_report, 2)
+    summary["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    write_json(summary, out / "summary.json")
+
+    top1 = summary["val_top1"]
+    console.print(
+        f"\n[bold]validation top-1 {top1:.1%}[/bold] on {d['num_val']} clips "
+        f"(chance {1 / len(summary['classes']):.1%}); training took {result.train_seconds:.0f} s, "
+        f"everything {summary['total_seconds']:.0f} s.\n"
+        f"Look at:\n"
+        f"  {out / 'summary.json'}         accuracy, clip size, timings\n"
+        f"  {out / 'confusion_matrix.png'}  which motions get confused\n"
+        f"  {out / 'model.safetensors'}     the weights (+ model.json): conv3t eval / conv3t explain take {out}"
+    )
+    if report_path is not None:
+        console.print(f"  {report_path}  the explanation report: what each channel learned to track")
+    return summary
+
+
+def _summary(
+    cfg: dict[str, Any], out: Path, result: Any, quick: bool, data_seconds: float | None, load: float | None
+) -> dict[str, Any]:
+    """What ``summary.json`` records: accuracy, the experiment in brief, timings and the machine's state."""
+    import torch  # loaded by run_demo already
+
+    d, m = cfg["data"], cfg["model"]
+    metrics = result.metrics
+    summary: dict[str, Any] = {
+        "val_top1": metrics.get("val/top1"),
+        "val_top5": metrics.get("val/top5"),
+        "val_mean_class_acc": metrics.get("val/mean_class_acc"),
+        "model": m["name"],
+        "model_kwargs": m["kwargs"],
+        "task": d["task"],
+        "classes": list(json.loads((out / "model.json").read_text())["classes"]),
+        "clip": {"num_frames": d["num_frames"], "size": list(d["size"])},
+        "num_train": d["num_train"],
+        "num_val": d["num_val"],
+        "epochs": cfg["trainer"]["max_epochs"],
+        "data_seconds": round(data_seconds, 2) if data_seconds is not None else None,
+        "train_seconds": round(result.train_seconds, 2),
+        "quick": quick,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": load,
+        "weights": str(out / "model.safetensors"),
+        "report": None,
+    }
+    return summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +252,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conv3t.train.demo import run_demo
-
     try:
         run_demo(args.out, quick=args.quick, report=not args.no_report, threads=args.threads)
     except FileExistsError as err:
