@@ -56,7 +56,7 @@ def _static_clip(frames: int = 12, size: int = 32, seed: int = 0) -> tuple[torch
     ("name", "inflate", "factor"),
     [
         ("resnet18_3t", "repeat", 7.0),
-        ("resnet18_3t", "mean", 7.0),  # 3T copies the 2D filter whatever `inflate` says
+        ("resnet18_3t", "mean", 1.0),  # K_1 = 2D filter / 7: seven identical slices sum to the 2D filter
         ("resnet18_3d", "repeat", 7.0),
         ("resnet18_3d", "mean", 1.0),
     ],
@@ -88,7 +88,8 @@ def test_googlenet_3d_mean_inflation_keeps_the_2d_stem_response(googlenet_2d):
 
 
 @pytest.mark.parametrize(
-    ("name", "inflate"), [("resnet18_3t", "repeat"), ("resnet18_3d", "repeat"), ("resnet18_3d", "mean")]
+    ("name", "inflate"),
+    [("resnet18_3t", "repeat"), ("resnet18_3t", "mean"), ("resnet18_3d", "repeat"), ("resnet18_3d", "mean")],
 )
 def test_every_tensor_lands_where_it_should(name, inflate, resnet18_2d, video_resnets):
     state = resnet18_2d.state_dict()
@@ -113,6 +114,9 @@ def test_every_tensor_lands_where_it_should(name, inflate, resnet18_2d, video_re
             expected = state[key].unsqueeze(2).expand_as(value) / divisor
             torch.testing.assert_close(value, expected, rtol=0, atol=0)
             assert key in (report.inflated if depth > 1 else report.copied)
+        elif isinstance(module, Conv3T) and inflate == "mean":
+            torch.testing.assert_close(value, state[key] / module.temporal_depth, rtol=0, atol=0)
+            assert key in report.inflated
         else:  # Conv3T weight, BatchNorm, fc (1000 classes match)
             assert torch.equal(value, state[key]), key
             assert key in report.copied

@@ -117,8 +117,9 @@ def create_model(
             (``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``).
         aux_logits: GoogLeNet only: build the two auxiliary heads (Table 1 counts them). ResNets have none and
             ignore it.
-        inflate: with ``pretrained``: ``"repeat"`` (default, the paper's code) or ``"mean"`` (divide by ``D``) for
-            Conv3d kernels; 3T models copy the 2D filter unchanged whatever this says.
+        inflate: with ``pretrained``: ``"repeat"`` (default, the paper's code) or ``"mean"`` (divide the 2D
+            filter by the temporal depth ``D``, for Conv3d and Conv3T alike, so a static clip gives the 2D
+            network's activations and its BatchNorm statistics fit; see :mod:`conv3t.models.transfer`).
         **kwargs: ResNets: ``base_width`` (64), ``stem_temporal_stride`` (2), ``zero_init_residual`` (False),
             ``in_channels`` (3). GoogLeNets: ``transform_input`` (False), ``dropout`` (0.4), ``dropout_aux``
             (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True).

@@ -2,13 +2,20 @@
 
 The video models use torchvision's submodule names, so every 2D key has one 3D counterpart. Per module:
 
-* :class:`~conv3t.Conv3T`: the 2D filter is copied unchanged into ``weight``; the temporal parameters stay at
-  the identity, so the generated kernel repeats the 2D filter over time (a static clip gives ``D`` times the 2D
-  response at interior time steps).
+* :class:`~conv3t.Conv3T`: the temporal parameters are set to the identity, so the generated kernel repeats
+  ``weight`` (``K_1``) ``D`` times over time. ``inflate="repeat"`` (the paper's code) copies the 2D filter
+  unchanged into ``K_1``, so a static clip gives ``D`` times the 2D response at interior time steps;
+  ``inflate="mean"`` divides it by ``D``, so a static clip gives exactly the 2D response.
 * :class:`torch.nn.Conv3d` with temporal depth ``D > 1``: *inflated*, i.e. the 2D filter repeated ``D`` times
   over time, ``inflate="repeat"`` (the paper's code, no division; the same as a 3T layer at identity) or
-  ``inflate="mean"`` (divided by ``D`` as I3D, so a static clip gives exactly the 2D response). ``D = 1``
-  (1x1x1) convolutions are copied with a unit time axis added.
+  ``inflate="mean"`` (divided by ``D`` as I3D). ``D = 1`` (1x1x1) convolutions are copied with a unit time
+  axis added.
+
+Why ``"mean"`` matters: BatchNorm keeps the 2D running statistics, which fit the 2D response. Under
+``"repeat"`` every ``D > 1`` layer sees inputs ``D`` times too large on a static clip, so straight after the
+transfer an eval-mode network is far from its 2D original (near chance on our small tasks, RESULTS.md) until
+training re-adapts the statistics. Under ``"mean"`` every block of a ResNet gives the 2D block's output at
+interior frames of a static clip (``tests/models/test_transfer_fidelity.py``).
 * BatchNorm: affine parameters and running statistics copied.
 * ``nn.Linear`` (classifiers, auxiliary heads): copied when the shapes agree; otherwise (another class count,
   or the auxiliary ``fc1``, which has 2048 inputs in torchvision and 768 here) the model keeps its fresh
@@ -60,7 +67,8 @@ class TransferReport:
         source: where the 2D weights came from (``"imagenet:resnet18"`` or a file path).
         inflate: the inflation mode used for Conv3d kernels.
         copied: keys whose 2D value was copied as is (Conv3T 2D filters, BatchNorm, 1x1x1 kernels, heads).
-        inflated: Conv3d kernel keys built by repeating the 2D filter over time.
+        inflated: Conv3d kernel keys built by repeating the 2D filter over time, and (``inflate="mean"``) Conv3T
+            filters divided by their depth ``D > 1``.
         identity: Conv3T temporal parameter keys set to the identity transformation.
         initialised: keys that keep the model's fresh initialisation -> reason.
         skipped: 2D keys that were not used -> reason.
@@ -191,8 +199,8 @@ def transfer_2d_weights(
     Args:
         model: a 3T or 3D ResNet / GoogLeNet with torchvision's submodule names.
         state_dict: the 2D model's state dict (``(out, in, kH, kW)`` conv kernels).
-        inflate: ``"repeat"`` or ``"mean"``, how Conv3d kernels of temporal depth ``D > 1`` are built
-            (see the module docstring). Conv3T layers always take the 2D filter unchanged.
+        inflate: ``"repeat"`` or ``"mean"``, how kernels of temporal depth ``D > 1`` are built from the 2D
+            filter (see the module docstring): repeated unchanged, or divided by ``D`` (Conv3d and Conv3T).
         source: a label for the report.
 
     Returns:
@@ -257,6 +265,11 @@ def transfer_2d_weights(
                     continue
                 if src.shape != dst.shape:
                     raise mismatch(key, src, dst, tuple(dst.shape))
+                depth = module.temporal_depth if isinstance(module, Conv3T) and local == "weight" else 1
+                if depth > 1 and inflate == "mean":
+                    dst.copy_(src / depth)  # D identical slices at identity: the sum is the 2D filter
+                    report.inflated.append(key)
+                    continue
                 dst.copy_(src)
                 report.copied.append(key)
     if missing:

@@ -74,6 +74,9 @@ SCHEMA: dict[str, Any] = {
     "model": {
         "name": _REQUIRED_STR,
         "pretrained": _f(None, str, nullable=True),  # None | "imagenet" | path to a 2D state dict
+        # With pretrained: "repeat" copies the 2D filter into every time slice (the paper's code; a static clip
+        # gives D x the 2D activations), "mean" divides it by the depth D (activations match the 2D network's).
+        "inflate": _f("repeat", str, choices=("repeat", "mean")),
         "aux_logits": _f(True, bool),
         "kwargs": FREE,  # extra create_model keyword arguments, e.g. base_width
         "channels_last_3d": _f(False, bool),

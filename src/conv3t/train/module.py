@@ -33,6 +33,7 @@ def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
         model_cfg["name"],
         num_classes=num_classes,
         pretrained=model_cfg.get("pretrained"),
+        inflate=str(model_cfg.get("inflate", "repeat")),
         aux_logits=bool(model_cfg.get("aux_logits", True)),
         **dict(model_cfg.get("kwargs") or {}),
     )
