@@ -7,7 +7,7 @@ the network and feed it correctly::
     {
       "format": "conv3t-model", "format_version": 1,
       "model": "resnet10_3t",                      # registry name (conv3t.models.create_model)
-      "model_kwargs": {"base_width": 16},          # extra create_model keyword arguments
+      "model_kwargs": {"base_width": 16},          # architecture keywords of create_model only
       "num_classes": 9, "classes": ["static", ...],
       "clip": {"num_frames": 16, "size": [64, 64]},          # T and (H, W) the model was trained on
       "normalization": {"mean": [...], "std": [...]},       # per RGB channel, applied to [0, 1] pixels
@@ -28,7 +28,7 @@ from torch import nn
 
 from conv3t.files import atomic_write
 
-__all__ = ["ExportedModel", "ModelInfo", "load_exported", "save_exported"]
+__all__ = ["ExportedModel", "ModelInfo", "check_model_kwargs", "load_exported", "save_exported"]
 
 FORMAT = "conv3t-model"
 FORMAT_VERSION = 1
@@ -81,11 +81,37 @@ class ModelInfo:
                 size=(int(obj["clip"]["size"][0]), int(obj["clip"]["size"][1])),
                 mean=tuple(float(v) for v in obj["normalization"]["mean"]),  # type: ignore[arg-type]
                 std=tuple(float(v) for v in obj["normalization"]["std"]),  # type: ignore[arg-type]
-                model_kwargs=dict(obj.get("model_kwargs", {})),
-                data=dict(obj.get("data", {})),
+                model_kwargs=_mapping(obj.get("model_kwargs", {}), "model_kwargs", source),
+                data=_mapping(obj.get("data", {}), "data", source),
             )
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ValueError(f"{source}: missing or malformed field ({err!r})") from err
+
+
+def _mapping(value: Any, name: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{source}: {name} must be a JSON object, got {type(value).__name__}")
+    return dict(value)
+
+
+def check_model_kwargs(info: ModelInfo, source: str = "model.json") -> dict[str, Any]:
+    """``info.model_kwargs`` if every key only shapes the architecture, else :class:`ValueError`.
+
+    ``model.json`` describes a network; it must never make the loader read a file. ``pretrained`` (a path to
+    2D weights), ``inflate``, ``num_classes`` (given by its own field) and anything that is not one of the
+    model's :func:`~conv3t.models.architecture_kwargs` are refused, with the file and the key in the message.
+    """
+    from conv3t.models import architecture_kwargs
+
+    allowed = architecture_kwargs(info.model)
+    for key in info.model_kwargs:
+        if key not in allowed:
+            raise ValueError(
+                f"{source}: model_kwargs key {key!r} is not an architecture setting of {info.model} and is "
+                f"refused (an export is rebuilt from its own weights, never from another file); allowed: "
+                f"{', '.join(allowed)}"
+            )
+    return dict(info.model_kwargs)
 
 
 @dataclass
@@ -102,6 +128,10 @@ def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: Mod
     from safetensors.torch import save
 
     directory = Path(directory)
+    if hasattr(model, "transform_input") and "transform_input" not in info.model_kwargs:
+        # GoogLeNet: whether it rescales its input is resolved at build time (True for ImageNet weights);
+        # the export must rebuild the same network.
+        info.model_kwargs = {**info.model_kwargs, "transform_input": bool(model.transform_input)}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_FILE, save(state, metadata={"format": FORMAT}))
     text = json.dumps(info.to_json(), indent=2, sort_keys=False) + "\n"
@@ -130,7 +160,9 @@ def _locate(path: Path) -> tuple[Path, Path]:
 def load_exported(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> ExportedModel:
     """Rebuild a model from a run directory, its ``model.safetensors`` or its ``model.json``.
 
-    Weights are read with safetensors (no unpickling). The model is returned in eval mode.
+    Weights are read with safetensors (no unpickling); ``model.json`` may set only architecture keywords
+    (:func:`check_model_kwargs`), so it cannot make the loader open any other file. The model is returned in
+    eval mode.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -142,7 +174,8 @@ def load_exported(path: str | os.PathLike[str], device: str | torch.device = "cp
         info = ModelInfo.from_json(json.loads(meta.read_text()), source=str(meta))
     except json.JSONDecodeError as err:
         raise ValueError(f"{meta}: not valid JSON ({err})") from err
-    model = create_model(info.model, num_classes=info.num_classes, **info.model_kwargs)
+    kwargs = check_model_kwargs(info, source=str(meta))
+    model = create_model(info.model, num_classes=info.num_classes, pretrained=None, **kwargs)
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError) as err:

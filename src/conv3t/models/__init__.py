@@ -14,6 +14,7 @@ from conv3t.models.googlenet import (
 from conv3t.models.registry import (
     PAPER_PARAMETER_COUNTS,
     ModelSpec,
+    architecture_kwargs,
     count_parameters,
     create_model,
     list_models,
@@ -36,6 +37,7 @@ __all__ = [
     "ModelSpec",
     "ResNet",
     "TransferReport",
+    "architecture_kwargs",
     "count_parameters",
     "create_model",
     "googlenet_3d",

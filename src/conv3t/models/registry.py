@@ -36,6 +36,7 @@ from conv3t.models.transfer import (
 __all__ = [
     "PAPER_PARAMETER_COUNTS",
     "ModelSpec",
+    "architecture_kwargs",
     "count_parameters",
     "create_model",
     "list_models",
@@ -78,6 +79,17 @@ _SPECS: dict[str, ModelSpec] = {
 # Keyword arguments each family accepts through create_model (everything else is an error).
 _RESNET_KWARGS = ("base_width", "stem_temporal_stride", "zero_init_residual", "in_channels")
 _GOOGLENET_KWARGS = ("transform_input", "dropout", "dropout_aux", "stem_temporal_stride", "init_weights")
+
+
+def architecture_kwargs(name: str) -> tuple[str, ...]:
+    """The keyword arguments of ``create_model(name, ...)`` that only shape the architecture.
+
+    ``base_width``, ``transform_input``, ... and, for GoogLeNets, ``aux_logits``; never ``pretrained`` or
+    ``inflate``, which read files. An exported ``model.json`` may set only these
+    (:func:`conv3t.exported.load_exported`).
+    """
+    spec = model_spec(name)
+    return (*_GOOGLENET_KWARGS, "aux_logits") if spec.arch_2d == "googlenet" else _RESNET_KWARGS
 
 
 def list_models() -> list[str]:

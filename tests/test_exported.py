@@ -1,0 +1,100 @@
+"""Loading an export: model.json may only describe the architecture, never make the loader read a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import conv3t.models.registry as registry
+import conv3t.models.transfer as transfer
+from conv3t.exported import ModelInfo, load_exported, save_exported
+from conv3t.models import create_model
+
+
+def _export(tmp_path: Path, name: str = "resnet10_3t", **kwargs: object) -> Path:
+    torch.manual_seed(0)
+    model = create_model(name, 3, **kwargs)
+    info = ModelInfo(
+        model=name,
+        num_classes=3,
+        classes=["a", "b", "c"],
+        num_frames=4,
+        size=(32, 32),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        model_kwargs=dict(kwargs),
+    )
+    return save_exported(model, tmp_path / "run", info)
+
+
+def _edit_kwargs(run: Path, **extra: object) -> None:
+    meta = run / "model.json"
+    obj = json.loads(meta.read_text())
+    obj["model_kwargs"].update(extra)
+    meta.write_text(json.dumps(obj))
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """Every 2D-weights read the model code attempts (the loader must attempt none)."""
+    seen: list[str] = []
+
+    def spy(path, *args, **kwargs):
+        seen.append(str(path))
+        raise AssertionError(f"load_exported tried to read {path}")
+
+    monkeypatch.setattr(registry, "load_2d_state_dict", spy)
+    monkeypatch.setattr(registry, "imagenet_state_dict", spy)
+    monkeypatch.setattr(transfer.torch, "load", spy)
+    return seen
+
+
+@pytest.mark.parametrize("extra", [{"pretrained": "/etc/passwd"}, {"pretrained": "imagenet"}, {"inflate": "mean"}])
+def test_a_file_reading_keyword_in_model_json_is_refused_unread(tmp_path, reads, extra):
+    run = _export(tmp_path, base_width=8)
+    _edit_kwargs(run, **extra)
+    key = next(iter(extra))
+    with pytest.raises(ValueError, match=rf"model\.json: model_kwargs key '{key}' is not an architecture setting"):
+        load_exported(run)
+    assert reads == []
+
+
+def test_an_unknown_keyword_is_refused_naming_file_and_key(tmp_path, reads):
+    run = _export(tmp_path, base_width=8)
+    _edit_kwargs(run, evil_hook="os.system")
+    with pytest.raises(ValueError, match=r"run/model\.json: model_kwargs key 'evil_hook'") as err:
+        load_exported(run)
+    assert "base_width" in str(err.value)  # the message lists what is allowed
+    assert reads == []
+
+
+def test_model_kwargs_must_be_an_object(tmp_path):
+    run = _export(tmp_path, base_width=8)
+    obj = json.loads((run / "model.json").read_text())
+    obj["model_kwargs"] = ["pretrained", "/etc/passwd"]
+    (run / "model.json").write_text(json.dumps(obj))
+    with pytest.raises(ValueError, match="model_kwargs must be a JSON object"):
+        load_exported(run)
+
+
+def test_architecture_keywords_still_rebuild_the_same_network(tmp_path, reads):
+    run = _export(tmp_path, base_width=8, stem_temporal_stride=1)
+    loaded = load_exported(run)
+    assert loaded.model.base_width == 8 and loaded.model.stem_temporal_stride == 1
+    torch.manual_seed(0)
+    reference = create_model("resnet10_3t", 3, base_width=8, stem_temporal_stride=1).eval()
+    clip = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(clip), reference(clip))
+
+
+def test_googlenet_export_records_its_input_transform(tmp_path):
+    # aux_logits (written by the trainer) and transform_input are architecture settings; the export must say
+    # which transform the network used so the loaded model computes the same thing.
+    run = _export(tmp_path, "googlenet_3t", aux_logits=False, transform_input=True)
+    obj = json.loads((run / "model.json").read_text())
+    assert obj["model_kwargs"] == {"aux_logits": False, "transform_input": True}
+    assert load_exported(run).model.transform_input is True
