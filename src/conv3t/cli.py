@@ -37,10 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"conv3t.commands.{name}")
-        except ModuleNotFoundError as err:  # a command whose module is not written yet
-            if err.name == f"conv3t.commands.{name}":
-                continue
-            raise
+        except Exception as err:  # a broken command must not vanish from `conv3t --help` without a word
+            raise ImportError(f"conv3t: the {name!r} command (conv3t.commands.{name}) failed to import: {err}") from err
         module.register(sub)
     return parser
 

@@ -9,8 +9,9 @@ from pathlib import Path
 EPILOG = """\
 Any config key can be overridden with a dotted option, e.g.
   conv3t train configs/resnet18_3t_jester_imagenet.yaml --data.root /data/jester --trainer.max_epochs 3
-  conv3t train configs/synthetic_motion.yaml --optim.lr 0.01 --trainer.accelerator gpu --trainer.devices 2
+  conv3t train configs/synthetic_motion_3t.yaml --optim.lr 0.01 --trainer.accelerator gpu --trainer.devices 2
 Values are YAML: 3, 0.01, true, null, [150, 224]. Resume an interrupted run with the same --out and --resume.
+A SLURM job requeued by Lightning (sbatch --signal=SIGUSR1@90) continues from OUT/hpc_ckpt_N.ckpt by itself.
 """
 
 
@@ -57,6 +58,7 @@ def split_options(tokens: list[str], flags: tuple[str, ...], valued: tuple[str, 
 
 
 def run(args: argparse.Namespace) -> int:
+    from conv3t.data.errors import DataError
     from conv3t.train.checkpoint import CheckpointError
     from conv3t.train.config import ConfigError, load_config, parse_override_args
     from conv3t.train.run import RunDirError, train
@@ -77,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
     except (RunDirError, CheckpointError, ConfigError) as err:
         print(f"conv3t train: {err}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, FileNotFoundError) as err:  # bad data/model settings found while building
+    except (DataError, FileNotFoundError) as err:  # a dataset file missing or unreadable (the message names it)
         print(f"conv3t train: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    if not result.is_global_zero:  # the other processes of a multi-process run: rank 0 reports
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(f"interrupted; resume with: conv3t train {args.config} --out {out} --resume", file=sys.stderr)
         return 130

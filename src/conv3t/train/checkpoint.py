@@ -42,15 +42,29 @@ def load_checkpoint_file(path: str | os.PathLike[str], map_location: Any = "cpu"
         raise CheckpointError(f"checkpoint {path} not found")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as err:
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise _corrupt(path, err) from err
+        unsupported = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln), "")
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}). Delete it to start over, or resume from another "
-            "checkpoint (best.ckpt) by copying it to last.ckpt."
+            f"checkpoint {path} was refused: it holds Python objects that only arbitrary unpickling can rebuild "
+            f"({unsupported or str(err).splitlines()[0]}). conv3t loads checkpoints with weights_only=True and "
+            "never runs code from a file; conv3t's own checkpoints hold only tensors and plain values, so this "
+            "file was written by other code. Load it yourself only if you trust its source."
         ) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise _corrupt(path, err) from err
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise CheckpointError(f"checkpoint {path} is not a training checkpoint (no 'state_dict' entry)")
     return obj
+
+
+def _corrupt(path: Path, err: BaseException) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: "
+        f"{str(err).splitlines()[0] if str(err) else ''}). Delete it to start over, or resume from another "
+        "checkpoint (best.ckpt) by copying it to last.ckpt."
+    )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -110,8 +124,11 @@ class RNGStateCallback(L.Callback):
     The state is captured when the checkpoint is written (after validation, before the next epoch's data
     loader is created) and restored when Lightning restores the callbacks, which happens before the resumed
     epoch's data loader is created. Lightning's sanity check runs under ``isolate_rng`` and does not disturb
-    it. With several processes (DDP) the checkpoint holds rank 0's state; other ranks derive theirs from it
-    and their rank, so augmentations stay different across ranks.
+    it. With several processes (DDP) every rank other than 0 re-seeds itself at the start of training from its
+    generator and its rank, so random draws in the training step (dropout) differ across ranks; the checkpoint
+    holds rank 0's state, and the other ranks derive theirs from it the same way on resume. Data augmentation
+    does not use these generators at all: :mod:`conv3t.data.loader` seeds every sample by
+    ``(seed, epoch, index, rank)``.
     """
 
     def __init__(self) -> None:
@@ -126,7 +143,7 @@ class RNGStateCallback(L.Callback):
             self._pending = state_dict["rng"]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._pending is not None and trainer.world_size > 1 and trainer.global_rank > 0:
+        if trainer.world_size > 1 and trainer.global_rank > 0:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) + 7919 * trainer.global_rank
             L.seed_everything(seed % (2**31 - 1), workers=True, verbose=False)
         self._pending = None
