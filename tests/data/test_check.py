@@ -27,7 +27,7 @@ def test_broken_jester_lists_every_problem(broken_jester):
     for e in expected:
         assert any(t.startswith(e) for t in text), (e, text)
     assert len(report.problems) == len(expected)
-    assert report.videos_ok == 3 and report.videos_bad == 5 and report.unlisted == 1
+    assert report.videos_ok == 3 and report.videos_bad == 5 and report.unlisted == ["unlisted"]
 
 
 def test_check_decode_finds_corrupt_data_inside_a_jpeg(tmp_path, jester_root):
@@ -95,3 +95,20 @@ def test_cli_exit_status_and_output(jester_root, broken_jester, ucf_paths, capsy
     assert main(["data", "check", "--dataset", "ucf101", str(root), "--fold", "1", "--decode"]) == 0
     assert "6 listed videos, 6 ok" in capsys.readouterr().out
     assert main(["data", "check", "--dataset", "ucf101", str(root / "nope")]) == 2
+
+
+def test_unlisted_folders_are_named_first_20_then_a_count(tmp_path, jester_root, capsys):
+    """issue 12 item 10: the report named no unlisted folder, only "N folder(s)/file(s) on disk not in any list"."""
+    import shutil
+
+    root = tmp_path / "j"
+    shutil.copytree(jester_root, root)
+    for k in range(25):
+        write_jester_video(root / "20bn-jester-v1", f"extra{k:02d}", 2)
+    report = check_jester(root)
+    assert report.ok and report.unlisted == [f"extra{k:02d}" for k in range(25)]
+    assert main(["data", "check", "--dataset", "jester", str(root), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("25 folder(s)/file(s) on disk not in any list:")
+    assert lines[at + 1 : at + 21] == [f"  extra{k:02d}" for k in range(20)]
+    assert lines[at + 21] == "  ... and 5 more"

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from conv3t.data import (
-    DATA_CONFIG_KEYS,
     SkippedSamplesReport,
     SyntheticMotionDataset,
     VideoDataModule,
     build_datamodule,
+    data_config_keys,
 )
 
 
@@ -39,18 +39,19 @@ def test_synthetic_datamodule_from_config():
 
 
 def test_unknown_config_keys_are_named():
-    with pytest.raises(ValueError, match=r"unknown data config key\(s\) \['batchsize', 'frames'\]"):
+    with pytest.raises(ValueError, match=r"unknown config key 'data\.batchsize' \(did you mean 'batch_size'\?\)"):
         build_datamodule({"dataset": "synthetic", "batchsize": 4, "frames": 8})
     with pytest.raises(ValueError, match="needs 'dataset'"):
         build_datamodule({"batch_size": 4})
-    with pytest.raises(ValueError, match=r"data\.dataset must be one of"):
-        build_datamodule({"dataset": "kinetics"})
+    with pytest.raises(ValueError, match=r"data\.dataset must be one of .* got 'jestr' \(did you mean 'jester'\?\)"):
+        build_datamodule({"dataset": "jestr"})
     with pytest.raises(ValueError, match=r"data\.root is required"):
         build_datamodule({"dataset": "jester"})
+    # a key of another dataset kind: says whose it is
+    with pytest.raises(ValueError, match=r"'data\.fold' \(an option of ucf101\)"):
+        build_datamodule({"dataset": "jester", "root": "/x", "fold": 2})
     assert {
         "dataset",
-        "root",
-        "annotation_path",
         "num_frames",
         "size",
         "batch_size",
@@ -59,7 +60,9 @@ def test_unknown_config_keys_are_named():
         "num_val",
         "task",
         "seed",
-    } <= set(DATA_CONFIG_KEYS)
+    } <= set(data_config_keys("synthetic"))
+    assert {"root", "annotation_path", "frames_dir", "test_views", "test_crops"} <= set(data_config_keys("jester"))
+    assert "num_train" not in data_config_keys("jester") and "root" not in data_config_keys("synthetic")
 
 
 def test_jester_datamodule_batches(jester_root):
@@ -74,7 +77,7 @@ def test_jester_datamodule_batches(jester_root):
             "test_crops": 3,
         }
     )
-    assert dm.num_classes == 27 and not dm.flip
+    assert dm.num_classes == 27 and not dm.source.flip
     dm.setup("fit")
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (2, 3, 6, 30, 40) and y.tolist() != [-1, -1]
@@ -86,7 +89,7 @@ def test_jester_datamodule_batches(jester_root):
 def test_ucf101_datamodule_batches(ucf_paths):
     root, ann = ucf_paths
     dm = VideoDataModule("ucf101", root=root, annotation_path=ann, num_frames=4, size=42, batch_size=3)
-    assert dm.num_classes == 3 and dm.flip and dm.size == (42, 42) and dm.num_frames == 4
+    assert dm.num_classes == 3 and dm.source.flip and dm.size == (42, 42) and dm.num_frames == 4
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (3, 3, 4, 42, 42) and y.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="annotation_path"):

@@ -1,14 +1,16 @@
-"""Shared machinery of the file-backed video datasets: sampling, transforms, bad-sample policy."""
+"""Shared machinery of the file-backed video datasets: sampling, transforms, bad-sample policy, options."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from conv3t.data.errors import DataError, SkipCounter, VideoReadError
+from conv3t.data.registry import DatasetSource
 from conv3t.data.sampling import PAD_MODES, SAMPLE_MODES, sample_indices
 from conv3t.data.transforms import VideoTransform
 
@@ -25,7 +27,7 @@ def torch_seeded_rng() -> np.random.Generator:
 
 
 class VideoClipDataset(Dataset):
-    """Base of :class:`JesterDataset` and :class:`UCF101Dataset`.
+    """Base of the file-backed datasets (:class:`JesterDataset`, :class:`VideoListDataset`, ...).
 
     Subclasses fill ``self.videos`` (ids), ``self.labels`` (0-based, -1 = unlabeled) and implement
     :meth:`read_frames`. Items are ``(clip, label)`` with ``clip`` float32 ``(3, T, H, W)``, or
@@ -132,3 +134,59 @@ class VideoClipDataset(Dataset):
         for y in self.labels:
             out[y] = out.get(y, 0) + 1
         return out
+
+
+#: Sampling mode of each split: train = random window + augmentation, val = centre clip, test = multi-view.
+SPLIT_MODES = {"train": "train", "val": "eval", "test": "multiview"}
+
+
+@dataclass(kw_only=True)
+class ClipSource(DatasetSource):
+    """Options shared by the file-backed dataset kinds (a :class:`VideoClipDataset` per split).
+
+    Args:
+        num_frames: ``T``, frames per clip.
+        size: output ``(H, W)``, or an int for square.
+        frame_stride, pad: clip sampling, see :mod:`conv3t.data.sampling`.
+        scale: training scale-jitter range of the crop side.
+        flip: random horizontal flip in training; labels follow :meth:`flip_label_map`.
+        on_error: ``"raise"`` or ``"skip"`` bad videos (and bad list lines).
+        test_views, test_crops: the test split's multi-view protocol: ``test_views`` temporal
+            clips x ``test_crops`` (1 or 3) spatial crops per video, so test batches are
+            ``(B, test_views * test_crops, 3, T, H, W)``; average the logits over dim 1.
+    """
+
+    num_frames: int = 30
+    size: int | Sequence[int] = (112, 112)
+    frame_stride: int = 1
+    pad: str = "repeat_last"
+    scale: Sequence[float] = (0.8, 1.0)
+    flip: bool = False
+    on_error: str = "raise"
+    test_views: int = 5
+    test_crops: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.test_crops not in (1, 3):
+            raise ValueError(f"data.test_crops must be 1 or 3, got {self.test_crops}")
+        if len(self.scale) != 2:
+            raise ValueError(f"data.scale must be [low, high], got {self.scale!r}")
+        self.scale = (float(self.scale[0]), float(self.scale[1]))
+
+    def clip_options(self, split: str) -> dict:
+        """The :class:`VideoClipDataset` keyword arguments of ``split`` (its mode, sampling, transform)."""
+        if split not in SPLIT_MODES:
+            raise ValueError(f"split must be one of {tuple(SPLIT_MODES)}, got {split!r}")
+        return {
+            "num_frames": self.num_frames,
+            "mode": SPLIT_MODES[split],
+            "frame_stride": self.frame_stride,
+            "pad": self.pad,
+            "size": self.size,
+            "scale": self.scale,
+            "flip": self.flip,
+            "temporal_views": self.test_views,
+            "spatial_crops": self.test_crops,
+            "on_error": self.on_error,
+        }

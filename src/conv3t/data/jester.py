@@ -13,15 +13,18 @@ The annotation folder and the frames folder may be given separately.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from conv3t.data.base import ClipTransform, VideoClipDataset
+from conv3t.data.base import ClipSource, ClipTransform, VideoClipDataset
 from conv3t.data.decode import list_frame_files, read_jpeg_frames
 from conv3t.data.errors import DataError, Problem, raise_or_warn
+from conv3t.data.registry import register_dataset
+from conv3t.data.scan import CheckReport, check_frame_files, relative_names, scan
 from conv3t.data.transforms import JESTER_SIZE, symmetric_label_map
 
 JESTER_SPLITS = ("train", "validation", "test")
@@ -208,3 +211,112 @@ class JesterDataset(VideoClipDataset):
         unique, inverse = np.unique(idx, return_inverse=True)
         frames = read_jpeg_frames(vid, [files[i] for i in unique])
         return frames[torch.from_numpy(inverse.reshape(idx.shape))]
+
+
+def jester_videos(
+    root: str | Path | None,
+    annotation_dir: str | Path | None = None,
+    frames_dir: str | Path | None = None,
+) -> tuple[list[tuple[str, Path, str]], list[Problem], Path]:
+    """Every video listed by the Jester annotations: ``[(id, folder, "file:line")]``, problems, frames dir."""
+    ann, frames = jester_paths(root, annotation_dir, frames_dir)
+    problems: list[Problem] = []
+    try:
+        classes, probs = read_jester_labels(ann / JESTER_LABELS_FILE)
+        problems += probs
+    except DataError as err:
+        return [], [Problem(ann / JESTER_LABELS_FILE, str(err).split(": ", 1)[-1])], frames
+    videos: dict[str, tuple[str, Path, str]] = {}
+    for split in JESTER_SPLITS:
+        path = ann / f"jester-v1-{split}.csv"
+        if not path.exists():
+            problems.append(Problem(path, "annotation file is missing"))
+            continue
+        try:
+            rows, probs = read_jester_split(path, classes, labeled=split != "test")
+        except DataError as err:
+            problems.append(Problem(path, str(err).split(": ", 1)[-1]))
+            continue
+        problems += probs
+        for vid, _, line in rows:
+            if vid in videos:
+                problems.append(Problem(path, f"video {vid!r} is also listed at {videos[vid][2]}", line, vid))
+            else:
+                videos[vid] = (vid, frames / vid, f"{path.name}:{line}")
+    return list(videos.values()), problems, frames
+
+
+def check_jester(
+    root: str | Path | None,
+    annotation_dir: str | Path | None = None,
+    frames_dir: str | Path | None = None,
+    *,
+    decode: bool = False,
+    workers: int = 1,
+    on_start: Callable[[int], None] | None = None,
+    on_video: Callable[[], None] | None = None,
+) -> CheckReport:
+    """Check a Jester dataset: the annotation files (lines that do not parse, unknown labels, repeated
+    videos) and every listed frame folder (missing, empty, gaps in the numbering, bad JPEGs)."""
+    report = CheckReport("jester")
+    videos, problems, frames = jester_videos(root, annotation_dir, frames_dir)
+    report.problems += problems
+    if not frames.is_dir():
+        report.problems.append(Problem(frames, "frames folder is missing"))
+        report.videos_bad = len(videos)
+        return report
+    if on_start is not None:
+        on_start(len(videos))
+    scan(report, videos, check_frame_files, decode, workers, on_video)
+    listed = {v for v, _, _ in videos}
+    report.unlisted = relative_names([p for p in frames.iterdir() if p.is_dir() and p.name not in listed], frames)
+    return report
+
+
+@register_dataset("jester")
+@dataclass(kw_only=True)
+class JesterSource(ClipSource):
+    """20BN-Jester in its official layout: splits train / validation / validation (multi-view).
+
+    Args:
+        root: dataset folder (frames in ``root/20bn-jester-v1``; may be None when both
+            ``annotation_path`` and ``frames_dir`` are given).
+        annotation_path: folder of the ``jester-v1-*.csv`` files (default ``root``).
+        frames_dir: frames folder when not ``root/20bn-jester-v1``.
+        The clip options are those of :class:`~conv3t.data.base.ClipSource`; the paper's
+        30 frames of 150 x 224 by default, flip off (a mirror changes a gesture's meaning;
+        when on, left/right labels are swapped by :func:`jester_flip_label_map`).
+    """
+
+    root: str | Path | None = None
+    annotation_path: str | Path | None = None
+    frames_dir: str | Path | None = None
+    num_frames: int = 30
+    size: int | Sequence[int] = JESTER_SIZE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.root is None and (self.annotation_path is None or self.frames_dir is None):
+            raise ValueError("data.root is required for dataset 'jester' (or both annotation_path and frames_dir)")
+
+    def read_classes(self) -> list[str]:
+        ann, _ = jester_paths(self.root, self.annotation_path, self.frames_dir)
+        classes, problems = read_jester_labels(ann / JESTER_LABELS_FILE)
+        if problems and (self.on_error == "raise" or not classes):
+            raise DataError("; ".join(str(p) for p in problems))
+        return classes
+
+    def flip_label_map(self) -> dict[int, int]:
+        return jester_flip_label_map(self.class_names())
+
+    def dataset(self, split: str) -> JesterDataset:
+        return JesterDataset(
+            self.root,
+            "train" if split == "train" else "validation",  # the official test split has no labels
+            annotation_dir=self.annotation_path,
+            frames_dir=self.frames_dir,
+            **self.clip_options(split),
+        )
+
+    def check(self, **kwargs) -> CheckReport:
+        return check_jester(self.root, self.annotation_path, self.frames_dir, **kwargs)

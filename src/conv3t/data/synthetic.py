@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, symmetric_label_map
+from conv3t.data.registry import DatasetSource, register_dataset
+from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, HorizontalFlip, symmetric_label_map
 
 MOTION_CLASSES: tuple[str, ...] = (
     "translate_left",
@@ -363,3 +364,56 @@ class SyntheticMotionDataset(Dataset):
         if self.transform is not None:
             clip, label = self.transform(clip, label)
         return clip, label
+
+
+# Synthetic splits use different seeds so that their clips differ.
+_SPLIT_SEED_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_006}
+#: Label swaps when a motion clip is played backwards (static stays static).
+_REVERSE_PAIRS = (("translate_left", "translate_right"), ("translate_up", "translate_down"))
+_REVERSE_PAIRS += (("rotate_cw", "rotate_ccw"), ("zoom_in", "zoom_out"))
+
+
+@register_dataset("synthetic")
+@dataclass(kw_only=True)
+class SyntheticSource(DatasetSource):
+    """Synthetic clips made on the fly (:class:`SyntheticMotionDataset`); every split single-view.
+
+    Args:
+        num_frames, size: clip ``T`` and ``(H, W)`` (or an int for square).
+        flip: random label-aware horizontal flip of training clips.
+        num_train, num_val, num_test: clips per split.
+        task: ``"motion"`` or ``"appearance"``.
+        seed: the train split's seed; val and test use seeds offset from it, so the splits differ.
+    """
+
+    num_frames: int = 16
+    size: int | Sequence[int] = 64
+    flip: bool = False
+    num_train: int = 2000
+    num_val: int = 500
+    num_test: int = 500
+    task: str = "motion"
+    seed: int = 0
+
+    def read_classes(self) -> list[str]:
+        if self.task not in SYNTHETIC_FLIP_LABEL_MAP:
+            raise ValueError(f"data.task must be one of {sorted(SYNTHETIC_FLIP_LABEL_MAP)}, got {self.task!r}")
+        return list(MOTION_CLASSES if self.task == "motion" else APPEARANCE_CLASSES)
+
+    def flip_label_map(self) -> dict[int, int]:
+        return dict(SYNTHETIC_FLIP_LABEL_MAP[self.task])
+
+    def reverse_label_map(self) -> dict[int, int]:
+        """Playing a clip backwards swaps opposite motions; appearance labels do not change."""
+        if self.task != "motion":
+            return {}
+        index = {c: i for i, c in enumerate(self.class_names())}
+        return symmetric_label_map([(index[a], index[b]) for a, b in _REVERSE_PAIRS])
+
+    def dataset(self, split: str) -> SyntheticMotionDataset:
+        n = {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
+        seed = self.seed + _SPLIT_SEED_OFFSET[split]
+        ds = SyntheticMotionDataset(n, self.num_frames, self.size, task=self.task, seed=seed)
+        if split == "train" and self.flip:
+            ds.transform = HorizontalFlip(0.5, ds.flip_label_map)
+        return ds

@@ -12,16 +12,19 @@ Labels are 0-based in conv3t (classInd number - 1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from conv3t.data.base import ClipTransform, VideoClipDataset
+from conv3t.data.base import ClipSource, ClipTransform, VideoClipDataset
 from conv3t.data.decode import VideoFile
 from conv3t.data.errors import DataError, Problem, raise_or_warn
 from conv3t.data.jester import _read_lines
+from conv3t.data.registry import register_dataset
+from conv3t.data.scan import CheckReport, check_video_file, relative_names, scan
 from conv3t.data.transforms import UCF101_SIZE
 
 UCF101_FOLDS = (1, 2, 3)
@@ -185,3 +188,92 @@ class UCF101Dataset(VideoClipDataset):
             idx = self.sample(video.num_frames, rng)
             frames = video.read(idx.reshape(-1))
         return frames.reshape(*idx.shape, *frames.shape[1:])
+
+
+def ucf101_videos(
+    root: str | Path, annotation_path: str | Path, folds: Sequence[int] = UCF101_FOLDS
+) -> tuple[list[tuple[str, Path, str]], list[Problem]]:
+    """Every video listed by the UCF101 split files of ``folds``: ``[(rel, path, "file:line")]``, problems."""
+    root, ann = Path(root), Path(annotation_path)
+    try:
+        classes, problems = read_class_index(ann / "classInd.txt")
+    except DataError as err:
+        return [], [Problem(ann / "classInd.txt", str(err).split(": ", 1)[-1])]
+    videos: dict[str, tuple[str, Path, str]] = {}
+    for fold in folds:
+        for train in (True, False):
+            path = ucf101_split_file(ann, fold, train)
+            if not path.exists():
+                problems.append(Problem(path, "annotation file is missing"))
+                continue
+            try:
+                rows, probs = read_ucf101_split(path, classes, labeled=train)
+            except DataError as err:
+                problems.append(Problem(path, str(err).split(": ", 1)[-1]))
+                continue
+            problems += probs
+            for rel, _, line in rows:
+                videos.setdefault(rel, (rel, root / rel, f"{path.name}:{line}"))
+    return list(videos.values()), problems
+
+
+def check_ucf101(
+    root: str | Path,
+    annotation_path: str | Path,
+    folds: Sequence[int] = UCF101_FOLDS,
+    *,
+    decode: bool = False,
+    workers: int = 1,
+    on_start: Callable[[int], None] | None = None,
+    on_video: Callable[[], None] | None = None,
+) -> CheckReport:
+    """Check a UCF101 dataset (the split files of ``folds``): list lines, and every listed video file
+    (missing, unreadable, no video stream, truncated)."""
+    report = CheckReport("ucf101")
+    videos, problems = ucf101_videos(root, annotation_path, folds)
+    report.problems += problems
+    if not Path(root).is_dir():
+        report.problems.append(Problem(root, "video folder is missing"))
+        report.videos_bad = len(videos)
+        return report
+    if on_start is not None:
+        on_start(len(videos))
+    scan(report, videos, check_video_file, decode, workers, on_video)
+    listed = {str(p) for _, p, _ in videos}
+    unlisted = [p for p in Path(root).glob("*/*.avi") if str(p) not in listed]
+    report.unlisted = relative_names(unlisted, Path(root))
+    return report
+
+
+@register_dataset("ucf101")
+@dataclass(kw_only=True)
+class UCF101Source(ClipSource):
+    """UCF101 in its official layout: splits trainlist / testlist / testlist (multi-view) of ``fold``.
+
+    Args:
+        root: folder of the class folders with the ``.avi`` files.
+        annotation_path: folder of ``classInd.txt`` and the split lists.
+        fold: official split 1, 2 or 3.
+        The clip options are those of :class:`~conv3t.data.base.ClipSource`; the paper's
+        30 frames of 168 x 224 by default, flip on (label-neutral for UCF101).
+    """
+
+    root: str | Path
+    annotation_path: str | Path
+    fold: int = 1
+    num_frames: int = 30
+    size: int | Sequence[int] = UCF101_SIZE
+    flip: bool = True
+
+    def read_classes(self) -> list[str]:
+        classes, problems = read_class_index(Path(self.annotation_path) / "classInd.txt")
+        if problems and (self.on_error == "raise" or not classes):
+            raise DataError("; ".join(str(p) for p in problems))
+        return classes
+
+    def dataset(self, split: str) -> UCF101Dataset:
+        opts = self.clip_options(split)
+        return UCF101Dataset(self.root, self.annotation_path, self.fold, train=split == "train", **opts)
+
+    def check(self, **kwargs) -> CheckReport:
+        return check_ucf101(self.root, self.annotation_path, (self.fold,), **kwargs)

@@ -254,6 +254,33 @@ def _validate(cfg: Any, schema: Mapping[str, Any], where: str, source: str) -> d
     return out
 
 
+def _check_data(data: Mapping[str, Any], source: str) -> None:
+    """The ``data:`` keys against the registered dataset's options (its signature) and loader keys."""
+    from conv3t.data.registry import (
+        LOADER_OPTIONS,
+        dataset_names,
+        dataset_options,
+        get_dataset,
+        is_required,
+        unknown_option_message,
+    )
+
+    name = data.get("dataset")
+    if not name:
+        raise ConfigError(f"{source}: data.dataset is required (one of {', '.join(dataset_names())})")
+    try:
+        get_dataset(name)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    options = dataset_options(name)
+    for key in data:
+        if key != "dataset" and key not in LOADER_OPTIONS and key not in options:
+            raise ConfigError(f"{source}: {unknown_option_message(str(key), name)}")
+    for key, default in options.items():
+        if is_required(default) and data.get(key) is None:
+            raise ConfigError(f"{source}: data.{key} is required for dataset {name!r}")
+
+
 def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
     """Check ``cfg`` against the schema, fill in defaults, coerce types; returns a new dict.
 
@@ -261,13 +288,7 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str,
     """
     full = merge(default_config(), cfg)
     out = _validate(full, SCHEMA, "", source)
-    if not out["data"].get("dataset"):
-        raise ConfigError(f"{source}: data.dataset is required (synthetic, jester or ucf101)")
-    from conv3t.data.datamodule import DATA_CONFIG_KEYS
-
-    for key in out["data"]:
-        if key not in DATA_CONFIG_KEYS:
-            raise _unknown(str(key), "data", list(DATA_CONFIG_KEYS), source)
+    _check_data(out["data"], source)
     if out["sched"]["name"] == "plateau" and out["sched"]["warmup_epochs"] > 0:
         raise ConfigError(f"{source}: sched.warmup_epochs is not supported with sched.name=plateau")
     if out["optim"]["lr"] <= 0:
