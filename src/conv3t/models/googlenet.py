@@ -178,8 +178,8 @@ class GoogLeNet(nn.Module):
             ``inception4d``). Table 1 of the paper counts them.
         transform_input: map ImageNet-normalised input to the ``[-1, 1]`` scaling that torchvision's ImageNet
             GoogLeNet weights were trained with (torchvision turns this on with its weights). Default
-            ``False``, as the paper's code: our data pipeline normalises with ImageNet mean/std and the
-            transferred network is fine-tuned anyway.
+            ``False`` (training from scratch on ImageNet-normalised clips); ``create_model(...,
+            pretrained="imagenet")`` turns it on and refuses ``False``, so the input matches the weights.
         dropout: dropout before ``fc``. Default 0.4, the paper's code and the original GoogLeNet
             (torchvision uses 0.2).
         dropout_aux: dropout inside the auxiliary heads (0.7).

@@ -92,6 +92,17 @@ def architecture_kwargs(name: str) -> tuple[str, ...]:
     return (*_GOOGLENET_KWARGS, "aux_logits") if spec.arch_2d == "googlenet" else _RESNET_KWARGS
 
 
+def _imagenet_transform_input(name: str, requested: object) -> bool:
+    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform."""
+    if requested is None or requested is True:
+        return True
+    raise ValueError(
+        f"create_model({name!r}, pretrained='imagenet') needs transform_input=True: torchvision's ImageNet "
+        f"GoogLeNet weights expect input rescaled from ImageNet normalisation to [-1, 1], got "
+        f"transform_input={requested!r} (leave it unset, or use pretrained=None / a 2D file)"
+    )
+
+
 def list_models() -> list[str]:
     """Registered model names, paper models first: ``resnet18_3t, resnet18_3d, googlenet_3t, ...``."""
     return list(_SPECS)
@@ -133,8 +144,9 @@ def create_model(
             filter by the temporal depth ``D``, for Conv3d and Conv3T alike, so a static clip gives the 2D
             network's activations and its BatchNorm statistics fit; see :mod:`conv3t.models.transfer`).
         **kwargs: ResNets: ``base_width`` (64), ``stem_temporal_stride`` (2), ``zero_init_residual`` (False),
-            ``in_channels`` (3). GoogLeNets: ``transform_input`` (False), ``dropout`` (0.4), ``dropout_aux``
-            (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True).
+            ``in_channels`` (3). GoogLeNets: ``transform_input`` (False; True with ``pretrained="imagenet"``,
+            which refuses False because torchvision's ImageNet weights expect it), ``dropout`` (0.4),
+            ``dropout_aux`` (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True).
 
     Returns:
         The model (train mode). With ``pretrained``, ``model.transfer_report`` is the
@@ -161,6 +173,8 @@ def create_model(
         )
     if is_googlenet:
         kwargs["aux_logits"] = aux_logits
+        if isinstance(pretrained, str) and pretrained == "imagenet":
+            kwargs["transform_input"] = _imagenet_transform_input(name, kwargs.get("transform_input"))
     model = spec.builder(num_classes, **kwargs)
     model.transfer_report = None  # type: ignore[assignment]
     if pretrained is None:
