@@ -1,20 +1,32 @@
 """Shared pieces of the small-scale reproduction experiments (not part of the library).
 
-Everything runs on the CPU with tiny settings: synthetic clips of 8 frames x 32 x 32 pixels, the reduced
-ResNet-10 (one block per stage) at base width 8, a plain PyTorch training loop (Adam, cosine schedule,
-mirror / time-reversal augmentation with label maps). The temporal parameters get their own learning rate,
-as in ``configs/demo.yaml``. Each finished run is stored as JSON under ``runs/experiments/results`` and
-reused by every experiment that needs the same run (same key), so the three experiments share their
-scratch-3T runs.
+Every measured model is trained by the shipped trainer, :func:`conv3t.train.run.train`, from
+``configs/experiments/small_synthetic.yaml`` plus dotted overrides (:meth:`Setting.overrides`). Each run gets
+its own trainer run folder ``ROOT/runs/<name>-<key>``; ``<key>`` hashes the fully validated config, the
+package's source code, the library versions and (for pretrained runs) the bytes of the 2D weights file, so
+a stored result is reused only when nothing that changes it has changed (:func:`run_key`). ``result.json``
+in the folder is written last: a folder without it is an unfinished run and is trained again.
+
+The one piece outside the trainer is the stand-in for ImageNet pretraining (:func:`pretrained_2d`): a 2D
+network trained on single frames, which the trainer (a video trainer) cannot express. It uses the trainer's
+own parameter groups (:func:`conv3t.train.optim.build_optimizer`) and schedule (:func:`lr_multiplier`).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import math
 import os
+import shutil
+import sys
 import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import cache
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -23,240 +35,267 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.data.synthetic import SYNTHETIC_FLIP_LABEL_MAP, SyntheticMotionDataset
-from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from conv3t.exported import ModelInfo, save_exported
-from conv3t.files import atomic_write
-from conv3t.models import count_parameters, create_model
-from conv3t.nn import Conv3T
-from conv3t.train.cache import reverse_label_map
+import conv3t
+from conv3t.files import atomic_write, write_json
+from conv3t.nn import Conv3T, conv3t_layers
 
 ROOT = Path(os.environ.get("CONV3T_EXPERIMENTS", "runs/experiments"))
-TEMPORAL = ("scale", "rotation", "translation_x", "translation_y")
+BASE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "experiments" / "small_synthetic.yaml"
+PARAMS = ("s", "r", "t_x", "t_y")
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One training run. ``pretrained``: None (scratch) or ``"frames2d"`` (2D net trained on single frames of
-    the appearance task, transferred with ``create_model(pretrained=PATH)``)."""
+    """One training run. ``pretrained``: None (scratch) or ``"frames2d"`` (:func:`pretrained_2d` of this seed,
+    transferred by the trainer's ``model.pretrained`` with ``model.inflate = inflate``)."""
 
     task: str = "motion"
     model: str = "resnet10_3t"
     pretrained: str | None = None
+    inflate: str = "repeat"
     seed: int = 0
-    base_width: int = 8
-    num_frames: int = 8
-    size: int = 32
-    num_train: int = 1800
-    num_val: int = 450
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 3e-3
     temporal_lr: float = 3e-2
-    weight_decay: float = 1e-4
 
-    def key(self) -> str:
-        pre = self.pretrained or "scratch"
-        tlr = "" if self.temporal_lr == 3e-2 else f"_tlr{self.temporal_lr:g}"
-        return f"{self.task}_{self.model}_{pre}_w{self.base_width}_e{self.epochs}_n{self.num_train}{tlr}_s{self.seed}"
+    def overrides(self) -> dict[str, Any]:
+        """Dotted config overrides on top of :data:`BASE_CONFIG` (the 2D weights path is filled in later)."""
+        return {
+            "seed": self.seed,
+            "data.task": self.task,
+            "model.name": self.model,
+            "model.inflate": self.inflate,
+            "optim.temporal_lr": self.temporal_lr,
+        }
 
-
-def clips(task: str, split: str, count: int, num_frames: int, size: int) -> tuple[Tensor, Tensor]:
-    """Rendered, normalised clips ``(N, 3, T, H, W)`` and labels, cached on disk (train seed 0, val seed 1)."""
-    path = ROOT / "cache" / f"{task}_{split}_{count}_{num_frames}x{size}.pt"
-    if path.is_file():
-        data = torch.load(path, weights_only=True)
-        return data["x"], data["y"]
-    ds = SyntheticMotionDataset(count, num_frames=num_frames, size=size, task=task, seed=0 if split == "train" else 1)
-    x = torch.stack([ds[i][0] for i in range(count)])
-    y = torch.tensor([ds.label(i) for i in range(count)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"x": x, "y": y}, tmp)
-    os.replace(tmp, path)
-    return x, y
+    def name(self) -> str:
+        """Readable part of the run folder name (the key part makes it unique)."""
+        pre = "scratch" if self.pretrained is None else f"{self.pretrained}-{self.inflate}"
+        return f"{self.task}_{self.model}_{pre}_tlr{self.temporal_lr:g}_s{self.seed}"
 
 
-def classes(task: str) -> list[str]:
-    return SyntheticMotionDataset(1, num_frames=2, size=16, task=task).classes
+@cache
+def code_version() -> str:
+    """sha256 of every ``.py`` file of the imported conv3t package and of this file, plus library versions."""
+    h = hashlib.sha256()
+    package = Path(conv3t.__file__).resolve().parent
+    files = [(str(p.relative_to(package.parent)), p) for p in sorted(package.rglob("*.py"))]
+    for name, path in [*files, ("experiments/_common.py", Path(__file__).resolve())]:
+        h.update(f"{name}\0".encode() + path.read_bytes() + b"\0")
+    import lightning
+
+    for mod in (conv3t, torch, lightning, np):
+        h.update(f"{mod.__name__}={mod.__version__};".encode())
+    return h.hexdigest()
 
 
-def _maps(task: str) -> tuple[Tensor, Tensor]:
-    names = classes(task)
-    flip, rev = torch.arange(len(names)), torch.arange(len(names))
-    for k, v in SYNTHETIC_FLIP_LABEL_MAP[task].items():
-        flip[k] = v
-    for k, v in reverse_label_map(names, task).items():
-        rev[k] = v
-    return flip, rev
+def file_digest(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _augment(x: Tensor, y: Tensor, flip: Tensor, rev: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    do_flip = torch.rand(len(y), generator=g) < 0.5
-    do_rev = torch.rand(len(y), generator=g) < 0.5
-    x = x.clone()
-    x[do_flip] = x[do_flip].flip(-1)
-    y = torch.where(do_flip, flip[y], y)
-    x[do_rev] = x[do_rev].flip(2)
-    y = torch.where(do_rev, rev[y], y)
-    return x, y
+def run_key(config: Mapping[str, Any], code: str | None = None) -> str:
+    """Cache key of a run: hash of the validated ``config``, the code version and any weights file it reads.
+
+    Every setting that can change a result is in the validated config (defaults filled in) or in the code,
+    so a changed setting or changed code gives another key and the run is trained again.
+    """
+    pretrained = config["model"].get("pretrained")
+    weights = file_digest(pretrained) if pretrained not in (None, "imagenet") else pretrained
+    blob = json.dumps(
+        {"config": config, "code": code if code is not None else code_version(), "weights": weights},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _groups(model: nn.Module, lr: float, temporal_lr: float, weight_decay: float) -> list[dict[str, Any]]:
-    temporal_ids = {id(getattr(m, a)) for m in model.modules() if isinstance(m, Conv3T) for a in TEMPORAL}
-    temporal = [p for p in model.parameters() if id(p) in temporal_ids and p.requires_grad]
-    decay = [p for p in model.parameters() if id(p) not in temporal_ids and p.requires_grad and p.dim() > 1]
-    other = [p for p in model.parameters() if id(p) not in temporal_ids and p.requires_grad and p.dim() <= 1]
-    groups = [
-        {"params": decay, "lr": lr, "weight_decay": weight_decay},
-        {"params": other, "lr": lr, "weight_decay": 0.0},
-        {"params": temporal, "lr": temporal_lr, "weight_decay": 0.0},
-    ]
-    return [g for g in groups if g["params"]]
+def base_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated experiment config: :data:`BASE_CONFIG` plus ``overrides``."""
+    from conv3t.train.config import load_config
+
+    return load_config(BASE_CONFIG, overrides)
+
+
+def spread(model: nn.Module) -> dict[str, float]:
+    """Mean and std (ddof 0) over all Conv3T channels and steps of |s-1|, |r|, |t_x|, |t_y| (Tables 2/4)."""
+    values: dict[str, list[Tensor]] = {p: [] for p in PARAMS}
+    for _, layer in conv3t_layers(model):
+        t = {k: v.detach().double().flatten() for k, v in layer.temporal_parameters().items()}
+        values["s"].append((t["scale"] - 1).abs())
+        values["r"].append(t["rotation"].abs())
+        values["t_x"].append(t["translation_x"].abs())
+        values["t_y"].append(t["translation_y"].abs())
+    out = {}
+    for p, parts in values.items():
+        v = torch.cat(parts)
+        out[f"mu_{p}"], out[f"sigma_{p}"] = float(v.mean()), float(v.std(unbiased=False))
+    return out
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch: int = 64) -> float:
+    """Eval-mode top-1 of ``model`` on clips ``x`` ``(N, 3, T, H, W)`` with labels ``y`` ``(N,)``."""
     model.eval()
-    correct = 0
-    for i in range(0, len(y), batch):
-        correct += int((model(x[i : i + batch]).argmax(dim=1) == y[i : i + batch]).sum())
+    correct = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(y), batch))
     return correct / len(y)
 
 
-def fit(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    xv: Tensor,
-    yv: Tensor,
-    setting: Setting,
-    task: str,
-    augment: bool = True,
-) -> dict[str, Any]:
-    """Train ``model`` (Adam, cosine schedule, ``setting.epochs``), return final val accuracy and timing."""
-    torch.manual_seed(setting.seed)
-    g = torch.Generator().manual_seed(setting.seed)
-    opt = torch.optim.AdamW(_groups(model, setting.lr, setting.temporal_lr, setting.weight_decay))
-    steps_per_epoch = math.ceil(len(y) / setting.batch_size)
-    total = setting.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    flip, rev = _maps(task)
-    start = time.perf_counter()
-    history = []
-    for _ in range(setting.epochs):
+def clips(config: Mapping[str, Any], split: str) -> tuple[Tensor, Tensor]:
+    """The rendered, normalised clips ``(N, 3, T, H, W)`` and labels of ``split`` exactly as the trainer's data
+    module builds them (``train`` without its random flip)."""
+    from conv3t.data import build_datamodule
+
+    dm = build_datamodule({**config["data"], "flip": None})
+    ds = dm.make_dataset(split)
+    items = [ds[i] for i in range(len(ds))]
+    return torch.stack([c for c, _ in items]), torch.tensor([int(label) for _, label in items])
+
+
+def history(run_dir: Path) -> list[float]:
+    """Validation top-1 after every epoch, from the trainer's CSV log."""
+    out = []
+    for path in sorted((run_dir / "logs").glob("version_*/metrics.csv")):
+        with path.open() as f:
+            out += [float(row["val/top1"]) for row in csv.DictReader(f) if row.get("val/top1")]
+    return out
+
+
+def pretrained_2d(seed: int) -> Path:
+    """A 2D ResNet-10 trained on single frames of the appearance task, saved as a torchvision-style state dict.
+
+    Built as the 3T ResNet fed one-frame clips with its temporal parameters frozen at the identity: then every
+    3T layer computes exactly the 2D convolution with its filter ``K_1`` (only the kernel's centre slice meets
+    the frame), BatchNorm3d over one frame is BatchNorm2d, and the 1x1x1 shortcuts are 1x1 convolutions. The
+    saved dict has torchvision's 2D shapes, so the trainer's ``model.pretrained`` loads it like any 2D file.
+    Same data, optimiser groups, schedule, batch size and epochs as the video runs.
+    """
+    from conv3t.data.synthetic import SYNTHETIC_FLIP_LABEL_MAP
+    from conv3t.models import create_model
+    from conv3t.train.optim import build_optimizer, lr_multiplier
+
+    cfg = base_config({"seed": seed, "data.task": "appearance"})
+    key = run_key(cfg)
+    path = ROOT / "pretrained" / f"frames2d_s{seed}-{key}.safetensors"
+    if path.is_file():
+        return path
+    x, y = clips(cfg, "train")
+    xv, yv = clips(cfg, "val")
+    frames_count = x.shape[2]
+    g = torch.Generator().manual_seed(seed)
+    frames = x[torch.arange(len(y)), :, torch.randint(0, frames_count, (len(y),), generator=g)].unsqueeze(2)
+    frames_v = xv[:, :, frames_count // 2].unsqueeze(2)  # (N, 3, 1, H, W): the middle frame
+    torch.manual_seed(seed)
+    model = create_model("resnet10_3t", int(y.max()) + 1, **cfg["model"]["kwargs"])
+    for _, layer in conv3t_layers(model):
+        for p in layer.temporal_parameters().values():
+            p.requires_grad_(False)
+    opt = build_optimizer(model, cfg["optim"])
+    bs, epochs = int(cfg["data"]["batch_size"]), int(cfg["trainer"]["max_epochs"])
+    total = epochs * math.ceil(len(y) / bs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, total, 0, "cosine", 0.0))
+    flip = torch.arange(int(y.max()) + 1)
+    for k, v in SYNTHETIC_FLIP_LABEL_MAP["appearance"].items():
+        flip[k] = v
+    for _ in range(epochs):
         model.train()
-        order = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), setting.batch_size):
-            idx = order[i : i + setting.batch_size]
-            xb, yb = x[idx], y[idx]
-            if augment:
-                xb, yb = _augment(xb, yb, flip, rev, g)
+        for idx in torch.randperm(len(y), generator=g).split(bs):
+            xb, yb = frames[idx].clone(), y[idx]
+            mirror = torch.rand(len(yb), generator=g) < 0.5
+            xb[mirror], yb = xb[mirror].flip(-1), torch.where(mirror, flip[yb], yb)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-        history.append(accuracy(model, xv, yv))
-    return {"val_acc": history[-1], "val_history": history, "train_seconds": time.perf_counter() - start}
-
-
-def spread(model: nn.Module) -> dict[str, float]:
-    """Mean and std over all Conv3T channels and steps of |s-1|, |r|, |t_x|, |t_y| (the paper's Tables 2/4)."""
-    from conv3t.explain import summary_statistics
-
-    stats = summary_statistics({"m": model})
-    out = {}
-    for row in stats.itertuples(index=False):
-        out[f"mu_{row.parameter}"] = row.mean
-        out[f"sigma_{row.parameter}"] = row.std
-    return out
-
-
-def pretrained_2d(seed: int, setting: Setting) -> Path:
-    """A 2D network trained on single frames of the appearance task, saved as a torchvision-style state dict.
-
-    Built as the 3T ResNet itself fed one-frame clips with its temporal parameters frozen at the identity: then
-    every 3T layer computes exactly the 2D convolution with its filter ``K_1`` (only the kernel's centre slice
-    meets the frame), BatchNorm3d over one frame is BatchNorm2d, and the 1x1x1 shortcut convolutions are 1x1.
-    The saved dict has torchvision's 2D shapes (``(out, in, kH, kW)``), so it goes through the library's
-    2D -> 3T transfer (:func:`conv3t.models.create_model` with ``pretrained=PATH``) like any 2D checkpoint.
-    """
-    path = ROOT / "pretrained" / f"frames2d_w{setting.base_width}_e{setting.epochs}_s{seed}.safetensors"
-    if path.is_file():
-        return path
-    x, y = clips("appearance", "train", setting.num_train, setting.num_frames, setting.size)
-    xv, yv = clips("appearance", "val", setting.num_val, setting.num_frames, setting.size)
-    g = torch.Generator().manual_seed(seed)
-    pick = torch.randint(0, setting.num_frames, (len(y),), generator=g)
-    frames = x[torch.arange(len(y)), :, pick].unsqueeze(2)  # (N, 3, 1, H, W): one random frame per clip
-    frames_v = xv[:, :, setting.num_frames // 2].unsqueeze(2)
-    torch.manual_seed(seed)
-    model = create_model(
-        "resnet10_3t", num_classes=len(classes("appearance")), base_width=setting.base_width, stem_temporal_stride=1
-    )
-    for m in model.modules():
-        if isinstance(m, Conv3T):
-            for a in TEMPORAL:
-                getattr(m, a).requires_grad_(False)
-    pre = Setting(**{**asdict(setting), "seed": seed})
-    result = fit(model, frames, y, frames_v, yv, pre, "appearance", augment=True)
     state = {}
     for k, v in model.state_dict().items():
-        if any(k.endswith(f".{a}") for a in TEMPORAL):
+        if k.rsplit(".", 1)[-1] in Conv3T.temporal_parameter_names:
             continue
-        if v.dim() == 5:  # Conv3d 1x1x1 shortcut -> 2D 1x1
-            v = v[:, :, 0]
-        state[k] = v.contiguous()
+        state[k] = (v[:, :, 0] if v.dim() == 5 else v).contiguous()  # 1x1x1 shortcut -> 1x1
     from safetensors.torch import save
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, save(state))
-    atomic_write(path.with_suffix(".json"), (json.dumps(result, indent=1) + "\n").encode())
+    write_json({"val_acc_single_frame": accuracy(model, frames_v, yv), "key": key}, path.with_suffix(".json"))
     return path
 
 
-def run(setting: Setting, export: bool = True) -> dict[str, Any]:
-    """Train one setting (or load its stored result) and return accuracy, parameter count and spread.
-
-    With ``export`` the trained model is also written as ``ROOT/models/<key>`` (model.safetensors +
-    model.json), ready for ``conv3t explain`` / ``conv3t verify``.
-    """
-    out = ROOT / "results" / f"{setting.key()}.json"
-    if out.is_file():
-        return json.loads(out.read_text())
-    x, y = clips(setting.task, "train", setting.num_train, setting.num_frames, setting.size)
-    xv, yv = clips(setting.task, "val", setting.num_val, setting.num_frames, setting.size)
-    torch.manual_seed(setting.seed)
-    kwargs = {"base_width": setting.base_width, "stem_temporal_stride": 1}
-    pretrained = None
+def config_of(setting: Setting) -> dict[str, Any]:
+    """The validated trainer config of ``setting`` (pretraining the 2D weights first when it needs them)."""
+    over = setting.overrides()
     if setting.pretrained == "frames2d":
-        pretrained = str(pretrained_2d(setting.seed, setting))
+        over["model.pretrained"] = str(pretrained_2d(setting.seed))
     elif setting.pretrained is not None:
         raise ValueError(f"unknown pretrained={setting.pretrained!r}")
-    model = create_model(setting.model, num_classes=len(classes(setting.task)), pretrained=pretrained, **kwargs)
-    result: dict[str, Any] = {"setting": asdict(setting), "params": count_parameters(model)}
-    if pretrained is not None:
-        result["acc_at_transfer"] = accuracy(model, xv, yv)
-    result.update(fit(model, x, y, xv, yv, setting, setting.task))
-    if setting.model.endswith("_3t"):
+    return base_config(over)
+
+
+def _acc_at_transfer(config: Mapping[str, Any], xv: Tensor, yv: Tensor) -> dict[str, float]:
+    """Eval-mode val top-1 straight after the 2D -> video transfer, for both inflate modes."""
+    from conv3t.train.module import build_model
+
+    out = {}
+    for mode in ("repeat", "mean"):
+        torch.manual_seed(0)
+        model = build_model({**config["model"], "inflate": mode}, int(yv.max()) + 1)
+        out[mode] = accuracy(model, xv, yv)
+    return out
+
+
+def run(setting: Setting) -> dict[str, Any]:
+    """Train ``setting`` with the shipped trainer (or reuse its stored result); accuracy, params, spread.
+
+    The run folder holds the trainer's outputs (config.yaml, logs, metrics.json, model.safetensors + model.json
+    for ``conv3t explain`` / ``conv3t verify``) and ``result.json``.
+    """
+    from conv3t.exported import load_exported
+    from conv3t.models import count_parameters
+    from conv3t.train.run import train
+
+    config = config_of(setting)
+    run_dir = ROOT / "runs" / f"{setting.name()}-{run_key(config)}"
+    done = run_dir / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    if run_dir.exists():  # an unfinished run (killed): start it again from scratch
+        shutil.rmtree(run_dir)
+    result: dict[str, Any] = {"setting": asdict(setting), "run_dir": str(run_dir), "code": code_version()}
+    if setting.pretrained is not None and setting.task == "appearance":  # the 2D head fits appearance only
+        result["acc_at_transfer"] = _acc_at_transfer(config, *clips(config, "val"))
+    cpu = time.process_time()
+    out = train(config, run_dir)
+    model = load_exported(run_dir).model
+    result.update(
+        val_acc=float(out.metrics["val/top1"]),
+        val_history=history(run_dir),
+        train_seconds=out.train_seconds,
+        cpu_seconds=time.process_time() - cpu,
+        params=count_parameters(model),
+    )
+    if conv3t_layers(model):
         result.update(spread(model))
-    if export:
-        info = ModelInfo(
-            model=setting.model,
-            num_classes=len(classes(setting.task)),
-            classes=classes(setting.task),
-            num_frames=setting.num_frames,
-            size=(setting.size, setting.size),
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            model_kwargs=kwargs,
-            data={"dataset": "synthetic", "task": setting.task, "num_frames": setting.num_frames},
-        )
-        save_exported(model, ROOT / "models" / setting.key(), info)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, (json.dumps(result, indent=1) + "\n").encode())
+    write_json(result, done)
     return result
+
+
+def _worker(setting: Setting) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    return run(setting)
+
+
+def run_all(settings: Iterable[Setting], workers: int = 1) -> list[dict[str, Any]]:
+    """:func:`run` for every setting, ``workers`` processes of one thread each (2D pretraining done first)."""
+    settings = list(settings)
+    seeds = sorted({s.seed for s in settings if s.pretrained == "frames2d"})
+    if workers <= 1:
+        torch.set_num_threads(1)
+        [pretrained_2d(seed) for seed in seeds]
+        return [run(s) for s in settings]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+        list(pool.map(pretrained_2d, seeds))
+        return list(pool.map(_worker, settings))
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(Path(__file__).parent))
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -1,11 +1,12 @@
 """`conv3t verify` on the models trained by the experiments: pooled agreement per layer and motion type.
 
-Runs :func:`conv3t.verify.verify_run` (both modes) on every exported 3TConv model under
-``runs/experiments/models`` whose name matches ``--pattern`` (train them first with ``task_spread.py`` and
-``pretrained_vs_scratch.py``), stores each result under ``runs/experiments/verify/<model>``, and prints the
-agreement pooled over the models: agreeing / counted channels per layer, motion type and mode.
+Runs :func:`conv3t.verify.verify_run` (both modes) on the exported 3TConv models of the experiments
+(``--models motion``: scratch seed 0 and pretrained seeds 0-2 on the motion task; ``appearance``: pretrained
+seeds 0-2 on the appearance task; trained first if their runs are not stored), stores each result under
+``runs/experiments/verify/<run>-<code>``, and prints the agreement pooled over the models: agreeing /
+counted channels per layer, motion type and mode.
 
-Run:  python experiments/verify_trained.py [--pattern "motion_resnet10_3t_*_n1800_s?"]
+Run:  python experiments/verify_trained.py [--models motion|appearance] [--workers 2]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import ROOT
+from _common import ROOT, Setting, code_version, run_all
 
 from conv3t.verify.network import VerifyConfig, verify_run
 from conv3t.verify.report import write_outputs
@@ -27,18 +28,23 @@ from conv3t.verify.report import write_outputs
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pattern", default="motion_resnet10_3t_*_n1800_s?")
+    parser.add_argument("--models", choices=("motion", "appearance"), default="motion")
+    parser.add_argument("--workers", type=int, default=1, help="training runs in parallel (if not stored)")
     parser.add_argument("--textures", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    runs = sorted(p for p in (ROOT / "models").glob(args.pattern) if (p / "model.json").is_file())
-    if not runs:
-        raise SystemExit(f"no exported model matches {ROOT / 'models' / args.pattern}; run the experiments first")
+    if args.models == "motion":
+        settings = [Setting(task="motion", seed=0)] + [
+            Setting(task="motion", pretrained="frames2d", seed=s) for s in range(3)
+        ]
+    else:
+        settings = [Setting(task="appearance", pretrained="frames2d", seed=s) for s in range(3)]
+    runs = [Path(r["run_dir"]) for r in run_all(settings, args.workers)]
     summaries = []
     for run_dir in runs:
-        out = ROOT / "verify" / run_dir.name
+        out = ROOT / "verify" / f"{run_dir.name}-t{args.textures}-{code_version()[:12]}"
         csv = out / "verification_summary.csv"
         if csv.is_file():
             summary = pd.read_csv(csv)
@@ -52,7 +58,9 @@ def main() -> None:
     allrows = pd.concat(summaries, ignore_index=True)
     cols = ["counted", "agree", "dominant_counted", "dominant_agree"]
     pooled = allrows.groupby(["mode", "layer", "motion"], sort=False)[cols].sum().reset_index()
-    print(f"\nAgreeing / counted channels pooled over {len(runs)} models ({args.pattern}); chance 25 % (translation)")
+    print(
+        f"\nAgreeing / counted channels pooled over {len(runs)} models ({args.models} task); chance 25 % (translation)"
+    )
     print("and 50 % (rotation, zoom)\n")
     layers = list(dict.fromkeys(pooled["layer"]))
     print("| layer | mode | translation | rotation | zoom |\n|---|---|---|---|---|")
