@@ -27,13 +27,14 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
-from conv3t.train.config import _plain, dump_config
+from conv3t.train.config import ConfigError, _plain, build_strategy, dump_config
 from conv3t.train.module import VideoClassifier
 
-__all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "train"]
+__all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "hpc_checkpoints", "train"]
 
 log = logging.getLogger("conv3t.train")
 
@@ -57,6 +58,7 @@ class TrainResult:
     last_checkpoint: Path | None
     exported: bool
     interrupted: bool = False
+    is_global_zero: bool = True  # False in the other processes of a multi-process run: they print nothing
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,18 +74,22 @@ def _loggers(config: Mapping[str, Any], run_dir: Path) -> list[Any]:
     out: list[Any] = []
     cfg = config["logging"]
     if cfg["tensorboard"]:
-        from lightning.fabric.loggers.tensorboard import _TENSORBOARD_AVAILABLE, _TENSORBOARDX_AVAILABLE
-
-        if _TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE:
-            out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", default_hp_metric=False))
-        else:
-            log.warning(
-                "logging.tensorboard is on but the `tensorboard` package is not installed: logging to CSV only "
-                "(pip install tensorboard to get TensorBoard logs)"
+        if not tensorboard_available():
+            raise ConfigError(
+                "logging.tensorboard is true but the `tensorboard` package is not installed: "
+                "pip install 'conv3t[tensorboard]', or set logging.tensorboard: false (CSV logs only)"
             )
+        out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", default_hp_metric=False))
     if cfg["csv"] or not out:
         out.append(CSVLogger(save_dir=str(run_dir), name="logs"))
     return out
+
+
+def tensorboard_available() -> bool:
+    """Whether Lightning's TensorBoardLogger can write (``tensorboard`` or ``tensorboardX`` installed)."""
+    from lightning.fabric.loggers.tensorboard import _TENSORBOARD_AVAILABLE, _TENSORBOARDX_AVAILABLE
+
+    return bool(_TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE)
 
 
 def _progress_bar(kind: str) -> L.Callback | None:
@@ -154,23 +160,53 @@ def build_trainer(
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     callbacks += list(extra_callbacks)
     kwargs = {k: v for k, v in config["trainer"].items() if v is not None}
-    trainer = L.Trainer(
-        default_root_dir=str(run_dir),
-        logger=loggers if loggers else False,
-        callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=bar is not None,
-        **kwargs,
-    )
+    kwargs["strategy"] = build_strategy(kwargs.get("strategy", "auto"))
+    user_plugins = kwargs.pop("plugins", None) or []
+    plugins = [AtomicCheckpointIO(), *(user_plugins if isinstance(user_plugins, list) else [user_plugins])]
+    try:
+        trainer = L.Trainer(
+            default_root_dir=str(run_dir),
+            logger=loggers if loggers else False,
+            callbacks=callbacks,
+            plugins=plugins,
+            enable_progress_bar=bar is not None,
+            **kwargs,
+        )
+    except MisconfigurationException as err:  # e.g. an unknown accelerator or profiler name
+        raise ConfigError(f"trainer: {err}") from err
     return trainer, {"best": best_cb, "last": last_cbs}
+
+
+def hpc_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Lightning's SLURM requeue checkpoints ``run_dir/hpc_ckpt_N.ckpt``, oldest (smallest N) first."""
+    found = []
+    for path in Path(run_dir).glob("hpc_ckpt_*.ckpt"):
+        number = path.stem.removeprefix("hpc_ckpt_")
+        if number.isdigit():
+            found.append((int(number), path))
+    return [path for _, path in sorted(found)]
+
+
+def _resume_point(run_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to continue from: the newest of last.ckpt (with ``resume``) and a SLURM requeue
+    checkpoint (always: a requeued job reruns the same command, without --resume); None to start afresh."""
+    last, _ = checkpoint_paths(run_dir)
+    hpc = hpc_checkpoints(run_dir)
+    candidates = ([last] if resume and last.is_file() else []) + hpc[-1:]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, p in hpc))  # same time: the requeue one
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool, config: Mapping[str, Any]) -> Path | None:
     last, _ = checkpoint_paths(run_dir)
-    if resume:
-        if not last.is_file():
-            raise RunDirError(f"--resume: {last} not found; nothing to resume in {run_dir}")
-        load_checkpoint_file(last)  # fail early, naming the file, if it is corrupt
+    start = _resume_point(run_dir, resume)
+    if resume and start is None:
+        raise RunDirError(f"--resume: {last} not found; nothing to resume in {run_dir}")
+    if start is not None:
+        if start != last:
+            log.info("continuing from the SLURM requeue checkpoint %s", start)
+        load_checkpoint_file(start)  # fail early, naming the file, if it is corrupt
         saved = run_dir / "config.yaml"
         if saved.is_file():
             import yaml
@@ -179,7 +215,7 @@ def _prepare_run_dir(run_dir: Path, resume: bool, config: Mapping[str, Any]) -> 
             changed = _diff(old, _plain(config))
             if changed:
                 log.warning("resuming with a config that differs from %s in: %s", saved, ", ".join(changed))
-        return last
+        return start
     if last.is_file():
         raise RunDirError(
             f"{run_dir} already holds a run ({last}); pass --resume to continue it, or choose another --out"
@@ -241,7 +277,7 @@ def train(
         RunDirError: ``run_dir`` has a run but ``resume`` is False, or ``resume`` without a checkpoint.
         CheckpointError: the checkpoint to resume from is corrupt (the message names the file).
     """
-    from conv3t.data import build_datamodule
+    from conv3t.data import SkippedSamplesReport, build_datamodule
 
     run_dir = Path(run_dir)
     ckpt = _prepare_run_dir(run_dir, resume, config)
@@ -251,11 +287,15 @@ def train(
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # inside Lightning, not actionable here
     L.seed_everything(int(config["seed"]), workers=True, verbose=False)
 
-    dm = build_datamodule(config["data"])
-    classes = dm.classes
+    try:  # errors here come from the data / model settings; later ones are not re-worded
+        dm = build_datamodule(config["data"])
+        classes = dm.classes
+        module = VideoClassifier(config, num_classes=len(classes), classes=classes)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ConfigError(f"cannot build the run from its data / model settings: {type(err).__name__}: {err}") from err
+    dm.sample_seed = int(config["seed"])
     if config["cache"]["clips"]:
         _cache_clips(config, dm, cache_progress)
-    module = VideoClassifier(config, num_classes=len(classes), classes=classes)
     trainer, ck = build_trainer(config, run_dir, extra_callbacks)
     if trainer.is_global_zero:
         dump_config(config, run_dir / "config.yaml")
@@ -264,25 +304,27 @@ def train(
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     train_seconds = time.perf_counter() - start
     last_path, _ = checkpoint_paths(run_dir)
+    zero = bool(trainer.is_global_zero)
     if trainer.interrupted:
-        return TrainResult(run_dir, dict(module.last_val_metrics), train_seconds, None, last_path, False, True)
+        return TrainResult(run_dir, dict(module.last_val_metrics), train_seconds, None, last_path, False, True, zero)
 
     # Export the best checkpoint's weights; re-validate when they are not the final weights.
     best_cb = ck["best"]
     best_file = Path(best_cb.best_model_path) if best_cb is not None and best_cb.best_model_path else None
-    last_top1 = module.last_val_metrics.get("val/top1")
     if best_file is not None and best_file.is_file():
-        best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
-        if last_top1 is None or (best_score is not None and best_score > last_top1 + 1e-9):
-            state = load_checkpoint_file(best_file)["state_dict"]
-            module.load_state_dict(state)
+        # ModelCheckpoint keeps the first of equal scores, so best.ckpt may be older than equally good final
+        # weights: export what best.ckpt holds, always, so that the export and the checkpoint agree.
+        best = load_checkpoint_file(best_file)
+        if int(best.get("global_step", -1)) != int(trainer.global_step) or not module.last_val_metrics:
+            module.load_state_dict(best["state_dict"])
             trainer.validate(module, datamodule=dm, verbose=False)
     elif not module.last_val_metrics:
         trainer.validate(module, datamodule=dm, verbose=False)
 
     metrics = dict(module.last_val_metrics)
     exported = False
-    if trainer.is_global_zero:
+    skips = next(cb for cb in trainer.callbacks if isinstance(cb, SkippedSamplesReport))
+    if zero:
         if module.last_confusion is not None:
             write_confusion_matrix(module.last_confusion, classes, run_dir, title=config["model"]["name"])
         info = model_info(config, classes, dm.num_frames, dm.size)
@@ -298,12 +340,15 @@ def train(
                 "best_checkpoint": str(best_file) if best_file else None,
                 "last_checkpoint": str(last_path) if last_path.is_file() else None,
                 "resumed_from": str(ckpt) if ckpt else None,
-                "skipped_samples": dm.skipped_counts(),
+                "skipped_samples": dict(skips.totals),  # whole run, all processes, resumed parts included
+                "skipped_per_epoch": [{"epoch": e, "split": s, "count": n} for e, s, n in skips.history],
                 "device": str(module.device),
                 "torch_threads": torch.get_num_threads(),
             },
             run_dir / "metrics.json",
         )
+        for path in hpc_checkpoints(run_dir):  # superseded by last.ckpt; a rerun must not go back to them
+            path.unlink(missing_ok=True)
     return TrainResult(
         run_dir=run_dir,
         metrics=metrics,
@@ -311,6 +356,7 @@ def train(
         best_checkpoint=best_file,
         last_checkpoint=last_path if last_path.is_file() else None,
         exported=exported,
+        is_global_zero=zero,
     )
 
 
