@@ -76,36 +76,55 @@ QUICK_OVERRIDES: dict[str, Any] = {
 }
 
 
-def demo_config(quick: bool = False) -> dict[str, Any]:
-    """The validated demo config (``quick``: the tiny variant)."""
+def demo_config(quick: bool = False, seed: int | None = None) -> dict[str, Any]:
+    """The validated demo config (``quick``: the tiny variant; ``seed``: the training seed, default 0).
+
+    ``seed`` sets the top-level seed (initial weights and temporal parameters, batch order, flip and
+    time-reversal draws); the clips themselves (``data.seed``) stay the same, so seeds are compared on the
+    same validation clips.
+    """
     # Importing conv3t.train loads Lightning (seconds); ``conv3t --help`` imports this module, so not at the top.
     from conv3t.train.config import merge, validate_config
 
     cfg = merge(DEMO_CONFIG, QUICK_OVERRIDES) if quick else DEMO_CONFIG
+    if seed is not None:
+        cfg = merge(cfg, {"seed": int(seed)})
     return validate_config(cfg, source="conv3t demo")
 
 
-def _prepare_out(out: Path) -> None:
-    """A previous demo's outputs are replaced; any other non-empty folder is refused."""
-    if not out.exists() or not any(out.iterdir()):
-        return
-    if not (out / "summary.json").is_file():
-        raise FileExistsError(
-            f"{out} exists and is not a previous demo's output (no summary.json); choose another --out"
-        )
-    for name in ("checkpoints", "logs", "tensorboard", "report"):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-    for name in (
-        "summary.json",
-        "metrics.json",
-        "config.yaml",
-        "model.json",
-        "model.safetensors",
-        "confusion_matrix.csv",
-        "confusion_matrix.png",
-    ):
-        (out / name).unlink(missing_ok=True)
+#: Written first into the output folder, so that a demo killed half-way (no ``summary.json`` yet) is still
+#: recognised as the demo's own output when it is rerun into the same folder.
+DEMO_MARKER = "demo-started.json"
+_DEMO_OUTPUTS = (
+    "summary.json",
+    "metrics.json",
+    "config.yaml",
+    "model.json",
+    "model.safetensors",
+    "confusion_matrix.csv",
+    "confusion_matrix.png",
+)
+
+
+def _prepare_out(out: Path, seed: int) -> None:
+    """Make ``out`` ready: a previous demo's outputs (finished or killed half-way) are replaced; any other
+    non-empty folder is refused with ``FileExistsError``. Leaves ``out/demo-started.json`` behind."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not ((out / "summary.json").is_file() or (out / DEMO_MARKER).is_file()):
+            raise FileExistsError(
+                f"{out} is not empty and holds no demo output (neither summary.json nor {DEMO_MARKER}); "
+                "choose another --out"
+            )
+        for name in ("checkpoints", "logs", "tensorboard", "report"):
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+        for name in _DEMO_OUTPUTS:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    write_json({"conv3t_demo": True, "seed": seed, "started_utc": started}, out / DEMO_MARKER)
 
 
 def _quiet_lightning() -> None:
@@ -116,9 +135,16 @@ def _quiet_lightning() -> None:
 
 
 def run_demo(
-    out: str | os.PathLike[str] = "runs/demo", quick: bool = False, report: bool = True, threads: int = 1
+    out: str | os.PathLike[str] = "runs/demo",
+    quick: bool = False,
+    report: bool = True,
+    threads: int = 1,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Run the demo into ``out``; returns the summary written to ``out/summary.json``.
+
+    ``seed``: the training seed (:func:`demo_config`). A folder holding a previous demo's output, also one
+    killed half-way, is reused; any other non-empty folder raises ``FileExistsError``.
 
     ``threads``: torch CPU threads. One by default: this model's small convolutions gain little from more,
     and on a machine shared with other work extra threads mostly wait for each other (measured: a 2-thread
@@ -133,20 +159,20 @@ def run_demo(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     try:
-        return _run(console, t_start, Path(out), quick, report)
+        return _run(console, t_start, Path(out), quick, report, seed)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool) -> dict[str, Any]:
+def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool, seed: int) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from conv3t.explain.report import build_report
     from conv3t.train.run import train
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    _prepare_out(out)
-    cfg = demo_config(quick)
+    cfg = demo_config(quick, seed)
+    _prepare_out(out, seed)
     d, m = cfg["data"], cfg["model"]
     console.print(
         f"[bold]conv3t demo[/bold]: {d['num_train']} training + {d['num_val']} validation synthetic clips "
@@ -226,6 +252,7 @@ def _summary(
         "data_seconds": round(data_seconds, 2) if data_seconds is not None else None,
         "train_seconds": round(result.train_seconds, 2),
         "quick": quick,
+        "seed": cfg["seed"],
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average_at_start": load,
@@ -248,12 +275,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a few tiny clips and one epoch: checks the pipeline only")
     p.add_argument("--no-report", action="store_true", help="skip the explanation report")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, see docs/training.md)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0); the clips stay the same")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        run_demo(args.out, quick=args.quick, report=not args.no_report, threads=args.threads)
+        run_demo(args.out, quick=args.quick, report=not args.no_report, threads=args.threads, seed=args.seed)
     except FileExistsError as err:
         print(f"conv3t demo: {err}", file=sys.stderr)
         return 1
