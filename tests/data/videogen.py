@@ -169,3 +169,47 @@ BROKEN_UCF_TRAIN = [
     "YoYo/v_YoYo_g03_c01.avi 3",  # 8 ok
     "YoYo/v_YoYo_g04_c01.avi 7",  # 9 label not in classInd
 ]
+
+
+#: Container -> (PyAV format, codec) for :func:`write_video`.
+CONTAINERS = {
+    ".mp4": ("mp4", "libx264"),
+    ".avi": ("avi", "mpeg4"),
+    ".webm": ("webm", "libvpx"),
+    ".mkv": ("matroska", "mpeg4"),
+    ".mov": ("mov", "mpeg4"),
+}
+
+
+def write_video(path: Path, n: int, size: tuple[int, int] = (64, 48), fps: int = 25) -> Path:
+    """A video of ``n`` :func:`grey_frame` frames in the container its suffix names (:data:`CONTAINERS`)."""
+    import av
+
+    fmt, codec = CONTAINERS[path.suffix]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.gop_size = 8
+        if codec == "libx264":
+            stream.options = {"preset": "ultrafast", "crf": "10"}
+        elif codec == "libvpx":
+            stream.options = {"crf": "4", "b": "2M", "deadline": "realtime", "cpu-used": "8"}
+        else:
+            stream.options = {"qscale": "2"}
+        for i in range(n):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(grey_frame(i, h, w), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def write_frames(folder: Path, n: int, template: str = "img_{:05d}.jpg", size: tuple[int, int] = (64, 48)) -> Path:
+    """``n`` :func:`grey_frame` JPEG frames named ``template.format(1) ...``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    for k in range(1, n + 1):
+        Image.fromarray(grey_frame(k - 1, h, w)).save(folder / template.format(k), quality=95)
+    return folder

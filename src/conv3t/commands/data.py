@@ -1,9 +1,20 @@
-"""``conv3t data check``: scan a Jester or UCF101 dataset and report every problem at once."""
+"""``conv3t data check``: scan a dataset on disk and report every problem at once.
+
+Either the data section of a training config (any registered dataset kind)::
+
+    conv3t data check --config my_video_list.yaml
+
+or Jester / UCF101 in their official layout::
+
+    conv3t data check --dataset jester|ucf101 ROOT [--annotations DIR] [--frames DIR] [--fold N]
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,14 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="scan a dataset and list every problem",
         description=(
-            "Scan a whole dataset in its official layout and list every problem with its file and line: "
-            "missing or empty frame folders, gaps in frame numbering, unreadable or truncated JPEG/AVI files, "
-            "annotation lines that do not parse, labels not in the labels file / classInd.txt. "
-            "Exit status 1 if anything is wrong, else 0 with a summary."
+            "Scan a whole dataset and list every problem with its file and line: list or annotation lines that "
+            "do not parse, labels not in the class list, missing or empty frame folders, missing frames, gaps in "
+            "frame numbering, unreadable or truncated JPEG and video files; then name the folders/files on disk "
+            "that no list names. Give a training config (--config, any dataset kind) or a Jester / UCF101 root. "
+            "Exit status 1 if anything is wrong, 2 for bad arguments, else 0 with a summary."
         ),
     )
-    check.add_argument("--dataset", required=True, choices=("jester", "ucf101"))
-    check.add_argument("root", help="Jester: dataset folder; UCF101: folder of class folders (UCF-101)")
+    check.add_argument("--config", metavar="CONFIG.yaml", type=Path, help="check the data section of this config")
+    check.add_argument("--dataset", choices=("jester", "ucf101"), help="with ROOT: an official Jester / UCF101 layout")
+    check.add_argument("root", nargs="?", help="Jester: dataset folder; UCF101: folder of class folders (UCF-101)")
     check.add_argument(
         "--annotations",
         metavar="DIR",
@@ -38,15 +51,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _data_section(path: Path) -> dict[str, Any]:
+    """The ``data:`` mapping of a config file (or the file itself when it is a bare data section)."""
+    import yaml
 
-    from conv3t.data.check import check_jester, check_ucf101
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read config ({err.strerror or err})") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err})") from None
+    section = loaded.get("data", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(section, dict) or "dataset" not in section:
+        raise ValueError(f"{path}: no data section with a 'dataset' key")
+    return section
 
+
+def _run(args: argparse.Namespace, on_start: Any, on_video: Any) -> Any:
+    """The :class:`~conv3t.data.scan.CheckReport` the arguments ask for."""
+    from conv3t.data.check import check_data_config, check_jester, check_ucf101
+
+    kwargs = {"decode": args.decode, "workers": args.workers, "on_start": on_start, "on_video": on_video}
+    if args.config is not None:
+        section = _data_section(args.config)
+        try:
+            return check_data_config(section, **kwargs)
+        except ValueError as err:  # a bad key or value of the section: name the file
+            raise ValueError(f"{args.config}: {err}") from None
     root = Path(args.root)
-    if not root.exists():
-        print(f"conv3t data check: {root}: no such folder", file=sys.stderr)
+    if args.dataset == "jester":
+        return check_jester(root, args.annotations, args.frames, **kwargs)
+    ann = Path(args.annotations) if args.annotations else root.parent / "ucfTrainTestlist"
+    return check_ucf101(root, ann, tuple(args.fold or (1, 2, 3)), **kwargs)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    if (args.config is None) == (args.dataset is None):
+        print("conv3t data check: give --config CONFIG.yaml, or --dataset jester|ucf101 ROOT", file=sys.stderr)
         return 2
+    if args.dataset is not None:
+        if args.root is None:
+            print(f"conv3t data check: --dataset {args.dataset} needs ROOT", file=sys.stderr)
+            return 2
+        if not Path(args.root).exists():
+            print(f"conv3t data check: {args.root}: no such folder", file=sys.stderr)
+            return 2
     progress = None
     if not args.no_progress and sys.stderr.isatty():
         from rich.progress import Progress
@@ -64,27 +113,10 @@ def run_check(args: argparse.Namespace) -> int:
             progress.advance(state["task"])
 
     try:
-        if args.dataset == "jester":
-            report = check_jester(
-                root,
-                args.annotations,
-                args.frames,
-                decode=args.decode,
-                workers=args.workers,
-                on_start=on_start,
-                on_video=on_video,
-            )
-        else:
-            ann = Path(args.annotations) if args.annotations else root.parent / "ucfTrainTestlist"
-            report = check_ucf101(
-                root,
-                ann,
-                tuple(args.fold or (1, 2, 3)),
-                decode=args.decode,
-                workers=args.workers,
-                on_start=on_start,
-                on_video=on_video,
-            )
+        report = _run(args, on_start, on_video)
+    except ValueError as err:
+        print(f"conv3t data check: {err}", file=sys.stderr)
+        return 2
     finally:
         if progress is not None:
             progress.stop()

@@ -8,8 +8,8 @@
 
 Paths are relative to the dataset root and may contain spaces (the label, and the frame count,
 are the last whitespace-separated fields). A label is a class name or a 0-based class index.
-Without a classes file the classes are the sorted set of names found in all lists of the dataset,
-or, when every label is a number, ``"0" .. "max"``. Blank lines and lines starting with ``#`` are
+Without a classes file the classes are the sorted set of the names found in all lists of the
+dataset (a number is an index into it), or, when every label is a number, ``"0" .. "max"``. Blank lines and lines starting with ``#`` are
 ignored. Every problem is reported as ``file:line: what is wrong``.
 """
 
@@ -109,11 +109,12 @@ def parse_list(path: str | Path, frames: bool) -> tuple[list[ListEntry], list[Pr
 
 
 def implied_classes(labels: Sequence[str]) -> list[str]:
-    """Classes when there is no classes file: ``"0" .. "max"`` if every label is a number, else the
-    sorted set of names."""
-    if labels and all(label.isdigit() for label in labels):
-        return [str(i) for i in range(max(int(label) for label in labels) + 1)]
-    return sorted(set(labels))
+    """Classes when there is no classes file: the sorted set of the labels that are names (numbers are
+    indices into it), or ``"0" .. "max"`` when every label is a number."""
+    names = sorted({label for label in labels if not label.isdigit()})
+    if names or not labels:
+        return names
+    return [str(i) for i in range(max(int(label) for label in labels) + 1)]
 
 
 def resolve_labels(
