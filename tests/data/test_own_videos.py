@@ -105,7 +105,7 @@ def test_video_list_bad_lines_name_file_and_line(tmp_path, video_list_root):
     ds = build_datamodule({**cfg, "on_error": "skip"}).make_dataset("train")
     assert ds.videos == ["clips/cat_a.mp4"] and ds.labels == [0]
     with pytest.raises(DataError, match=r"nope\.txt: list file is missing"):
-        build_datamodule(_lists(root, val_list=str(tmp_path / "nope.txt"))).classes
+        _ = build_datamodule(_lists(root, val_list=str(tmp_path / "nope.txt"))).classes
 
 
 def test_missing_video_names_the_file(tmp_path, video_list_root):
@@ -135,12 +135,12 @@ def test_frame_list_splits_shapes_labels_and_frames(frame_list_root):
     assert dm.classes == ["jump", "run", "walk"]
     dm.setup()
     assert dm.train_set.videos == ["walk_01", "run_01", "jump/a 1"] and dm.train_set.labels == [2, 1, 0]
-    x, y = next(iter(dm.train_dataloader()))
+    x, _ = next(iter(dm.train_dataloader()))
     assert x.shape == (2, 3, 4, 24, 32)
     xv, yv = next(iter(dm.val_dataloader()))
     # walk_02: 9 frames, centre window starts at (9 - 4) // 2 = 2
     assert yv.tolist() == [2, 1] and _frame_numbers(xv[0]) == [2, 3, 4, 5]
-    xt, yt = next(iter(dm.test_dataloader()))  # no test list: the val list, 3 views
+    xt, _ = next(iter(dm.test_dataloader()))  # no test list: the val list, 3 views
     assert xt.shape == (2, 3, 3, 4, 24, 32) and _frame_numbers(xt[1, 2]) == [10, 11, 12, 13]
 
 
@@ -150,7 +150,7 @@ def test_frame_list_jester_template_and_bad_template(tmp_path):
     cfg = _frames(tmp_path, train_list=str(tmp_path / "l.txt"), val_list=str(tmp_path / "l.txt"))
     dm = build_datamodule({**cfg, "frame_template": "{:05d}.jpg"})
     assert _frame_numbers(dm.make_dataset("val")[0][0]) == [1, 2, 3, 4]
-    with pytest.raises(ValueError, match="frame_template 'img.jpg' must give each frame its own file name"):
+    with pytest.raises(ValueError, match=r"frame_template 'img\.jpg' must give each frame its own file name"):
         build_datamodule({**cfg, "frame_template": "img.jpg"})
     with pytest.raises(ValueError, match="must name JPEG files"):
         build_datamodule({**cfg, "frame_template": "{:05d}.png"})
@@ -200,4 +200,4 @@ def test_video_folder_errors(tmp_path):
     with pytest.raises(DataError, match=r"val/bird: class folder 'bird' is not in .*train"):
         dm.make_dataset("val")
     with pytest.raises(DataError, match=r"nope/train: split folder is missing"):
-        build_datamodule({"dataset": "video_folder", "root": str(tmp_path / "nope")}).classes
+        _ = build_datamodule({"dataset": "video_folder", "root": str(tmp_path / "nope")}).classes

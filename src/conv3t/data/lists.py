@@ -9,8 +9,9 @@
 Paths are relative to the dataset root and may contain spaces (the label, and the frame count,
 are the last whitespace-separated fields). A label is a class name or a 0-based class index.
 Without a classes file the classes are the sorted set of the names found in all lists of the
-dataset (a number is an index into it), or, when every label is a number, ``"0" .. "max"``. Blank lines and lines starting with ``#`` are
-ignored. Every problem is reported as ``file:line: what is wrong``.
+dataset (a number is an index into it), or, when every label is a number, ``"0" .. "max"``.
+Blank lines and lines starting with ``#`` are ignored. Every problem is reported as
+``file:line: what is wrong``.
 """
 
 from __future__ import annotations
