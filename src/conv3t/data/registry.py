@@ -16,7 +16,8 @@ split and the checker behind ``conv3t data check``::
         def read_classes(self) -> list[str]: ...
         def dataset(self, split: str) -> Dataset: ...
 
-The built-in kinds register themselves when :mod:`conv3t.data` is imported.
+The built-in kinds register themselves when :mod:`conv3t.data` is imported; an installed package
+registers more through the ``conv3t.datasets`` entry-point group (see docs/extending.md).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from torch.utils.data import Dataset
 from conv3t.data.scan import CheckReport
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "LOADER_OPTIONS",
     "REQUIRED",
     "SPLITS",
@@ -42,6 +44,7 @@ __all__ = [
     "dataset_options",
     "get_dataset",
     "is_required",
+    "load_plugins",
     "register_dataset",
     "unknown_option_message",
 ]
@@ -151,13 +154,34 @@ def register_dataset(name: str) -> Callable[[S], S]:
     return deco
 
 
+#: Entry-point group through which an installed package registers dataset kinds: each entry point names a
+#: module that calls :func:`register_dataset` when imported.
+ENTRY_POINT_GROUP = "conv3t.datasets"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import the modules of the ``conv3t.datasets`` entry points (once), so their datasets register."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()
+
+
 def dataset_names() -> list[str]:
-    """The registered dataset names, sorted."""
+    """The registered dataset names (built-in and from installed plugins), sorted."""
+    load_plugins()
     return sorted(_REGISTRY)
 
 
 def get_dataset(name: str) -> type[DatasetSource]:
     """The class registered as ``name``; ``ValueError`` (with the closest name) if there is none."""
+    if isinstance(name, str) and name not in _REGISTRY:
+        load_plugins()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
