@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from conv3t.data.loader import ResumableLoader, ResumableSampler
 from conv3t.data.registry import LOADER_OPTIONS, SPLITS, DatasetSource, create_source
 
 log = logging.getLogger("conv3t.data")
@@ -98,22 +99,53 @@ class VideoDataModule(pl.LightningDataModule):
         if stage in (None, "test", "predict") and self.test_set is None:
             self.test_set = self.make_dataset("test")
 
+    #: Seed of the loaders' sample order and per-sample augmentation (conv3t.train sets the run's seed).
+    sample_seed: int = 0
+
     def _loader(self, ds: Dataset | None, split: str, shuffle: bool) -> DataLoader:
+        """A :class:`~conv3t.data.loader.ResumableLoader` of this process's shard of ``split``."""
         if ds is None:
             ds = self.make_dataset(split)
             setattr(self, f"{split}_set", ds)
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size,
+        trainer = getattr(self, "trainer", None)
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableSampler(
+            len(ds),  # type: ignore[arg-type]
             shuffle=shuffle,
+            seed=self.sample_seed,
+            num_replicas=world,
+            rank=rank,
+            even=shuffle,  # training: as many steps on every rank; evaluation: every sample exactly once
+        )
+        return ResumableLoader(
+            ds,
+            sampler,
+            batch_size=self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
-            drop_last=shuffle and len(ds) >= self.batch_size,  # type: ignore[arg-type]
+            drop_last=shuffle and len(sampler) >= self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, "train", shuffle=True)
+        loader = self._loader(self.train_set, "train", shuffle=True)
+        if self._resume_state is not None:  # the first training loader after a restore continues the epoch
+            loader.load_state_dict(self._resume_state)
+            self._resume_state = None
+        self._train_loader = loader
+        return loader
+
+    # Lightning restores the loaders' own state only when nothing asked for the loader before the restore, but
+    # configure_optimizers (estimated_stepping_batches) does; the data module's state is always restored first.
+    _train_loader: ResumableLoader | None = None
+    _resume_state: dict[str, int] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint: the training loader's position (epoch, samples of it done, seed)."""
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, "val", shuffle=False)
@@ -132,28 +164,49 @@ class VideoDataModule(pl.LightningDataModule):
 
 
 class SkippedSamplesReport(pl.Callback):
-    """Reports, at the end of every train / validation epoch, how many bad samples were skipped.
+    """Counts the bad samples skipped (``on_error="skip"``) per epoch and for the whole run, over all processes.
 
-    Warns on the ``conv3t.data`` logger when the count is positive, logs ``data/skipped_<split>``
-    to the module's logger and keeps ``history`` (a list of ``(epoch, split, count)``).
+    At the end of every training epoch and of every validation pass (not the sanity check, whose skips are
+    dropped) the split's counter is read and zeroed, summed over the processes, warned about on the
+    ``conv3t.data`` logger when positive, logged as ``data/skipped_<split>`` and added to :attr:`totals`
+    (``{"train": n, "val": m}``, kept in checkpoints so a resumed run goes on counting). :attr:`history` lists
+    ``(epoch, split, count)``.
     """
 
     def __init__(self) -> None:
         self.history: list[tuple[int, str, int]] = []
+        self.totals: dict[str, int] = {"train": 0, "val": 0}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [list(h) for h in self.history], "totals": dict(self.totals)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [(int(e), str(s), int(n)) for e, s, n in state_dict.get("history", [])]
+        self.totals = {**self.totals, **{k: int(v) for k, v in state_dict.get("totals", {}).items()}}
+
+    @staticmethod
+    def _counter(trainer: pl.Trainer, split: str) -> Any:
+        return getattr(getattr(trainer.datamodule, f"{split}_set", None), "skipped", None)
 
     def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str) -> None:
-        dm = trainer.datamodule
-        counter = getattr(getattr(dm, f"{split}_set", None), "skipped", None)
+        counter = self._counter(trainer, split)
         if counter is None:
             return
-        n = counter.reset()
+        local = torch.tensor(float(counter.reset()), device=pl_module.device)
+        n = int(trainer.strategy.reduce(local, reduce_op="sum").item())  # every rank calls this hook
         self.history.append((trainer.current_epoch, split, n))
-        if n:
+        self.totals[split] = self.totals.get(split, 0) + n
+        if n and trainer.is_global_zero:
             log.warning("epoch %d: skipped %d bad %s sample(s)", trainer.current_epoch, n, split)
         pl_module.log(f"data/skipped_{split}", float(n), on_epoch=True, on_step=False)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._report(trainer, pl_module, "train")
+
+    def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        counter = self._counter(trainer, "val")
+        if counter is not None:
+            counter.reset()
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:

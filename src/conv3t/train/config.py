@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
+import inspect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ import yaml
 __all__ = [
     "ConfigError",
     "apply_overrides",
+    "build_strategy",
     "default_config",
     "dump_config",
     "load_config",
@@ -115,7 +118,8 @@ SCHEMA: dict[str, Any] = {
         "max_steps": _f(-1, int),
         "accelerator": _f("auto", str),
         "devices": _f("auto", _ANY),
-        "strategy": _f("auto", str),
+        # A name ("ddp") or a mapping {name: ddp, find_unused_parameters: true, ...} built into that strategy.
+        "strategy": _f("auto", str, dict),
         "num_nodes": _f(1, int),
         "precision": _f("32-true", _ANY),
         "deterministic": _f(False, _ANY),  # True | False | "warn"
@@ -131,6 +135,8 @@ SCHEMA: dict[str, Any] = {
         "fast_dev_run": _f(False, _ANY),
         "sync_batchnorm": _f(False, bool),
         "enable_model_summary": _f(True, bool),
+        # Any other lightning.Trainer argument (max_time, profiler, plugins, use_distributed_sampler, ...) is
+        # accepted too, checked against the Trainer's signature (see _trainer_extra_keys).
     },
     "checkpoint": {
         "every_n_epochs": _f(1, int),  # last.ckpt after every N epochs
@@ -138,7 +144,7 @@ SCHEMA: dict[str, Any] = {
         "save_best": _f(True, bool),  # best.ckpt by validation top-1
     },
     "logging": {
-        "tensorboard": _f(True, bool),  # falls back to CSV only when the tensorboard package is missing
+        "tensorboard": _f(False, bool),  # needs the `tensorboard` extra: pip install 'conv3t[tensorboard]'
         "csv": _f(True, bool),
         "progress_bar": _f("rich", str, choices=("rich", "tqdm", "none")),
     },
@@ -188,6 +194,69 @@ def _unknown(key: str, where: str, known: Sequence[str], source: str) -> ConfigE
     return ConfigError(f"{source}: unknown config key {path!r}{hint}; known keys here: {', '.join(sorted(known))}")
 
 
+# lightning.Trainer arguments that conv3t sets itself, and what to use instead.
+_TRAINER_RESERVED = {
+    "logger": "logging.csv / logging.tensorboard",
+    "callbacks": "the checkpoint: and logging: sections",
+    "default_root_dir": "conv3t train --out",
+    "enable_checkpointing": "the checkpoint: section",
+    "enable_progress_bar": "logging.progress_bar",
+}
+
+
+@functools.cache
+def _trainer_extra_keys() -> frozenset[str]:
+    """``lightning.Trainer`` arguments beyond the schema's ``trainer`` keys (minus those conv3t sets)."""
+    import lightning
+
+    params = inspect.signature(lightning.Trainer).parameters
+    return frozenset(params) - set(SCHEMA["trainer"]) - set(_TRAINER_RESERVED)
+
+
+# Sections that accept more keys than the schema lists: section path -> the extra keys.
+_EXTRA_KEYS = {"trainer": _trainer_extra_keys}
+
+
+def _is_extra_key(key: str, where: str, known: Sequence[str], source: str) -> bool:
+    """True if ``where.key`` is an accepted extra key; raises the "unknown key" error otherwise."""
+    if where == "trainer" and key in _TRAINER_RESERVED:
+        raise ConfigError(f"{source}: trainer.{key} is set by conv3t; use {_TRAINER_RESERVED[key]} instead")
+    extra = _EXTRA_KEYS.get(where)
+    if extra is not None and key in extra():
+        return True
+    raise _unknown(key, where, [*known, *(extra() if extra is not None else ())], source)
+
+
+def _check_strategy(spec: Mapping[str, Any], source: str) -> None:
+    """A ``trainer.strategy`` mapping: ``name`` is a registered Lightning strategy, the rest its arguments."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    name = spec.get("name")
+    if not isinstance(name, str) or name not in StrategyRegistry:
+        close = difflib.get_close_matches(str(name), list(StrategyRegistry), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{source}: trainer.strategy.name must be a Lightning strategy name such as 'ddp', got {name!r}{hint}"
+        )
+    accepted = [p for p in inspect.signature(StrategyRegistry[name]["strategy"]).parameters if p != "self"]
+    for key in spec:
+        if key != "name" and key not in accepted:
+            raise _unknown(str(key), "trainer.strategy", ["name", *accepted], source)
+
+
+def build_strategy(spec: str | Mapping[str, Any]) -> Any:
+    """``trainer.strategy`` as Lightning takes it: a name stays a name; a mapping ``{name: ddp, **kwargs}``
+    becomes the registered strategy object, built with the registry's arguments updated by ``kwargs``."""
+    if isinstance(spec, str):
+        return spec
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    _check_strategy(spec, "config")
+    entry = StrategyRegistry[spec["name"]]
+    kwargs = {**entry["init_params"], **{k: v for k, v in spec.items() if k != "name"}}
+    return entry["strategy"](**kwargs)
+
+
 def _coerce(value: Any, spec: Field, path: str, source: str) -> Any:
     if value is None:
         if spec.nullable or spec.types == (_ANY,):
@@ -234,7 +303,9 @@ def _validate(cfg: Any, schema: Mapping[str, Any], where: str, source: str) -> d
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         if key not in schema:
-            raise _unknown(str(key), where, list(schema), source)
+            if _is_extra_key(str(key), where, list(schema), source):
+                out[key] = copy.deepcopy(value)  # checked by lightning.Trainer itself
+            continue
         spec = schema[key]
         path = f"{where}.{key}" if where else str(key)
         if spec is FREE:
@@ -293,6 +364,8 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str,
         raise ConfigError(f"{source}: sched.warmup_epochs is not supported with sched.name=plateau")
     if out["optim"]["lr"] <= 0:
         raise ConfigError(f"{source}: optim.lr must be > 0, got {out['optim']['lr']}")
+    if isinstance(out["trainer"]["strategy"], Mapping):
+        _check_strategy(out["trainer"]["strategy"], source)
     if out["checkpoint"]["every_n_epochs"] < 1:
         raise ConfigError(f"{source}: checkpoint.every_n_epochs must be >= 1")
     betas = out["optim"]["betas"]
@@ -334,11 +407,18 @@ def apply_overrides(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
         schema: Any = SCHEMA
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
+            if isinstance(schema, Field) and dict in schema.types:
+                schema = FREE  # a leaf that may be a mapping (trainer.strategy): --trainer.strategy.name ddp
             if schema is not FREE:
                 if not isinstance(schema, Mapping) or part not in schema:
                     known = list(schema) if isinstance(schema, Mapping) else []
-                    raise _unknown(part, ".".join(parts[:i]), known, "command line")
-                schema = schema[part]
+                    if not isinstance(schema, Mapping) or not _is_extra_key(
+                        part, ".".join(parts[:i]), known, "command line"
+                    ):
+                        raise _unknown(part, ".".join(parts[:i]), known, "command line")
+                    schema = FREE
+                else:
+                    schema = schema[part]
             if last:
                 if isinstance(schema, Mapping) and schema is not FREE:
                     raise ConfigError(
