@@ -20,6 +20,7 @@ from conv3t.data.registry import (
     data_config_keys,
     dataset_names,
     dataset_options,
+    describe_data,
     get_dataset,
     register_dataset,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "dataset_names",
     "dataset_options",
     "denormalize",
+    "describe_data",
     "get_dataset",
     "jester_flip_label_map",
     "multiview_indices",

@@ -42,6 +42,7 @@ __all__ = [
     "data_config_keys",
     "dataset_names",
     "dataset_options",
+    "describe_data",
     "get_dataset",
     "is_required",
     "load_plugins",
@@ -113,6 +114,10 @@ class DatasetSource:
     def reverse_label_map(self) -> dict[int, int] | None:
         """Label swaps when a clip is played backwards; None when time reversal is not label-safe."""
         return None
+
+    def describe(self) -> str:
+        """A short label of the data for pages and tables (the registered name unless a kind says more)."""
+        return self.name
 
     def dataset(self, split: str) -> Dataset:
         """The dataset of ``split``: ``"train"`` (augmented), ``"val"`` (one centre clip per video) or
@@ -243,3 +248,16 @@ def create_source(name: str, options: Mapping[str, Any]) -> DatasetSource:
     if missing:
         raise ValueError(f"data.{missing[0]} is required for dataset {name!r}")
     return cls(**given)
+
+
+def describe_data(data: Mapping[str, Any]) -> str:
+    """:meth:`DatasetSource.describe` of a recorded ``data:`` section, without reading any file;
+    the bare name when the section no longer builds (e.g. a dataset kind that is not installed here)."""
+    name = str(data.get("dataset", "") or "")
+    if not name:
+        return "unknown data"
+    options = {k: v for k, v in data.items() if k != "dataset" and k not in LOADER_OPTIONS}
+    try:
+        return create_source(name, options).describe()
+    except (ValueError, TypeError):
+        return name

@@ -403,6 +403,9 @@ class SyntheticSource(DatasetSource):
     def flip_label_map(self) -> dict[int, int]:
         return dict(SYNTHETIC_FLIP_LABEL_MAP[self.task])
 
+    def describe(self) -> str:
+        return f"synthetic {self.task}"
+
     def reverse_label_map(self) -> dict[int, int]:
         """Playing a clip backwards swaps opposite motions; appearance labels do not change."""
         if self.task != "motion":
