@@ -10,7 +10,7 @@ Public API::
 ``table`` is the output of :func:`conv3t.explain.temporal_parameters` (``rows``: the rows of one layer and
 channel). Conventions are those of that table: the content motion of the filter from one slice to the next.
 
-Scale and rotation are read in the canonical form of :func:`conv3t.explain.parameters.canonical_scale_rotation`
+Scale and rotation are read in the canonical form of :func:`conv3t.readout.canonical_scale_rotation`
 (a negative scale ``s`` is a zoom by ``1/|s|`` plus a half turn), so sentences and summaries stay finite.
 
 Score (``rank_channels``): how far the filter's content travels, counted only while the content is still in
@@ -33,11 +33,12 @@ motion blurs fine filters and lowers it, which would penalise exactly the channe
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from conv3t.explain.parameters import canonical_scale_rotation
+from conv3t.readout import canonical_scale_rotation
 
 __all__ = [
     "DEAD_NORM_RATIO",
@@ -178,26 +179,57 @@ def channel_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _order(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary.sort_values(["dead", "score"], ascending=[True, False], kind="stable")
+    """Dead last; with readings: channels with no temporal effect after live ones, then tuned channels by
+    tuning strength before untuned ones by score."""
+    if "tuned" not in summary.columns:
+        return summary.sort_values(["dead", "score"], ascending=[True, False], kind="stable")
+    tuned = summary["tuned"].fillna(False).astype(bool)
+    key = summary.assign(
+        _no_effect=summary["steps_in_clip"] == 0,
+        _untuned=~tuned,
+        _key=np.where(tuned, -summary["tuning_strength"].fillna(0.0), -summary["score"]),
+    )
+    order = key.sort_values(["dead", "_no_effect", "_untuned", "_key"], kind="stable").index
+    return summary.loc[order]
 
 
-def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool = False) -> pd.DataFrame:
+def rank_channels(
+    table: pd.DataFrame,
+    top: int | None = None,
+    per_layer: bool = False,
+    readings: pd.DataFrame | None = None,
+    readable: Mapping[str, bool] | None = None,
+) -> pd.DataFrame:
     """Channels sorted by their score (module docstring), most transformed first, dead channels last.
 
     Args:
         table: output of ``temporal_parameters``.
         top: keep only the first ``top`` channels (per layer if ``per_layer``); None keeps all.
         per_layer: rank within each layer (layers in their order) instead of across the model.
+        readings: measured readings, :func:`conv3t.verify.readings.channel_readings` (image mode). With them
+            the ranking prefers strongly tuned channels (below) and the sentences state the measurement.
+        readable: layer -> whether its parameters read as image motion (the verification's layer verdicts);
+            False adds a warning to the agreement sentence.
 
     Returns:
-        :func:`channel_summary` rows plus ``rank`` (1 = most transformed; within the layer if ``per_layer``)
-        and ``sentence`` (:func:`describe_channel`). Live channels come first by descending ``score``, then
-        dead ones (score 0); ties keep channel order.
+        :func:`channel_summary` rows plus ``rank`` (1 = first; within the layer if ``per_layer``) and
+        ``sentence`` (:func:`describe_channel`). Without ``readings``, live channels come first by
+        descending ``score``, then dead ones (score 0); ties keep channel order. With ``readings``: also the
+        columns :data:`~conv3t.verify.readings.READING_COLUMNS`, ``tuned`` and ``measured_motion``; the order is
+        tuned channels by descending ``tuning_strength``, then untuned ones by ``score``, then channels with no
+        temporal effect (``steps_in_clip`` 0), then dead ones; ``sentence`` is the measured headline followed
+        by the parameter reading, also given apart as ``measured_sentence``, ``parameter_sentence`` (worded
+        in the image for the model's first Conv3T layer, "in its input features" for the others) and
+        ``agreement_sentence``.
     """
     if top is not None and top < 1:
         raise ValueError(f"top must be a positive int or None, got {top}")
     summary = channel_summary(table)
     summary["sentence"] = _describe(table, summary)
+    extra: list[str] = []
+    if readings is not None:
+        summary = _with_readings(table, summary, readings, readable or {})
+        extra = [*_READING_COLUMNS, "tuned", "measured_motion", *_SENTENCE_COLUMNS]
     if per_layer:
         parts = []
         for _, group in summary.groupby("layer", sort=False):
@@ -210,8 +242,50 @@ def rank_channels(table: pd.DataFrame, top: int | None = None, per_layer: bool =
         ranked = ranked.assign(rank=np.arange(1, len(ranked) + 1))
         if top is not None:
             ranked = ranked.head(top)
-    columns = ["rank", *SUMMARY_COLUMNS, "sentence"]
+    columns = ["rank", *SUMMARY_COLUMNS, "sentence", *extra]
     return ranked[columns].reset_index(drop=True)
+
+
+_READING_COLUMNS = (
+    "measured_direction_deg",
+    "measured_speed_px",
+    "measured_rotation",
+    "measured_zoom",
+    "tuning_strength",
+    "parameters_agree",
+)
+_SENTENCE_COLUMNS = ("measured_sentence", "parameter_sentence", "agreement_sentence")
+
+
+def _with_readings(
+    table: pd.DataFrame, summary: pd.DataFrame, readings: pd.DataFrame, readable: Mapping[str, bool]
+) -> pd.DataFrame:
+    from conv3t.explain.measured import agreement_sentence, measured_sentence
+
+    wanted = [*_READING_COLUMNS, "tuned", "measured_motion"]
+    missing = [c for c in ("layer", "channel", *wanted) if c not in readings.columns]
+    if missing:
+        raise ValueError(f"readings lack columns {missing}; pass conv3t.verify.readings.channel_readings() output")
+    cols = ["layer", "channel", *wanted, *[c for c in readings.columns if c.startswith("pred_")]]
+    merged = summary.merge(readings[cols], on=["layer", "channel"], how="left")
+    merged["tuned"] = merged["tuned"].astype(object).where(merged["tuned"].notna(), False).astype(bool)
+    merged["measured_rotation"] = merged["measured_rotation"].fillna("")
+    merged["measured_zoom"] = merged["measured_zoom"].fillna("")
+    merged["measured_motion"] = merged["measured_motion"].fillna("")
+    # a tuned channel whose parameters have no effect at this clip length cannot owe its preference to them
+    no_effect = merged["steps_in_clip"].to_numpy() == 0
+    merged["parameters_agree"] = [
+        None if pd.isna(v) else bool(v) and not off for v, off in zip(merged["parameters_agree"], no_effect)
+    ]
+    first = str(table["layer"].iloc[0]) if len(table) else ""
+    merged["parameter_sentence"] = _describe(table, merged, first_layer=first)
+    merged["measured_sentence"] = [
+        measured_sentence(r) if r["layer"] in set(readings["layer"]) else "Not measured." for _, r in merged.iterrows()
+    ]
+    merged["agreement_sentence"] = [agreement_sentence(r, readable.get(r["layer"])) for _, r in merged.iterrows()]
+    merged["sentence"] = merged["measured_sentence"] + " " + merged["parameter_sentence"]
+    merged.index = summary.index
+    return merged
 
 
 def _number(value: float) -> str:
@@ -233,7 +307,7 @@ def _per(frames: float) -> str:
     return f"per {frames:g} frames"
 
 
-def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
+def _sentence(row: pd.Series, step_values: dict[str, np.ndarray], space: str = "image") -> str:
     if bool(row["dead"]):
         return (
             f"Dead: its 2D filter is nearly zero ({_number(100 * float(row['filter_norm_ratio']))}% of the layer's "
@@ -248,14 +322,16 @@ def _sentence(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
     if not keep.any():  # the content left during steps outside the clip
         keep = np.arange(steps) < min(kept, steps)
     step_values = {name: values[keep] for name, values in step_values.items()}
-    motion = _motion(row, step_values)
+    motion = _motion(row, step_values, space)
     if not leaves:
         return motion
     note = f"Its content leaves the filter after {kept} of {steps + 1} slices."
     return note if motion.startswith("Barely") else f"{motion} {note}"
 
 
-def _motion(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
+def _motion(row: pd.Series, step_values: dict[str, np.ndarray], space: str = "image") -> str:
+    """The parameters' motion in words; ``space="input"`` words it in the layer's input (kernel pixels per
+    step), for layers whose input is not the image."""
     parts: list[str] = []
     zoom = step_values["zoom"]
     zoom_mag = float(np.mean(np.abs(zoom)))
@@ -278,7 +354,7 @@ def _motion(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
     kx, ky = step_values["dx_kernel"], step_values["dy_kernel"]
     drift_mag_kernel = float(np.mean(np.hypot(kx, ky)))
     if drift_mag_kernel >= DRIFT_KERNEL_PX_MIN:
-        image = np.isfinite(row["dx_image_px"]) and np.isfinite(row["dy_image_px"])
+        image = space == "image" and np.isfinite(row["dx_image_px"]) and np.isfinite(row["dy_image_px"])
         dx, dy = (step_values["dx_image"], step_values["dy_image"]) if image else (kx, ky)
         unit = "px" if image else "kernel px"
         mean_x, mean_y = float(np.mean(dx)), float(np.mean(dy))
@@ -290,8 +366,10 @@ def _motion(row: pd.Series, step_values: dict[str, np.ndarray]) -> str:
             parts.append(f"jitters back and forth by about {_number(mag)} {unit}")
     if not parts:
         return "Barely changes over time: its slices stay close to the 2D filter."
-    parts[0] = f"{parts[0]} {_per(float(row['frames_per_step']))}"
+    parts[0] = f"{parts[0]} {_per(float(row['frames_per_step']) if space == 'image' else math.nan)}"
     text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    if space == "input":
+        return f"In its input features, its parameters say: {text}."
     return text[0].upper() + text[1:] + "."
 
 
@@ -346,9 +424,17 @@ def describe_channel(rows: pd.DataFrame) -> str:
     return _sentence(summary, _step_values(rows))
 
 
-def _describe(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+def _describe(table: pd.DataFrame, summary: pd.DataFrame, first_layer: str | None = None) -> list[str]:
+    """Sentences in the image (every layer, or only ``first_layer`` when given; the others "in its input")."""
     groups = dict(iter(table.groupby(["layer", "channel"], sort=False)))
-    return [_sentence(row, _step_values(groups[(row["layer"], row["channel"])])) for _, row in summary.iterrows()]
+    return [
+        _sentence(
+            row,
+            _step_values(groups[(row["layer"], row["channel"])]),
+            "image" if first_layer is None or row["layer"] == first_layer else "input",
+        )
+        for _, row in summary.iterrows()
+    ]
 
 
 def describe_channels(table: pd.DataFrame) -> pd.DataFrame:

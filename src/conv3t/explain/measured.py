@@ -1,0 +1,160 @@
+"""Words for what a channel measurably prefers, whether its parameters agree, and why a clip got its class.
+
+The rows are those of :func:`conv3t.verify.readings.channel_readings` (``ranking.csv`` carries the same
+columns): image-space measurements from stimuli of known motion, directions in degrees with 0 = right and
+90 = down, speeds in image pixels per frame.
+
+Public API::
+
+    reading_text(row) -> str            # "prefers motion to the right at 1 px/frame" / "untuned"
+    measured_sentence(row) -> str       # the card's headline
+    agreement_sentence(row, layer_readable=None) -> str
+    prediction_sentence(record, readings=None) -> str
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["agreement_sentence", "direction_word", "measured_sentence", "prediction_sentence", "reading_text"]
+
+_DIRECTIONS = ("the right", "down-right", "down", "down-left", "the left", "up-left", "up", "up-right")
+
+
+def direction_word(angle_deg: float) -> str:
+    """``0 -> "the right"``, ``90 -> "down"`` (y down), ... in 45-degree sectors."""
+    return _DIRECTIONS[round(float(angle_deg) / 45.0) % 8]
+
+
+def _get(row: Mapping[str, Any] | pd.Series, key: str, default: Any = None) -> Any:
+    value = row.get(key, default) if hasattr(row, "get") else default
+    return default if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _parts(row: Mapping[str, Any] | pd.Series) -> dict[str, str]:
+    """Phrases per tuned motion type."""
+    parts: dict[str, str] = {}
+    direction, speed = _get(row, "measured_direction_deg"), _get(row, "measured_speed_px")
+    if speed is not None:
+        if float(speed) == 0 or direction is None:
+            parts["translation"] = "no motion over any of the probed translations (the static clip)"
+        else:
+            parts["translation"] = (
+                f"motion to {direction_word(direction)} ({float(direction):.0f}°) at {float(speed):g} px/frame"
+            )
+    rotation = _get(row, "measured_rotation", "")
+    if rotation:
+        parts["rotation"] = "clockwise rotation" if rotation == "cw" else "counter-clockwise rotation"
+    zoom = _get(row, "measured_zoom", "")
+    if zoom:
+        parts["zoom"] = "zoom in" if zoom == "in" else "zoom out"
+    return parts
+
+
+def reading_text(row: Mapping[str, Any] | pd.Series) -> str:
+    """Short measured reading: ``"prefers clockwise rotation"`` (the primary motion, then weaker ones in
+    brackets), or ``"untuned"``."""
+    if not bool(_get(row, "tuned", False)):
+        return "untuned"
+    parts = _parts(row)
+    primary = str(_get(row, "measured_motion", ""))
+    head = parts.pop(primary, None) or "a motion"
+    extra = f" (also {', '.join(parts.values())})" if parts else ""
+    return f"prefers {head}{extra}"
+
+
+def measured_sentence(row: Mapping[str, Any] | pd.Series) -> str:
+    """The card's headline: what image motion the channel measurably prefers, with its tuning strength."""
+    strength = float(_get(row, "tuning_strength", 0.0))
+    if not bool(_get(row, "tuned", False)):
+        return (
+            f"Untuned: it responds about equally to every motion probed, in both directions (tuning strength "
+            f"{strength:.2f}, below the threshold)."
+        )
+    text = reading_text(row)
+    return f"Measured in the image: {text[0].lower() + text[1:]} (tuning strength {strength:.2f} of 1)."
+
+
+def agreement_sentence(row: Mapping[str, Any] | pd.Series, layer_readable: bool | None = None) -> str:
+    """Whether the parameters, carried to image space, predict the measured primary motion.
+
+    ``layer_readable``: the layer's verdict (:func:`conv3t.verify.readings.layer_verdicts`); False adds that
+    the layer's parameters in general do not read as image motion. A row with ``steps_in_clip`` 0 (the
+    parameters have no effect at this clip length) says so.
+    """
+    agree = _get(row, "parameters_agree")
+    if agree is not None and int(_get(row, "steps_in_clip", 1)) == 0:
+        text = (
+            "Disagrees: its parameters have no effect at this clip length, so its preference comes from the "
+            "layers before it."
+        )
+    elif agree is None:
+        text = "Nothing to compare: the channel is untuned, so no image motion can confirm its parameters."
+    else:
+        motion = str(_get(row, "measured_motion", ""))
+        predicted = _predicted(row, motion)
+        if bool(agree):
+            text = f"Agrees: its parameters, carried to the image, predict {predicted}."
+        else:
+            text = f"Disagrees: its parameters, carried to the image, predict {predicted}, not what it prefers."
+    if layer_readable is False:
+        text += " In this model the layer's parameters do not read as image motion (see Verification)."
+    return text
+
+
+def _amount(value: float) -> str:
+    value = abs(value)
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def _predicted(row: Mapping[str, Any] | pd.Series, motion: str) -> str:
+    if motion == "translation":
+        speed = float(_get(row, "pred_speed_px", 0.0))
+        if speed < 0.05:
+            return "almost no drift"
+        return f"a drift to {direction_word(float(_get(row, 'pred_direction_deg', 0.0)))} at {_amount(speed)} px/frame"
+    if motion == "rotation":
+        rot = float(_get(row, "pred_rotation_cw_deg", 0.0))
+        sense = "clockwise" if rot > 0 else "counter-clockwise"
+        return f"{_amount(rot)}° per frame {sense}"
+    if motion == "zoom":
+        zoom = float(_get(row, "pred_zoom_percent", 0.0))
+        return f"a zoom {'in' if zoom > 0 else 'out'} of {_amount(zoom)}% per frame"
+    return "no motion"
+
+
+def prediction_sentence(record: Mapping[str, Any]) -> str:
+    """``"Predicted rotate_cw (97 %): mostly from channels that prefer clockwise rotation (measured): conv1 #2,
+    conv1 #5; also layer1.0.conv1 #3 (untuned)."`` from a ``predictions.json`` record."""
+    top = record["top"][0]
+    head = f"Predicted {top['class']} ({top['probability']:.0%})"
+    channels = [dict(c) for c in record.get("channels", [])]
+    if not channels:
+        return f"{head}: no channel of the attributed layers pushed towards it (all attributions ≤ 0)."
+    for ch in channels:
+        ch["_key"] = ch.get("reading") or "not measured"
+    weight: dict[str, float] = {}
+    for ch in channels:
+        weight[ch["_key"]] = weight.get(ch["_key"], 0.0) + float(ch["attribution"])
+    main = max(weight, key=lambda k: weight[k])
+    share = weight[main] / sum(weight.values())
+
+    def names(reading: str) -> str:
+        return ", ".join(
+            f"{c['layer']} #{c['channel']}" for c in channels if (c["reading"] or "not measured") == reading
+        )
+
+    if main == "untuned":
+        lead = f"mostly from untuned channels ({names(main)})"
+    elif main == "not measured":
+        lead = f"mostly from {names(main)} (motion preference not measured)"
+    else:
+        verb = main.replace("prefers", "prefer", 1)
+        lead = f"{'mostly' if share >= 0.5 else 'the largest part'} from channels that {verb} (measured): {names(main)}"
+    rest = [f"{names(r)} ({r})" for r in weight if r != main]
+    tail = f"; also {'; '.join(rest)}" if rest else ""
+    return f"{head}: {lead}{tail}."
