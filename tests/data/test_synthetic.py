@@ -158,3 +158,25 @@ def test_bad_arguments():
         SyntheticMotionDataset(4, num_frames=1)
     with pytest.raises(IndexError):
         SyntheticMotionDataset(4)[4]
+
+
+def test_default_clips_are_unchanged():
+    """The default clips are what RESULTS.md's experiments were run on: they must not drift with new options.
+
+    Reference values taken before any rendering option existed (``synthetic_reference.json``); float sums are
+    compared to 1e-6 relative (numpy's SIMD sin/cos may differ in the last bit between CPUs), one pixel exactly
+    to 1e-6, which no change of a shape, colour, marker or motion passes.
+    """
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).with_name("synthetic_reference.json")).read_text())
+    for key in ("motion_8x32", "appearance_16x64"):
+        ds = SyntheticMotionDataset(**ref[key]["kwargs"])
+        for i, (label, total, squares, pixel) in enumerate(ref[key]["rows"]):
+            clip, got_label = ds[i]
+            x = clip.numpy().astype(np.float64)
+            assert got_label == label, (key, i)
+            assert x.sum() == pytest.approx(total, rel=1e-6, abs=1e-3), (key, i)
+            assert (x**2).sum() == pytest.approx(squares, rel=1e-6), (key, i)
+            assert x[1, x.shape[1] // 2, 13, 17] == pytest.approx(pixel, abs=1e-6), (key, i)
