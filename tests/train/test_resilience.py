@@ -156,8 +156,11 @@ def test_slurm_requeue_continues_from_the_hpc_checkpoint_by_itself(tmp_path):
     assert metrics["resumed_from"] == str(hpc)
     assert metrics["global_step"] == STEPS_PER_EPOCH * EPOCHS
     assert not hpc.exists()  # superseded by last.ckpt: rerunning the command now refuses instead of going back
-    proc = subprocess.run(_train_cmd(config, out), env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and "--resume" in proc.stderr
+    from conv3t.train.config import validate_config
+    from conv3t.train.run import RunDirError, train
+
+    with pytest.raises(RunDirError, match="--resume"):
+        train(validate_config(json.loads(config.read_text())), out)
 
 
 def planted_jester(root: Path) -> Path:
@@ -192,6 +195,7 @@ def planted_config(root: Path, **sections) -> dict:
     return raw
 
 
+@pytest.mark.slow
 def test_skipped_samples_are_totals_of_the_whole_run(tmp_path):
     """2 bad train videos read once per epoch and 1 bad validation video per validation pass (the sanity check's
     reads are not counted): 2 epochs -> {train: 4, val: 2}, per epoch {train: 2, val: 1}."""

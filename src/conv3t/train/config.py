@@ -238,10 +238,27 @@ def _check_strategy(spec: Mapping[str, Any], source: str) -> None:
         raise ConfigError(
             f"{source}: trainer.strategy.name must be a Lightning strategy name such as 'ddp', got {name!r}{hint}"
         )
-    accepted = [p for p in inspect.signature(StrategyRegistry[name]["strategy"]).parameters if p != "self"]
+    cls = StrategyRegistry[name]["strategy"]
+    params = inspect.signature(cls).parameters
+    accepted = [p for p, v in params.items() if v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
+    if any(v.kind == v.VAR_KEYWORD for v in params.values()):
+        from lightning.pytorch.strategies import DDPStrategy
+
+        if not issubclass(cls, DDPStrategy):
+            return  # passed on to something we cannot see: Lightning checks them
+        # DDPStrategy(**kwargs) goes to torch's DistributedDataParallel (find_unused_parameters, ...)
+        ddp = inspect.signature(torch_ddp_init()).parameters
+        accepted += [p for p in ddp if p not in ("self", "module")]
     for key in spec:
         if key != "name" and key not in accepted:
             raise _unknown(str(key), "trainer.strategy", ["name", *accepted], source)
+
+
+def torch_ddp_init() -> Any:
+    """``torch.nn.parallel.DistributedDataParallel.__init__`` (the keywords a DDP strategy passes on)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel.__init__
 
 
 def build_strategy(spec: str | Mapping[str, Any]) -> Any:
