@@ -141,3 +141,16 @@ def test_imagenet_googlenet_refuses_a_mismatched_input_transform(imagenet_google
         create_model("googlenet_3t", 27, pretrained="imagenet", transform_input=False)
     # Scratch and 2D-file models keep the plain default.
     assert create_model("googlenet_3t", 27).transform_input is False
+
+
+@pytest.mark.parametrize(("mode", "divisor"), [("repeat", 1.0), ("mean", 7.0)])
+def test_the_trainer_config_chooses_the_inflation(mode, divisor, resnet18_file):
+    from conv3t.train.config import validate_config
+    from conv3t.train.module import build_model
+
+    model_2d, path = resnet18_file
+    cfg = validate_config(
+        {"model": {"name": "resnet18_3t", "pretrained": path, "inflate": mode}, "data": {"dataset": "synthetic"}}
+    )
+    model = build_model(cfg["model"], 1000)
+    torch.testing.assert_close(model.conv1.weight, model_2d.conv1.weight / divisor, rtol=0, atol=0)
