@@ -7,6 +7,7 @@ import stat
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -100,7 +101,7 @@ def test_distribution_units():
     table = temporal_parameters(model, input_size=None)
     human = distribution_values(table)
     raw = distribution_values(model, units="raw")
-    np.testing.assert_allclose(human["scale"], (1 / table["scale"] - 1) * 100)
+    np.testing.assert_allclose(human["scale"], np.log2(1 / table["scale"].abs()), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(human["rotation"], -np.degrees(table["rotation"]))
     np.testing.assert_allclose(human["x"], table["dx_kernel_px"])
     np.testing.assert_allclose(raw["scale"], table["scale"])
@@ -134,3 +135,17 @@ def test_figures_stay_out_of_pyplot():
     before = plt.get_fignums()
     plot_distributions(small_model(5, 0.02), bins=5)
     assert plt.get_fignums() == before
+
+
+def test_one_wild_zoom_does_not_stretch_the_zoom_axis():
+    rng = np.random.default_rng(0)
+    n = 400
+    zoom = rng.normal(0.0, 3.0, n)  # a few percent per step
+    zoom[0] = 20_000.0  # one near-zero scale: the content grows 200-fold
+    table = pd.DataFrame(
+        {"zoom_percent": zoom, "rotation_cw_deg": rng.normal(0, 2, n), "dx_kernel_px": rng.normal(0, 0.3, n)}
+    ).assign(dy_kernel_px=lambda t: -t["dx_kernel_px"])
+    fig = plot_distributions(table, bins=11)
+    lo, hi = fig.axes[0].get_xlim()
+    assert hi < 0.2 and lo == pytest.approx(-hi)  # log2 units: about +-9 %, not +-20,000 %
+    assert distribution_values(table)["scale"][0] == pytest.approx(np.log2(201.0))

@@ -15,10 +15,11 @@ Public API::
 plain :class:`matplotlib.figure.Figure` objects rendered with the Agg canvas; pyplot is never used, so no
 global figure registry holds them and nothing needs closing (they are freed with their last reference).
 
-Units. ``"human"`` (default): zoom in percent per step (positive = content grows), rotation in degrees per step,
-clockwise positive, translation as the content motion of the kernel centre in kernel pixels per step (x right,
-y down; the y axis of 2D plots points down as on screen). ``"raw"``: the paper's axes, ``s``, ``-r`` (radians,
-clockwise positive) and the raw ``t_x``, ``t_y`` (``affine_grid`` units, sign of the sampling offset).
+Units. ``"human"`` (default): zoom as the log2 of the content's size factor per step (``log2(1/|s|)``: +1 =
+doubles, positive = content grows; log units so that a few near-zero scales cannot stretch the axis), rotation
+in degrees per step, clockwise positive, translation as the content motion of the kernel centre in kernel pixels
+per step (x right, y down; the y axis of 2D plots points down as on screen). ``"raw"``: the paper's axes, ``s``,
+``-r`` (radians, clockwise positive) and the raw ``t_x``, ``t_y`` (``affine_grid`` units, sign of the sampling offset).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from torch import nn
 
-from conv3t.explain.parameters import temporal_parameters
 from conv3t.files import atomic_open
+from conv3t.readout import temporal_parameters
 
 __all__ = [
     "distribution_values",
@@ -48,7 +49,12 @@ __all__ = [
 _FORMATS = {".png", ".svg", ".pdf"}
 _UNITS = ("human", "raw")
 _LABELS = {
-    "human": ("zoom per step (%)", "rotation per step (° clockwise)", "x motion (kernel px)", "y motion (kernel px)"),
+    "human": (
+        "zoom per step (log₂ size factor: +1 = doubles)",
+        "rotation per step (° clockwise)",
+        "x motion (kernel px)",
+        "y motion (kernel px)",
+    ),
     "raw": ("scale s", "−r (rad, clockwise +)", "t_x", "t_y"),
 }
 START_COLOR = "tab:blue"
@@ -171,8 +177,9 @@ def distribution_values(source: nn.Module | pd.DataFrame, units: str = "human") 
     _check_units(units)
     table = _table(source)
     if units == "human":
+        # zoom in log units: a few wild scales (|s| near 0) would otherwise stretch a percent axis to 10^4
         return {
-            "scale": table["zoom_percent"].to_numpy(float),
+            "scale": np.log2(1.0 + table["zoom_percent"].to_numpy(float) / 100.0),
             "rotation": table["rotation_cw_deg"].to_numpy(float),
             "x": table["dx_kernel_px"].to_numpy(float),
             "y": table["dy_kernel_px"].to_numpy(float),
