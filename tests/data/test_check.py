@@ -112,3 +112,17 @@ def test_unlisted_folders_are_named_first_20_then_a_count(tmp_path, jester_root,
     at = lines.index("25 folder(s)/file(s) on disk not in any list:")
     assert lines[at + 1 : at + 21] == [f"  extra{k:02d}" for k in range(20)]
     assert lines[at + 21] == "  ... and 5 more"
+
+
+def test_check_config_for_jester_and_ucf101(jester_root, broken_ucf, tmp_path, capsys):
+    from conv3t.data import check_data_config
+
+    report = check_data_config({"dataset": "jester", "root": str(jester_root), "batch_size": 4})
+    assert report.ok and report.videos_ok == 8
+    root, ann = broken_ucf
+    ucf = {"dataset": "ucf101", "root": str(root), "annotation_path": str(ann), "fold": 1}
+    assert check_data_config(ucf).problems == check_ucf101(root, ann, folds=(1,)).problems
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model:\n  name: resnet18_3t\ndata:\n  dataset: jester\n  root: {jester_root}\n")
+    assert main(["data", "check", "--config", str(config), "--no-progress"]) == 0
+    assert "jester: 8 listed videos, 8 ok, 0 bad; 0 problem(s)" in capsys.readouterr().out
