@@ -79,10 +79,16 @@ def _run(args: argparse.Namespace, on_start: Any, on_video: Any) -> Any:
         except ValueError as err:  # a bad key or value of the section: name the file
             raise ValueError(f"{args.config}: {err}") from None
     root = Path(args.root)
-    if args.dataset == "jester":
-        return check_jester(root, args.annotations, args.frames, **kwargs)
-    ann = Path(args.annotations) if args.annotations else root.parent / "ucfTrainTestlist"
-    return check_ucf101(root, ann, tuple(args.fold or (1, 2, 3)), **kwargs)
+    official = {  # the official layouts' own arguments; every other kind is checked through --config
+        "jester": lambda: check_jester(root, args.annotations, args.frames, **kwargs),
+        "ucf101": lambda: check_ucf101(
+            root,
+            Path(args.annotations) if args.annotations else root.parent / "ucfTrainTestlist",
+            tuple(args.fold or (1, 2, 3)),
+            **kwargs,
+        ),
+    }
+    return official[args.dataset]()
 
 
 def run_check(args: argparse.Namespace) -> int:
