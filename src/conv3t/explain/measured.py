@@ -56,14 +56,14 @@ def _parts(row: Mapping[str, Any] | pd.Series) -> dict[str, str]:
 
 
 def reading_text(row: Mapping[str, Any] | pd.Series) -> str:
-    """Short measured reading: ``"prefers clockwise rotation"`` (the primary motion, then weaker ones in
-    brackets), or ``"untuned"``."""
+    """Short measured reading: ``"prefers clockwise rotation"`` (the primary motion; then "; also ..." for
+    weaker tuned ones), or ``"untuned"``."""
     if not bool(_get(row, "tuned", False)):
         return "untuned"
     parts = _parts(row)
     primary = str(_get(row, "measured_motion", ""))
     head = parts.pop(primary, None) or "a motion"
-    extra = f" (also {', '.join(parts.values())})" if parts else ""
+    extra = f"; also {' and '.join(parts.values())}" if parts else ""
     return f"prefers {head}{extra}"
 
 
@@ -155,6 +155,7 @@ def prediction_sentence(record: Mapping[str, Any]) -> str:
     else:
         verb = main.replace("prefers", "prefer", 1)
         lead = f"{'mostly' if share >= 0.5 else 'the largest part'} from channels that {verb} (measured): {names(main)}"
-    rest = [f"{names(r)} ({r})" for r in weight if r != main]
+    others = sorted((r for r in weight if r != main), key=lambda r: -weight[r])
+    rest = [f"{names(r)} ({r})" for r in others[:2]] + (["…"] if len(others) > 2 else [])
     tail = f"; also {'; '.join(rest)}" if rest else ""
     return f"{head}: {lead}{tail}."
