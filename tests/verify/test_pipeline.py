@@ -12,7 +12,7 @@ from torch import nn
 from conv3t import Conv3T
 from conv3t.verify.identifiability import smooth_filters
 from conv3t.verify.network import VerifyConfig, verify_model
-from conv3t.verify.report import format_summary, verification_section, write_outputs
+from conv3t.verify.report import format_summary, write_outputs
 
 HALF = 3.0  # (k - 1) / 2 kernel pixels per affine_grid unit for k = 7
 # content motion per step set in each channel, in the project's convention (x right, y down, clockwise +)
@@ -84,10 +84,18 @@ def test_summary_outputs_and_html(result, tmp_path) -> None:  # type: ignore[no-
     paths = write_outputs(result, tmp_path / "out")
     data = json.loads(paths["json"].read_text())
     assert len(data["channels"]) == 7 and data["config"]["textures"] == 16
-    html = verification_section(result, tmp_path / "report")
-    assert html.startswith('<section id="verification">')
+    # verify returns data; explain renders it, the report's section and the standalone page with the same code
+    from conv3t.explain.report import verification_page, verification_section
+    from conv3t.explain.report.page import render_page
+
+    section = verification_section(result, tmp_path / "report")
+    assert section.id == "verification" and section.nav_label == "Verification"
     assert (tmp_path / "report" / "images" / "verification_image.png").is_file()
-    assert "<script" not in html
+    html = render_page(title="t", heading="h", sections=[section], footer="f")
+    assert '<section id="verification"><h2>Do channels prefer the motion their parameters say?</h2>' in html
+    assert "<script" not in html and 'src="images/verification_image.png"' in html
+    page = verification_page(result, tmp_path / "page").read_text()
+    assert str(section.html) in page and (tmp_path / "page" / "report.css").is_file()
 
 
 @pytest.mark.slow

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conv3t.commands.explain import flag_message
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -25,12 +27,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conv3t.explain.report import build_comparison
+    from conv3t.explain.report import build_comparison  # loads torch, matplotlib and the models: not at CLI start
 
     try:
         index = build_comparison(args.runs, args.out, names=args.names)
     except (ValueError, FileNotFoundError) as err:
-        print(f"conv3t compare: error: {err}", file=sys.stderr)
+        message = flag_message(err, {"names": "--names", "runs": "RUN_DIR"})
+        print(f"conv3t compare: error: {message}", file=sys.stderr)
         return 2
     print(index)
     return 0

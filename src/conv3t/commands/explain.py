@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+#: Library argument -> this command's flag, for error messages (the library names its arguments).
+FLAGS: dict[str, str] = {"videos": "--video", "layers": "--layers", "channels": "--channels"}
+
+
+def flag_message(err: BaseException, flags: Mapping[str, str]) -> str:
+    """``err``'s message with a leading library argument (``layers``, ``videos[2]``) replaced by its flag."""
+    text = str(err)
+    match = re.match(r"(\w+)(\[\d+\])?(?=[ :])", text)
+    if match and match.group(1) in flags:
+        return flags[match.group(1)] + text[match.end() :]
+    return text
 
 
 def _names(values: list[str] | None) -> list[str] | None:
@@ -22,7 +36,7 @@ def _channels(values: list[str] | None) -> list[int] | None:
     try:
         return [int(v) for v in names]
     except ValueError:
-        raise ValueError(f"--channels takes channel numbers, got {' '.join(values or [])}") from None
+        raise ValueError(f"channels takes channel numbers, got {' '.join(values or [])}") from None
 
 
 def register(subparsers: Any) -> None:
@@ -72,7 +86,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conv3t.explain.report import build_report
+    from conv3t.explain.report import build_report  # loads torch, matplotlib and the models: not at CLI start
 
     for name in ("top", "clips"):
         if getattr(args, name) < 1:
@@ -97,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
         )
     except (ValueError, FileNotFoundError) as err:
-        print(f"conv3t explain: error: {err}", file=sys.stderr)
+        print(f"conv3t explain: error: {flag_message(err, FLAGS)}", file=sys.stderr)
         return 2
     print(index)
     return 0

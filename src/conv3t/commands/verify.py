@@ -34,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conv3t.verify.network import VerifyConfig, verify_run
-    from conv3t.verify.report import format_summary, verification_page, write_outputs
+    # torch and the models load here, not when ``conv3t --help`` starts; the page is explain's renderer
+    from conv3t.explain.report import verification_page
+    from conv3t.verify import VerifyConfig, format_summary, verify_run, write_outputs
 
     if args.textures < 1:
         print("conv3t verify: --textures must be >= 1", file=sys.stderr)

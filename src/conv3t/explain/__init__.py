@@ -1,7 +1,8 @@
-"""Explaining 3TConv networks: temporal parameters, statistics, plots, filters, sentences, rankings,
-gradient saliency, activation maximisation and the HTML report.
+"""Explaining 3TConv networks: plots, filters, sentences, rankings, gradient saliency, activation
+maximisation and the HTML pages (:mod:`conv3t.explain.report`).
 
-Reads models (``conv3t.models``) and exported weights; never imports the trainer.
+Reads models and exported weights, the temporal parameters through :mod:`conv3t.readout` and measurements
+from :mod:`conv3t.verify`; never imports the trainer.
 """
 
 from conv3t.explain.actmax import ActivationMaximization, ActMaxResult
@@ -21,13 +22,6 @@ from conv3t.explain.filters import (
     plot_filter_slices,
     save_filter_gif,
 )
-from conv3t.explain.parameters import (
-    DERIVED_COLUMNS,
-    PARAMETER_COLUMNS,
-    conv3t_layers,
-    layer_geometry,
-    temporal_parameters,
-)
 from conv3t.explain.plots import (
     distribution_values,
     plot_channel,
@@ -37,12 +31,19 @@ from conv3t.explain.plots import (
 )
 from conv3t.explain.report import build_comparison, build_report, load_video_clip
 from conv3t.explain.saliency import ChannelSaliency, PeakFrame, channel_selector, overlay, saliency_map
-from conv3t.explain.stats import (
+from conv3t.nn import conv3t_layers
+
+# the readout (tables, units, statistics) sits below verify and explain; its names stay importable from here
+from conv3t.readout import (
+    DERIVED_COLUMNS,
+    PARAMETER_COLUMNS,
     STATISTIC_PARAMETERS,
     format_statistics,
+    layer_geometry,
     statistics_latex,
     statistics_markdown,
     summary_statistics,
+    temporal_parameters,
 )
 
 __all__ = [

@@ -5,7 +5,7 @@
 * :mod:`conv3t.verify.tuning` -- a channel's preferred motion from its response energies.
 * :mod:`conv3t.verify.network` -- per layer and motion type: does the measured preference agree with the
   parameters' reading? (``conv3t verify``)
-* :mod:`conv3t.verify.report` -- table, JSON/CSV and the HTML report section.
+* :mod:`conv3t.verify.report` -- the plain-text table and JSON/CSV files (explain renders the HTML).
 """
 
 from conv3t.verify.identifiability import (
@@ -20,7 +20,7 @@ from conv3t.verify.identifiability import (
     smooth_filters,
 )
 from conv3t.verify.network import VerificationResult, VerifyConfig, predicted_motion, verify_model, verify_run
-from conv3t.verify.report import format_summary, verification_section, write_outputs
+from conv3t.verify.report import format_summary, write_outputs
 from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, standard_stimuli
 from conv3t.verify.tuning import response_energy, tuning_table
 
@@ -44,7 +44,6 @@ __all__ = [
     "smooth_filters",
     "standard_stimuli",
     "tuning_table",
-    "verification_section",
     "verify_model",
     "verify_run",
     "write_outputs",

@@ -3,7 +3,7 @@
 Every Conv3T channel of a model is driven with stimuli of known motion (:mod:`conv3t.verify.stimuli`), its
 preferred motion is measured from its response energies (:mod:`conv3t.verify.tuning`), and compared with the
 motion its parameters predict, read with the explanations' content-motion convention
-(:func:`conv3t.explain.temporal_parameters`).
+(:func:`conv3t.readout.temporal_parameters`).
 
 Two modes:
 
@@ -40,7 +40,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from conv3t.nn import Conv3T
+from conv3t.exported import load_exported
+from conv3t.nn import conv3t_layers
+from conv3t.readout import temporal_parameters
 from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, standard_stimuli
 from conv3t.verify.tuning import response_energy, tuning_table
 
@@ -146,10 +148,6 @@ class VerificationResult:
         }
 
 
-def _conv3t_layers(model: nn.Module) -> list[tuple[str, Conv3T]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, Conv3T) and m.temporal_depth > 1]
-
-
 def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_channels: int = 3) -> pd.DataFrame:
     """Per-frame content motion that each channel's parameters predict, averaged over its steps.
 
@@ -162,12 +160,10 @@ def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_chan
     with the suffix ``_layer`` (layer-input pixels per layer-input frame); ``rotation_dominant`` /
     ``zoom_dominant``: the rotation / zoom moves the kernel's edge (``(k-1)/2`` pixels from the centre) further
     per step than the translation moves its centre (mean over steps). Read from
-    :func:`conv3t.explain.temporal_parameters`.
+    :func:`conv3t.readout.temporal_parameters`.
     """
-    from conv3t.explain import temporal_parameters
-
     table = temporal_parameters(model, input_size=input_size, in_channels=in_channels)
-    modules = dict(_conv3t_layers(model))
+    modules = dict(conv3t_layers(model, min_depth=2))
     table = table[table["layer"].isin(list(modules))].copy()
     fps = table["frames_per_step"].to_numpy()
     scale = table["scale"].to_numpy(float)
@@ -438,7 +434,7 @@ def verify_model(
     side = size if isinstance(size, int) else max(int(size[0]), int(size[1]))
     frames = cfg.num_frames or num_frames
     stim_size = cfg.size or side
-    layers = [n for n, _ in _conv3t_layers(model)]
+    layers = [n for n, _ in conv3t_layers(model, min_depth=2)]
     if not layers:
         raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
     was_training = model.training
@@ -474,8 +470,6 @@ def verify_run(
     run_dir: str | Path, config: VerifyConfig | None = None, device: str | torch.device = "cpu"
 ) -> VerificationResult:
     """:func:`verify_model` on an exported run (``model.safetensors`` + ``model.json``)."""
-    from conv3t.exported import load_exported
-
     exported = load_exported(run_dir, device=device)
     info = exported.info
     result = verify_model(

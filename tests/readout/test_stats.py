@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from conv3t import Conv3T
-from conv3t.explain import format_statistics, statistics_latex, statistics_markdown, summary_statistics
+from conv3t.readout import format_statistics, statistics_latex, statistics_markdown, summary_statistics
 
 
 def random_model(seed: int) -> nn.Module:
@@ -54,7 +54,7 @@ def test_statistics_equal_numpy(ddof: int):
 
 
 def test_tables_accept_parameter_tables_and_models_alike():
-    from conv3t.explain import temporal_parameters
+    from conv3t.readout import temporal_parameters
 
     model = random_model(2)
     a = summary_statistics({"m": model})

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from conv3t.explain.parameters import temporal_parameters
+from conv3t.readout.parameters import temporal_parameters
 
 __all__ = [
     "STATISTIC_PARAMETERS",

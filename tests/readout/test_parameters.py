@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from conv3t import Conv3T
-from conv3t.explain import DERIVED_COLUMNS, PARAMETER_COLUMNS, layer_geometry, temporal_parameters
+from conv3t.readout import DERIVED_COLUMNS, PARAMETER_COLUMNS, layer_geometry, temporal_parameters
 
 
 def one_hot_layer(size: tuple[int, int, int], hot: tuple[int, int], **params: float | list[float]) -> Conv3T:
@@ -289,7 +289,7 @@ def test_negative_scale_trajectory_and_cumulative_columns_follow_the_kernel():
 
 
 def test_canonical_form_is_the_same_map():
-    from conv3t.explain.parameters import canonical_scale_rotation
+    from conv3t.readout import canonical_scale_rotation
 
     scale = np.array([-0.7, 1.3, -2.0, 0.9])
     rotation = np.array([0.4, 4.0, -3.0, math.pi])

@@ -1,0 +1,167 @@
+"""The explanation report: one static, offline ``index.html`` with its images beside it.
+
+:func:`build_report` loads an exported model (``model.safetensors`` + ``model.json``, see
+:mod:`conv3t.exported`) and writes, into ``out_dir``:
+
+* ``index.html`` and ``report.css``: no scripts, no remote resources; every image by relative path;
+* ``images/``: the PNG figures and GIF animations the page shows;
+* ``parameters.csv`` (the full :func:`~conv3t.readout.temporal_parameters` table), ``ranking.csv``,
+  ``statistics.md`` and ``statistics.tex`` (Table 2 for this model).
+
+The page is the sections of :data:`conv3t.explain.report.registry.SECTIONS` in order: the model summary and its
+predictions on the clips used, Table 2 statistics and the parameter distributions (Fig. 4), then for each
+chosen layer its most transformed channels (:func:`~conv3t.explain.rank_channels`), each with a plain sentence,
+the parameter plots and trajectory (Fig. 3 right), the filter slices and animation (first layer only,
+Fig. 2/3 bottom), gradient saliency and activation maximisation, and the verification against stimuli of
+known motion.
+
+Clips: ``videos`` (video files read with PyAV, or folders of frame images) are preprocessed like the
+evaluation data; without them the report regenerates a few clips of the run's own validation data
+(:mod:`conv3t.explain.report.inputs`).
+
+Defaults are sized for a CPU: 3 layers (first, middle and last temporal layer) x 3 channels, 64 activation
+maximisation steps on at most 8 frames of at most 64 x 64 pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from markupsafe import Markup
+
+from conv3t.explain.describe import rank_channels
+from conv3t.explain.report.context import Card, ReportContext, ReportOptions, StepCounter
+from conv3t.explain.report.inputs import predict, read_clips
+from conv3t.explain.report.layers import choose_channels, select_layers
+from conv3t.explain.report.page import write_page
+from conv3t.explain.report.registry import SECTIONS
+from conv3t.explain.report.section import Section, SectionEntry
+from conv3t.exported import load_exported
+from conv3t.nn import conv3t_layers
+from conv3t.readout import temporal_parameters
+
+__all__ = ["build_report", "report_context", "sections_of"]
+
+
+def build_report(
+    run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    videos: Sequence[str | os.PathLike[str]] | None = None,
+    layers: Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
+    progress: bool = True,
+    num_clips: int = 3,
+    num_channels: int = 3,
+    actmax_steps: int = 64,
+    actmax_frames: int = 8,
+    actmax_size: int = 64,
+    seed: int = 0,
+    extra_sections: Sequence[str] = (),
+    verify: bool = True,
+    sections: Sequence[SectionEntry] | None = None,
+) -> Path:
+    """Write the explanation report of an exported model; returns the path of ``index.html``.
+
+    Args:
+        run_dir: a run directory, or the path of its ``model.safetensors`` or ``model.json``.
+        out_dir: the report folder (created; files of an earlier report are overwritten).
+        videos: video files or frame folders to explain; default: ``num_clips`` clips of the run's own
+            validation data. Errors name the entry (``videos[2]``).
+        layers: qualified layer names (e.g. ``["conv1", "layer2.0.conv1"]``); default: the first, middle and
+            last layer with a temporal extent.
+        channels: channel indices shown for every chosen layer; default: the ``num_channels`` most transformed
+            channels of each layer (3T: :func:`~conv3t.explain.rank_channels`; 3D: largest relative change
+            between consecutive kernel slices).
+        progress: show a progress bar on the terminal (stderr).
+        actmax_steps: Adam steps of activation maximisation per layer (all channels of a layer in one batch).
+        actmax_frames, actmax_size: caps on the clip length and side used for activation maximisation.
+        seed: seeds activation maximisation.
+        extra_sections: HTML fragments (e.g. ``<section>...</section>``) appended after the registered
+            sections, as they are (trusted markup); their images must lie inside ``out_dir``.
+        verify: for 3T models, add the section that drives every channel with stimuli of known motion and
+            compares the measured preference with the parameters' reading (:func:`conv3t.verify.verify_model`).
+        sections: the section entries to render, in order (default: the registry,
+            :data:`conv3t.explain.report.registry.SECTIONS`).
+
+    Raises:
+        ValueError / FileNotFoundError naming the argument (``layers``, ``channels``, ``videos[i]``).
+    """
+    options = ReportOptions(num_clips, num_channels, actmax_steps, actmax_frames, actmax_size, seed, verify)
+    ctx = report_context(run_dir, out_dir, options, layers, channels)
+    entries = list(SECTIONS if sections is None else sections)
+    # reading the clips and writing the page are one step each; every section says how many it takes
+    ctx.progress = StepCounter(2 + sum(entry.steps(ctx) for entry in entries), progress)
+    try:
+        with ctx.step("reading clips"):
+            ctx.clips, ctx.clip_source = read_clips(ctx.info, videos, num_clips)
+            predict(ctx.model, ctx.clips, ctx.info.classes)
+        rendered = sections_of(ctx, entries)
+        rendered += [Section(None, "", Markup(html), wrap=False) for html in extra_sections]
+        with ctx.step("writing index.html"):
+            footer = Markup(
+                "Written by <code>conv3t explain</code> in {:.0f} s. "
+                "Static page: no scripts, nothing loaded from the network."
+            ).format(time.perf_counter() - ctx.started)
+            index = write_page(
+                ctx.out / "index.html",
+                title=f"{ctx.info.model} — conv3t explanation report",
+                heading=f"{ctx.info.model}: what its temporal filters learned",
+                sections=rendered,
+                footer=footer,
+            )
+    finally:
+        ctx.progress.close()
+    return index
+
+
+def report_context(
+    run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    options: ReportOptions,
+    layers: Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
+) -> ReportContext:
+    """Load the model, read its temporal parameters, choose the layers and channels (before any slow work, so
+    a bad ``layers`` / ``channels`` argument fails at once) and create the output folder."""
+    exported = load_exported(run_dir)
+    model = exported.model.eval()
+    info = exported.info
+    is_3t = bool(conv3t_layers(model))
+    table = temporal_parameters(model, input_size=(info.num_frames, *info.size)) if is_3t else None
+    ranking = rank_channels(table, per_layer=True) if table is not None and len(table) else None
+    names = select_layers(model, layers)
+    chosen = choose_channels(model, names, channels, ranking, options.num_channels)
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    return ReportContext(
+        model=model,
+        info=info,
+        source=exported.path,
+        out=out,
+        options=options,
+        is_3t=is_3t,
+        table=table,
+        ranking=ranking,
+        layers=names,
+        cards=[Card(name, c) for name in names for c in chosen[name]],
+    )
+
+
+def sections_of(ctx: ReportContext, entries: Sequence[SectionEntry]) -> list[Section]:
+    """Render ``entries`` in order; a section may return one Section, several, or None (left out)."""
+    rendered: list[Section] = []
+    for entry in entries:
+        result = entry.render(ctx)
+        if result is None:
+            continue
+        if isinstance(result, Section):
+            rendered.append(result)
+        elif all(isinstance(s, Section) for s in result):
+            rendered.extend(result)
+        else:
+            raise TypeError(f"section {entry.name!r} returned {type(result).__name__}, not Section(s) or None")
+    return rendered

@@ -1,0 +1,152 @@
+"""The context every report section receives: the model, its parameter table, the clips, the output folder.
+
+:class:`ReportContext` is built once per report by :func:`conv3t.explain.report.build_report`; sections read
+it and may leave results for later sections in ``ctx.shared`` (e.g. a measurement two sections use).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import Tensor, nn
+
+from conv3t.explain.report.section import Figure
+from conv3t.exported import ModelInfo
+
+__all__ = ["Card", "ReportClip", "ReportContext", "ReportOptions", "StepCounter"]
+
+
+@dataclass
+class ReportClip:
+    """An input clip shown in the report: ``clip`` is the normalised model input ``(3, T, H, W)``."""
+
+    name: str
+    clip: Tensor
+    label: str | None = None
+    prediction: str | None = None
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The knobs of :func:`~conv3t.explain.report.build_report` that sections read.
+
+    ``actmax_frames`` / ``actmax_size`` cap the clip length (frames) and side (pixels) of activation
+    maximisation; ``seed`` seeds it; ``verify`` asks for the verification section (3T models only).
+    """
+
+    num_clips: int = 3
+    num_channels: int = 3
+    actmax_steps: int = 64
+    actmax_frames: int = 8
+    actmax_size: int = 64
+    seed: int = 0
+    verify: bool = True
+
+
+@dataclass
+class Card:
+    """One channel shown in a layer's section: what the page says and shows for it.
+
+    ``figures``: the channel's images; ``notes``: plain sentences shown under them.
+    """
+
+    layer: str
+    channel: int
+    score: float | None = None
+    sentence: str | None = None
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class StepCounter:
+    """Counts progress steps, and draws a rich progress bar on stderr (stdout carries the report's path)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.done = 0
+        self._bar: Progress | None = None
+        if enabled:
+            self._bar = Progress(
+                TextColumn("[bold]conv3t explain[/]"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+            )
+            self._task = self._bar.add_task("", total=total)
+            self._bar.start()
+
+    @contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        if self._bar is not None:
+            self._bar.update(self._task, description=what)
+        yield
+        self.done += 1
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@dataclass
+class ReportContext:
+    """What sections read.
+
+    Attributes:
+        model: the exported model, in eval mode.
+        info: its ``model.json`` (classes, clip shape, normalisation, the run's data config).
+        source: the weights file the model was loaded from.
+        out: the report folder; ``images``: its ``images/`` subfolder (write figures there).
+        options: :class:`ReportOptions`.
+        is_3t: the model has Conv3T layers (temporal parameters to read).
+        table: :func:`conv3t.readout.temporal_parameters` of the model at its clip size (None for 3D models).
+        ranking: :func:`conv3t.explain.rank_channels` of ``table`` per layer (None without parameters).
+        layers: the layers to explain, in model order.
+        cards: the channels shown, layer by layer (:class:`Card`).
+        clips: the input clips (:class:`ReportClip`, with the model's predictions); ``clip_source`` says
+            where they came from, or why there are none.
+        shared: results one section leaves for a later one (keys are the writer's section name).
+    """
+
+    model: nn.Module
+    info: ModelInfo
+    source: Path
+    out: Path
+    options: ReportOptions
+    is_3t: bool
+    table: pd.DataFrame | None
+    ranking: pd.DataFrame | None
+    layers: list[str]
+    cards: list[Card]
+    clips: list[ReportClip] = field(default_factory=list)
+    clip_source: str = ""
+    shared: dict[str, Any] = field(default_factory=dict)
+    progress: StepCounter = field(default_factory=lambda: StepCounter(0, False))
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def images(self) -> Path:
+        return self.out / "images"
+
+    def rel(self, path: Path) -> str:
+        """``path`` (inside the report folder) as the page references it: relative, with ``/``."""
+        return path.relative_to(self.out).as_posix()
+
+    def step(self, what: str) -> Any:
+        """``with ctx.step("what it does"):`` one unit of the progress bar (see ``SectionEntry.steps``)."""
+        return self.progress.step(what)
+
+    def cards_of(self, layer: str) -> list[Card]:
+        return [c for c in self.cards if c.layer == layer]

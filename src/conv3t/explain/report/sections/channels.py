@@ -1,0 +1,53 @@
+"""Sections "Layer ...": one per explained layer, a card per chosen channel with its sentence, the parameter
+plot, the filter (first layer), activation maximisation and saliency."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from conv3t.explain.report.cards import add_actmax, add_parameter_figures, add_saliency
+from conv3t.explain.report.context import ReportContext
+from conv3t.explain.report.page import macros, slug
+from conv3t.explain.report.section import Section
+
+__all__ = ["channel_sections", "channel_steps"]
+
+
+def channel_steps(ctx: ReportContext) -> int:
+    """One step of activation maximisation per layer, two per card (figures, saliency)."""
+    return len(ctx.layers) + 2 * len(ctx.cards)
+
+
+def channel_sections(ctx: ReportContext) -> list[Section]:
+    """A section per layer in ``ctx.layers`` with the cards of ``ctx.cards``; the navigation shows the name."""
+    _add_sentences(ctx)
+    for name in ctx.layers:
+        with ctx.step(f"activation maximisation: {name}"):
+            add_actmax(ctx, name, ctx.cards_of(name))
+    for card in ctx.cards:
+        with ctx.step(f"parameters and filters: {card.layer} #{card.channel}"):
+            add_parameter_figures(ctx, card)
+        with ctx.step(f"saliency: {card.layer} #{card.channel}"):
+            add_saliency(ctx, card)
+    sections = []
+    card_html = macros().card
+    for name in ctx.layers:
+        html = Markup()
+        for card in ctx.cards_of(name):
+            # small pictures side by side first, then the full-width plots and strips
+            ordered = sorted(card.figures, key=lambda f: "wide" in f.css.split())
+            html += card_html(card, ordered)
+        sections.append(Section(slug(name), f"Layer {name}", html, nav=name))
+    return sections
+
+
+def _add_sentences(ctx: ReportContext) -> None:
+    """Each card's ranking score and sentence (3T models; :func:`conv3t.explain.rank_channels`)."""
+    ranking = ctx.ranking
+    if ranking is None:
+        return
+    for card in ctx.cards:
+        row = ranking[(ranking["layer"] == card.layer) & (ranking["channel"] == card.channel)]
+        if len(row):
+            card.score = float(row["score"].iloc[0])
+            card.sentence = str(row["sentence"].iloc[0])

@@ -1,0 +1,134 @@
+"""Sections "Why <clip> is <class>": one per explained clip, and ``predictions.json``.
+
+For each clip (the ``--video`` files, or validation clips of the run's own data): the most probable classes,
+the channels that contributed most to the top class (:class:`conv3t.explain.attribution.ChannelAttribution`)
+each with its measured motion reading, a sentence that says which measured motions carried the prediction, a
+per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.attribution`). The same content
+goes to ``predictions.json`` (docs/conventions.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from markupsafe import Markup
+from matplotlib.figure import Figure as MplFigure
+
+from conv3t.explain.attribution import PredictionExplanation, explain_predictions
+from conv3t.explain.measured import prediction_sentence, reading_text
+from conv3t.explain.plots import save_figure
+from conv3t.explain.report.context import ReportContext
+from conv3t.explain.report.images import pixels, save_png, tile, to_uint8
+from conv3t.explain.report.page import macros, slug
+from conv3t.explain.report.section import Figure, Section
+from conv3t.explain.saliency import overlay
+from conv3t.files import write_json
+from conv3t.nn import Conv3T
+
+__all__ = ["attributed_layers", "prediction_sections", "prediction_steps", "write_predictions"]
+
+READINGS_KEY = "readings"  # ctx.shared: conv3t.verify.readings.channel_readings of the report's model
+
+
+def prediction_steps(ctx: ReportContext) -> int:
+    return 1 if ctx.clips else 0
+
+
+def attributed_layers(ctx: ReportContext) -> list[str]:
+    """Every layer with a temporal extent (Conv3T / Conv3d with depth > 1), in model order."""
+    return [
+        name
+        for name, m in ctx.model.named_modules()
+        if isinstance(m, (Conv3T, torch.nn.Conv3d)) and m.kernel_size[0] > 1
+    ]
+
+
+def prediction_sections(ctx: ReportContext) -> list[Section]:
+    """One section per clip; writes ``predictions.json`` (an empty list without clips)."""
+    if not ctx.clips:
+        write_predictions(ctx, [])
+        return []
+    with ctx.step("predictions: attribution, Grad-CAM, frame importance"):
+        readings: pd.DataFrame | None = ctx.shared.get(READINGS_KEY)
+        records = explain_predictions(
+            ctx.model,
+            torch.stack([c.clip for c in ctx.clips]),
+            [c.name for c in ctx.clips],
+            ctx.info.classes,
+            attributed_layers(ctx),
+            readings=readings,
+            reading_text=reading_text if readings is not None else None,
+        )
+        for record, clip in zip(records, ctx.clips):
+            record.label = clip.label
+        write_predictions(ctx, records)
+        return [_section(ctx, i, record, readings is not None) for i, record in enumerate(records)]
+
+
+def write_predictions(ctx: ReportContext, records: list[PredictionExplanation]) -> None:
+    write_json([r.to_json() for r in records], ctx.out / "predictions.json")
+
+
+def _section(ctx: ReportContext, index: int, record: PredictionExplanation, measured: bool) -> Section:
+    m = macros()
+    top = record.top[0]
+    truth = f" (label: {record.label})" if record.label else ""
+    sentence = prediction_sentence(record.to_json())
+    if not measured:
+        sentence += " The channels' motion preferences were not measured (a 3D model, or --no-verify)."
+    classes = m.table(("class", "probability"), [(t["class"], f"{t['probability']:.1%}") for t in record.top])
+    channels = m.table(
+        ("layer", "channel", "attribution (logit units)", "measured reading"),
+        [
+            (c["layer"], c["channel"], f"{c['attribution']:.3g}", c["reading"] or "not measured")
+            for c in record.channels
+        ],
+    )
+    html = (
+        Markup('<p class="sentence">{}</p>').format(sentence)
+        + Markup("<p>Most probable classes{}:</p>").format(truth)
+        + classes
+        + Markup(
+            "<p>Channels that pushed most towards {} (gradient × activation, summed over time and space):</p>"
+        ).format(top["class"])
+        + channels
+    )
+    figures = _figures(ctx, index, record)
+    return Section(
+        f"prediction_{index}",
+        f"Why {record.video} is {top['class']}",
+        html,
+        figures,
+        nav=f"clip {index}: {top['class']}",
+    )
+
+
+def _figures(ctx: ReportContext, index: int, record: PredictionExplanation) -> list[Figure]:
+    clip = ctx.clips[index].clip
+    frames = pixels(clip, ctx.info)  # (3, T, H, W)
+    figures = []
+    if record.cam is not None:
+        originals = [to_uint8(frames[:, t]) for t in range(frames.shape[1])]
+        overlays = [overlay(frames[:, t], record.cam[t]) for t in range(frames.shape[1])]
+        path = ctx.images / f"gradcam_{index}_{slug(record.video)}.png"
+        save_png(tile([originals, overlays]), path, min_side=96)
+        caption = f"Grad-CAM of {record.cam_layer} per frame for {record.top[0]['class']} (top: frames)"
+        figures.append(Figure(ctx.rel(path), caption, "wide"))
+    path = ctx.images / f"frame_importance_{index}_{slug(record.video)}.png"
+    save_figure(_importance_plot(record.frame_importance), path, dpi=80)
+    figures.append(Figure(ctx.rel(path), "which frames mattered: share of |input × gradient| per frame", "plot"))
+    return figures
+
+
+def _importance_plot(importance: list[float]) -> MplFigure:
+    fig = MplFigure(figsize=(4.2, 2.2), layout="constrained")
+    ax = fig.subplots()
+    frames = np.arange(len(importance))
+    ax.bar(frames, importance, color="tab:blue")
+    ax.axhline(1.0 / max(len(importance), 1), color="0.5", lw=0.8, ls="--", label="uniform")
+    ax.set_xticks(frames)
+    ax.set_xlabel("input frame")
+    ax.set_ylabel("share of importance")
+    ax.legend(loc="best", fontsize="small")
+    return fig

@@ -1,0 +1,262 @@
+"""The import order of ``src/conv3t``: every import, function-local ones included, goes down the layers.
+
+Each module belongs to a unit: its subpackage (``conv3t.explain.report.build`` -> ``explain``) or, for a
+top-level module, the module itself (``conv3t.files`` -> ``files``; the package's ``__init__`` is ``conv3t``).
+Units are ordered in :data:`LAYERS`, bottom first. A unit may import its own modules and those of units in lower
+layers only: an import of a unit in the same layer or a higher one fails, and so does any cycle between units
+(found separately, so the message shows the whole loop). :data:`NEVER` lists pairs that must not import each
+other in either direction, whatever the layers say.
+
+Imports are read with :mod:`ast` from the source, so imports inside functions and under ``TYPE_CHECKING``
+count as well; ``importlib.import_module`` calls (the CLI's dispatcher) are not imports and are not seen.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "conv3t"
+
+#: Bottom first. ``nn`` and ``files`` import nothing else of the package; ``exported`` (the weights format) is
+#: below ``train``, which writes it; ``readout`` reads the temporal parameters for both ``verify`` and
+#: ``explain``; the commands sit on top, the CLI dispatches to them, ``__main__`` runs the CLI.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("files", "nn"),
+    ("models", "fold"),
+    ("conv3t",),  # the package's __init__: re-exports Conv3T and fold
+    ("exported",),
+    ("data",),
+    ("train",),
+    ("readout",),
+    ("verify",),
+    ("explain",),
+    ("commands",),
+    ("cli",),
+    ("__main__",),
+)
+
+#: Pairs of units that never import each other (the trainer and the explainer know nothing of each other).
+NEVER: tuple[tuple[str, str], ...] = (("train", "explain"),)
+
+
+@dataclass(frozen=True)
+class Import:
+    file: Path
+    line: int
+    importer: str  # the importing module's unit
+    target: str  # the imported unit
+    statement: str  # the import as written, for messages
+
+
+def _module_name(path: Path, root: Path, package: str) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join([package, *parts])
+
+
+def _unit(module: str, package: str, root: Path) -> str | None:
+    """The unit of an absolute module name inside ``package`` (None outside it)."""
+    parts = module.split(".")
+    if parts[0] != package:
+        return None
+    if len(parts) == 1:
+        return package
+    return parts[1]
+
+
+def _is_submodule(root: Path, name: str) -> bool:
+    return (root / f"{name}.py").is_file() or (root / name / "__init__.py").is_file()
+
+
+def collect_imports(root: Path, package: str) -> list[Import]:
+    """Every import inside ``package`` (source folder ``root``) that names a unit of it, with file and line."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = _module_name(path, root, package)
+        importer = _unit(module, package, root)
+        is_init = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            for target in _targets(node, module, is_init, root, package):
+                unit = _unit(target, package, root)
+                if unit is not None and importer is not None:
+                    found.append(Import(path, node.lineno, importer, unit, ast.unparse(node)))
+    return found
+
+
+def _targets(node: ast.AST, module: str, is_init: bool, root: Path, package: str) -> Iterable[str]:
+    """The absolute module names an import statement loads (``from pkg import sub`` loads ``pkg.sub``)."""
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+        if node.level:  # relative: resolve against the importing module's package
+            base = module.split(".") if is_init else module.split(".")[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            name = ".".join(base + ([node.module] if node.module else []))
+        else:
+            name = node.module or ""
+        if name == package:  # ``from conv3t import files`` imports the unit files, ``__version__`` the root
+            for alias in node.names:
+                yield f"{package}.{alias.name}" if _is_submodule(root, alias.name) else package
+        else:
+            yield name
+
+
+def layer_violations(
+    imports: Sequence[Import], layers: Sequence[Sequence[str]], never: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """One message per import that goes sideways or up, or joins a pair of :data:`NEVER`."""
+    rank = {unit: i for i, group in enumerate(layers) for unit in group}
+    forbidden = {frozenset(pair) for pair in never}
+    problems = []
+    for imp in imports:
+        if imp.importer == imp.target:
+            continue
+        where = f"{imp.file}:{imp.line}: `{imp.statement}`"
+        if imp.importer not in rank or imp.target not in rank:
+            unknown = imp.importer if imp.importer not in rank else imp.target
+            problems.append(f"{where}: unit {unknown!r} has no layer; add it to LAYERS in tests/test_imports.py")
+        elif frozenset((imp.importer, imp.target)) in forbidden:
+            problems.append(f"{where}: {imp.importer} must never import {imp.target}")
+        elif rank[imp.target] >= rank[imp.importer]:
+            how = "sideways (same layer)" if rank[imp.target] == rank[imp.importer] else "upward"
+            problems.append(f"{where}: {imp.importer} imports {imp.target}, {how}; imports go down the layers")
+    return problems
+
+
+def find_cycles(imports: Sequence[Import]) -> list[str]:
+    """Cycles in the graph of units (an edge per importing unit -> imported unit), each with its import sites."""
+    edges: dict[str, dict[str, Import]] = defaultdict(dict)
+    for imp in imports:
+        if imp.importer != imp.target:
+            edges[imp.importer].setdefault(imp.target, imp)
+    cycles, seen = [], set()
+    for start in sorted(edges):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(edges.get(node, {})):
+                if nxt == start:
+                    key = frozenset(path)
+                    if key not in seen:
+                        seen.add(key)
+                        loop = [*path, start]
+                        sites = "; ".join(
+                            f"{edges[a][b].file}:{edges[a][b].line}: `{edges[a][b].statement}`"
+                            for a, b in itertools.pairwise(loop)
+                        )
+                        cycles.append(f"import cycle {' -> '.join(loop)} ({sites})")
+                elif nxt not in path and nxt > start:  # each cycle once, from its smallest unit
+                    stack.append((nxt, [*path, nxt]))
+    return cycles
+
+
+# ------------------------------------------------------------------------------------------------ the package
+def test_imports_of_conv3t_go_down_the_layers() -> None:
+    imports = collect_imports(SRC, "conv3t")
+    assert len(imports) > 100  # the parser sees the package (function-local imports included)
+    problems = layer_violations(imports, LAYERS, NEVER)
+    assert not problems, "\n".join(problems)
+
+
+def test_conv3t_has_no_import_cycle_between_subpackages() -> None:
+    cycles = find_cycles(collect_imports(SRC, "conv3t"))
+    assert not cycles, "\n".join(cycles)
+
+
+def test_nn_imports_nothing_else_of_the_package() -> None:
+    outside = [i for i in collect_imports(SRC, "conv3t") if i.importer == "nn" and i.target != "nn"]
+    assert not outside, "\n".join(f"{i.file}:{i.line}: `{i.statement}`" for i in outside)
+
+
+def test_every_unit_has_a_layer() -> None:
+    modules = {p.stem for p in SRC.glob("*.py")} | {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
+    units = {"conv3t" if name == "__init__" else name for name in modules}
+    placed = {u for group in LAYERS for u in group}
+    assert units <= placed, f"no layer for {sorted(units - placed)}"
+
+
+# ------------------------------------------------------------------------------------ the checker can fail
+def _fake_package(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "fake"
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+FAKE_LAYERS = (("low",), ("mid",), ("high",))
+
+
+def test_checker_finds_an_upward_import_inside_a_function(tmp_path: Path) -> None:
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "low/__init__.py": "",
+            "low/core.py": "def f():\n    from fake.high import view  # hidden in a function\n    return view\n",
+            "mid/__init__.py": "from fake.low.core import f\n",
+            "high/__init__.py": "from .. import mid\n",  # relative, downward: fine
+            "high/view.py": "import fake.mid\n",
+        },
+    )
+    imports = collect_imports(root, "fake")
+    problems = layer_violations(imports, FAKE_LAYERS)
+    assert len(problems) == 1, problems
+    assert f"{root / 'low' / 'core.py'}:2:" in problems[0]
+    assert "`from fake.high import view`" in problems[0] and "upward" in problems[0]
+
+
+def test_checker_finds_a_cycle_and_names_its_imports(tmp_path: Path) -> None:
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "low/__init__.py": "from fake.mid import thing\n",
+            "mid/__init__.py": "thing = 1\n\ndef g():\n    from fake.high import x\n",
+            "high/__init__.py": "from fake import low\nx = 1\n",
+        },
+    )
+    cycles = find_cycles(collect_imports(root, "fake"))
+    assert len(cycles) == 1
+    assert cycles[0].startswith("import cycle high -> low -> mid -> high")
+    for site in ("low/__init__.py:1", "mid/__init__.py:4", "high/__init__.py:1"):
+        assert site in cycles[0].replace(str(root) + "/", "")
+
+
+def test_checker_flags_sideways_imports_never_pairs_and_unknown_units(tmp_path: Path) -> None:
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "import fake.b\n",
+            "b.py": "",
+            "high/__init__.py": "from fake.low import y\n",
+            "low/__init__.py": "y = 1\n",
+            "extra/__init__.py": "import fake.low\n",
+        },
+    )
+    problems = layer_violations(
+        collect_imports(root, "fake"),
+        (("low",), ("a", "b"), ("high",)),
+        never=(("high", "low"),),
+    )
+    text = "\n".join(problems)
+    assert "a imports b, sideways" in text
+    assert "high must never import low" in text
+    assert "unit 'extra' has no layer" in text
+
+
+@pytest.mark.parametrize("statement", ["from fake import sub", "import fake.sub.deep", "from fake.sub import deep"])
+def test_checker_maps_import_forms_to_units(tmp_path: Path, statement: str) -> None:
+    root = _fake_package(tmp_path, {"__init__.py": "", "sub/__init__.py": "", "sub/deep.py": "", "top.py": statement})
+    [imp] = collect_imports(root, "fake")
+    assert (imp.importer, imp.target, imp.line) == ("top", "sub", 1)
