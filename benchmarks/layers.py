@@ -8,7 +8,7 @@ ratios and the sums over each network (each shape weighted by how often it occur
 
     .venv/bin/python benchmarks/layers.py                      # both networks, ~5 minutes on 2 cores
     .venv/bin/python benchmarks/layers.py --models resnet18_3t --repeats 9 --json out.json
-    .venv/bin/python benchmarks/layers.py --methods matrix grid_sample sequential --no-crop
+    .venv/bin/python benchmarks/layers.py --methods matrix grid_sample --no-crop
     .venv/bin/python benchmarks/layers.py --smoke              # tiny sizes, seconds
 """
 

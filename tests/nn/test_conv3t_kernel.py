@@ -39,6 +39,9 @@ SHAPES = [
     (3, 2, (6, 5, 5), 1),
     (3, 2, (7, 7, 7), 1),
     (4, 4, (3, 1, 3), 4),
+    (9, 2, (3, 3, 3), 1),  # in/groups >= kH*kW: "matrix" takes the cumulative form (the others: stepwise)
+    (16, 2, (4, 3, 3), 2),
+    (15, 2, (3, 3, 5), 1),
 ]
 
 
@@ -50,6 +53,13 @@ def test_kernel_matches_numpy_reference(cin, cout, ks, groups, method):
     want = reference_kernel(*params_np(layer))
     assert got.shape == (cout, cin // groups, *ks)
     np.testing.assert_allclose(got, want, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("cin", "cout", "ks", "groups"), SHAPES)
+def test_float32_kernel_matches_numpy_reference_to_1e6(cin, cout, ks, groups):
+    layer = randomize(Conv3T(cin, cout, ks, groups=groups), seed=sum(ks) + 1)
+    got = layer.kernel().detach().double().numpy()
+    np.testing.assert_allclose(got, reference_kernel(*params_np(layer)), atol=1e-6, rtol=0)
 
 
 def test_large_motion_leaves_the_kernel_and_gives_zeros():

@@ -58,13 +58,21 @@ def test_deterministic_on_cuda(deterministic):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("method", ["cumulative", "separable", "sequential"])
-def test_double_backward_of_the_kernel_gradgradcheck(method):
-    layer = randomized(Conv3T(2, 2, (3, 3, 3)).double(), seed=3)
+@pytest.mark.parametrize(
+    ("cin", "ks", "time_range"),
+    [
+        (9, (3, 3, 3), None),  # in/groups >= kH*kW: cumulative matrices, one product
+        (9, (3, 3, 3), (1, 2)),
+        (2, (4, 3, 3), None),  # few input channels: one product per step
+        (2, (4, 3, 3), (2, 4)),
+    ],
+)
+def test_double_backward_of_the_kernel_gradgradcheck(cin, ks, time_range):
+    layer = randomized(Conv3T(cin, 2, ks).double(), seed=3)
     inputs = (layer.weight, layer.scale, layer.rotation, layer.translation_x, layer.translation_y)
 
     def fn(*params):
-        return generate_kernel(*params, method=method)
+        return generate_kernel(*params, time_range=time_range)
 
     assert torch.autograd.gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, fast_mode=True)
 

@@ -219,9 +219,10 @@ def test_model_to_channels_last_3d_keeps_the_2d_filter_usable():
 
 @pytest.mark.parametrize("method", KERNEL_METHODS)
 @pytest.mark.parametrize("ks", [(3, 3, 3), (7, 7, 7), (4, 3, 5)])
-def test_every_method_gives_the_same_kernel_and_gradients(method, ks):
+@pytest.mark.parametrize("cin", [2, 20])
+def test_every_method_gives_the_same_kernel_and_gradients(method, ks, cin):
+    """cin 20 >= 9: "matrix" takes the cumulative form for 3x3 and 3x5 (stepwise for 7x7); cin 2: stepwise."""
     torch.manual_seed(0)
-    cin = 20  # >= 9: "matrix" takes the cumulative form for 3x3 and the separable one for 7x7
     layer = randomized(Conv3T(cin, 3, ks).double())
     params = [layer.weight, layer.scale, layer.rotation, layer.translation_x, layer.translation_y]
     ref = generate_kernel(*params, method="grid_sample")

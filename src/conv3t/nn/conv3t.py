@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from conv3t.nn import fused
 from conv3t.nn.functional import KERNEL_METHODS, KernelMethod, generate_kernel
 
 __all__ = ["TEMPORAL_PARAMETER_NAMES", "Conv3T"]
@@ -66,9 +67,9 @@ class Conv3T(nn.Module):
             as :class:`torch.nn.Conv3d`. ``kernel_size = (D, kH, kW)``; ``padding`` may be ``"same"`` or
             ``"valid"``.
         kernel_method: how the kernel is generated, one of ``KERNEL_METHODS`` of :mod:`conv3t.nn.functional`:
-            ``"matrix"`` (default: the fastest sampling-matrix form for the shape; deterministic, twice
-            differentiable) or ``"grid_sample"`` (the reference), ``"cumulative"``, ``"separable"``,
-            ``"sequential"``. All give the same kernel and gradients.
+            ``"matrix"`` (default: the fastest sampling-matrix form for the shape, in few tensor operations;
+            deterministic, twice differentiable) or ``"grid_sample"`` (the reference). Both give the same
+            kernel and gradients.
 
     Parameters:
         weight: ``(out, in/groups, kH, kW)`` the 2D filter :math:`K_1`.
@@ -96,6 +97,8 @@ class Conv3T(nn.Module):
     * With ``padding_mode="zeros"``, kernel slices that can only ever meet temporal zero padding (short
       inputs, e.g. 1 frame) are neither generated nor convolved; the output is the same.
     * :func:`conv3t.fold` turns every Conv3T of a model into a plain :class:`torch.nn.Conv3d` for deployment.
+    * :func:`conv3t.nn.batch_kernel_generation` lets a model build the sampling matrices of all its layers
+      of one kernel size together (fewer, larger operations per training step; same values).
     """
 
     #: names of the temporal parameters (``scale``, ``rotation``, ``translation_x``, ``translation_y``)
@@ -222,12 +225,21 @@ class Conv3T(nn.Module):
         return self._generate()
 
     def _generate(self, channels_last: bool = False, time_range: tuple[int, int] | None = None) -> Tensor:
+        shared = self.__dict__.get("_shared_stack")  # rows of a model-level computation, this forward only
+        if shared is not None and shared[0] == self._temporal_key():
+            start, stop = (0, self.kernel_size[0]) if time_range is None else time_range
+            return fused.kernel_product(self.weight, shared[1], start, stop, channels_last)
         params = (self.weight, self.scale, self.rotation, self.translation_x, self.translation_y)
         device_type = self.weight.device.type
         if device_type == "meta" or not torch.is_autocast_enabled(device_type):
             return generate_kernel(*params, self.kernel_method, channels_last, time_range)
         with torch.autocast(device_type=device_type, enabled=False):
             return generate_kernel(*params, self.kernel_method, channels_last, time_range)
+
+    def _temporal_key(self) -> tuple[tuple[int, int], ...]:
+        """Versions and storages of the temporal parameters (what shared sampling matrices were built from)."""
+        params = (self.scale, self.rotation, self.translation_x, self.translation_y)
+        return tuple((p._version, p.data_ptr()) for p in params)
 
     def _inference_kernel(self, channels_last: bool, time_range: tuple[int, int] | None) -> Tensor:
         """The kernel for this forward: cached when no gradient can reach the parameters."""
@@ -265,6 +277,7 @@ class Conv3T(nn.Module):
         state = self.__dict__.copy()
         state.pop("_kernel_cache", None)
         state.pop("_plans", None)
+        state.pop("_shared_stack", None)
         return state
 
     def clear_kernel_cache(self) -> None:
