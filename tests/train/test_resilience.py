@@ -3,6 +3,7 @@ a SLURM requeue (SIGUSR1, a fake `scontrol`), and a 2-process DDP run on the CPU
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -113,9 +114,19 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(reference, tm
     loader_state = saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
     assert loader_state["position"] == 4 * (saved["global_step"] % STEPS_PER_EPOCH)  # samples of the epoch done
 
+    from conv3t.train.config import validate_config
+    from conv3t.train.run import RunDirError, train
+
+    with pytest.raises(RunDirError, match="--resume"):  # a run is there: no silent restart
+        train(validate_config(json.loads(config.read_text())), out)
+
     proc = _run(_train_cmd(config, out, "--resume"), _env())
     assert "not resumable" not in proc.stderr
     _assert_same_run(ref, out)
+    assert json.loads((out / "metrics.json").read_text())["resumed_from"] == str(last)
+    with (out / "logs" / "version_1" / "metrics.csv").open() as fh:  # the resumed process's log
+        steps = {int(row["step"]) for row in csv.DictReader(fh) if row.get("train/loss_step")}
+    assert min(steps) == saved["global_step"] and max(steps) == STEPS_PER_EPOCH * EPOCHS - 1
 
 
 @pytest.mark.slow
@@ -233,7 +244,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert sorted(p.name for p in (out / "logs").iterdir()) == ["version_0"]
 
     with (out / "confusion_matrix.csv").open() as fh:
-        rows = {r[0]: [int(v) for v in r[1:]] for r in list(__import__("csv").reader(fh))[1:]}
+        rows = {r[0]: [int(v) for v in r[1:]] for r in list(csv.reader(fh))[1:]}
     support = {name: sum(r) for name, r in rows.items() if sum(r)}
     assert support == {"Swiping Left": 1, "Thumb Up": 2}
     metrics = json.loads((out / "metrics.json").read_text())

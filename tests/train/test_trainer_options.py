@@ -23,8 +23,9 @@ from train_helpers import tiny_synthetic
 from conv3t.cli import build_parser
 from conv3t.cli import main as cli_main
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
-from conv3t.train.config import ConfigError, apply_overrides, build_strategy, default_config, validate_config
+from conv3t.train.config import ConfigError, apply_overrides, default_config, validate_config
 from conv3t.train.run import _resume_point, build_trainer
+from conv3t.train.trainer_options import build_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 

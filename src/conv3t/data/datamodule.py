@@ -192,11 +192,13 @@ class SkippedSamplesReport(pl.Callback):
         counter = self._counter(trainer, split)
         if counter is None:
             return
-        local = torch.tensor(float(counter.reset()), device=pl_module.device)
-        n = int(trainer.strategy.reduce(local, reduce_op="sum").item())  # every rank calls this hook
+        n = counter.reset()
+        if getattr(trainer, "world_size", 1) > 1:  # every rank calls this hook: sum the ranks' counts
+            local = torch.tensor(float(n), device=pl_module.device)
+            n = int(trainer.strategy.reduce(local, reduce_op="sum").item())
         self.history.append((trainer.current_epoch, split, n))
         self.totals[split] = self.totals.get(split, 0) + n
-        if n and trainer.is_global_zero:
+        if n and getattr(trainer, "is_global_zero", True):
             log.warning("epoch %d: skipped %d bad %s sample(s)", trainer.current_epoch, n, split)
         pl_module.log(f"data/skipped_{split}", float(n), on_epoch=True, on_step=False)
 

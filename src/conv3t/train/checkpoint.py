@@ -131,19 +131,14 @@ class RNGStateCallback(L.Callback):
     ``(seed, epoch, index, rank)``.
     """
 
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
-
     def state_dict(self) -> dict[str, Any]:
         return {"rng": _capture_rng()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "rng" in state_dict:
             _restore_rng(state_dict["rng"])
-            self._pending = state_dict["rng"]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.world_size > 1 and trainer.global_rank > 0:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) + 7919 * trainer.global_rank
             L.seed_everything(seed % (2**31 - 1), workers=True, verbose=False)
-        self._pending = None

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import functools
-import inspect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,10 +33,11 @@ from typing import Any
 
 import yaml
 
+from conv3t.train.trainer_options import TRAINER_RESERVED, strategy_keys, strategy_names, trainer_arguments
+
 __all__ = [
     "ConfigError",
     "apply_overrides",
-    "build_strategy",
     "default_config",
     "dump_config",
     "load_config",
@@ -194,23 +193,9 @@ def _unknown(key: str, where: str, known: Sequence[str], source: str) -> ConfigE
     return ConfigError(f"{source}: unknown config key {path!r}{hint}; known keys here: {', '.join(sorted(known))}")
 
 
-# lightning.Trainer arguments that conv3t sets itself, and what to use instead.
-_TRAINER_RESERVED = {
-    "logger": "logging.csv / logging.tensorboard",
-    "callbacks": "the checkpoint: and logging: sections",
-    "default_root_dir": "conv3t train --out",
-    "enable_checkpointing": "the checkpoint: section",
-    "enable_progress_bar": "logging.progress_bar",
-}
-
-
-@functools.cache
 def _trainer_extra_keys() -> frozenset[str]:
     """``lightning.Trainer`` arguments beyond the schema's ``trainer`` keys (minus those conv3t sets)."""
-    import lightning
-
-    params = inspect.signature(lightning.Trainer).parameters
-    return frozenset(params) - set(SCHEMA["trainer"]) - set(_TRAINER_RESERVED)
+    return trainer_arguments() - set(SCHEMA["trainer"])
 
 
 # Sections that accept more keys than the schema lists: section path -> the extra keys.
@@ -219,8 +204,8 @@ _EXTRA_KEYS = {"trainer": _trainer_extra_keys}
 
 def _is_extra_key(key: str, where: str, known: Sequence[str], source: str) -> bool:
     """True if ``where.key`` is an accepted extra key; raises the "unknown key" error otherwise."""
-    if where == "trainer" and key in _TRAINER_RESERVED:
-        raise ConfigError(f"{source}: trainer.{key} is set by conv3t; use {_TRAINER_RESERVED[key]} instead")
+    if where == "trainer" and key in TRAINER_RESERVED:
+        raise ConfigError(f"{source}: trainer.{key} is set by conv3t; use {TRAINER_RESERVED[key]} instead")
     extra = _EXTRA_KEYS.get(where)
     if extra is not None and key in extra():
         return True
@@ -229,49 +214,18 @@ def _is_extra_key(key: str, where: str, known: Sequence[str], source: str) -> bo
 
 def _check_strategy(spec: Mapping[str, Any], source: str) -> None:
     """A ``trainer.strategy`` mapping: ``name`` is a registered Lightning strategy, the rest its arguments."""
-    from lightning.pytorch.strategies import StrategyRegistry
-
     name = spec.get("name")
-    if not isinstance(name, str) or name not in StrategyRegistry:
-        close = difflib.get_close_matches(str(name), list(StrategyRegistry), n=1)
+    names = strategy_names()
+    if not isinstance(name, str) or name not in names:
+        close = difflib.get_close_matches(str(name), names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(
             f"{source}: trainer.strategy.name must be a Lightning strategy name such as 'ddp', got {name!r}{hint}"
         )
-    cls = StrategyRegistry[name]["strategy"]
-    params = inspect.signature(cls).parameters
-    accepted = [p for p, v in params.items() if v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
-    if any(v.kind == v.VAR_KEYWORD for v in params.values()):
-        from lightning.pytorch.strategies import DDPStrategy
-
-        if not issubclass(cls, DDPStrategy):
-            return  # passed on to something we cannot see: Lightning checks them
-        # DDPStrategy(**kwargs) goes to torch's DistributedDataParallel (find_unused_parameters, ...)
-        ddp = inspect.signature(torch_ddp_init()).parameters
-        accepted += [p for p in ddp if p not in ("self", "module")]
+    accepted = strategy_keys(name)
     for key in spec:
-        if key != "name" and key not in accepted:
+        if accepted is not None and key != "name" and key not in accepted:
             raise _unknown(str(key), "trainer.strategy", ["name", *accepted], source)
-
-
-def torch_ddp_init() -> Any:
-    """``torch.nn.parallel.DistributedDataParallel.__init__`` (the keywords a DDP strategy passes on)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel.__init__
-
-
-def build_strategy(spec: str | Mapping[str, Any]) -> Any:
-    """``trainer.strategy`` as Lightning takes it: a name stays a name; a mapping ``{name: ddp, **kwargs}``
-    becomes the registered strategy object, built with the registry's arguments updated by ``kwargs``."""
-    if isinstance(spec, str):
-        return spec
-    from lightning.pytorch.strategies import StrategyRegistry
-
-    _check_strategy(spec, "config")
-    entry = StrategyRegistry[spec["name"]]
-    kwargs = {**entry["init_params"], **{k: v for k, v in spec.items() if k != "name"}}
-    return entry["strategy"](**kwargs)
 
 
 def _coerce(value: Any, spec: Field, path: str, source: str) -> Any:

@@ -31,8 +31,9 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
-from conv3t.train.config import ConfigError, _plain, build_strategy, dump_config
+from conv3t.train.config import ConfigError, _plain, dump_config
 from conv3t.train.module import VideoClassifier
+from conv3t.train.trainer_options import build_strategy
 
 __all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "hpc_checkpoints", "train"]
 
@@ -256,6 +257,65 @@ def _cache_clips(config: Mapping[str, Any], dm: Any, progress: Callable[[int, in
     dm.num_workers, dm.persistent_workers = 0, False  # tensors in memory: no worker processes needed
 
 
+def _build(
+    config: Mapping[str, Any], cache_progress: Callable[[int, int, str], None] | None
+) -> tuple[Any, VideoClassifier]:
+    """The data module and the LightningModule of ``config``; settings that cannot be built -> ConfigError."""
+    from conv3t.data import build_datamodule
+
+    try:  # errors here come from the data / model settings; later ones are not re-worded
+        dm = build_datamodule(config["data"])
+        classes = dm.classes
+        module = VideoClassifier(config, num_classes=len(classes), classes=classes)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ConfigError(f"cannot build the run from its data / model settings: {type(err).__name__}: {err}") from err
+    dm.sample_seed = int(config["seed"])
+    if config["cache"]["clips"]:
+        _cache_clips(config, dm, cache_progress)
+    return dm, module
+
+
+def _use_best_weights(trainer: L.Trainer, module: VideoClassifier, dm: Any, best_cb: Any) -> Path | None:
+    """Load best.ckpt's weights into ``module`` (re-validating them) unless they are the final ones."""
+    best_file = Path(best_cb.best_model_path) if best_cb is not None and best_cb.best_model_path else None
+    if best_file is not None and best_file.is_file():
+        # ModelCheckpoint keeps the first of equal scores, so best.ckpt may be older than equally good final
+        # weights: export what best.ckpt holds, always, so that the export and the checkpoint agree.
+        best = load_checkpoint_file(best_file)
+        if int(best.get("global_step", -1)) != int(trainer.global_step) or not module.last_val_metrics:
+            module.load_state_dict(best["state_dict"])
+            trainer.validate(module, datamodule=dm, verbose=False)
+    elif not module.last_val_metrics:
+        trainer.validate(module, datamodule=dm, verbose=False)
+    return best_file
+
+
+def _write_outputs(
+    config: Mapping[str, Any], run_dir: Path, trainer: L.Trainer, module: VideoClassifier, dm: Any, **record: Any
+) -> None:
+    """Rank 0's files: confusion matrix, exported weights, metrics.json (``record`` adds to it)."""
+    from conv3t.data import SkippedSamplesReport
+
+    if module.last_confusion is not None:
+        write_confusion_matrix(module.last_confusion, dm.classes, run_dir, title=config["model"]["name"])
+    export_model(module.model, run_dir, model_info(config, dm.classes, dm.num_frames, dm.size))
+    skips = next(cb for cb in trainer.callbacks if isinstance(cb, SkippedSamplesReport))
+    summary = {
+        "model": config["model"]["name"],
+        "metrics": dict(module.last_val_metrics),
+        "epochs_completed": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
+        **record,
+        "skipped_samples": dict(skips.totals),  # whole run, all processes, resumed parts included
+        "skipped_per_epoch": [{"epoch": e, "split": s, "count": n} for e, s, n in skips.history],
+        "device": str(module.device),
+        "torch_threads": torch.get_num_threads(),
+    }
+    write_json(summary, run_dir / "metrics.json")
+    for path in hpc_checkpoints(run_dir):  # superseded by last.ckpt; a rerun must not go back to them
+        path.unlink(missing_ok=True)
+
+
 def train(
     config: Mapping[str, Any],
     run_dir: str | os.PathLike[str],
@@ -269,16 +329,17 @@ def train(
     Args:
         config: a validated config (:func:`conv3t.train.config.load_config`).
         run_dir: output folder; created if needed.
-        resume: continue from ``run_dir/checkpoints/last.ckpt`` (epoch, step, optimizer, scheduler, RNG).
+        resume: continue from ``run_dir/checkpoints/last.ckpt`` (epoch, step, optimizer, scheduler, RNG, loader
+            position), or from a newer SLURM requeue checkpoint ``run_dir/hpc_ckpt_N.ckpt``, which is also used
+            without ``resume``.
         cache_progress: ``(done, total, description)`` callback while caching.
         extra_callbacks: more Lightning callbacks.
 
     Raises:
         RunDirError: ``run_dir`` has a run but ``resume`` is False, or ``resume`` without a checkpoint.
         CheckpointError: the checkpoint to resume from is corrupt (the message names the file).
+        ConfigError: the data / model / trainer settings cannot be built.
     """
-    from conv3t.data import SkippedSamplesReport, build_datamodule
-
     run_dir = Path(run_dir)
     ckpt = _prepare_run_dir(run_dir, resume, config)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -286,76 +347,39 @@ def train(
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # inside Lightning, not actionable here
     L.seed_everything(int(config["seed"]), workers=True, verbose=False)
-
-    try:  # errors here come from the data / model settings; later ones are not re-worded
-        dm = build_datamodule(config["data"])
-        classes = dm.classes
-        module = VideoClassifier(config, num_classes=len(classes), classes=classes)
-    except (TypeError, ValueError, KeyError) as err:
-        raise ConfigError(f"cannot build the run from its data / model settings: {type(err).__name__}: {err}") from err
-    dm.sample_seed = int(config["seed"])
-    if config["cache"]["clips"]:
-        _cache_clips(config, dm, cache_progress)
+    dm, module = _build(config, cache_progress)
     trainer, ck = build_trainer(config, run_dir, extra_callbacks)
-    if trainer.is_global_zero:
+    zero = bool(trainer.is_global_zero)
+    if zero:
         dump_config(config, run_dir / "config.yaml")
 
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     train_seconds = time.perf_counter() - start
     last_path, _ = checkpoint_paths(run_dir)
-    zero = bool(trainer.is_global_zero)
     if trainer.interrupted:
         return TrainResult(run_dir, dict(module.last_val_metrics), train_seconds, None, last_path, False, True, zero)
 
-    # Export the best checkpoint's weights; re-validate when they are not the final weights.
-    best_cb = ck["best"]
-    best_file = Path(best_cb.best_model_path) if best_cb is not None and best_cb.best_model_path else None
-    if best_file is not None and best_file.is_file():
-        # ModelCheckpoint keeps the first of equal scores, so best.ckpt may be older than equally good final
-        # weights: export what best.ckpt holds, always, so that the export and the checkpoint agree.
-        best = load_checkpoint_file(best_file)
-        if int(best.get("global_step", -1)) != int(trainer.global_step) or not module.last_val_metrics:
-            module.load_state_dict(best["state_dict"])
-            trainer.validate(module, datamodule=dm, verbose=False)
-    elif not module.last_val_metrics:
-        trainer.validate(module, datamodule=dm, verbose=False)
-
-    metrics = dict(module.last_val_metrics)
-    exported = False
-    skips = next(cb for cb in trainer.callbacks if isinstance(cb, SkippedSamplesReport))
+    best_file = _use_best_weights(trainer, module, dm, ck["best"])
     if zero:
-        if module.last_confusion is not None:
-            write_confusion_matrix(module.last_confusion, classes, run_dir, title=config["model"]["name"])
-        info = model_info(config, classes, dm.num_frames, dm.size)
-        export_model(module.model, run_dir, info)
-        exported = True
-        write_json(
-            {
-                "model": config["model"]["name"],
-                "metrics": metrics,
-                "train_seconds": train_seconds,
-                "epochs_completed": int(trainer.current_epoch),
-                "global_step": int(trainer.global_step),
-                "best_checkpoint": str(best_file) if best_file else None,
-                "last_checkpoint": str(last_path) if last_path.is_file() else None,
-                "resumed_from": str(ckpt) if ckpt else None,
-                "skipped_samples": dict(skips.totals),  # whole run, all processes, resumed parts included
-                "skipped_per_epoch": [{"epoch": e, "split": s, "count": n} for e, s, n in skips.history],
-                "device": str(module.device),
-                "torch_threads": torch.get_num_threads(),
-            },
-            run_dir / "metrics.json",
+        _write_outputs(
+            config,
+            run_dir,
+            trainer,
+            module,
+            dm,
+            train_seconds=train_seconds,
+            best_checkpoint=str(best_file) if best_file else None,
+            last_checkpoint=str(last_path) if last_path.is_file() else None,
+            resumed_from=str(ckpt) if ckpt else None,
         )
-        for path in hpc_checkpoints(run_dir):  # superseded by last.ckpt; a rerun must not go back to them
-            path.unlink(missing_ok=True)
     return TrainResult(
         run_dir=run_dir,
-        metrics=metrics,
+        metrics=dict(module.last_val_metrics),
         train_seconds=train_seconds,
         best_checkpoint=best_file,
         last_checkpoint=last_path if last_path.is_file() else None,
-        exported=exported,
+        exported=zero,
         is_global_zero=zero,
     )
 
