@@ -152,10 +152,19 @@ def report_context(
 
 
 def sections_of(ctx: ReportContext, entries: Sequence[SectionEntry]) -> list[Section]:
-    """Render ``entries`` in order; a section may return one Section, several, or None (left out)."""
+    """Render ``entries`` in order; a section may return one Section, several, or None (left out).
+
+    Raises RuntimeError when a section advances the progress bar more or less often than its ``steps`` say
+    (the bar's total is their sum).
+    """
     rendered: list[Section] = []
     for entry in entries:
+        expected, before = entry.steps(ctx), ctx.progress.done
         result = entry.render(ctx)
+        if ctx.progress.done - before != expected:
+            raise RuntimeError(
+                f"section {entry.name!r} took {ctx.progress.done - before} progress steps but declares {expected}"
+            )
         if result is None:
             continue
         if isinstance(result, Section):
