@@ -189,6 +189,7 @@ class ChannelSaliency:
     """
 
     def __init__(self, model: nn.Module, layer: str | nn.Module) -> None:
+        # captum takes seconds to import; `from conv3t.explain import temporal_parameters` should not pay for it
         from captum.attr import NeuronGradient
 
         self.model = model
@@ -265,7 +266,7 @@ def overlay(image: Tensor, heat: Tensor, alpha: float = 0.6, cmap: str = "infern
     Returns:
         ``uint8 (H, W, 3)`` RGB.
     """
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # only the report draws overlays; importing explain stays light
 
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be (3, H, W), got {tuple(image.shape)}")
