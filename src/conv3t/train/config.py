@@ -10,7 +10,8 @@ A config is a nested mapping with these sections (every key has a default except
                temporal_lr, temporal_weight_decay, norm_weight_decay
     sched:     name (cosine|constant|plateau), warmup_epochs, min_lr_ratio, plateau_factor, plateau_patience
     loss:      aux_weight (GoogLeNet auxiliary heads, 0.3), label_smoothing
-    trainer:   passed to lightning.Trainer (max_epochs, accelerator, devices, strategy, num_nodes, precision, ...)
+    trainer:   passed to lightning.Trainer: any of its arguments (max_epochs, accelerator, devices, strategy,
+               precision, max_time, profiler, ...); strategy may be a mapping {name: ddp, <its keywords>}
     checkpoint: every_n_epochs, every_n_train_steps, save_best
     logging:   tensorboard, csv, progress_bar (rich|tqdm|none)
     cache:     clips, flip, reverse (in-memory clips for small synthetic runs, with label-aware augmentation)

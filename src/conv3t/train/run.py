@@ -9,6 +9,8 @@ Run directory layout (``--out DIR``)::
     DIR/metrics.json                 final validation metrics of the exported model, timings, paths
     DIR/confusion_matrix.csv|png     validation confusion matrix of the exported model
     DIR/model.safetensors|json       exported weights (best checkpoint) for `conv3t eval` / `conv3t explain`
+    DIR/hpc_ckpt_N.ckpt              SLURM requeue checkpoint (Lightning, on SIGUSR1): the next start of the
+                                     same command continues from it; deleted when the run finishes
 
 Checkpoints are ordinary Lightning checkpoints holding only tensors and plain Python values, written
 atomically and read back with ``torch.load(weights_only=True)``.
