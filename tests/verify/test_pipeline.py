@@ -90,10 +90,12 @@ def test_summary_outputs_and_html(result, tmp_path) -> None:  # type: ignore[no-
 
     section = verification_section(result, tmp_path / "report")
     assert section.id == "verification" and section.nav_label == "Verification"
-    assert (tmp_path / "report" / "images" / "verification_image.png").is_file()
+    assert (tmp_path / "report" / "images" / "verification.png").is_file()
+    assert (tmp_path / "report" / "verification_summary.csv").is_file()  # the full numbers, linked
     html = render_page(title="t", heading="h", sections=[section], footer="f")
-    assert '<section id="verification"><h2>Do channels prefer the motion their parameters say?</h2>' in html
-    assert "<script" not in html and 'src="images/verification_image.png"' in html
+    assert '<section id="verification"><h2>Can the parameters be read as motion?</h2>' in html
+    assert "<script" not in html and 'src="images/verification.png"' in html
+    assert 'href="verification_summary.csv"' in html
     page = verification_page(result, tmp_path / "page").read_text()
     assert str(section.html) in page and (tmp_path / "page" / "report.css").is_file()
 

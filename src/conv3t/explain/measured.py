@@ -22,11 +22,11 @@ import pandas as pd
 
 __all__ = ["agreement_sentence", "direction_word", "measured_sentence", "prediction_sentence", "reading_text"]
 
-_DIRECTIONS = ("the right", "down-right", "down", "down-left", "the left", "up-left", "up", "up-right")
+_DIRECTIONS = ("to the right", "down-right", "down", "down-left", "to the left", "up-left", "up", "up-right")
 
 
 def direction_word(angle_deg: float) -> str:
-    """``0 -> "the right"``, ``90 -> "down"`` (y down), ... in 45-degree sectors."""
+    """``0 -> "to the right"``, ``90 -> "down"`` (y down), ... in 45-degree sectors."""
     return _DIRECTIONS[round(float(angle_deg) / 45.0) % 8]
 
 
@@ -44,7 +44,7 @@ def _parts(row: Mapping[str, Any] | pd.Series) -> dict[str, str]:
             parts["translation"] = "no motion over any of the probed translations (the static clip)"
         else:
             parts["translation"] = (
-                f"motion to {direction_word(direction)} ({float(direction):.0f}°) at {float(speed):g} px/frame"
+                f"motion {direction_word(direction)} ({float(direction):.0f}°) at {float(speed):g} px/frame"
             )
     rotation = _get(row, "measured_rotation", "")
     if rotation:
@@ -116,7 +116,7 @@ def _predicted(row: Mapping[str, Any] | pd.Series, motion: str) -> str:
         speed = float(_get(row, "pred_speed_px", 0.0))
         if speed < 0.05:
             return "almost no drift"
-        return f"a drift to {direction_word(float(_get(row, 'pred_direction_deg', 0.0)))} at {_amount(speed)} px/frame"
+        return f"a drift {direction_word(float(_get(row, 'pred_direction_deg', 0.0)))} at {_amount(speed)} px/frame"
     if motion == "rotation":
         rot = float(_get(row, "pred_rotation_cw_deg", 0.0))
         sense = "clockwise" if rot > 0 else "counter-clockwise"
@@ -135,8 +135,8 @@ def prediction_sentence(record: Mapping[str, Any]) -> str:
     channels = [dict(c) for c in record.get("channels", [])]
     if not channels:
         return f"{head}: no channel of the attributed layers pushed towards it (all attributions ≤ 0)."
-    for ch in channels:
-        ch["_key"] = ch.get("reading") or "not measured"
+    for ch in channels:  # grouped by the primary reading (what comes before "; also ...")
+        ch["_key"] = (ch.get("reading") or "not measured").split(";")[0]
     weight: dict[str, float] = {}
     for ch in channels:
         weight[ch["_key"]] = weight.get(ch["_key"], 0.0) + float(ch["attribution"])
@@ -144,9 +144,7 @@ def prediction_sentence(record: Mapping[str, Any]) -> str:
     share = weight[main] / sum(weight.values())
 
     def names(reading: str) -> str:
-        return ", ".join(
-            f"{c['layer']} #{c['channel']}" for c in channels if (c["reading"] or "not measured") == reading
-        )
+        return ", ".join(f"{c['layer']} #{c['channel']}" for c in channels if c["_key"] == reading)
 
     if main == "untuned":
         lead = f"mostly from untuned channels ({names(main)})"

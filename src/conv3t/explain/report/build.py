@@ -137,7 +137,7 @@ def report_context(
     chosen = choose_channels(model, names, channels, ranking, options.num_channels)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    return ReportContext(
+    ctx = ReportContext(
         model=model,
         info=info,
         source=exported.path,
@@ -149,6 +149,8 @@ def report_context(
         layers=names,
         cards=[Card(name, c) for name in names for c in chosen[name]],
     )
+    ctx.shared["channels"] = channels  # given channels are kept when the measured readings re-rank
+    return ctx
 
 
 def sections_of(ctx: ReportContext, entries: Sequence[SectionEntry]) -> list[Section]:

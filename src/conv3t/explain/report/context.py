@@ -65,6 +65,7 @@ class Card:
     sentence: str | None = None
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    readings: list[tuple[str, str]] = field(default_factory=list)  # (label, sentence): parameters, measured, ...
 
 
 class StepCounter:

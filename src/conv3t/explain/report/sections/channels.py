@@ -9,6 +9,7 @@ from conv3t.explain.report.cards import add_actmax, add_parameter_figures, add_s
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.page import macros, slug
 from conv3t.explain.report.section import Section
+from conv3t.explain.report.sections.readings import LAYER_NOTES_KEY
 
 __all__ = ["channel_sections", "channel_steps"]
 
@@ -31,8 +32,9 @@ def channel_sections(ctx: ReportContext) -> list[Section]:
             add_saliency(ctx, card)
     sections = []
     card_html = macros().card
+    notes = ctx.shared.get(LAYER_NOTES_KEY, {})
     for name in ctx.layers:
-        html = Markup()
+        html = Markup('<p class="note">{}</p>').format(notes[name]) if name in notes else Markup()
         for card in ctx.cards_of(name):
             # small pictures side by side first, then the full-width plots and strips
             ordered = sorted(card.figures, key=lambda f: "wide" in f.css.split())
@@ -51,3 +53,11 @@ def _add_sentences(ctx: ReportContext) -> None:
         if len(row):
             card.score = float(row["score"].iloc[0])
             card.sentence = str(row["sentence"].iloc[0])
+            if "measured_sentence" in row.columns:  # measured readings (sections/readings.py)
+                r = row.iloc[0]
+                card.sentence = str(r["measured_sentence"])  # the headline: what it measurably prefers
+                space = "in the image" if card.layer == ctx.ranking["layer"].iloc[0] else "in its input features"
+                card.readings = [
+                    (f"Parameters ({space})", str(r["parameter_sentence"])),
+                    ("Agreement", str(r["agreement_sentence"])),
+                ]

@@ -1,12 +1,14 @@
-"""Section "Do channels prefer the motion their parameters say?", and the standalone ``verification.html``.
+"""Section "Can the parameters be read as motion?", and the standalone ``verification.html``.
 
 Both render a :class:`conv3t.verify.VerificationResult` with the same code (:func:`verification_section`):
-the report measures its model with :func:`conv3t.verify.verify_model`; ``conv3t verify`` writes the page.
+one figure (agreement per layer and motion type, in both modes, against chance), a summary table of one row
+per layer and mode (:func:`conv3t.verify.readings.layer_verdicts`), one sentence per layer saying whether its
+parameters can be read as image motion, and the full numbers in linked CSV files
+(:func:`conv3t.verify.write_outputs`). The report measures its model once (:func:`measured_verification`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -19,47 +21,34 @@ from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.page import macros, write_page
 from conv3t.explain.report.section import Figure, Section
-from conv3t.verify import VerificationResult, verify_model
+from conv3t.verify import VerificationResult, verify_model, write_outputs
+from conv3t.verify.readings import ALPHA, MIN_COUNTED, MOTION_TYPES, layer_verdicts
 
 __all__ = [
     "measured_verification",
-    "plot_first_layer",
+    "plot_agreement",
     "report_verification",
     "verification_page",
     "verification_section",
     "verification_steps",
 ]
 
-TITLE = "Do channels prefer the motion their parameters say?"
+TITLE = "Can the parameters be read as motion?"
 
 _EXPLANATION = (
     "Every Conv3T channel was driven with textures of known motion (translation in {directions} directions at "
-    "{speeds} px/frame, rotation at ±{rotations} °/frame and zoom by {zooms} per frame, {textures} texture views "
-    "each) and its response energy measured. Its preferred motion (the velocity with the largest energy; the "
-    "rotation and zoom sense with the larger energy at the centre of rotation) is compared with the motion its "
-    "temporal parameters predict (content motion per frame, averaged over the kernel's steps). 'image' drives "
-    "the whole network with moving pictures, so deeper layers see features of them; 'layer' drives each layer "
-    "alone with textures moving in its own input. Counted = strongly tuned (|index| ≥ {tt} translation, "
-    "{rt} rotation, {zt} zoom) and predicted to move (≥ {ms} px, {mr}°, {mz} % per frame). Agreement: "
-    "direction within 45° (chance 25 %) or the same sense (chance 50 %). Speed ρ: Spearman correlation of "
-    "predicted and measured speed over the counted channels. 'Dominant': counted channels whose rotation (zoom) "
-    "moves the kernel's edge further per step than their translation moves its centre; a translation-tuned "
-    "channel with an asymmetric filter also prefers one rotation / zoom sense, so these are the cleaner test."
+    "{speeds} px/frame, rotation at ±{rotations} °/frame, zoom by {zooms} per frame; {textures} texture views "
+    "each) and the motion it responds to most was measured. 'image' mode moves the network's input, so a layer "
+    "sees that motion through the layers before it; 'layer' mode moves each layer's own input. A channel is "
+    "counted when it is strongly tuned (|index| ≥ {tt} translation, {rt} rotation, {zt} zoom) and its parameters "
+    "predict a motion (≥ {ms} px, {mr}°, {mz} % per frame); it agrees when the predicted direction is within "
+    "45° of the measured one (chance 25 %) or the predicted sense is the measured one (chance 50 %). A layer's "
+    "parameters read as motion of a type when at least {mc} channels are counted, their agreement is at least "
+    "halfway from chance to 100 % and a binomial test against chance gives p < {alpha:g}. These rules were fixed "
+    "before looking at trained models."
 )
-_HEADER = (
-    "mode",
-    "layer",
-    "motion",
-    "channels",
-    "tuned",
-    "counted",
-    "agree",
-    "agreement",
-    "chance",
-    "median angle error (°)",
-    "speed ρ",
-    "dominant: agree / counted",
-)
+_MARKERS = {"translation": "o", "rotation": "s", "zoom": "^"}
+_CHANCE = {"translation": 0.25, "rotation": 0.5, "zoom": 0.5}
 
 
 def verification_steps(ctx: ReportContext) -> int:
@@ -84,11 +73,19 @@ def report_verification(ctx: ReportContext) -> Section | None:
         return verification_section(measured_verification(ctx), ctx.out, "images")
 
 
+def _counts(row: pd.Series, motion: str) -> str:
+    counted = int(row[f"{motion}_counted"])
+    if counted == 0:
+        return "–"
+    verdict = {"agrees": " ✓", "disagrees": " ✗", "too few": ""}[row[f"{motion}_verdict"]]
+    return f"{int(row[f'{motion}_agree'])}/{counted}{verdict}"
+
+
 def verification_section(
     result: VerificationResult, out_dir: str | os.PathLike[str] | None = None, image_subdir: str = "images"
 ) -> Section:
-    """The section for ``result``; with ``out_dir``, the first-layer scatter plots are written to
-    ``out_dir/image_subdir/verification_<mode>.png`` and shown."""
+    """The section for ``result``; with ``out_dir``, the figure goes to ``out_dir/image_subdir/verification.png``
+    and the full numbers to ``out_dir/verification_{summary,channels}.csv`` and ``verification.json``."""
     cfg = result.config
     intro = _EXPLANATION.format(
         directions=cfg.get("directions", "?"),
@@ -102,32 +99,90 @@ def verification_section(
         ms=cfg.get("min_speed"),
         mr=cfg.get("min_rotation"),
         mz=cfg.get("min_zoom_percent"),
+        mc=MIN_COUNTED,
+        alpha=ALPHA,
+    )
+    verdicts = layer_verdicts(result)
+    header = (
+        "mode",
+        "layer",
+        "channels",
+        "translation agree / counted",
+        "rotation",
+        "zoom",
+        "parameters read as motion",
     )
     rows = [
-        (
-            r.mode,
-            r.layer,
-            r.motion,
-            r.channels,
-            r.tuned,
-            r.counted,
-            r.agree,
-            "–" if not math.isfinite(r.agreement) else f"{r.agreement:.0%}",
-            f"{r.chance:.0%}",
-            _number(r.median_angle_error_deg),
-            _number(r.speed_spearman),
-            "–" if r.dominant_counted < 0 else f"{r.dominant_agree} / {r.dominant_counted}",
-        )
-        for r in result.summary.itertuples(index=False)
+        (r["mode"], r["layer"], int(r["channels"]), *(_counts(r, m) for m in MOTION_TYPES), r["verdict"])
+        for _, r in verdicts.iterrows()
     ]
+    image = verdicts[verdicts["mode"] == "image"]
+    sentences = Markup("").join(Markup("<li>{}</li>").format(s) for s in image["sentence"])
     figures = []
-    for mode in ("image", "layer") if out_dir is not None else ():
-        rel = f"{image_subdir}/verification_{mode}.png"
-        if plot_first_layer(result, mode, Path(out_dir) / rel) is not None:
-            caption = f"First layer, {mode} mode: measured against predicted motion."
-            figures.append(Figure(rel, caption, alt=f"verification scatter, {mode} mode"))
-    html = Markup("<p>{}</p><p>{}</p>").format(intro, _overall(result.summary)) + macros().table(_HEADER, rows)
+    links = Markup("")
+    if out_dir is not None:
+        out = Path(out_dir)
+        rel = f"{image_subdir}/verification.png"
+        save_figure(plot_agreement(verdicts), out / rel, dpi=80)
+        figures.append(Figure(rel, "agreement of parameters and measurement per layer; chance dashed", "plot wide"))
+        write_outputs(result, out)
+        links = Markup(
+            '<p class="files">Every number per layer and motion in <a href="verification_summary.csv">'
+            'verification_summary.csv</a>, per channel in <a href="verification_channels.csv">'
+            'verification_channels.csv</a> (and <a href="verification.json">verification.json</a>).</p>'
+        )
+    html = (
+        Markup("<p>{}</p>").format(intro)
+        + (Markup('<ul class="verdicts">{}</ul>').format(sentences) if len(image) else Markup(""))
+        + macros().table(header, rows)
+        + Markup("<p>✓: agrees, ✗: disagrees (above); no mark: too few counted channels to tell.</p>")
+        + links
+    )
     return Section("verification", TITLE, html, figures, nav="Verification")
+
+
+def plot_agreement(verdicts: pd.DataFrame) -> MplFigure:
+    """One panel per mode: agreement per layer (x) and motion type (marker), chance dashed; hollow markers for
+    fewer than ``MIN_COUNTED`` counted channels; the marker's area grows with the counted channels."""
+    modes = list(dict.fromkeys(verdicts["mode"])) or ["image"]
+    fig = MplFigure(figsize=(11, 3.2 * len(modes)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(modes), 1, squeeze=False)[:, 0])
+    colours = {"translation": "tab:blue", "rotation": "tab:orange", "zoom": "tab:green"}
+    for ax, mode in zip(axes, modes):
+        df = verdicts[verdicts["mode"] == mode].reset_index(drop=True)
+        x = np.arange(len(df))
+        for k, motion in enumerate(MOTION_TYPES):
+            counted = df[f"{motion}_counted"].to_numpy(float)
+            rate = np.where(counted > 0, df[f"{motion}_agree"] / np.maximum(counted, 1), np.nan)
+            few = counted < MIN_COUNTED
+            offset = (k - 1) * 0.12
+            size = 20 + 4 * np.sqrt(counted)
+            ax.scatter(
+                x[~few] + offset, rate[~few], s=size[~few], marker=_MARKERS[motion], color=colours[motion], label=motion
+            )
+            ax.scatter(
+                x[few] + offset,
+                rate[few],
+                s=size[few],
+                marker=_MARKERS[motion],
+                facecolors="none",
+                edgecolors=colours[motion],
+            )
+            ax.axhline(_CHANCE[motion], color=colours[motion], lw=0.8, ls="--")
+        ax.set_xticks(x, df["layer"], rotation=20, ha="right", fontsize=8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_ylabel("agreement")
+        ax.set_title(
+            f"{mode} mode"
+            + (
+                ": stimuli move in the network's input"
+                if mode == "image"
+                else ": stimuli move in each layer's own input"
+            ),
+            fontsize=9,
+        )
+        ax.legend(loc="upper right", fontsize="small", ncols=3)
+    return fig
 
 
 def verification_page(result: VerificationResult, out_dir: str | os.PathLike[str]) -> Path:
@@ -143,53 +198,3 @@ def verification_page(result: VerificationResult, out_dir: str | os.PathLike[str
         footer=footer,
         nav=False,
     )
-
-
-def _number(value: float) -> str:
-    return "–" if not math.isfinite(value) else f"{value:.2f}"
-
-
-def _overall(summary: pd.DataFrame) -> str:
-    """One sentence per motion type: pooled agreement over all layers of each mode."""
-    parts = []
-    for (mode, motion), df in summary.groupby(["mode", "motion"], sort=False):
-        counted, agree = int(df["counted"].sum()), int(df["agree"].sum())
-        if counted:
-            parts.append(f"{mode}/{motion}: {agree}/{counted} ({agree / counted:.0%})")
-        else:
-            parts.append(f"{mode}/{motion}: no counted channel")
-    return "Pooled over layers — " + "; ".join(parts) + "."
-
-
-def plot_first_layer(result: VerificationResult, mode: str, path: str | os.PathLike[str]) -> Path | None:
-    """Scatter plots for the first layer in ``mode``: measured vs predicted direction, rotation and zoom.
-
-    Returns the written PNG's path, or None if the mode was not measured.
-    """
-    df = result.channels[result.channels["mode"] == mode]
-    if df.empty:
-        return None
-    layer = df["layer"].iloc[0]
-    df = df[df["layer"] == layer]
-    fig = MplFigure(figsize=(11, 3.4))
-    axes = fig.subplots(1, 3)
-    counted = df["translation_counted"].to_numpy()
-    ax = axes[0]
-    ax.scatter(df["pred_direction_deg"][~counted], df["measured_direction_deg"][~counted], s=10, c="0.75")
-    colors = np.where(df["translation_agree"][counted], "tab:green", "tab:red")
-    ax.scatter(df["pred_direction_deg"][counted], df["measured_direction_deg"][counted], s=14, c=colors)
-    ax.plot([0, 360], [0, 360], "k:", lw=0.8)
-    ax.set(xlim=(0, 360), ylim=(0, 360), xlabel="predicted direction (°, 0 = right, 90 = down)")
-    ax.set(ylabel="measured direction (°)", title="translation")
-    for ax, pred, index, title, unit in (
-        (axes[1], "pred_rotation_cw", "rotation_index", "rotation", "°/frame, + = clockwise"),
-        (axes[2], "pred_zoom", "zoom_index", "zoom", "%/frame, + = zoom in"),
-    ):
-        c = np.where(df[f"{title}_counted"], np.where(df[f"{title}_agree"], "tab:green", "tab:red"), "0.75")
-        ax.scatter(df[pred], df[index], s=12, c=c)
-        ax.axhline(0, color="k", lw=0.6)
-        ax.axvline(0, color="k", lw=0.6)
-        ax.set(xlabel=f"predicted {title} ({unit})", ylabel=f"{title} index (measured)", title=title)
-    fig.suptitle(f"{layer} ({mode} mode): green = agrees, red = disagrees, grey = not counted", fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, Path(path), dpi=110)
