@@ -30,11 +30,13 @@ texture views), so a head wired to them would not classify single clips reliably
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from conv3t import Conv3T
+from conv3t.exported import ExportedModel, ModelInfo
 from conv3t.verify.identifiability import smooth_filters
 from conv3t.verify.stimuli import Motion, motion_clips, noise_texture
 
@@ -138,3 +140,35 @@ def planted_net() -> PlantedNet:
         net.fc.weight[0, 0], net.fc.weight[0, 1] = gain, -gain
         net.fc.weight[1, 0], net.fc.weight[1, 1] = -gain, gain
     return net
+
+
+def write_frame_folders(root: Path, seed: int = 1) -> list[Path]:
+    """One folder of PNG frames per translation class (a video the report reads with ``--video``)."""
+    from PIL import Image
+
+    pixels, names = planted_pixels(seed)
+    folders = []
+    for clip, name in zip(pixels, names):
+        if name not in CLASSES:
+            continue
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for t in range(clip.shape[1]):
+            frame = (clip[:, t].permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
+            Image.fromarray(frame).save(folder / f"{t:03d}.png")
+        folders.append(folder)
+    return folders
+
+
+def exported_planted() -> ExportedModel:
+    """The planted network as the report's loader returns an exported model (it is not in the registry)."""
+    info = ModelInfo(
+        model="planted",
+        num_classes=len(CLASSES),
+        classes=list(CLASSES),
+        num_frames=FRAMES,
+        size=(SIZE, SIZE),
+        mean=MEAN,
+        std=STD,
+    )
+    return ExportedModel(model=planted_net(), info=info, path=Path("planted.safetensors"))

@@ -4,9 +4,12 @@ predictions are attributed to them."""
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import pytest
 import torch
-from planted import CLASSES, MEAN, STD, planted_clips, planted_net
+from planted import CLASSES, MEAN, STD, exported_planted, planted_clips, planted_net, write_frame_folders
 
 from conv3t.explain.attribution import explain_predictions
 from conv3t.explain.describe import rank_channels
@@ -78,3 +81,34 @@ def test_predictions_are_attributed_to_the_planted_translation_channels(planted)
         assert rec.channels[0]["reading"].startswith(f"prefers motion to the {rec.video.split('_')[1]}")
         assert prediction_sentence(rec.to_json()).startswith(f"Predicted {rec.video} (")
         assert "(measured): conv1 #" in prediction_sentence(rec.to_json())
+
+
+def test_the_report_ranks_measures_and_explains_the_planted_network(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """build_report end to end (its loader returns the planted network; it is not in the model registry)."""
+    import conv3t.explain.report.build as build
+
+    monkeypatch.setattr(build, "load_exported", lambda _run: exported_planted())
+    videos = write_frame_folders(tmp_path / "videos")
+    torch.set_num_threads(1)
+    index = build.build_report(
+        "planted", tmp_path / "report", videos=videos, num_channels=6, actmax_steps=2, progress=False
+    )
+    ranking = pd.read_csv(tmp_path / "report" / "ranking.csv", keep_default_na=False, na_values=[""])
+    assert set(ranking["channel"].head(6)) == set(range(6))
+    top = ranking.head(6).set_index("channel")
+    assert (top["parameters_agree"] == True).all()  # noqa: E712 (read back from CSV as bool)
+    assert top.loc[0, "measured_speed_px"] == 1.0 and abs(top.loc[1, "measured_direction_deg"] - 180) < 5
+    assert (top.loc[2, "measured_rotation"], top.loc[3, "measured_rotation"]) == ("cw", "ccw")
+    assert (top.loc[4, "measured_zoom"], top.loc[5, "measured_zoom"]) == ("in", "out")
+    assert pd.isna(ranking.set_index("channel").loc[8, "parameters_agree"])  # untuned (dead): empty
+    records = json.loads((tmp_path / "report" / "predictions.json").read_text())
+    assert [r["video"] for r in records] == ["translate_right", "translate_left"]
+    for record, channel in zip(records, (0, 1)):
+        assert record["top"][0]["class"] == record["video"]
+        assert (record["channels"][0]["layer"], record["channels"][0]["channel"]) == ("conv1", channel)
+        assert len(record["frame_importance"]) == 8 and abs(sum(record["frame_importance"]) - 1) < 1e-5
+    page = index.read_text()
+    for cid in ("prediction_0", "prediction_1", "verification", "conv1"):
+        assert f'id="{cid}"' in page
+    assert "conv1 — channel 8" not in page  # the dead channel is left out
+    assert "Measured in the image: prefers motion to the right" in page
