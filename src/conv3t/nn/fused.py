@@ -210,7 +210,8 @@ class _Cumulative(torch.autograd.Function):
             dmats.append(torch.bmm(total, out[:, t - 1].transpose(1, 2)))
             total = torch.baddbmm(grad[:, t - 1], mats[:, t - 1].transpose(1, 2), total)
         dmats.append(total)
-        return torch.stack(dmats[::-1], dim=1)
+        # stacked with the points innermost, (P_in, n, S, P_out): the layout of the matrices (no transpose later)
+        return torch.stack([d.permute(2, 0, 1) for d in dmats[::-1]], dim=2).permute(1, 2, 3, 0)
 
 
 def cumulative_stack(mats: Tensor) -> Tensor:
@@ -320,7 +321,10 @@ class _Stepwise(torch.autograd.Function):
         total = totals.pop()  # G_0: the gradient of the 2D filter
         later = torch.stack(totals[::-1], dim=1).view(-1, cin, p)  # G_1 .. G_S
         earlier = torch.stack(ctx.slices, dim=1).view(-1, cin, p)  # K_0 .. K_{S-1}
-        dmats = torch.bmm(later.transpose(1, 2), earlier).view(out, steps, p, p)
+        # written with the points innermost, (P_in, out*S*P_out): the layout of the matrices (no transpose later)
+        points_last = later.new_empty(p, out * steps, p)  # dM^T per (out, step), batch stride P
+        torch.bmm(earlier.transpose(1, 2), later, out=points_last.permute(1, 0, 2))
+        dmats = points_last.view(p, out, steps, p).permute(1, 2, 3, 0)
         return total, dmats, None, None, None
 
 
