@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,15 @@ def test_template_escapes_text_and_builds_navigation_from_sections() -> None:
     assert "<section><h2>No id</h2></section>" in html and '<section id="raw">raw</section>' in html
     assert '<a href="#c">' not in html and 'rel="stylesheet" href="report.css"' in html
     assert Page(html).scripts == 0
+
+
+def test_importing_explain_stays_light_until_a_page_is_asked_for() -> None:
+    """``from conv3t.explain import temporal_parameters`` (README) must not load the data package's Lightning."""
+    code = (
+        "import sys\n"
+        "from conv3t.explain import rank_channels, summary_statistics, temporal_parameters\n"
+        "assert 'lightning' not in sys.modules and 'conv3t.explain.report' not in sys.modules\n"
+        "from conv3t.explain import build_report\n"
+        "assert build_report.__module__ == 'conv3t.explain.report.build'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -29,7 +29,6 @@ from conv3t.explain.plots import (
     plot_distributions,
     save_figure,
 )
-from conv3t.explain.report import build_comparison, build_report, load_video_clip
 from conv3t.explain.saliency import ChannelSaliency, PeakFrame, channel_selector, overlay, saliency_map
 from conv3t.nn import conv3t_layers
 
@@ -85,3 +84,15 @@ __all__ = [
     "summary_statistics",
     "temporal_parameters",
 ]
+
+# The pages load the data package (and with it Lightning, seconds): `from conv3t.explain import
+# temporal_parameters` should not pay for that, so the report's names are imported when first asked for.
+_REPORT_NAMES = ("build_comparison", "build_report", "load_video_clip")
+
+
+def __getattr__(name: str) -> object:
+    if name in _REPORT_NAMES:
+        from conv3t.explain import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module 'conv3t.explain' has no attribute {name!r}")
