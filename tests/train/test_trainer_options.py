@@ -15,6 +15,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 from torch import nn
@@ -73,6 +74,8 @@ def test_any_trainer_argument_is_accepted_and_typos_are_named(tmp_path):
         validate_config(tiny_synthetic(trainer={"max_tme": "00:01:00:00"}))
     with pytest.raises(ConfigError, match="did you mean 'profiler'"):
         apply_overrides(default_config(), {"trainer.profilr": "simple"})
+    with pytest.raises(ConfigError, match=r"trainer.max_time must be quoted"):
+        validate_config(tiny_synthetic(trainer={"max_time": yaml.safe_load("1:00:00:00")}))  # 216000, base 60
     with pytest.raises(ConfigError, match=r"trainer.logger is set by conv3t; use logging"):
         validate_config(tiny_synthetic(trainer={"logger": False}))
     bad = validate_config(tiny_synthetic(trainer={"profiler": "no-such-profiler"}))
