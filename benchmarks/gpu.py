@@ -8,6 +8,8 @@ others still run), in this order:
 2. models, eager: 3T-ResNet18 vs 3D-ResNet18 vs R(2+1)D-18 training step and inference, clips/s, peak memory.
 3. models, torch.compile: 3T-ResNet18 vs 3D-ResNet18.
 4. layers, torch.compile: as 1 with the "matrix" kernel, as far as the time box allows.
+5. small clip (issue 13): ResNet18 and GoogLeNet training steps on a 2x16x32x32 clip, fp32, eager:
+   3T with model-level batched kernel generation, 3T layer by layer, 3D (``benchmarks/small_clip.py``).
 
 Prints a compact table and writes ``gpu_bench.json`` to ``$OUT`` (or ``--out``) after every part.
 
@@ -33,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import layers
 import models
+import small_clip
 from timing import machine
 
 
@@ -78,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = True
     clip, batch, repeats, warmup = (30, 150, 224), 16, 10, 3
     model_names = ["resnet18_3t", "resnet18_3d", "r2plus1d_18"]
-    budgets = {"layers": 0.15, "models": 0.17, "models_compiled_train": 0.45, "models_compiled_eval": 0.15}
+    budgets = {
+        "small_clip": 0.08,
+        "layers": 0.14,
+        "models": 0.15,
+        "models_compiled_train": 0.4,
+        "models_compiled_eval": 0.13,
+    }
     compiled_names = model_names[:2]
     memory = True
     if args.smoke:  # every code path once, as small and quick as it gets on a CPU
@@ -176,6 +185,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return fn
 
+    small = ((2, 16, 32, 32), 10, 3) if not args.smoke else ((2, 8, 32, 32), 2, 1)
+
+    def small_part(deadline: float, partial: dict) -> object:
+        variants = ["3t_batched", "3t_layerwise", "3d"]
+        clock = "wall" if cuda else "cpu"
+        return small_clip.run(["resnet18", "googlenet"], variants, *small, device, clock, log)
+
+    part("small_clip", small_part)
     part("layers", layer_part(False))
     part("models", model_part(model_names, False))
     # compiled models in two parts, so that a slow eval compile cannot lose the training numbers
@@ -195,6 +212,11 @@ def summary(report: dict) -> str:
             lines.append(f"{name:<22} {entry.get('error') or entry.get('skipped')}")
             continue
         result = entry["result"]
+        if name == "small_clip":
+            for family, row in result.items():
+                base = row.get("3d", float("nan"))
+                lines.append(f"{name:<22} {family:<12} " + "  ".join(f"{k} {v / base:.3f}x" for k, v in row.items()))
+            continue
         if name.startswith("layers"):
             ratios = result.get("resnet18_3t", {}).get("ratios", {})
             lines.append(f"{name:<22} " + "  ".join(f"{k} {v:.3f}x" for k, v in ratios.items()))

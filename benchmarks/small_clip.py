@@ -67,6 +67,35 @@ def train_step_fn(model: nn.Module, clip: torch.Tensor, labels: torch.Tensor):
     return step
 
 
+def run(
+    families: list[str],
+    variants: list[str],
+    clip: tuple[int, int, int, int],
+    rounds: int,
+    warmup: int,
+    device: torch.device,
+    clock: str = "cpu",
+    log=print,
+) -> dict[str, dict[str, float]]:
+    """Median milliseconds of a training step per family and variant, interleaved rounds in one process."""
+    n, t, h, w = clip
+    results: dict[str, dict[str, float]] = {}
+    for family in families:
+        torch.manual_seed(2)
+        x = torch.randn(n, 3, t, h, w, device=device)
+        labels = torch.randint(0, 27, (n,), device=device)
+        fns = {v: train_step_fn(build(family, v, device), x, labels) for v in variants}
+        times = interleaved(fns, rounds, warmup, device, clock=clock)
+        medians = {v: median(times[v]) * 1e3 for v in variants}
+        results[family] = medians
+        base = medians.get("3d")
+        line = " | ".join(
+            f"{v} {ms:7.1f} ms" + (f" ({ms / base:.3f}x)" if base and v != "3d" else "") for v, ms in medians.items()
+        )
+        log(f"{family:<10} {line}")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["resnet18", "googlenet"])
@@ -83,21 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     info = machine(device)
     print(f"# small clip {args.clip}: {info}", flush=True)
-    n, t, h, w = args.clip
-    results: dict[str, dict[str, float]] = {}
-    for family in args.models:
-        torch.manual_seed(2)
-        clip = torch.randn(n, 3, t, h, w, device=device)
-        labels = torch.randint(0, 27, (n,), device=device)
-        fns = {v: train_step_fn(build(family, v, device), clip, labels) for v in args.variants}
-        times = interleaved(fns, args.rounds, args.warmup, device, clock=args.clock)
-        medians = {v: median(times[v]) * 1e3 for v in args.variants}
-        results[family] = medians
-        base = medians.get("3d")
-        line = " | ".join(
-            f"{v} {ms:7.1f} ms" + (f" ({ms / base:.3f}x)" if base and v != "3d" else "") for v, ms in medians.items()
-        )
-        print(f"{family:<10} {line}", flush=True)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    results = run(args.models, args.variants, tuple(args.clip), args.rounds, args.warmup, device, args.clock, log)
     info["load_avg_after"] = machine(device)["load_avg_1_5_15"]
     if args.json:
         write_json({"machine": info, "args": vars(args), "results_ms": results}, args.json)
