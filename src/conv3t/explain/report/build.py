@@ -90,7 +90,15 @@ def build_report(
     Raises:
         ValueError / FileNotFoundError naming the argument (``layers``, ``channels``, ``videos[i]``).
     """
-    options = ReportOptions(num_clips, num_channels, actmax_steps, actmax_frames, actmax_size, seed, verify)
+    options = ReportOptions(
+        num_clips=num_clips,
+        num_channels=num_channels,
+        actmax_steps=actmax_steps,
+        actmax_frames=actmax_frames,
+        actmax_size=actmax_size,
+        seed=seed,
+        verify=verify,
+    )
     ctx = report_context(run_dir, out_dir, options, layers, channels)
     entries = list(SECTIONS if sections is None else sections)
     # reading the clips and writing the page are one step each; every section says how many it takes
