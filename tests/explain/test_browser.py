@@ -279,7 +279,13 @@ def test_report_opens_cleanly_in_chromium(chromium, tmp_path):
     shot = ARTIFACTS / "report.png"
     state = inspect_page(chromium, index, screenshot=shot)
     assert state["errors"] == []
-    assert len(state["images"]) >= 2 + 2 + 3 * 4 + 2  # clips, distributions, per channel, filter strip + GIF
+    # clips, distributions, per channel (only conv1 has a temporal effect at 6 frames: the later layers'
+    # inputs are 1-2 frames long), filter strip + GIF, per clip a Grad-CAM strip and a frame-importance plot,
+    # the verification figure
+    assert len(state["images"]) >= 2 + 2 + 1 * 4 + 2 + 2 * 2 + 1
+    sources = [img["src"] for img in state["images"]]
+    for kind in ("images/gradcam_0_", "images/gradcam_1_", "images/frame_importance_0_", "images/verification.png"):
+        assert any(src.startswith(kind) for src in sources), kind
     broken = [img["src"] for img in state["images"] if not img["complete"] or img["width"] == 0]
     assert broken == []
     assert all(not img["src"].startswith(("http:", "https:", "/")) for img in state["images"])
@@ -292,3 +298,28 @@ def test_report_opens_cleanly_in_chromium(chromium, tmp_path):
     state = inspect_page(chromium, compare, screenshot=ARTIFACTS / "compare.png")
     assert state["errors"] == []
     assert len(state["images"]) == 2 and all(img["width"] > 0 for img in state["images"])
+
+
+@pytest.mark.slow
+def test_planted_report_in_chromium(chromium, tmp_path, monkeypatch):
+    """The planted network's report (tests/explain/planted.py): cards with measured readings, a prediction
+    section per video, the verification figure; kept as test-artifacts/planted_report.png."""
+    from planted import exported_planted, write_frame_folders
+
+    import conv3t.explain.report.build as build
+
+    monkeypatch.setattr(build, "load_exported", lambda _run: exported_planted())
+    videos = write_frame_folders(tmp_path / "videos")
+    index = build.build_report(
+        "planted", tmp_path / "report", videos=videos, num_channels=3, actmax_steps=2, progress=False
+    )
+    shot = ARTIFACTS / "planted_report.png"
+    state = inspect_page(chromium, index, screenshot=shot)
+    assert state["errors"] == []
+    broken = [img["src"] for img in state["images"] if not img["complete"] or img["width"] == 0]
+    assert broken == []
+    sources = [img["src"] for img in state["images"]]
+    assert sum(src.startswith("images/gradcam_") for src in sources) == 2
+    assert sum(src.startswith("images/frame_importance_") for src in sources) == 2
+    assert "images/verification.png" in sources
+    assert shot.stat().st_size > 10_000

@@ -107,6 +107,10 @@ def test_layer_verdicts_follow_the_fixed_rules():
     assert v.loc["d", "verdict"] == "too few tuned channels"
     assert v.loc["a", "sentence"].startswith("a: its parameters can be read as image motion (translation 9/10")
     assert "cannot be read as image motion" in v.loc["b", "sentence"]
+    assert v.loc["d", "sentence"] == (
+        "d: too few tuned channels to tell whether its parameters can be read as image motion (translation 4/6 "
+        "agree, chance 25%; rotation 1/1 agree, chance 50%; zoom 0/3 agree, chance 50%)."
+    )
     assert "for translation" in v.loc["c", "sentence"] and "but not for rotation" in v.loc["c", "sentence"]
 
 

@@ -41,7 +41,7 @@ def _parts(row: Mapping[str, Any] | pd.Series) -> dict[str, str]:
     direction, speed = _get(row, "measured_direction_deg"), _get(row, "measured_speed_px")
     if speed is not None:
         if float(speed) == 0 or direction is None:
-            parts["translation"] = "no motion over any of the probed translations (the static clip)"
+            parts["translation"] = "the static clip to every probed translation"
         else:
             parts["translation"] = (
                 f"motion {direction_word(direction)} ({float(direction):.0f}°) at {float(speed):g} px/frame"
@@ -63,6 +63,8 @@ def reading_text(row: Mapping[str, Any] | pd.Series) -> str:
     parts = _parts(row)
     primary = str(_get(row, "measured_motion", ""))
     head = parts.pop(primary, None) or "a motion"
+    if _get(row, "measured_speed_px") == 0:  # preferring the static clip is no translation to mention aside
+        parts.pop("translation", None)
     extra = f"; also {' and '.join(parts.values())}" if parts else ""
     return f"prefers {head}{extra}"
 

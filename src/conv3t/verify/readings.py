@@ -193,11 +193,8 @@ def _sentence(layer: str, mode: str, row: dict[str, object], verdicts: dict[str,
     aside = f"; too few to judge: {_counts(row, few)}" if few else ""
     verdict = row["verdict"]
     if verdict == "too few tuned channels":
-        return (
-            f"{layer}: too few channels are both tuned and predicted to move to tell whether its parameters can "
-            f"be read as {space} (fewer than {MIN_COUNTED} per motion type, or agreement not above chance at "
-            f"p < {ALPHA:g}{aside})."
-        )
+        counted = f" ({_counts(row, few)})" if few else ""
+        return f"{layer}: too few tuned channels to tell whether its parameters can be read as {space}{counted}."
     if verdict == "readable":
         return f"{layer}: its parameters can be read as {space} ({_counts(row, judged)}{aside})."
     if verdict == "not readable":

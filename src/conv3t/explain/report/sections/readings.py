@@ -38,7 +38,10 @@ def measure_readings(ctx: ReportContext) -> None:
     ctx.shared["readings"] = readings
     ctx.shared["verdicts"] = verdicts
     image = verdicts[verdicts["mode"] == "image"]
-    readable = {str(r["layer"]): r["verdict"] == "readable" for _, r in image.iterrows()}
+    # False only for a layer whose parameters were shown not to read as image motion; unknown (too few tuned
+    # channels) or partly readable layers get no general warning on their cards
+    verdict = {"readable": True, "not readable": False}
+    readable = {str(r["layer"]): verdict[r["verdict"]] for _, r in image.iterrows() if r["verdict"] in verdict}
     ctx.ranking = rank_channels(ctx.table, per_layer=True, readings=readings, readable=readable)
     if ctx.shared.get("channels") is None:
         ctx.cards = _choose(ctx, ctx.ranking)

@@ -170,6 +170,7 @@ def plot_agreement(verdicts: pd.DataFrame) -> MplFigure:
             )
             ax.axhline(_CHANCE[motion], color=colours[motion], lw=0.8, ls="--")
         ax.set_xticks(x, df["layer"], rotation=20, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(df) - 0.5)
         ax.set_ylim(-0.03, 1.03)
         ax.set_ylabel("agreement")
         ax.set_title(
@@ -181,7 +182,7 @@ def plot_agreement(verdicts: pd.DataFrame) -> MplFigure:
             ),
             fontsize=9,
         )
-        ax.legend(loc="upper right", fontsize="small", ncols=3)
+        ax.legend(loc="lower right", fontsize="small", ncols=3, markerscale=1.5)
     return fig
 
 
