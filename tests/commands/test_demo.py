@@ -75,3 +75,26 @@ def test_demo_killed_before_summary_can_be_rerun(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 1 and summary["quick"] is True
     assert json.loads((out / DEMO_MARKER).read_text())["seed"] == 1
+
+
+def test_demo_network_starts_with_one_constant_motion_per_channel():
+    import torch
+
+    from conv3t.nn import conv3t_layers
+    from conv3t.train.module import build_model
+
+    cfg = demo_config(quick=True)
+    assert cfg["model"]["temporal_init_per_channel"] is True
+    torch.manual_seed(0)
+    layers = conv3t_layers(build_model(cfg["model"], 9), min_depth=2)
+    assert layers
+    for name, layer in layers:
+        for p in (layer.rotation, layer.translation_x, layer.translation_y):
+            assert torch.equal(p, p[:, :1].expand_as(p)), name  # the same at every step
+            assert p.abs().max() <= cfg["model"]["temporal_init"] and p[:, 0].unique().numel() > 1, name
+        assert torch.all(layer.scale == 1)
+    # without the option every step is drawn on its own (the earlier demo, whose channels went back and forth)
+    torch.manual_seed(0)
+    per_step = build_model({**cfg["model"], "temporal_init_per_channel": False}, 9)
+    rot = dict(conv3t_layers(per_step, min_depth=2))["conv1"].rotation
+    assert not torch.equal(rot, rot[:, :1].expand_as(rot))

@@ -10,8 +10,11 @@ neither may import the other.
 
 The network is ``resnet10_3t`` (one residual block per stage instead of ResNet18's two) with
 ``base_width`` 16 instead of 64 and no temporal stride in the stem; its temporal parameters start at random
-small motions (``model.temporal_init`` 0.3) rather than the identity and learn with their own, higher rate
-(``optim.temporal_lr`` 0.1). A CPU-sized model of the paper's family, not one of its Table 1 networks.
+small motions, one constant motion per channel (``model.temporal_init`` 0.3, ``temporal_init_per_channel``;
+at the identity every slice is the same filter and the network starts blind to the direction of motion) and
+learn with their own rate (``optim.temporal_lr`` 0.01; Adam moves
+each parameter by about its rate per step, and at 0.1 they jumped across the whole useful range, see
+docs/training.md). A CPU-sized model of the paper's family, not one of its Table 1 networks.
 The same settings are in ``configs/demo.yaml``: ``conv3t train configs/demo.yaml`` repeats the training step.
 """
 
@@ -41,6 +44,7 @@ DEMO_CONFIG: dict[str, Any] = {
         "pretrained": None,
         "kwargs": {"base_width": 16, "stem_temporal_stride": 1},
         "temporal_init": 0.3,
+        "temporal_init_per_channel": True,
     },
     "data": {
         "dataset": "synthetic",
@@ -54,10 +58,10 @@ DEMO_CONFIG: dict[str, Any] = {
         "seed": 0,
     },
     "cache": {"clips": True, "flip": True, "reverse": True},
-    "optim": {"name": "adam", "lr": 0.003, "temporal_lr": 0.1},
+    "optim": {"name": "adam", "lr": 0.003, "temporal_lr": 0.01},
     "sched": {"name": "cosine", "warmup_epochs": 0.5},
     "trainer": {
-        "max_epochs": 12,
+        "max_epochs": 16,
         "accelerator": "cpu",
         "devices": 1,
         "log_every_n_steps": 10,

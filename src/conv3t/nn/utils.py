@@ -23,22 +23,30 @@ def conv3t_layers(model: nn.Module, min_depth: int = 1) -> list[tuple[str, Conv3
 
 @torch.no_grad()
 def randomize_temporal_parameters(
-    model: nn.Module, bound: float, generator: torch.Generator | None = None, scale_bound: float = 0.0
+    model: nn.Module,
+    bound: float,
+    generator: torch.Generator | None = None,
+    scale_bound: float = 0.0,
+    *,
+    per_channel: bool = False,
 ) -> int:
     """Draw every Conv3T's rotation, translation_x and translation_y uniformly from ``[-bound, bound]``.
 
     Rotation is in radians, translations in ``affine_grid`` units. ``scale_bound``: scale is drawn from
-    ``[1 - scale_bound, 1 + scale_bound]`` (default 0: scale stays 1). Uses ``generator``, or torch's global
-    RNG when ``None`` (seeded by ``seed_everything``). Returns the number of layers changed.
+    ``[1 - scale_bound, 1 + scale_bound]`` (default 0: scale stays 1). ``per_channel``: one draw per output
+    channel, used at every step, so each channel starts as one constant motion; by default every channel and
+    step is drawn on its own (motions that change direction from step to step). Uses ``generator``, or torch's
+    global RNG when ``None`` (seeded by ``seed_everything``). Returns the number of layers changed.
     """
     if bound < 0 or scale_bound < 0:
         raise ValueError(f"bound and scale_bound must be >= 0, got {bound}, {scale_bound}")
     layers = conv3t_layers(model, min_depth=2)
     for _, layer in layers:
+        # (out, D-1) parameters; per channel: an (out, 1) draw broadcast over the steps
+        shape = (layer.scale.shape[0], 1) if per_channel else tuple(layer.scale.shape)
         for p in (layer.rotation, layer.translation_x, layer.translation_y):
-            p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=generator))
+            p.copy_(p.new_empty(shape).uniform_(-bound, bound, generator=generator).expand_as(p))
         if scale_bound > 0:
-            layer.scale.copy_(
-                torch.empty_like(layer.scale).uniform_(1 - scale_bound, 1 + scale_bound, generator=generator)
-            )
+            draw = layer.scale.new_empty(shape).uniform_(1 - scale_bound, 1 + scale_bound, generator=generator)
+            layer.scale.copy_(draw.expand_as(layer.scale))
     return len(layers)

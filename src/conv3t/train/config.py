@@ -4,7 +4,7 @@ A config is a nested mapping with these sections (every key has a default except
 ``data.dataset``; see ``docs/training.md`` for the meaning of each)::
 
     seed: 0                    # seed_everything(seed, workers=True)
-    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init
+    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init, temporal_init_per_channel
     data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
     optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
                temporal_lr, temporal_weight_decay, norm_weight_decay
@@ -87,6 +87,9 @@ SCHEMA: dict[str, Any] = {
         # [-a, a] per channel and step instead of the identity, so that channels prefer different motions from
         # the first step (helps small models trained from scratch; keep 0 for ImageNet-initialised models).
         "temporal_init": _f(0.0, float),
+        # with temporal_init > 0: one draw per channel used at every step, so each channel starts as one
+        # constant motion (its parameters then read as a motion, not as steps that change direction)
+        "temporal_init_per_channel": _f(False, bool),
     },
     "data": FREE,
     "optim": {

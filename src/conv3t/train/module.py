@@ -39,7 +39,7 @@ def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
     )
     init = float(model_cfg.get("temporal_init") or 0.0)
     if init > 0:
-        randomize_temporal_parameters(model, init)
+        randomize_temporal_parameters(model, init, per_channel=bool(model_cfg.get("temporal_init_per_channel")))
     if model_cfg.get("channels_last_3d"):
         model = model.to(memory_format=torch.channels_last_3d)
     return model
