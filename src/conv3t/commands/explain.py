@@ -46,9 +46,11 @@ def register(subparsers: Any) -> None:
         description=(
             "Load an exported model (a run directory, or its model.safetensors / model.json) and write a static, "
             "offline report: model summary, Table 2 statistics, parameter distributions, then for the chosen "
-            "layers their most transformed channels with a plain sentence, parameter plots and trajectory, "
-            "filter slices (first layer), gradient saliency and activation maximisation. Prints the path of "
-            "index.html."
+            "layers their most strongly motion-tuned channels (measured with stimuli of known motion) with what "
+            "they prefer, what their parameters say and whether the two agree, parameter plots and trajectory, "
+            "filter slices (first layer), gradient saliency and activation maximisation; a section per video "
+            "explaining its prediction as motion (also predictions.json); the verification of every layer. "
+            "Prints the path of index.html."
         ),
     )
     parser.add_argument("run", metavar="RUN_DIR|WEIGHTS", help="run directory, model.safetensors or model.json")
