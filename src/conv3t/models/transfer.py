@@ -188,6 +188,38 @@ def _is_head(key: str) -> bool:
     return key.split(".", 1)[0] in _HEAD_MODULES
 
 
+def _mismatch(key: str, source: str, src: Tensor, dst: Tensor, expected: tuple[int, ...]) -> ValueError:
+    return ValueError(
+        f"cannot transfer {key!r} from {source}: 2D shape {tuple(src.shape)}, the video model needs "
+        f"{tuple(expected)} (3D shape {tuple(dst.shape)}); is the 2D model the same architecture and width?"
+    )
+
+
+def _load_tensor(
+    module: nn.Module, local: str, key: str, src: Tensor, dst: Tensor, inflate: Inflate, report: TransferReport
+) -> None:
+    """Copy one 2D tensor ``src`` into the video model's ``dst`` (``module.<local>``), inflating kernels."""
+    if isinstance(module, nn.Conv3d) and local == "weight":
+        depth = dst.shape[2]
+        if src.dim() != 4 or src.shape[:2] + src.shape[2:] != dst.shape[:2] + dst.shape[3:]:
+            raise _mismatch(key, report.source, src, dst, (*dst.shape[:2], *dst.shape[3:]))
+        kernel = src.unsqueeze(2).expand_as(dst)
+        if depth > 1 and inflate == "mean":
+            kernel = kernel / depth
+        dst.copy_(kernel)
+        (report.inflated if depth > 1 else report.copied).append(key)
+        return
+    if src.shape != dst.shape:
+        raise _mismatch(key, report.source, src, dst, tuple(dst.shape))
+    depth = module.temporal_depth if isinstance(module, Conv3T) and local == "weight" else 1
+    if depth > 1 and inflate == "mean":
+        dst.copy_(src / depth)  # D identical slices at identity: the sum is the 2D filter
+        report.inflated.append(key)
+        return
+    dst.copy_(src)
+    report.copied.append(key)
+
+
 def transfer_2d_weights(
     model: nn.Module,
     state_dict: Mapping[str, Tensor],
@@ -225,12 +257,6 @@ def transfer_2d_weights(
         used.add(key)
         return state_dict[key]
 
-    def mismatch(key: str, src: Tensor, dst: Tensor, expected: tuple[int, ...]) -> ValueError:
-        return ValueError(
-            f"cannot transfer {key!r} from {source}: 2D shape {tuple(src.shape)}, the video model needs "
-            f"{tuple(expected)} (3D shape {tuple(dst.shape)}); is the 2D model the same architecture and width?"
-        )
-
     with torch.no_grad():
         for name, module in model.named_modules():
             prefix = f"{name}." if name else ""
@@ -251,27 +277,8 @@ def transfer_2d_weights(
                     report.identity.append(key)
                     continue
                 src = fetch(key)
-                if src is None:
-                    continue
-                if isinstance(module, nn.Conv3d) and local == "weight":
-                    depth = dst.shape[2]
-                    if src.dim() != 4 or src.shape[:2] + src.shape[2:] != dst.shape[:2] + dst.shape[3:]:
-                        raise mismatch(key, src, dst, (*dst.shape[:2], *dst.shape[3:]))
-                    kernel = src.unsqueeze(2).expand_as(dst)
-                    if depth > 1 and inflate == "mean":
-                        kernel = kernel / depth
-                    dst.copy_(kernel)
-                    (report.inflated if depth > 1 else report.copied).append(key)
-                    continue
-                if src.shape != dst.shape:
-                    raise mismatch(key, src, dst, tuple(dst.shape))
-                depth = module.temporal_depth if isinstance(module, Conv3T) and local == "weight" else 1
-                if depth > 1 and inflate == "mean":
-                    dst.copy_(src / depth)  # D identical slices at identity: the sum is the 2D filter
-                    report.inflated.append(key)
-                    continue
-                dst.copy_(src)
-                report.copied.append(key)
+                if src is not None:
+                    _load_tensor(module, local, key, src, dst, inflate, report)
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise ValueError(

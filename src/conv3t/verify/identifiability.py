@@ -170,6 +170,62 @@ def _layer(weight: Tensor, depth: int, params: dict[str, Tensor] | None) -> Conv
     return layer
 
 
+def _stages(clips: Tensor, iterations: int, coarse_to_fine: float) -> list[tuple[Tensor, int]]:
+    """``[(clips, steps), ...]`` to fit on: the white-noise clips, after blurred ones when ``coarse_to_fine > 0``.
+
+    ``clips``: ``(N, in, D, H, W)``; ``coarse_to_fine``: the blur's standard deviation in pixels.
+    """
+    if coarse_to_fine <= 0:
+        return [(clips, iterations)]
+    n, cin, depth, h, w = clips.shape
+    frames = clips.transpose(1, 2).reshape(-1, 1, h, w)
+    pad = max(1, int(torch.tensor(3.0 * coarse_to_fine).ceil().item()))
+    blurred = _gaussian_blur(F.pad(frames, (pad,) * 4, mode="reflect"), coarse_to_fine)
+    blurred = blurred.reshape(n, depth, cin, h, w).transpose(1, 2)
+    return [(blurred / blurred.std(), iterations // 2), (clips, iterations - iterations // 2)]
+
+
+def _fit(
+    student: Conv3T,
+    teacher: Conv3T,
+    stages: list[tuple[Tensor, int]],
+    restarts: int,
+    lr: float,
+    noise: float,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, list[float]]:
+    """Adam on the student's temporal parameters, stage by stage; returns the final per-channel loss
+    ``(restarts * out,)`` (normalised by the teacher's output power) and the mean loss per step."""
+    dims = (0, 2, 3, 4)
+    out = teacher.out_channels
+
+    def channel_loss(x: Tensor, target: Tensor, power: Tensor) -> Tensor:
+        return (student(x) - target).pow(2).mean(dim=dims) / power
+
+    trainable = [getattr(student, n) for n in PARAMETER_NAMES]
+    history: list[float] = []
+    for x, steps in stages:
+        with torch.no_grad():
+            target = teacher(x)
+            if noise > 0:
+                rms = target.pow(2).mean(dim=(0, 2, 3, 4), keepdim=True).sqrt()
+                target = target + noise * rms * torch.randn(target.shape, generator=generator, dtype=target.dtype)
+            target = target.repeat(1, restarts, 1, 1, 1)
+        power = target.pow(2).mean(dim=dims).clamp_min(1e-20)  # (restarts * out,)
+        optimiser = torch.optim.Adam(trainable, lr=lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
+        for _ in range(steps):
+            optimiser.zero_grad(set_to_none=True)
+            loss = channel_loss(x, target, power).sum()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            history.append(float(loss.detach()) / (restarts * out))
+    with torch.no_grad():
+        final = channel_loss(x, target, power)
+    return final, history
+
+
 def recover_temporal_parameters(
     weight: Tensor,
     params: dict[str, Tensor],
@@ -224,40 +280,10 @@ def recover_temporal_parameters(
         {n: torch.cat([i[n] for i in inits]).to(weight.dtype) for n in PARAMETER_NAMES},
     )
     clips = torch.randn(num_clips, cin, depth, kh + margin, kw + margin, generator=generator, dtype=weight.dtype)
-    stages = [(clips, iterations)]
-    if coarse_to_fine > 0:
-        frames = clips.transpose(1, 2).reshape(-1, 1, kh + margin, kw + margin)
-        pad = max(1, int(torch.tensor(3.0 * coarse_to_fine).ceil().item()))
-        blurred = _gaussian_blur(F.pad(frames, (pad,) * 4, mode="reflect"), coarse_to_fine)
-        blurred = blurred.reshape(num_clips, depth, cin, kh + margin, kw + margin).transpose(1, 2)
-        stages = [(blurred / blurred.std(), iterations // 2), (clips, iterations - iterations // 2)]
-    dims = (0, 2, 3, 4)
-
-    def channel_loss(x: Tensor, target: Tensor, power: Tensor) -> Tensor:
-        return (student(x) - target).pow(2).mean(dim=dims) / power
-
-    trainable = [getattr(student, n) for n in PARAMETER_NAMES]
-    history: list[float] = []
+    stages = _stages(clips, iterations, coarse_to_fine)
     start = time.perf_counter()
-    for x, steps in stages:
-        with torch.no_grad():
-            target = teacher(x)
-            if noise > 0:
-                rms = target.pow(2).mean(dim=(0, 2, 3, 4), keepdim=True).sqrt()
-                target = target + noise * rms * torch.randn(target.shape, generator=generator, dtype=target.dtype)
-            target = target.repeat(1, restarts, 1, 1, 1)
-        power = target.pow(2).mean(dim=dims).clamp_min(1e-20)  # (restarts * out,)
-        optimiser = torch.optim.Adam(trainable, lr=lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
-        for _ in range(steps):
-            optimiser.zero_grad(set_to_none=True)
-            loss = channel_loss(x, target, power).sum()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            history.append(float(loss.detach()) / (restarts * out))
-    with torch.no_grad():
-        final = channel_loss(x, target, power).reshape(restarts, out)
+    final, history = _fit(student, teacher, stages, restarts, lr, noise, generator)
+    final = final.reshape(restarts, out)
     seconds = time.perf_counter() - start
     best = final.argmin(dim=0)  # (out,)
     pick = best * out + torch.arange(out)

@@ -80,6 +80,67 @@ def _as_numpy(x: np.ndarray | Tensor) -> np.ndarray:
     return x.detach().cpu().double().numpy() if isinstance(x, Tensor) else np.asarray(x, float)
 
 
+def _translation_tuning(e: np.ndarray, motions: Sequence[Motion], static: np.ndarray) -> dict[str, np.ndarray]:
+    """Translation index, preferred direction (deg, refined by a parabola) and speed (px/frame) per channel.
+
+    ``e``: ``(M, C)`` energies over ``motions``; ``static``: ``(C,)`` the static clip's energies.
+    """
+    channels = e.shape[1]
+    res: dict[str, np.ndarray] = {}
+    trans = [(i, m) for i, m in enumerate(motions) if m.kind == "translation"]
+    if trans:
+        speeds = sorted({round(m.speed, 9) for _, m in trans})
+        rows = [sorted((m.direction_deg, i) for i, m in trans if round(m.speed, 9) == sp) for sp in speeds]
+        if len({len(g) for g in rows}) != 1 or len(rows[0]) % 2:
+            raise ValueError("translations must use the same, even number of directions at every speed")
+        n_dir = len(rows[0])
+        angles = np.array([a for a, _ in rows[0]])
+        grid = np.stack([e[[i for _, i in g]] for g in rows])  # (S, D, C)
+        cols = np.arange(channels)
+        flat = grid.reshape(-1, channels).argmax(axis=0)
+        best_s, best_d = np.divmod(flat, n_dir)
+        peak = grid[best_s, best_d, cols]
+        opposite = grid[best_s, (best_d + n_dir // 2) % n_dir, cols]
+        res["translation_index"] = _index(peak, opposite)
+        # refine the direction with a parabola through the peak and its two neighbours (circular)
+        left = grid[best_s, (best_d - 1) % n_dir, cols]
+        right = grid[best_s, (best_d + 1) % n_dir, cols]
+        curvature = left - 2 * peak + right
+        shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0), 0.0)
+        step = 360.0 / n_dir
+        res["measured_direction_deg"] = (angles[best_d] + np.clip(shift, -0.5, 0.5) * step) % 360.0
+        res["measured_speed"] = np.where(peak > static, np.array(speeds)[best_s], 0.0)
+    else:
+        res["translation_index"] = np.zeros(channels)
+        res["measured_direction_deg"] = np.full(channels, np.nan)
+        res["measured_speed"] = np.full(channels, np.nan)
+    return res
+
+
+def _paired_tuning(ec: np.ndarray, motions: Sequence[Motion], kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Index and preferred magnitude per channel for ``kind`` ``"rotation"`` (degrees) or ``"zoom"`` (log factor).
+
+    ``ec``: ``(M, C)`` centre energies over ``motions``. Returns two ``(C,)`` arrays.
+    """
+    channels = ec.shape[1]
+    kinds = [m.kind for m in motions]
+    items = [(i, m) for i, m in enumerate(motions) if m.kind == kind]
+    amount = {"rotation": lambda m: m.rotation_cw_deg, "zoom": lambda m: math.log(m.zoom)}[kind]
+    mags = sorted({round(abs(amount(m)), 9) for _, m in items if amount(m) != 0})
+    if not mags:
+        return np.zeros(channels), np.full(channels, np.nan)
+    pos = np.stack([ec[next(i for i, m in items if math.isclose(amount(m), +a, abs_tol=1e-9))] for a in mags])
+    neg = np.stack([ec[next(i for i, m in items if math.isclose(amount(m), -a, abs_tol=1e-9))] for a in mags])
+    idx = _index(pos, neg)  # (A, C)
+    best = np.abs(idx).argmax(axis=0)
+    cols = np.arange(channels)
+    index = idx[best, cols]
+    preferred = np.where(index[None] >= 0, pos, neg)  # energies in the preferred sense, (A, C)
+    profile = np.concatenate([ec[kinds.index("static")][None], preferred], axis=0)
+    magnitude = np.array([0.0, *mags])[profile.argmax(axis=0)]
+    return index, magnitude
+
+
 def tuning_table(
     energy: np.ndarray | Tensor,
     motions: Sequence[Motion],
@@ -109,57 +170,12 @@ def tuning_table(
     if "static" not in kinds:
         raise ValueError("the probe set needs a 'static' clip")
     static = e[kinds.index("static")]
-    channels = e.shape[1]
     out: dict[str, np.ndarray] = {"static_energy": static}
 
     # translation: energies on a (speed, direction) grid
-    trans = [(i, m) for i, m in enumerate(motions) if m.kind == "translation"]
-    if trans:
-        speeds = sorted({round(m.speed, 9) for _, m in trans})
-        rows = [sorted((m.direction_deg, i) for i, m in trans if round(m.speed, 9) == sp) for sp in speeds]
-        if len({len(g) for g in rows}) != 1 or len(rows[0]) % 2:
-            raise ValueError("translations must use the same, even number of directions at every speed")
-        n_dir = len(rows[0])
-        angles = np.array([a for a, _ in rows[0]])
-        grid = np.stack([e[[i for _, i in g]] for g in rows])  # (S, D, C)
-        cols = np.arange(channels)
-        flat = grid.reshape(-1, channels).argmax(axis=0)
-        best_s, best_d = np.divmod(flat, n_dir)
-        peak = grid[best_s, best_d, cols]
-        opposite = grid[best_s, (best_d + n_dir // 2) % n_dir, cols]
-        out["translation_index"] = _index(peak, opposite)
-        # refine the direction with a parabola through the peak and its two neighbours (circular)
-        left = grid[best_s, (best_d - 1) % n_dir, cols]
-        right = grid[best_s, (best_d + 1) % n_dir, cols]
-        curvature = left - 2 * peak + right
-        shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0), 0.0)
-        step = 360.0 / n_dir
-        out["measured_direction_deg"] = (angles[best_d] + np.clip(shift, -0.5, 0.5) * step) % 360.0
-        out["measured_speed"] = np.where(peak > static, np.array(speeds)[best_s], 0.0)
-    else:
-        out["translation_index"] = np.zeros(channels)
-        out["measured_direction_deg"] = np.full(channels, np.nan)
-        out["measured_speed"] = np.full(channels, np.nan)
-
-    def paired(kind: str, value: str) -> tuple[np.ndarray, np.ndarray]:
-        """Index and preferred magnitude for rotation (value = degrees) or zoom (value = log factor)."""
-        items = [(i, m) for i, m in enumerate(motions) if m.kind == kind]
-        amount = {"rotation": lambda m: m.rotation_cw_deg, "zoom": lambda m: math.log(m.zoom)}[kind]
-        mags = sorted({round(abs(amount(m)), 9) for _, m in items if amount(m) != 0})
-        if not mags:
-            return np.zeros(channels), np.full(channels, np.nan)
-        pos = np.stack([ec[next(i for i, m in items if math.isclose(amount(m), +a, abs_tol=1e-9))] for a in mags])
-        neg = np.stack([ec[next(i for i, m in items if math.isclose(amount(m), -a, abs_tol=1e-9))] for a in mags])
-        idx = _index(pos, neg)  # (A, C)
-        best = np.abs(idx).argmax(axis=0)
-        cols = np.arange(channels)
-        index = idx[best, cols]
-        preferred = np.where(index[None] >= 0, pos, neg)  # energies in the preferred sense, (A, C)
-        profile = np.concatenate([ec[kinds.index("static")][None], preferred], axis=0)
-        magnitude = np.array([0.0, *mags])[profile.argmax(axis=0)]
-        return index, magnitude
-
-    out["rotation_index"], out["measured_rotation_speed"] = paired("rotation", "deg")
-    zoom_index, log_zoom = paired("zoom", "log")
+    out.update(_translation_tuning(e, motions, static))
+    # rotation and zoom: energies in both senses at each magnitude, near the centre
+    out["rotation_index"], out["measured_rotation_speed"] = _paired_tuning(ec, motions, "rotation")
+    zoom_index, log_zoom = _paired_tuning(ec, motions, "zoom")
     out["zoom_index"], out["measured_zoom"] = zoom_index, np.exp(log_zoom)
     return pd.DataFrame({c: out[c] for c in TUNING_COLUMNS})
