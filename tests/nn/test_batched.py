@@ -157,6 +157,19 @@ def test_switching_off_pickling_and_eval():
         batch_kernel_generation("resnet")  # type: ignore[arg-type]
 
 
+def test_autocast_kernels_are_generated_in_float32_as_alone():
+    """Under autocast the shared path, like a layer alone, generates in float32 (only the convolution is bf16)."""
+    alone = net(torch.float32)
+    batched = batch_kernel_generation(copy.deepcopy(alone))
+    x = torch.randn(2, 3, 4, 7, 7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want, want_grads = step(alone, x)
+        got, got_grads = step(batched, x)
+    torch.testing.assert_close(got, want, atol=0, rtol=0)
+    for a, b in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_double_backward_through_a_batched_model():
     model = batch_kernel_generation(net())
     reference = batch_kernel_generation(copy.deepcopy(model), enabled=False)

@@ -34,7 +34,9 @@ def _group_key(layer: Conv3T) -> tuple[Any, ...] | None:
     depth, kh, kw = layer.kernel_size
     params = layer.temporal_parameters().values()
     dtype = layer.weight.dtype
-    if depth < 2 or dtype not in fused.FUSED_DTYPES or not any(p.requires_grad for p in params):
+    if depth < 2 or dtype not in fused.FUSED_DTYPES or layer.weight.device.type == "meta":
+        return None
+    if not any(p.requires_grad for p in params):
         return None
     if resolve_method(layer.kernel_method, layer.in_channels // layer.groups, kh, kw) != "cumulative":
         return None

@@ -225,16 +225,19 @@ class Conv3T(nn.Module):
         return self._generate()
 
     def _generate(self, channels_last: bool = False, time_range: tuple[int, int] | None = None) -> Tensor:
+        device_type = self.weight.device.type
+        if device_type == "meta" or not torch.is_autocast_enabled(device_type):
+            return self._generate_here(channels_last, time_range)
+        with torch.autocast(device_type=device_type, enabled=False):
+            return self._generate_here(channels_last, time_range)
+
+    def _generate_here(self, channels_last: bool, time_range: tuple[int, int] | None) -> Tensor:
         shared = self.__dict__.get("_shared_stack")  # rows of a model-level computation, this forward only
         if shared is not None and shared[0] == self._temporal_key():
             start, stop = (0, self.kernel_size[0]) if time_range is None else time_range
             return fused.kernel_product(self.weight, shared[1], start, stop, channels_last)
         params = (self.weight, self.scale, self.rotation, self.translation_x, self.translation_y)
-        device_type = self.weight.device.type
-        if device_type == "meta" or not torch.is_autocast_enabled(device_type):
-            return generate_kernel(*params, self.kernel_method, channels_last, time_range)
-        with torch.autocast(device_type=device_type, enabled=False):
-            return generate_kernel(*params, self.kernel_method, channels_last, time_range)
+        return generate_kernel(*params, self.kernel_method, channels_last, time_range)
 
     def _temporal_key(self) -> tuple[tuple[int, int], ...]:
         """Versions and storages of the temporal parameters (what shared sampling matrices were built from)."""
