@@ -24,7 +24,7 @@ from conv3t.readout import (
 __all__ = ["build_comparison"]
 
 _GRIDS = (
-    ("human", "zoom % per step, rotation ° clockwise per step, content motion in kernel pixels"),
+    ("human", "zoom as log₂ size factor per step, rotation ° clockwise per step, content motion in kernel pixels"),
     ("raw", "the paper's axes: s, −r (radians, clockwise positive), t_x, t_y"),
 )
 _STATS_INTRO = "<p>Mean μ / standard deviation σ over all Conv3T channels and steps, raw units ×10<sup>−3</sup>.</p>"

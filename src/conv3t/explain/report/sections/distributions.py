@@ -11,7 +11,7 @@ from conv3t.explain.report.section import Figure, Section
 __all__ = ["distributions_section"]
 
 _UNITS = (
-    ("human", "human units: zoom %, degrees clockwise, content motion in kernel pixels"),
+    ("human", "human units: zoom as log₂ size factor per step, degrees clockwise, content motion in kernel px"),
     ("raw", "the paper's axes: s, −r (radians, clockwise positive), t_x, t_y"),
 )
 
