@@ -24,7 +24,10 @@ def add_parameter_figures(ctx: ReportContext, card: Card) -> None:
     table = ctx.table
     if table is not None and ((table["layer"] == card.layer) & (table["channel"] == card.channel)).any():
         path = ctx.images / f"parameters_{name}.png"
-        save_figure(plot_channel(table, card.layer, card.channel), path, dpi=70)
+        # image pixels for the layer that sees the image; kernel (= input-feature) pixels for the later ones,
+        # as their cards' parameter sentences
+        pixels_of = "image" if card.layer == table["layer"].iloc[0] else "kernel"
+        save_figure(plot_channel(table, card.layer, card.channel, pixels=pixels_of), path, dpi=70)
         caption = "temporal parameters per slice and the trajectory (blue: start, red: end)"
         card.figures.append(Figure(ctx.rel(path), caption, "plot wide"))
     first, module = filter_layer(ctx.model)
