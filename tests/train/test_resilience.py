@@ -130,8 +130,10 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(reference, tm
 
 
 @pytest.mark.slow
-def test_slurm_requeue_continues_from_the_hpc_checkpoint_by_itself(tmp_path):
-    config = _config(tmp_path)
+def test_slurm_requeue_continues_from_the_hpc_checkpoint_by_itself(reference, tmp_path):
+    """SIGUSR1 -> hpc_ckpt_1.ckpt at the next step boundary + `scontrol requeue`; SLURM kills the job; the same
+    command (no --resume) then finishes the run from hpc_ckpt_1.ckpt, bit-identical to an uninterrupted run."""
+    config, ref = reference
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     calls = tmp_path / "scontrol_calls.txt"
@@ -165,7 +167,7 @@ def test_slurm_requeue_continues_from_the_hpc_checkpoint_by_itself(tmp_path):
     _run(_train_cmd(config, out), env)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed_from"] == str(hpc)
-    assert metrics["global_step"] == STEPS_PER_EPOCH * EPOCHS
+    _assert_same_run(ref, out)
     assert not hpc.exists()  # superseded by last.ckpt: rerunning the command now refuses instead of going back
     from conv3t.train.config import validate_config
     from conv3t.train.run import RunDirError, train

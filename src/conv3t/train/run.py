@@ -35,6 +35,7 @@ from conv3t.train.artifacts import export_model, model_info, write_confusion_mat
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
 from conv3t.train.config import ConfigError, _plain, dump_config
 from conv3t.train.module import VideoClassifier
+from conv3t.train.requeue import RequeueOnSignal, hpc_checkpoints
 from conv3t.train.trainer_options import build_strategy
 
 __all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "hpc_checkpoints", "train"]
@@ -162,6 +163,12 @@ def build_trainer(
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     callbacks += list(extra_callbacks)
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect():  # requeue checkpoints between steps, instead of Lightning's mid-step ones
+        requeue = RequeueOnSignal(run_dir)
+        requeue.install()
+        callbacks.append(requeue)
     kwargs = {k: v for k, v in config["trainer"].items() if v is not None}
     kwargs["strategy"] = build_strategy(kwargs.get("strategy", "auto"))
     user_plugins = kwargs.pop("plugins", None) or []
@@ -178,16 +185,6 @@ def build_trainer(
     except MisconfigurationException as err:  # e.g. an unknown accelerator or profiler name
         raise ConfigError(f"trainer: {err}") from err
     return trainer, {"best": best_cb, "last": last_cbs}
-
-
-def hpc_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """Lightning's SLURM requeue checkpoints ``run_dir/hpc_ckpt_N.ckpt``, oldest (smallest N) first."""
-    found = []
-    for path in Path(run_dir).glob("hpc_ckpt_*.ckpt"):
-        number = path.stem.removeprefix("hpc_ckpt_")
-        if number.isdigit():
-            found.append((int(number), path))
-    return [path for _, path in sorted(found)]
 
 
 def _resume_point(run_dir: Path, resume: bool) -> Path | None:
