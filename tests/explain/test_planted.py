@@ -5,6 +5,7 @@ predictions are attributed to them."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -91,7 +92,7 @@ def test_the_report_ranks_measures_and_explains_the_planted_network(tmp_path, mo
     videos = write_frame_folders(tmp_path / "videos")
     torch.set_num_threads(1)
     index = build.build_report(
-        "planted", tmp_path / "report", videos=videos, num_channels=6, actmax_steps=2, progress=False
+        "planted", tmp_path / "report", videos=videos, num_channels=9, actmax_steps=2, progress=False
     )
     ranking = pd.read_csv(tmp_path / "report" / "ranking.csv", keep_default_na=False, na_values=[""])
     assert set(ranking["channel"].head(6)) == set(range(6))
@@ -110,5 +111,7 @@ def test_the_report_ranks_measures_and_explains_the_planted_network(tmp_path, mo
     page = index.read_text()
     for cid in ("prediction_0", "prediction_1", "verification", "conv1"):
         assert f'id="{cid}"' in page
-    assert "conv1 — channel 8" not in page  # the dead channel is left out
+    # all 9 asked for: the 8 live channels get cards, the dead one is left out
+    shown = {int(c) for c in re.findall(r"conv1 — channel (\d+)\b", page)}
+    assert shown == set(range(8))
     assert "Measured in the image: prefers motion to the right" in page
