@@ -38,6 +38,8 @@ import models
 import small_clip
 from timing import machine
 
+from conv3t.files import write_json
+
 
 class PartTimeout(BaseException):  # not caught by the per-model "except Exception"
     pass
@@ -59,67 +61,34 @@ def time_box(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes on CPU (or the GPU if present)")
-    ap.add_argument("--total-s", type=float, default=285.0, help="time for all parts together")
-    ap.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_bench.json (default $OUT)")
-    ap.add_argument("--skip", nargs="*", default=[], help="part names to skip")
-    args = ap.parse_args(argv)
+BUDGETS = {  # shares of --total-s per part; layers_compiled gets what is left
+    "small_clip": 0.08,
+    "layers": 0.14,
+    "models": 0.15,
+    "models_compiled_train": 0.4,
+    "models_compiled_eval": 0.13,
+}
 
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
-    if not cuda and not args.smoke:
-        print("no CUDA device: run with --smoke to check the script on CPU", flush=True)
-        return 2
-    for limit in ("recompile_limit", "cache_size_limit"):  # name differs between torch versions
-        if hasattr(torch._dynamo.config, limit):
-            setattr(torch._dynamo.config, limit, 64)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    clip, batch, repeats, warmup = (30, 150, 224), 16, 10, 3
-    model_names = ["resnet18_3t", "resnet18_3d", "r2plus1d_18"]
-    budgets = {
-        "small_clip": 0.08,
-        "layers": 0.14,
-        "models": 0.15,
-        "models_compiled_train": 0.4,
-        "models_compiled_eval": 0.13,
-    }
-    compiled_names = model_names[:2]
-    memory = True
-    if args.smoke:  # every code path once, as small and quick as it gets on a CPU
-        clip, batch, repeats, warmup = (8, 32, 32), 2, 2, 1
-        compiled_names = ["resnet10_3t", "resnet10_3d"]
-        memory = cuda
-        torch.set_num_threads(2)
-    bf16 = torch.bfloat16
-    start = time.perf_counter()
-    report: dict[str, object] = {
-        "machine": machine(device),
-        "setup": {"clip": clip, "batch": batch, "autocast": "bf16", "channels_last_3d": True, "smoke": args.smoke},
-        "parts": {},
-    }
-    print(f"# gpu bench: {report['machine']}", flush=True)
-    print(f"# clip {clip}, batch {batch}, bf16 autocast, channels_last_3d, medians of <= {repeats}", flush=True)
 
-    def save() -> None:
-        if args.out:
-            os.makedirs(args.out, exist_ok=True)
-            tmp = os.path.join(args.out, "gpu_bench.json.tmp")
-            with open(tmp, "w") as f:
-                json.dump(report, f, indent=1, default=str)
-            os.replace(tmp, os.path.join(args.out, "gpu_bench.json"))
+class Parts:
+    """Runs the time-boxed parts, keeps their results (or errors) in ``report`` and saves it after each."""
 
-    def part(name: str, fn: Callable[[float, dict], object]) -> None:
-        if name in args.skip:
+    def __init__(self, args: argparse.Namespace, report: dict, cuda: bool) -> None:
+        self.args, self.report, self.cuda = args, report, cuda
+        self.start = time.perf_counter()
+
+    def save(self) -> None:
+        if self.args.out:
+            os.makedirs(self.args.out, exist_ok=True)
+            write_json(json.loads(json.dumps(self.report, default=str)), os.path.join(self.args.out, "gpu_bench.json"))
+
+    def run(self, name: str, fn: Callable[[float, dict], object]) -> None:
+        if name in self.args.skip:
             return
-        remaining = args.total_s - (time.perf_counter() - start)
-        box = min(budgets[name] * args.total_s, remaining) if name != "layers_compiled" else remaining
+        remaining = self.args.total_s - (time.perf_counter() - self.start)
+        box = min(BUDGETS[name] * self.args.total_s, remaining) if name in BUDGETS else remaining
         if box < 10:
-            report["parts"][name] = {"skipped": f"only {remaining:.0f} s left"}  # type: ignore[index]
+            self.report["parts"][name] = {"skipped": f"only {remaining:.0f} s left"}
             print(f"## {name}: skipped, {remaining:.0f} s left", flush=True)
             return
         print(f"## {name} (time box {box:.0f} s)", flush=True)
@@ -136,71 +105,87 @@ def main(argv: list[str] | None = None) -> int:
             entry = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-2000:]}
             entry["partial_result"] = partial  # what was measured before the error or time box
         entry["seconds"] = round(time.perf_counter() - t0, 1)
-        report["parts"][name] = entry  # type: ignore[index]
-        if cuda:
+        self.report["parts"][name] = entry
+        if self.cuda:
             torch.cuda.empty_cache()
-        save()
+        self.save()
 
+
+def settings(smoke: bool, cuda: bool) -> dict:
+    """Sizes of every part: the paper's clip on a GPU, tiny ones for ``--smoke``."""
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    for limit in ("recompile_limit", "cache_size_limit"):  # name differs between torch versions
+        if hasattr(torch._dynamo.config, limit):
+            setattr(torch._dynamo.config, limit, 64)
+    models_ = ["resnet18_3t", "resnet18_3d", "r2plus1d_18"]
+    if not smoke:
+        small = {"clip": (2, 16, 32, 32), "rounds": 10, "warmup": 3, "families": ["resnet18", "googlenet"]}
+        return dict(clip=(30, 150, 224), batch=16, repeats=10, warmup=3, models=models_,
+                    compiled=models_[:2], memory=True, small=small)  # fmt: skip
+    torch.set_num_threads(2)
+    # one ResNet18 round of the small clip (GoogLeNet needs >= 7x31x31 and three builds take long on a CPU)
+    small = {"clip": (2, 8, 32, 32), "rounds": 1, "warmup": 0, "families": ["resnet18"]}
+    return dict(clip=(8, 32, 32), batch=2, repeats=2, warmup=1, models=models_,
+                compiled=["resnet10_3t", "resnet10_3d"], memory=cuda, small=small)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes on CPU (or the GPU if present)")
+    ap.add_argument("--total-s", type=float, default=285.0, help="time for all parts together")
+    ap.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_bench.json (default $OUT)")
+    ap.add_argument("--skip", nargs="*", default=[], help="part names to skip")
+    args = ap.parse_args(argv)
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    if not cuda and not args.smoke:
+        print("no CUDA device: run with --smoke to check the script on CPU", flush=True)
+        return 2
+    cfg = settings(args.smoke, cuda)
+    clip, batch, repeats, warmup, bf16 = cfg["clip"], cfg["batch"], cfg["repeats"], cfg["warmup"], torch.bfloat16
+    report: dict = {
+        "machine": machine(device),
+        "setup": {"clip": clip, "batch": batch, "autocast": "bf16", "channels_last_3d": True, "smoke": args.smoke},
+        "parts": {},
+    }
+    print(f"# gpu bench: {report['machine']}", flush=True)
+    print(f"# clip {clip}, batch {batch}, bf16 autocast, channels_last_3d, medians of <= {repeats}", flush=True)
+    parts = Parts(args, report, cuda)
     log = lambda line: print(line, flush=True)  # noqa: E731
 
-    def layer_part(compiled: bool) -> Callable[[float], object]:
+    def layer_part(compiled: bool) -> Callable[[float, dict], object]:
         methods = ["matrix"] if compiled else ["matrix", "grid_sample"]
         return lambda deadline, partial: layers.run(
-            ["resnet18_3t"],
-            clip,
-            batch,
-            batch,
-            device,
-            methods,
-            repeats,
-            warmup,
-            bf16,
-            True,
-            compiled,
-            deadline=deadline,
-            log=log,
-            partial=partial,
-        )
+            ["resnet18_3t"], clip, batch, batch, device, methods, repeats, warmup, bf16, True, compiled,
+            deadline=deadline, log=log, partial=partial,
+        )  # fmt: skip
 
-    def model_part(
-        names: list[str], compiled: bool, modes: tuple[str, ...] = ("train", "eval")
-    ) -> Callable[[float], object]:
-        def fn(deadline: float, partial: dict) -> object:
-            return models.run(
-                names,
-                clip,
-                batch,
-                device,
-                repeats,
-                warmup,
-                bf16,
-                True,
-                compiled,
-                memory=memory and "train" in modes,
-                deadline=deadline,
-                modes=modes,
-                log=log,
-                partial=partial,
-            )
-
-        return fn
-
-    small = ((2, 16, 32, 32), 10, 3) if not args.smoke else ((2, 8, 32, 32), 2, 1)
+    def model_part(names: list[str], compiled: bool, modes=("train", "eval")) -> Callable[[float, dict], object]:
+        return lambda deadline, partial: models.run(
+            names, clip, batch, device, repeats, warmup, bf16, True, compiled,
+            memory=cfg["memory"] and "train" in modes, deadline=deadline, modes=modes, log=log, partial=partial,
+        )  # fmt: skip
 
     def small_part(deadline: float, partial: dict) -> object:
+        small = cfg["small"]
         variants = ["3t_batched", "3t_layerwise", "3d"]
-        clock = "wall" if cuda else "cpu"
-        return small_clip.run(["resnet18", "googlenet"], variants, *small, device, clock, log)
+        return small_clip.run(
+            small["families"], variants, small["clip"], small["rounds"], small["warmup"], device,
+            "wall" if cuda else "cpu", log,
+        )  # fmt: skip
 
-    part("small_clip", small_part)
-    part("layers", layer_part(False))
-    part("models", model_part(model_names, False))
+    parts.run("small_clip", small_part)
+    parts.run("layers", layer_part(False))
+    parts.run("models", model_part(cfg["models"], False))
     # compiled models in two parts, so that a slow eval compile cannot lose the training numbers
-    part("models_compiled_train", model_part(compiled_names, True, ("train",)))
-    part("models_compiled_eval", model_part(compiled_names, True, ("eval",)))
-    part("layers_compiled", layer_part(True))
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    save()
+    parts.run("models_compiled_train", model_part(cfg["compiled"], True, ("train",)))
+    parts.run("models_compiled_eval", model_part(cfg["compiled"], True, ("eval",)))
+    parts.run("layers_compiled", layer_part(True))
+    report["seconds"] = round(time.perf_counter() - parts.start, 1)
+    parts.save()
     print(summary(report), flush=True)
     return 0
 
