@@ -156,6 +156,22 @@ def test_prediction_sentence_names_the_dominant_measured_motion():
         "Predicted rotate_cw (97%): mostly from channels that prefer clockwise rotation (measured): conv1 #2, "
         "conv1 #5; also layer1.0.conv1 #3 (untuned)."
     )
+    split = {
+        "top": [{"class": "zoom_in", "probability": 0.75}],
+        "channels": [
+            {"layer": "conv1", "channel": 7, "attribution": 1.0, "reading": "untuned"},
+            {"layer": "conv1", "channel": 8, "attribution": 0.9, "reading": "prefers zoom in"},
+            {
+                "layer": "conv1",
+                "channel": 2,
+                "attribution": 0.8,
+                "reading": "prefers zoom out; also clockwise rotation",
+            },
+        ],
+    }
+    assert prediction_sentence(split).startswith(  # 1.0 of 2.7: the largest part, not "mostly"
+        "Predicted zoom_in (75%): the largest part from untuned channels (conv1 #7); also conv1 #8 (prefers zoom in)"
+    )
     empty = {"top": [{"class": "a", "probability": 0.5}], "channels": []}
     assert "no channel" in prediction_sentence(empty)
 

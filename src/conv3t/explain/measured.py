@@ -148,13 +148,14 @@ def prediction_sentence(record: Mapping[str, Any]) -> str:
     def names(reading: str) -> str:
         return ", ".join(f"{c['layer']} #{c['channel']}" for c in channels if c["_key"] == reading)
 
+    most = "mostly" if share >= 0.5 else "the largest part"  # of the listed channels' attribution
     if main == "untuned":
-        lead = f"mostly from untuned channels ({names(main)})"
+        lead = f"{most} from untuned channels ({names(main)})"
     elif main == "not measured":
-        lead = f"mostly from {names(main)} (motion preference not measured)"
+        lead = f"{most} from {names(main)} (motion preference not measured)"
     else:
         verb = main.replace("prefers", "prefer", 1)
-        lead = f"{'mostly' if share >= 0.5 else 'the largest part'} from channels that {verb} (measured): {names(main)}"
+        lead = f"{most} from channels that {verb} (measured): {names(main)}"
     others = sorted((r for r in weight if r != main), key=lambda r: -weight[r])
     rest = [f"{names(r)} ({r})" for r in others[:2]] + (["…"] if len(others) > 2 else [])
     tail = f"; also {'; '.join(rest)}" if rest else ""
