@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
 from conv3t.nn.sampling import composed_step_matrices, cumulative_sampling_matrices
 
@@ -161,12 +162,26 @@ class _StepMatrices(torch.autograd.Function):
         return _matrices_backward(grad, ctx.saved, *ctx.size), None, None
 
 
+def _composed_only() -> bool:
+    """Whether the composed operations must run instead of the fused Functions, which define ``backward`` only.
+
+    That is under ``torch.compile`` (Dynamo traces the composed form), under forward-mode AD (a dual level is
+    open: ``torch.autograd.functional.jacobian(..., strategy="forward-mode")``) and under functorch transforms
+    (``vmap``, ``jacfwd``). Two cheap global reads, no tensor operation.
+    """
+    return (
+        torch.compiler.is_compiling()
+        or forward_ad._current_level >= 0
+        or torch._C._functorch.maybe_current_level() is not None
+    )
+
+
 def step_matrices(packed: Tensor, height: int, width: int) -> Tensor:
     """Sampling matrices ``(n, S, P, P)`` of every step from the packed parameters ``(4, n, S)``.
 
     Same values as :func:`conv3t.nn.functional.sampling_matrices` of :func:`~conv3t.nn.functional.affine_theta`.
     """
-    if packed.dtype not in FUSED_DTYPES or torch.compiler.is_compiling():
+    if packed.dtype not in FUSED_DTYPES or _composed_only():
         return _composed_matrices(packed, height, width)
     return _StepMatrices.apply(packed, height, width)
 
@@ -216,7 +231,7 @@ class _Cumulative(torch.autograd.Function):
 
 def cumulative_stack(mats: Tensor) -> Tensor:
     """``(n, (S+1)*P, P)``: rows ``t*P .. t*P+P-1`` are ``C_t = M_t ... M_1`` (``C_0 = I``) of ``mats (n, S, P, P)``."""
-    if torch.compiler.is_compiling():
+    if _composed_only():
         return _composed_cumulative(mats)
     return _Cumulative.apply(mats)
 
@@ -336,7 +351,7 @@ def stepwise_kernel(weight: Tensor, mats: Tensor, start: int, channels_last: boo
     out, cin, kh, kw = weight.shape
     flat = weight.reshape(out, cin, kh * kw)
     layout = torch.channels_last_3d if channels_last else torch.contiguous_format
-    if torch.compiler.is_compiling():
+    if _composed_only():
         kernel = _composed_stepwise(flat, mats, start).view(out, cin, -1, kh, kw)
         return kernel.contiguous(memory_format=layout)
     return _Stepwise.apply(flat, mats, start, layout, (kh, kw))
