@@ -56,7 +56,6 @@ def test_marker_is_written_first_and_partial_output_replaced(tmp_path):
     assert json.loads((out / DEMO_MARKER).read_text())["seed"] == 4
 
 
-@pytest.mark.slow
 def test_demo_killed_before_summary_can_be_rerun(tmp_path, monkeypatch):
     """The real failure: the report step dies (as a kill would) after training, before summary.json."""
     import conv3t.explain.report as report
