@@ -1,4 +1,4 @@
-"""``conv3t demo [--out DIR] [--quick] [--no-report]``: the whole idea on a laptop in a few minutes.
+"""``conv3t demo [--out DIR] [--seed S] [--quick] [--no-report]``: the whole idea on a laptop in a few minutes.
 
 Synthetic clips of a textured object that translates, rotates, zooms or stays still (the class is the motion,
 :class:`~conv3t.data.SyntheticMotionDataset`) -> a reduced 3TConv ResNet trained from scratch on the CPU ->
@@ -12,9 +12,9 @@ The network is ``resnet10_3t`` (one residual block per stage instead of ResNet18
 ``base_width`` 16 instead of 64 and no temporal stride in the stem; its temporal parameters start at random
 small motions, one constant motion per channel (``model.temporal_init`` 0.3, ``temporal_init_per_channel``;
 at the identity every slice is the same filter and the network starts blind to the direction of motion) and
-learn with their own rate (``optim.temporal_lr`` 0.01; Adam moves
-each parameter by about its rate per step, and at 0.1 they jumped across the whole useful range, see
-docs/training.md). A CPU-sized model of the paper's family, not one of its Table 1 networks.
+learn with their own rate (``optim.temporal_lr`` 0.01; Adam moves each parameter by about its rate per step,
+and at 0.1 they jumped across the whole useful range, see docs/training.md), for 16 epochs. A CPU-sized model
+of the paper's family, not one of its Table 1 networks.
 The same settings are in ``configs/demo.yaml``: ``conv3t train configs/demo.yaml`` repeats the training step.
 """
 
