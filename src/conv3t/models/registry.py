@@ -32,6 +32,7 @@ from conv3t.models.transfer import (
     load_2d_state_dict,
     transfer_2d_weights,
 )
+from conv3t.nn import batch_kernel_generation, conv3t_layers
 
 __all__ = [
     "PAPER_PARAMETER_COUNTS",
@@ -149,7 +150,9 @@ def create_model(
             ``dropout_aux`` (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True).
 
     Returns:
-        The model (train mode). With ``pretrained``, ``model.transfer_report`` is the
+        The model (train mode). A 3T model builds the kernels of its Conv3T layers together in each training
+        forward (:func:`conv3t.nn.batch_kernel_generation`; ``batch_kernel_generation(model, enabled=False)``
+        switches that off). With ``pretrained``, ``model.transfer_report`` is the
         :class:`~conv3t.models.transfer.TransferReport`; without, it is ``None``.
 
     Raises:
@@ -176,6 +179,10 @@ def create_model(
         if isinstance(pretrained, str) and pretrained == "imagenet":
             kwargs["transform_input"] = _imagenet_transform_input(name, kwargs.get("transform_input"))
     model = spec.builder(num_classes, **kwargs)
+    if conv3t_layers(model, min_depth=2):
+        # one computation of the sampling matrices per kernel size and training forward instead of one per layer
+        # (same values and gradients; see conv3t.nn.batched)
+        batch_kernel_generation(model)
     model.transfer_report = None  # type: ignore[assignment]
     if pretrained is None:
         return model
