@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
 
 from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
@@ -157,9 +158,7 @@ def plot_agreement(verdicts: pd.DataFrame) -> MplFigure:
             few = counted < MIN_COUNTED
             offset = (k - 1) * 0.12
             size = 20 + 4 * np.sqrt(counted)
-            ax.scatter(
-                x[~few] + offset, rate[~few], s=size[~few], marker=_MARKERS[motion], color=colours[motion], label=motion
-            )
+            ax.scatter(x[~few] + offset, rate[~few], s=size[~few], marker=_MARKERS[motion], color=colours[motion])
             ax.scatter(
                 x[few] + offset,
                 rate[few],
@@ -182,7 +181,12 @@ def plot_agreement(verdicts: pd.DataFrame) -> MplFigure:
             ),
             fontsize=9,
         )
-        ax.legend(loc="lower right", fontsize="small", ncols=3, markerscale=1.5)
+        # fixed-size legend markers (a plotted marker's size follows its counted channels); hollow = too few
+        handles = [
+            Line2D([], [], ls="", marker=_MARKERS[m], color=colours[m], markersize=7, label=m) for m in MOTION_TYPES
+        ]
+        handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.4", label="too few"))
+        ax.legend(handles=handles, loc="lower right", fontsize="small", ncols=4)
     return fig
 
 
