@@ -76,7 +76,10 @@ def choose_channels(
                 raise ValueError(f"channels {bad}: layer {name} has channels 0..{n_out - 1}")
             chosen[name] = list(dict.fromkeys(int(c) for c in channels))
         elif ranking is not None and name in ranked:
-            chosen[name] = ranking[ranking["layer"] == name]["channel"].head(count).astype(int).tolist()
+            rows = ranking[ranking["layer"] == name]
+            # dead channels and channels whose slices never meet the clip are not picked
+            rows = rows[~rows["dead"].astype(bool) & (rows["steps_in_clip"] > 0)]
+            chosen[name] = rows["channel"].head(count).astype(int).tolist()
         else:
             order = np.argsort(-kernel_variation(modules[name]), kind="stable")
             chosen[name] = order[:count].astype(int).tolist()

@@ -13,6 +13,11 @@ from conv3t.explain.report.sections.readings import LAYER_NOTES_KEY
 
 __all__ = ["channel_sections", "channel_steps"]
 
+_NO_CARDS = (
+    "No channel of this layer is shown: none has a temporal effect at this clip length (too few input frames reach "
+    "its kernels' slices), or every one is dead."
+)
+
 
 def channel_steps(ctx: ReportContext) -> int:
     """One step of activation maximisation per layer, two per card (figures, saliency)."""
@@ -34,7 +39,8 @@ def channel_sections(ctx: ReportContext) -> list[Section]:
     card_html = macros().card
     notes = ctx.shared.get(LAYER_NOTES_KEY, {})
     for name in ctx.layers:
-        html = Markup('<p class="note">{}</p>').format(notes[name]) if name in notes else Markup()
+        note = notes.get(name) or (None if ctx.cards_of(name) else _NO_CARDS)
+        html = Markup('<p class="note">{}</p>').format(note) if note else Markup()
         for card in ctx.cards_of(name):
             # small pictures side by side first, then the full-width plots and strips
             ordered = sorted(card.figures, key=lambda f: "wide" in f.css.split())
