@@ -19,6 +19,7 @@ from conv3t.models.registry import (
     create_model,
     list_models,
     model_spec,
+    register_model,
 )
 from conv3t.models.resnet import BasicBlock, ResNet, resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
 from conv3t.models.transfer import (
@@ -48,6 +49,7 @@ __all__ = [
     "load_2d_state_dict",
     "minimum_clip_size",
     "model_spec",
+    "register_model",
     "resnet10_3d",
     "resnet10_3t",
     "resnet18_3d",

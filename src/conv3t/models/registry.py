@@ -25,7 +25,7 @@ from pathlib import Path
 from torch import nn
 
 from conv3t.models.googlenet import googlenet_3d, googlenet_3t
-from conv3t.models.resnet import ResNet, resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
+from conv3t.models.resnet import resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
 from conv3t.models.transfer import (
     INFLATE_MODES,
     imagenet_state_dict,
@@ -42,6 +42,7 @@ __all__ = [
     "create_model",
     "list_models",
     "model_spec",
+    "register_model",
 ]
 
 PAPER_PARAMETER_COUNTS: dict[str, dict[int, int]] = {
@@ -55,31 +56,90 @@ PAPER_PARAMETER_COUNTS: dict[str, dict[int, int]] = {
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: its builder, variant, the 2D torchvision architecture its weights come from."""
+    """A registered model (see :func:`register_model`).
+
+    Attributes:
+        name: the registry name (``create_model(name, ...)``, ``model.name`` in configs, ``model.json``).
+        builder: ``builder(num_classes, **kwargs) -> nn.Module``; the model takes ``(N, 3, T, H, W)`` clips.
+        variant: ``"3t"`` (Conv3T layers) or ``"3d"`` (Conv3d), for tables and comparisons.
+        arch_2d: the torchvision 2D architecture whose weights :func:`create_model` transfers with
+            ``pretrained`` (``"resnet18"``, ``"googlenet"``), or ``None`` if the model cannot take 2D weights.
+        description: one line for listings.
+        in_paper: one of the paper's Table 1 networks.
+        kwargs: the keyword arguments ``create_model`` passes on to ``builder``; each only shapes the
+            architecture (an exported ``model.json`` may set exactly these).
+        aux_logits: the builder takes ``aux_logits`` (auxiliary classifier heads, GoogLeNet).
+        imagenet_kwargs: with ``pretrained="imagenet"``: ``f(name, kwargs) -> kwargs`` adjusts or refuses the
+            architecture keywords so that they fit torchvision's ImageNet weights (``None``: as given).
+    """
 
     name: str
     builder: Callable[..., nn.Module]
     variant: str
-    arch_2d: str
+    arch_2d: str | None
     description: str
-    in_paper: bool
+    in_paper: bool = False
+    kwargs: tuple[str, ...] = ()
+    aux_logits: bool = False
+    imagenet_kwargs: Callable[[str, dict[str, object]], dict[str, object]] | None = None
 
 
-_SPECS: dict[str, ModelSpec] = {
-    s.name: s
-    for s in (
-        ModelSpec("resnet18_3t", resnet18_3t, "3t", "resnet18", "ResNet18 with 3TConv filters", True),
-        ModelSpec("resnet18_3d", resnet18_3d, "3d", "resnet18", "ResNet18 with 3D convolutions", True),
-        ModelSpec("googlenet_3t", googlenet_3t, "3t", "googlenet", "GoogLeNet with 3TConv filters", True),
-        ModelSpec("googlenet_3d", googlenet_3d, "3d", "googlenet", "GoogLeNet with 3D convolutions", True),
-        ModelSpec("resnet10_3t", resnet10_3t, "3t", "resnet18", "reduced ResNet (1 block/stage), 3TConv", False),
-        ModelSpec("resnet10_3d", resnet10_3d, "3d", "resnet18", "reduced ResNet (1 block/stage), 3D conv", False),
-    )
-}
+_SPECS: dict[str, ModelSpec] = {}
 
-# Keyword arguments each family accepts through create_model (everything else is an error).
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry (importing the module that calls this registers the model); returns it.
+
+    Raises:
+        ValueError: the name is taken, or ``variant`` is not ``"3t"`` / ``"3d"``.
+    """
+    if spec.name in _SPECS:
+        raise ValueError(f"model {spec.name!r} is registered already ({_SPECS[spec.name].description})")
+    if spec.variant not in ("3t", "3d"):
+        raise ValueError(f"model {spec.name!r}: variant must be '3t' or '3d', got {spec.variant!r}")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+# Keyword arguments each built-in family accepts through create_model (everything else is an error).
 _RESNET_KWARGS = ("base_width", "stem_temporal_stride", "zero_init_residual", "in_channels")
 _GOOGLENET_KWARGS = ("transform_input", "dropout", "dropout_aux", "stem_temporal_stride", "init_weights")
+
+
+def _imagenet_resnet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
+    width = kwargs.get("base_width", 64)
+    if width != 64:
+        raise ValueError(f"pretrained='imagenet' needs base_width=64 (torchvision's resnet18), got base_width={width}")
+    return kwargs
+
+
+def _imagenet_googlenet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
+    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform."""
+    requested = kwargs.get("transform_input")
+    if requested is None or requested is True:
+        return {**kwargs, "transform_input": True}
+    raise ValueError(
+        f"create_model({name!r}, pretrained='imagenet') needs transform_input=True: torchvision's ImageNet "
+        f"GoogLeNet weights expect input rescaled from ImageNet normalisation to [-1, 1], got "
+        f"transform_input={requested!r} (leave it unset, or use pretrained=None / a 2D file)"
+    )
+
+
+def _register_builtin() -> None:
+    resnet = {"kwargs": _RESNET_KWARGS, "imagenet_kwargs": _imagenet_resnet}
+    googlenet = {"kwargs": _GOOGLENET_KWARGS, "aux_logits": True, "imagenet_kwargs": _imagenet_googlenet}
+    for spec in (
+        ModelSpec("resnet18_3t", resnet18_3t, "3t", "resnet18", "ResNet18 with 3TConv filters", True, **resnet),
+        ModelSpec("resnet18_3d", resnet18_3d, "3d", "resnet18", "ResNet18 with 3D convolutions", True, **resnet),
+        ModelSpec("googlenet_3t", googlenet_3t, "3t", "googlenet", "GoogLeNet with 3TConv filters", True, **googlenet),
+        ModelSpec("googlenet_3d", googlenet_3d, "3d", "googlenet", "GoogLeNet with 3D convolutions", True, **googlenet),
+        ModelSpec("resnet10_3t", resnet10_3t, "3t", "resnet18", "reduced ResNet (1 block/stage), 3TConv", **resnet),
+        ModelSpec("resnet10_3d", resnet10_3d, "3d", "resnet18", "reduced ResNet (1 block/stage), 3D conv", **resnet),
+    ):
+        register_model(spec)  # type: ignore[arg-type]
+
+
+_register_builtin()
 
 
 def architecture_kwargs(name: str) -> tuple[str, ...]:
@@ -90,23 +150,12 @@ def architecture_kwargs(name: str) -> tuple[str, ...]:
     (:func:`conv3t.exported.load_exported`).
     """
     spec = model_spec(name)
-    return (*_GOOGLENET_KWARGS, "aux_logits") if spec.arch_2d == "googlenet" else _RESNET_KWARGS
-
-
-def _imagenet_transform_input(name: str, requested: object) -> bool:
-    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform."""
-    if requested is None or requested is True:
-        return True
-    raise ValueError(
-        f"create_model({name!r}, pretrained='imagenet') needs transform_input=True: torchvision's ImageNet "
-        f"GoogLeNet weights expect input rescaled from ImageNet normalisation to [-1, 1], got "
-        f"transform_input={requested!r} (leave it unset, or use pretrained=None / a 2D file)"
-    )
+    return (*spec.kwargs, "aux_logits") if spec.aux_logits else spec.kwargs
 
 
 def list_models() -> list[str]:
     """Registered model names, paper models first: ``resnet18_3t, resnet18_3d, googlenet_3t, ...``."""
-    return list(_SPECS)
+    return [spec.name for spec in sorted(_SPECS.values(), key=lambda spec: not spec.in_paper)]
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -166,18 +215,19 @@ def create_model(
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if inflate not in INFLATE_MODES:
         raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
-    is_googlenet = spec.arch_2d == "googlenet"
-    allowed = _GOOGLENET_KWARGS if is_googlenet else _RESNET_KWARGS
-    unknown = sorted(set(kwargs) - set(allowed))
+    unknown = sorted(set(kwargs) - set(spec.kwargs))
     if unknown:
         raise TypeError(
             f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(unknown)}; "
-            f"{name} accepts: num_classes, pretrained, aux_logits, inflate, {', '.join(allowed)}"
+            f"{name} accepts: num_classes, pretrained, aux_logits, inflate, {', '.join(spec.kwargs)}"
         )
-    if is_googlenet:
+    if spec.aux_logits:
         kwargs["aux_logits"] = aux_logits
-        if isinstance(pretrained, str) and pretrained == "imagenet":
-            kwargs["transform_input"] = _imagenet_transform_input(name, kwargs.get("transform_input"))
+    imagenet = isinstance(pretrained, str) and pretrained == "imagenet"
+    if pretrained is not None and spec.arch_2d is None:
+        raise ValueError(f"create_model({name!r}): this model has no 2D architecture to take pretrained weights from")
+    if imagenet and spec.imagenet_kwargs is not None:
+        kwargs = spec.imagenet_kwargs(name, kwargs)
     model = spec.builder(num_classes, **kwargs)
     if conv3t_layers(model, min_depth=2):
         # one computation of the sampling matrices per kernel size and training forward instead of one per layer
@@ -187,12 +237,8 @@ def create_model(
     if pretrained is None:
         return model
 
-    if isinstance(pretrained, str) and pretrained == "imagenet":
-        if isinstance(model, ResNet) and model.base_width != 64:
-            raise ValueError(
-                f"pretrained='imagenet' needs base_width=64 (torchvision's resnet18), got base_width={model.base_width}"
-            )
-        state = imagenet_state_dict(spec.arch_2d)
+    if imagenet:
+        state = imagenet_state_dict(spec.arch_2d)  # type: ignore[arg-type]
         source = f"imagenet:{spec.arch_2d}"
     else:
         path = Path(pretrained)

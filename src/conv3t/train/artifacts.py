@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from conv3t import files
 from conv3t.exported import ModelInfo, save_exported
 from conv3t.files import atomic_write
+from conv3t.models import architecture_kwargs
 
 __all__ = ["export_model", "model_info", "write_confusion_matrix", "write_json"]
 
@@ -87,7 +88,7 @@ def model_info(config: Mapping[str, Any], classes: Sequence[str], num_frames: in
 
     model_cfg = config["model"]
     kwargs = dict(model_cfg.get("kwargs") or {})
-    if model_cfg["name"].startswith("googlenet"):
+    if "aux_logits" in architecture_kwargs(model_cfg["name"]):
         kwargs.setdefault("aux_logits", bool(model_cfg.get("aux_logits", True)))
     return ModelInfo(
         model=model_cfg["name"],
