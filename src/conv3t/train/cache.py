@@ -15,33 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["InMemoryClips", "cache_dataset", "reverse_label_map"]
-
-
-#: Label swaps when a synthetic motion clip is played backwards (static stays static).
-_REVERSE_PAIRS = (
-    ("translate_left", "translate_right"),
-    ("translate_up", "translate_down"),
-    ("rotate_cw", "rotate_ccw"),
-    ("zoom_in", "zoom_out"),
-)
-
-
-def reverse_label_map(classes: list[str], task: str) -> dict[int, int]:
-    """Label map for playing a clip backwards: synthetic motion swaps opposite motions; appearance is neutral.
-
-    Raises ``ValueError`` for any other class list (time reversal would silently corrupt real gesture labels,
-    e.g. Jester's "Pushing Hand Away" vs "Pulling Hand In").
-    """
-    if task == "appearance":
-        return {}
-    index = {c: i for i, c in enumerate(classes)}
-    if task != "motion" or not all(a in index and b in index for a, b in _REVERSE_PAIRS):
-        raise ValueError("time-reversal augmentation is only defined for the synthetic motion/appearance tasks")
-    out: dict[int, int] = {}
-    for a, b in _REVERSE_PAIRS:
-        out[index[a]], out[index[b]] = index[b], index[a]
-    return out
+__all__ = ["InMemoryClips", "cache_dataset"]
 
 
 def _as_table(mapping: dict[int, int], n: int) -> Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from conv3t.data import describe_data
 from conv3t.explain.plots import plot_distribution_grid, save_figure
 from conv3t.explain.report.page import macros, write_page
 from conv3t.explain.report.section import Figure, Section
@@ -35,11 +36,7 @@ _STATS_FILES = (
 
 
 def _run_label(exported: ExportedModel) -> tuple[str, str]:
-    data = exported.info.data
-    dataset = str(data.get("dataset", "")) or "unknown data"
-    if dataset == "synthetic" and data.get("task"):
-        dataset = f"synthetic {data['task']}"
-    return exported.info.model, dataset
+    return exported.info.model, describe_data(exported.info.data)
 
 
 def _folder_name(run: str | os.PathLike[str]) -> str:
