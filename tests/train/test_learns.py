@@ -89,6 +89,7 @@ def _config(root: Path, ann: Path, lr: float, epochs: int) -> dict:
                 "max_epochs": epochs,
                 "accelerator": "cpu",
                 "devices": 1,
+                "log_every_n_steps": 5,
                 "num_sanity_val_steps": 0,
                 "enable_model_summary": False,
             },
