@@ -9,28 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
-
-JESTER_CLASSES = [
-    "Swiping Left", "Swiping Right", "Swiping Down", "Swiping Up", "Pushing Hand Away", "Pulling Hand In",
-    "Sliding Two Fingers Left", "Sliding Two Fingers Right", "Sliding Two Fingers Down", "Sliding Two Fingers Up",
-    "Pushing Two Fingers Away", "Pulling Two Fingers In", "Rolling Hand Forward", "Rolling Hand Backward",
-    "Turning Hand Clockwise", "Turning Hand Counterclockwise", "Zooming In With Full Hand",
-    "Zooming Out With Full Hand", "Zooming In With Two Fingers", "Zooming Out With Two Fingers", "Thumb Up",
-    "Thumb Down", "Shaking Hand", "Stop Sign", "Drumming Fingers", "No gesture", "Doing other things",
-]  # fmt: skip
-UCF_CLASSES = ["ApplyEyeMakeup", "Basketball", "YoYo"]
-
-
-def frame(i: int, h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = np.empty((h, w, 3), dtype=np.uint8)
-    img[:] = rng.integers(40, 120, 3)
-    x = (4 * i + seed) % max(1, w - 8)
-    img[h // 3 : h // 3 + 8, x : x + 8] = 230
-    return img
+from train_helpers import JESTER_CLASSES, UCF_CLASSES, frame
 
 
 @pytest.fixture(scope="session")

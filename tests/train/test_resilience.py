@@ -179,8 +179,8 @@ def test_slurm_requeue_continues_from_the_hpc_checkpoint_by_itself(reference, tm
 def planted_jester(root: Path) -> Path:
     """A Jester folder with bad videos planted (frame files that are not JPEGs): train ``[11, 98!, 12, 13,
     97!, 14]``, validation ``[21, 99!, 22]`` (``!`` = bad). A bad video is replaced by the next index."""
-    from conftest import JESTER_CLASSES, frame
     from PIL import Image
+    from train_helpers import JESTER_CLASSES, frame
 
     root.mkdir(parents=True)
     (root / "jester-v1-labels.csv").write_text("\n".join(JESTER_CLASSES) + "\n")
