@@ -128,7 +128,7 @@ def test_measured_words_and_agreement():
         "pred_speed_px": 0.98,
         "steps_in_clip": 6,
     }
-    assert reading_text(tuned) == "prefers motion to the right (2°) at 1 px/frame; also zoom in"
+    assert reading_text(tuned) == "prefers motion to the right (2°) at 1 px/frame; answers zoom in more than zoom out"
     assert measured_sentence(tuned).startswith("Measured in the image: prefers motion to the right")
     assert "0.61" in measured_sentence(tuned)
     assert agreement_sentence(tuned) == (

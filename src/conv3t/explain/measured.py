@@ -55,6 +55,15 @@ def _parts(row: Mapping[str, Any] | pd.Series) -> dict[str, str]:
     return parts
 
 
+#: A weaker rotation / zoom tuning, worded as the measured asymmetry between the two opposite stimuli.
+_WEAKER = {
+    "clockwise rotation": "answers clockwise rotation more than counter-clockwise",
+    "counter-clockwise rotation": "answers counter-clockwise rotation more than clockwise",
+    "zoom in": "answers zoom in more than zoom out",
+    "zoom out": "answers zoom out more than zoom in",
+}
+
+
 def reading_text(row: Mapping[str, Any] | pd.Series) -> str:
     """Short measured reading: ``"prefers clockwise rotation"`` (the primary motion; then "; also ..." for
     weaker tuned ones), or ``"untuned"``."""
@@ -65,7 +74,11 @@ def reading_text(row: Mapping[str, Any] | pd.Series) -> str:
     head = parts.pop(primary, None) or "a motion"
     if _get(row, "measured_speed_px") == 0:  # preferring the static clip is no translation to mention aside
         parts.pop("translation", None)
-    extra = f"; also {' and '.join(parts.values())}" if parts else ""
+    # A weaker tuning is only an asymmetry between two opposite stimuli (an asymmetric translation filter
+    # answers one rotation sense a little more, too): say exactly that, not that the channel detects it.
+    weaker = [f"also {parts['translation']}"] if "translation" in parts else []
+    weaker += [_WEAKER[phrase] for kind, phrase in parts.items() if kind != "translation"]
+    extra = f"; {' and '.join(weaker)}" if weaker else ""
     return f"prefers {head}{extra}"
 
 
