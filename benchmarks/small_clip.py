@@ -48,10 +48,12 @@ def build(family: str, variant: str, device: torch.device) -> nn.Module:
         for _, layer in conv3t_layers(model, min_depth=2):
             for p in (layer.rotation, layer.translation_x, layer.translation_y):
                 p.copy_(torch.empty(p.shape).uniform_(-0.3, 0.3, generator=gen))
-    if variant == "3t_batched":
+    if variant.startswith("3t"):
         if batch_kernel_generation is None:
-            raise SystemExit("3t_batched needs conv3t.nn.batch_kernel_generation (issue 13)")
-        batch_kernel_generation(model)
+            if variant == "3t_batched":
+                raise SystemExit("3t_batched needs conv3t.nn.batch_kernel_generation (issue 13)")
+        else:  # create_model switches it on for 3T models: the layerwise variant switches it off again
+            batch_kernel_generation(model, enabled=variant == "3t_batched")
     return model
 
 
