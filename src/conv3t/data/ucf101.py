@@ -16,16 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from conv3t.data.base import ClipSource, ClipTransform, VideoClipDataset
-from conv3t.data.decode import VideoFile
+from conv3t.data.base import ClipSource, ClipTransform
 from conv3t.data.errors import DataError, Problem, raise_or_warn
 from conv3t.data.jester import _read_lines
 from conv3t.data.registry import register_dataset
 from conv3t.data.scan import CheckReport, check_video_file, relative_names, scan
 from conv3t.data.transforms import UCF101_SIZE
+from conv3t.data.video_list import VideoFileDataset
 
 UCF101_FOLDS = (1, 2, 3)
 
@@ -115,7 +112,7 @@ def ucf101_split_file(annotation_path: str | Path, fold: int, train: bool) -> Pa
     return Path(annotation_path) / f"{'trainlist' if train else 'testlist'}0{fold}.txt"
 
 
-class UCF101Dataset(VideoClipDataset):
+class UCF101Dataset(VideoFileDataset):
     """UCF101 clips: items are ``(clip, label)``, ``clip`` float32 ``(3, T, H, W)``, ImageNet-normalised.
 
     Args:
@@ -153,21 +150,21 @@ class UCF101Dataset(VideoClipDataset):
         on_error: str = "raise",
         max_skips: int = 10,
     ) -> None:
-        self.root, self.annotation_path = Path(root), Path(annotation_path)
+        self.annotation_path = Path(annotation_path)
         self.fold, self.train = fold, train
         split_file = ucf101_split_file(annotation_path, fold, train)
         classes, problems = read_class_index(self.annotation_path / "classInd.txt")
         if not classes:
             raise DataError(str(problems[-1]))
-        self.classes = classes
-        self.flip_label_map = {}
         entries, split_problems = read_ucf101_split(split_file, classes, labeled=train)
         raise_or_warn(problems + split_problems, on_error, f"UCF101 annotations ({self.annotation_path})")
         if not entries:
             raise DataError(f"{split_file}: no videos listed")
-        self.videos = [e[0] for e in entries]
-        self.labels = [e[1] for e in entries]
-        super().__init__(
+        super().__init__(  # UCF101 is a list of videos with labels: the generic video-file dataset reads it
+            root,
+            [e[0] for e in entries],
+            [e[1] for e in entries],
+            classes,
             num_frames=num_frames,
             mode=mode or ("train" if train else "eval"),
             frame_stride=frame_stride,
@@ -181,13 +178,6 @@ class UCF101Dataset(VideoClipDataset):
             on_error=on_error,
             max_skips=max_skips,
         )
-
-    def read_frames(self, index: int, rng: np.random.Generator) -> torch.Tensor:
-        vid = self.videos[index]
-        with VideoFile(vid, self.root / vid) as video:
-            idx = self.sample(video.num_frames, rng)
-            frames = video.read(idx.reshape(-1))
-        return frames.reshape(*idx.shape, *frames.shape[1:])
 
 
 def ucf101_videos(
