@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from conv3t.readout import canonical_scale_rotation
+from conv3t.verify.readings import READING_COLUMNS
 
 __all__ = [
     "DEAD_NORM_RATIO",
@@ -246,14 +247,7 @@ def rank_channels(
     return ranked[columns].reset_index(drop=True)
 
 
-_READING_COLUMNS = (
-    "measured_direction_deg",
-    "measured_speed_px",
-    "measured_rotation",
-    "measured_zoom",
-    "tuning_strength",
-    "parameters_agree",
-)
+_READING_COLUMNS = READING_COLUMNS  # the columns ranking.csv gains, owned by conv3t.verify.readings
 _SENTENCE_COLUMNS = ("measured_sentence", "parameter_sentence", "agreement_sentence")
 
 
