@@ -184,10 +184,13 @@ def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_chan
     table["_edge_t"] = np.hypot(table["dx_kernel_px"], table["dy_kernel_px"])
     table["_edge_r"] = np.abs(np.radians(table["rotation_cw_deg"])) * half
     table["_edge_z"] = np.abs(np.expm1(log_zoom)) * half
-    g = table.groupby(["layer", "channel"], sort=False)[
-        ["_vx", "_vy", "_rot", "_lz", "_vx_l", "_vy_l", "_rot_l", "_lz_l", "_edge_t", "_edge_r", "_edge_z"]
-    ]
-    m = g.mean().reset_index()
+    columns = ["_vx", "_vy", "_rot", "_lz", "_vx_l", "_vy_l", "_rot_l", "_lz_l", "_edge_t", "_edge_r", "_edge_z"]
+    # In the network's input (image mode) a step whose two slices do not both meet real frames has no effect
+    # on the output: it predicts nothing, and a layer without such a step predicts no image motion (it is not
+    # counted). Layer-mode clips are D * dilation + 6 frames long, where every step acts.
+    image_columns = ["_vx", "_vy", "_rot", "_lz"]
+    table.loc[~table["step_in_clip"].to_numpy(bool), image_columns] = np.nan
+    m = table.groupby(["layer", "channel"], sort=False)[columns].mean().fillna(0.0).reset_index()
     return pd.DataFrame(
         {
             "layer": m["layer"],
