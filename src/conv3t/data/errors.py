@@ -92,3 +92,18 @@ def raise_or_warn(problems: list[Problem], on_error: str, what: str) -> None:
     if on_error == "raise":
         raise DataError(f"{len(problems)} problem(s) in {what}:\n  {listing}{more}")
     log.warning("ignoring %d bad annotation line(s) in %s:\n  %s%s", len(problems), what, listing, more)
+
+
+def read_text_lines(path: str | Path, what: str = "list file") -> list[str]:
+    """The lines of a UTF-8 text file; a missing, folder or undecodable ``path`` raises :class:`DataError`
+    naming it (``what`` names the kind of file in the message, e.g. ``"annotation file"``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} is missing") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a {what}") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return text.splitlines()

@@ -22,7 +22,7 @@ import torch
 
 from conv3t.data.base import ClipSource, ClipTransform, VideoClipDataset
 from conv3t.data.decode import list_frame_files, read_jpeg_frames
-from conv3t.data.errors import DataError, Problem, raise_or_warn
+from conv3t.data.errors import DataError, Problem, raise_or_warn, read_text_lines
 from conv3t.data.registry import register_dataset
 from conv3t.data.scan import CheckReport, check_frame_files, relative_names, scan
 from conv3t.data.transforms import JESTER_SIZE, symmetric_label_map
@@ -47,21 +47,11 @@ def jester_flip_label_map(classes: Sequence[str]) -> dict[int, int]:
     return symmetric_label_map([(index[a], index[b]) for a, b in JESTER_FLIP_NAME_PAIRS if a in index and b in index])
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: annotation file is missing") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    return text.splitlines()
-
-
 def read_jester_labels(path: str | Path) -> tuple[list[str], list[Problem]]:
     """Class names from ``jester-v1-labels.csv`` (blank lines ignored) and any problems."""
     path = Path(path)
     classes, problems, seen = [], [], {}
-    for n, line in enumerate(_read_lines(path), start=1):
+    for n, line in enumerate(read_text_lines(path, "annotation file"), start=1):
         name = line.strip()
         if not name:
             continue
@@ -84,7 +74,7 @@ def read_jester_split(
     entries: list[tuple[str, int, int]] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(_read_lines(path), start=1):
+    for n, raw in enumerate(read_text_lines(path, "annotation file"), start=1):
         line = raw.strip()
         if not line:
             continue

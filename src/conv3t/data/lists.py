@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from conv3t.data.base import ClipSource
-from conv3t.data.errors import DataError, Problem, raise_or_warn
+from conv3t.data.errors import DataError, Problem, raise_or_warn, read_text_lines
 from conv3t.data.scan import CheckReport, VideoCheck, relative_names, scan
 
 
@@ -37,27 +37,13 @@ class ListEntry:
     num_frames: int = 0
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file; a missing or undecodable file raises :class:`DataError` naming it."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: list file is missing") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, expected a list file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    return text.splitlines()
-
-
 def read_classes_file(path: str | Path) -> tuple[list[str], list[Problem]]:
     """Class names from a classes file (one per line, line order = label) and any problems."""
     path = Path(path)
     classes: list[str] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(read_lines(path), start=1):
+    for n, raw in enumerate(read_text_lines(path), start=1):
         name = raw.strip()
         if not name or name.startswith("#"):
             continue
@@ -83,7 +69,7 @@ def parse_list(path: str | Path, frames: bool) -> tuple[list[ListEntry], list[Pr
     entries: list[ListEntry] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(read_lines(path), start=1):
+    for n, raw in enumerate(read_text_lines(path), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

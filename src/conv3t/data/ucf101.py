@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conv3t.data.base import ClipSource, ClipTransform
-from conv3t.data.errors import DataError, Problem, raise_or_warn
-from conv3t.data.jester import _read_lines
+from conv3t.data.errors import DataError, Problem, raise_or_warn, read_text_lines
 from conv3t.data.registry import register_dataset
 from conv3t.data.scan import CheckReport, check_video_file, relative_names, scan
 from conv3t.data.transforms import UCF101_SIZE
@@ -32,7 +31,7 @@ def read_class_index(path: str | Path) -> tuple[list[str], list[Problem]]:
     path = Path(path)
     numbered: dict[int, str] = {}
     problems: list[Problem] = []
-    for n, raw in enumerate(_read_lines(path), start=1):
+    for n, raw in enumerate(read_text_lines(path, "annotation file"), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -67,7 +66,7 @@ def read_ucf101_split(
     entries: list[tuple[str, int, int]] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(_read_lines(path), start=1):
+    for n, raw in enumerate(read_text_lines(path, "annotation file"), start=1):
         line = raw.strip()
         if not line:
             continue
