@@ -311,13 +311,17 @@ class _Stepwise(torch.autograd.Function):
         for t in range(1, steps + 1):
             target = view[:, :, t - start] if t >= start else None
             slices.append(torch.bmm(slices[-1], mats[:, t - 1].transpose(1, 2), out=target))
-        ctx.save_for_backward(flat, mats)
-        ctx.slices, ctx.start = slices[:-1], start
+        # K_1 .. K_{start-1} are not in the output: saved as intermediates. The slices that are (views of
+        # ``kernel``) are read back from the saved output in backward. Holding them as a ``ctx`` attribute
+        # instead made a reference cycle output -> node -> ctx -> view -> output that no collector can see
+        # through (it runs through C++), so every call's graph leaked (issue 16).
+        ctx.save_for_backward(flat, mats, kernel, *slices[1:start])
+        ctx.start = start
         return kernel
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:  # type: ignore[override]
-        flat, mats = ctx.saved_tensors
+        flat, mats, kernel, *early = ctx.saved_tensors
         start = ctx.start
         out, cin, p = flat.shape
         steps = mats.shape[1]
@@ -335,7 +339,9 @@ class _Stepwise(torch.autograd.Function):
                 totals.append(torch.bmm(totals[-1], mats[:, t - 1]))
         total = totals.pop()  # G_0: the gradient of the 2D filter
         later = torch.stack(totals[::-1], dim=1).view(-1, cin, p)  # G_1 .. G_S
-        earlier = torch.stack(ctx.slices, dim=1).view(-1, cin, p)  # K_0 .. K_{S-1}
+        produced = kernel.view(out, cin, steps + 1 - start, p).unbind(2)  # K_start .. K_S
+        known = [flat, *early, *produced[1 if start == 0 else 0 :]]  # K_0 .. K_S
+        earlier = torch.stack(known[:steps], dim=1).view(-1, cin, p)  # K_0 .. K_{S-1}
         # written with the points innermost, (P_in, out*S*P_out): the layout of the matrices (no transpose later)
         points_last = later.new_empty(p, out * steps, p)  # dM^T per (out, step), batch stride P
         torch.bmm(earlier.transpose(1, 2), later, out=points_last.permute(1, 0, 2))
