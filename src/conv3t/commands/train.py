@@ -1,4 +1,4 @@
-"""``conv3t train CONFIG.yaml [--out DIR] [--resume] [--section.key VALUE ...]``."""
+"""``conv3t train CONFIG.yaml [--out DIR] [--resume] [--dry-run] [--section.key VALUE ...]``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ Any config key can be overridden with a dotted option, e.g.
   conv3t train configs/resnet18_3t_jester_imagenet.yaml --data.root /data/jester --trainer.max_epochs 3
   conv3t train configs/synthetic_motion_3t.yaml --optim.lr 0.01 --trainer.accelerator gpu --trainer.devices 2
 Values are YAML: 3, 0.01, true, null, [150, 224]. Resume an interrupted run with the same --out and --resume.
+Check a job before queueing it: --dry-run prints the resolved config, the data check, the model and its
+parameter count, steps per epoch and the output folder, then exits (status 1 if the data check fails).
 A SLURM job requeued by Lightning (sbatch --signal=SIGUSR1@90) continues from OUT/hpc_ckpt_N.ckpt by itself.
 """
 
@@ -26,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("config", type=Path, help="experiment config (see configs/)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check data, model and settings, print them and exit without training"
+    )
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="config overrides: --section.key VALUE ...")
     p.set_defaults(func=run)
 
@@ -64,16 +69,23 @@ def run(args: argparse.Namespace) -> int:
     from conv3t.train.run import RunDirError, train
 
     try:
-        found, tokens = split_options(list(args.overrides or []), ("--resume",), ("--out",))
+        found, tokens = split_options(list(args.overrides or []), ("--resume", "--dry-run"), ("--out",))
         if "--out" in found:
             args.out = Path(str(found["--out"]))
         args.resume = bool(args.resume or found.get("--resume"))
+        args.dry_run = bool(getattr(args, "dry_run", False) or found.get("--dry-run"))
         overrides = parse_override_args(tokens)
         config = load_config(args.config, overrides)
     except (ConfigError, ValueError) as err:
         print(f"conv3t train: {err}", file=sys.stderr)
         return 2
     out = args.out if args.out is not None else Path("runs") / args.config.stem
+    if args.dry_run:
+        from conv3t.train.dry_run import dry_run
+
+        report = dry_run(config, out, resume=args.resume)
+        print(report.text, file=sys.stdout if report.ok else sys.stderr)
+        return 0 if report.ok else 1
     try:
         result = train(config, out, resume=args.resume)
     except (RunDirError, CheckpointError, ConfigError) as err:

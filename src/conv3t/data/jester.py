@@ -9,6 +9,11 @@
     root/20bn-jester-v1/<id>/00001.jpg, 00002.jpg, ...   (1-based, %05d.jpg, ~100 px high)
 
 The annotation folder and the frames folder may be given separately.
+
+The official test split has no labels. By default the validation split serves for validation and for the
+multi-view test; with ``val_test_halves`` (the paper's protocol) the validation list is cut in two in file
+order: the first ``floor(n / 2)`` videos (7,393 of 14,787) are the validation split, the rest (7,394) the test
+split, so that model selection and the reported accuracy use different videos.
 """
 
 from __future__ import annotations
@@ -141,6 +146,8 @@ class JesterDataset(VideoClipDataset):
             ``uint8 (T, 3, h, w)`` frames (``(V, T, 3, h, w)`` in multiview mode).
         on_error: ``"raise"`` or ``"skip"`` bad videos (and bad annotation lines).
         max_skips: consecutive bad videos tolerated before giving up.
+        half: ``None`` (every listed video), ``0`` (the first ``floor(n / 2)`` videos of the split file, in
+            file order, after dropping bad lines) or ``1`` (the others).
     """
 
     def __init__(
@@ -162,9 +169,12 @@ class JesterDataset(VideoClipDataset):
         transform: ClipTransform | None = None,
         on_error: str = "raise",
         max_skips: int = 10,
+        half: int | None = None,
     ) -> None:
         if split not in JESTER_SPLITS:
             raise ValueError(f"Jester split must be one of {JESTER_SPLITS}, got {split!r}")
+        if half not in (None, 0, 1):
+            raise ValueError(f"half must be None, 0 or 1, got {half!r}")
         self.annotation_dir, self.frames_dir = jester_paths(root, annotation_dir, frames_dir)
         self.split = split
         classes, problems = read_jester_labels(self.annotation_dir / JESTER_LABELS_FILE)
@@ -175,8 +185,11 @@ class JesterDataset(VideoClipDataset):
         split_file = self.annotation_dir / f"jester-v1-{split}.csv"
         entries, split_problems = read_jester_split(split_file, classes, labeled=split != "test")
         raise_or_warn(problems + split_problems, on_error, f"Jester annotations ({self.annotation_dir})")
+        if half is not None:
+            cut = len(entries) // 2
+            entries = entries[:cut] if half == 0 else entries[cut:]
         if not entries:
-            raise DataError(f"{split_file}: no videos listed")
+            raise DataError(f"{split_file}: no videos listed" + ("" if half is None else f" in half {half}"))
         self.videos = [e[0] for e in entries]
         self.labels = [e[1] for e in entries]
         super().__init__(
@@ -273,6 +286,9 @@ class JesterSource(ClipSource):
             ``annotation_path`` and ``frames_dir`` are given).
         annotation_path: folder of the ``jester-v1-*.csv`` files (default ``root``).
         frames_dir: frames folder when not ``root/20bn-jester-v1``.
+        val_test_halves: split the official validation list in file order: first ``floor(n / 2)``
+            videos = validation split, the rest = test split (the paper's 7,393 / 7,394); false: both
+            splits use the whole list.
         The clip options are those of :class:`~conv3t.data.base.ClipSource`; the paper's
         30 frames of 150 x 224 by default, flip off (a mirror changes a gesture's meaning;
         when on, left/right labels are swapped by :func:`jester_flip_label_map`).
@@ -283,11 +299,14 @@ class JesterSource(ClipSource):
     frames_dir: str | Path | None = None
     num_frames: int = 30
     size: int | Sequence[int] = JESTER_SIZE
+    val_test_halves: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.root is None and (self.annotation_path is None or self.frames_dir is None):
             raise ValueError("data.root is required for dataset 'jester' (or both annotation_path and frames_dir)")
+        if not isinstance(self.val_test_halves, bool):
+            raise ValueError(f"data.val_test_halves must be true or false, got {self.val_test_halves!r}")
 
     def read_classes(self) -> list[str]:
         ann, _ = jester_paths(self.root, self.annotation_path, self.frames_dir)
@@ -300,11 +319,15 @@ class JesterSource(ClipSource):
         return jester_flip_label_map(self.class_names())
 
     def dataset(self, split: str) -> JesterDataset:
+        half = None
+        if self.val_test_halves and split != "train":
+            half = 0 if split == "val" else 1
         return JesterDataset(
             self.root,
             "train" if split == "train" else "validation",  # the official test split has no labels
             annotation_dir=self.annotation_path,
             frames_dir=self.frames_dir,
+            half=half,
             **self.clip_options(split),
         )
 

@@ -26,12 +26,14 @@ second block of each stage for the reduced ResNet10) are reported as skipped. A 
 2D state dict, or a backbone shape mismatch, is an error naming the key.
 
 Weights come from a file (``torch.load(weights_only=True)`` or ``.safetensors``) or from torchvision's ImageNet
-weights in the local torch hub cache (:func:`imagenet_state_dict`); nothing is ever downloaded.
+weights (:func:`imagenet_state_dict`): read from the torch hub cache, and downloaded into it (hash checked, with a
+progress bar) when missing, unless ``CONV3T_OFFLINE=1`` or ``HF_HUB_OFFLINE=1`` is set.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +47,28 @@ from conv3t.nn import Conv3T
 
 __all__ = [
     "INFLATE_MODES",
+    "OFFLINE_VARIABLES",
     "TransferReport",
+    "WeightsDownloadError",
     "imagenet_checkpoint_path",
     "imagenet_state_dict",
+    "imagenet_weights_url",
     "load_2d_state_dict",
+    "offline",
     "transfer_2d_weights",
 ]
+
+#: Environment variables that forbid downloads (the second is the one users of the Hugging Face Hub set).
+OFFLINE_VARIABLES: tuple[str, ...] = ("CONV3T_OFFLINE", "HF_HUB_OFFLINE")
+
+
+class WeightsDownloadError(FileNotFoundError):
+    """The ImageNet weights are not cached and could not be downloaded; the message says what to do."""
+
+
+def offline() -> bool:
+    """True when ``CONV3T_OFFLINE`` or ``HF_HUB_OFFLINE`` is set to 1 / true / yes / on."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in OFFLINE_VARIABLES)
 
 Inflate = Literal["repeat", "mean"]
 INFLATE_MODES: tuple[str, ...] = ("repeat", "mean")
@@ -117,6 +135,11 @@ def imagenet_checkpoint_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
+def imagenet_weights_url(arch: str) -> str:
+    """The download URL of torchvision's ImageNet weights for ``arch`` (``"resnet18"`` or ``"googlenet"``)."""
+    return str(_imagenet_weights(arch).url)
+
+
 def _imagenet_weights(arch: str):  # -> torchvision.models.WeightsEnum member
     from torchvision.models import GoogLeNet_Weights, ResNet18_Weights
 
@@ -127,24 +150,44 @@ def _imagenet_weights(arch: str):  # -> torchvision.models.WeightsEnum member
     raise ValueError(f"no ImageNet weights for 2D architecture {arch!r}; available: {ARCHITECTURES_2D}")
 
 
+def _download_weights(url: str, path: Path) -> None:
+    """Download ``url`` to ``path`` as torch hub does: through a temporary file, with a progress bar, checking
+    the SHA-256 prefix that torchvision puts in the file name (``resnet18-f37072fd.pth``)."""
+    match = re.search(r"-([a-f0-9]+)\.", path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(path), hash_prefix=match.group(1) if match else None, progress=True)
+
+
 def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
-    """torchvision's ImageNet state dict for ``arch`` from the local torch hub cache; never downloads.
+    """torchvision's ImageNet state dict for ``arch``, downloaded into the torch hub cache if not there yet.
 
     Loads through torchvision's weights API (``ResNet18_Weights.IMAGENET1K_V1`` /
     ``GoogLeNet_Weights.IMAGENET1K_V1``) with ``weights_only=True`` and checks it by loading it into the 2D
-    torchvision model. Raises :class:`FileNotFoundError` naming the expected file when it is not cached.
+    torchvision model. When the file is not cached it is downloaded (hash checked, progress bar on stderr),
+    except offline (:func:`offline`): then :class:`FileNotFoundError` names the file and where to put it. A
+    failed download raises :class:`WeightsDownloadError` naming the URL, the path and the offline switch.
     """
     import torchvision
 
     weights = _imagenet_weights(arch)
     path = imagenet_checkpoint_path(arch)
-    if not path.is_file():
+    if not path.is_file() and offline():
         raise FileNotFoundError(
             f"pretrained='imagenet' needs torchvision's {arch} ImageNet weights ({weights}) in the torch hub "
-            f"cache, but {path} does not exist and conv3t never downloads. Download {weights.url} on a "
-            f"machine with network access and put it at {path} (set TORCH_HOME to use another cache "
-            f"directory), or pass pretrained=PATH with a 2D torchvision state dict file."
+            f"cache, but {path} does not exist and downloads are off ({' / '.join(OFFLINE_VARIABLES)} is set). "
+            f"Download {weights.url} on a machine with network access and put it at {path} (set TORCH_HOME to "
+            f"use another cache directory), or pass pretrained=PATH with a 2D torchvision state dict file."
         )
+    if not path.is_file():
+        try:
+            _download_weights(weights.url, path)
+        except (OSError, RuntimeError, ValueError) as err:  # no network, HTTP error, hash mismatch, disk full
+            raise WeightsDownloadError(
+                f"pretrained='imagenet': could not download torchvision's {arch} ImageNet weights from "
+                f"{weights.url} to {path} ({type(err).__name__}: {err}). Without network access, download the "
+                f"file on another machine, put it at {path} and set CONV3T_OFFLINE=1 (or HF_HUB_OFFLINE=1) so "
+                f"that conv3t does not try to download."
+            ) from err
     state = weights.get_state_dict(progress=False, check_hash=False, weights_only=True, map_location="cpu")
     if arch == "resnet18":
         model_2d: nn.Module = torchvision.models.resnet18(weights=None)

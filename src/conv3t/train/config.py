@@ -8,8 +8,11 @@ A config is a nested mapping with these sections (every key has a default except
     data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
     optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
                temporal_lr, temporal_weight_decay, norm_weight_decay
-    sched:     name (cosine|constant|plateau), warmup_epochs, min_lr_ratio, plateau_factor, plateau_patience
-    loss:      aux_weight (GoogLeNet auxiliary heads, 0.3), label_smoothing
+    sched:     name (cosine|constant|plateau), warmup_epochs, min_lr_ratio, plateau_factor, plateau_patience,
+               plateau_every_n_epochs, plateau_threshold
+    loss:      aux_weight (GoogLeNet auxiliary heads, 0.3), label_smoothing, class_weights
+    early_stop: rule (none|lightning|paper), monitor, mode, patience, min_delta, check_from_epoch,
+               check_every_n_epochs, collapse_epochs, collapse_fraction
     trainer:   passed to lightning.Trainer: any of its arguments (max_epochs, accelerator, devices, strategy,
                precision, max_time, profiler, ...); strategy may be a mapping {name: ddp, <its keywords>}
     checkpoint: every_n_epochs, every_n_train_steps, save_best
@@ -77,8 +80,9 @@ SCHEMA: dict[str, Any] = {
     "model": {
         "name": _REQUIRED_STR,
         "pretrained": _f(None, str, nullable=True),  # None | "imagenet" | path to a 2D state dict
-        # With pretrained: "repeat" copies the 2D filter into every time slice (the paper's code; a static clip
-        # gives D x the 2D activations), "mean" divides it by the depth D (activations match the 2D network's).
+        # With pretrained: "repeat" copies the 2D filter into every time slice (a static clip gives D x the 2D
+        # activations), "mean" divides it by the depth D (activations match the 2D network's). The authors' code
+        # uses repeat for 3T models (K_1 = the 2D filter) and mean for 3D baselines (repeat_interleave / D).
         "inflate": _f("repeat", str, choices=("repeat", "mean")),
         "aux_logits": _f(True, bool),
         "kwargs": FREE,  # extra create_model keyword arguments, e.g. base_width
@@ -109,12 +113,37 @@ SCHEMA: dict[str, Any] = {
         "name": _f("cosine", str, choices=("cosine", "constant", "plateau")),
         "warmup_epochs": _f(0.0, float),  # linear warm-up from 0, per step; fractions of an epoch allowed
         "min_lr_ratio": _f(0.0, float),  # cosine ends at lr * min_lr_ratio
+        # plateau: validation top-1 is checked at epochs 0, N, 2N, ... (N = plateau_every_n_epochs); the rate
+        # is multiplied by plateau_factor once it has not beaten the best earlier check by more than
+        # plateau_threshold (absolute) for more than plateau_patience epochs (a multiple of N; 0 = at the
+        # first check that does not improve). See conv3t.train.optim.CheckedPlateau.
         "plateau_factor": _f(0.1, float),
         "plateau_patience": _f(5, int),
+        "plateau_every_n_epochs": _f(1, int),
+        "plateau_threshold": _f(0.0, float),
     },
     "loss": {
         "aux_weight": _f(0.3, float),  # GoogLeNet: loss = main + aux_weight * (aux1 + aux2)
         "label_smoothing": _f(0.0, float),
+        # null | inverse_frequency (from the training list, normalised to sum 1) | one weight per class;
+        # used by the training and the validation loss (the paper's code weights both)
+        "class_weights": _f(None, str, list, nullable=True),
+    },
+    # Stop before trainer.max_epochs (conv3t.train.stopping): rule none | lightning (Lightning's EarlyStopping
+    # on `monitor`, patience in validation checks) | paper (the authors' rule: at epoch 0 and at epochs
+    # check_from_epoch + k * check_every_n_epochs, stop when val top-1 fell and val loss rose since the last
+    # check; with collapse_epochs > 0 also stop after that many epochs, counted over the run, whose training
+    # predictions put >= collapse_fraction of the clips in one class).
+    "early_stop": {
+        "rule": _f("none", str, choices=("none", "lightning", "paper")),
+        "monitor": _f("val/top1", str),
+        "mode": _f("max", str, choices=("max", "min")),
+        "patience": _f(10, int),
+        "min_delta": _f(0.0, float),
+        "check_from_epoch": _f(9, int),
+        "check_every_n_epochs": _f(5, int),
+        "collapse_epochs": _f(0, int),
+        "collapse_fraction": _f(0.5, float),
     },
     "trainer": {
         "max_epochs": _f(30, int),
@@ -327,6 +356,42 @@ def _check_data(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: data.{key} is required for dataset {name!r}")
 
 
+def _check_protocol(cfg: Mapping[str, Any], source: str) -> None:
+    """Ranges of the plateau schedule, class weights and early stopping keys (each error names its key)."""
+    sched, stop = cfg["sched"], cfg["early_stop"]
+    every = sched["plateau_every_n_epochs"]
+    for key, value, low in (
+        ("sched.plateau_every_n_epochs", every, 1),
+        ("sched.plateau_patience", sched["plateau_patience"], 0),
+        ("sched.plateau_threshold", sched["plateau_threshold"], 0),
+        ("early_stop.patience", stop["patience"], 0),
+        ("early_stop.min_delta", stop["min_delta"], 0),
+        ("early_stop.check_from_epoch", stop["check_from_epoch"], 0),
+        ("early_stop.check_every_n_epochs", stop["check_every_n_epochs"], 1),
+        ("early_stop.collapse_epochs", stop["collapse_epochs"], 0),
+    ):
+        if value < low:
+            raise ConfigError(f"{source}: {key} must be >= {low}, got {value}")
+    if sched["plateau_patience"] % every:
+        raise ConfigError(
+            f"{source}: sched.plateau_patience ({sched['plateau_patience']} epochs) must be a multiple of "
+            f"sched.plateau_every_n_epochs ({every}): the rate can only change at a check"
+        )
+    if not 0 < sched["plateau_factor"] < 1:
+        raise ConfigError(f"{source}: sched.plateau_factor must be in (0, 1), got {sched['plateau_factor']}")
+    if not 0 < stop["collapse_fraction"] <= 1:
+        raise ConfigError(f"{source}: early_stop.collapse_fraction must be in (0, 1], got {stop['collapse_fraction']}")
+    weights = cfg["loss"]["class_weights"]
+    if isinstance(weights, str) and weights != "inverse_frequency":
+        raise ConfigError(
+            f"{source}: loss.class_weights must be null, 'inverse_frequency' or a list of numbers, got {weights!r}"
+        )
+    if isinstance(weights, list) and not all(
+        isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights
+    ):
+        raise ConfigError(f"{source}: loss.class_weights must hold numbers >= 0, got {weights!r}")
+
+
 def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
     """Check ``cfg`` against the schema, fill in defaults, coerce types; returns a new dict.
 
@@ -337,6 +402,7 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str,
     _check_data(out["data"], source)
     if out["sched"]["name"] == "plateau" and out["sched"]["warmup_epochs"] > 0:
         raise ConfigError(f"{source}: sched.warmup_epochs is not supported with sched.name=plateau")
+    _check_protocol(out, source)
     if out["optim"]["lr"] <= 0:
         raise ConfigError(f"{source}: optim.lr must be > 0, got {out['optim']['lr']}")
     if isinstance(out["trainer"]["strategy"], Mapping):

@@ -1,10 +1,14 @@
 """``VideoClassifier``: the LightningModule that trains any registry model on clips.
 
 Batches are ``(clips, labels)`` with clips ``(N, 3, T, H, W)`` float (normalised) and labels ``(N,)`` int64.
-Loss is cross-entropy; a GoogLeNet in training mode also returns two auxiliary logits whose losses are added
+Loss is cross-entropy, weighted per class when ``class_weights`` is given (training and validation alike, as
+the paper's code does); a GoogLeNet in training mode also returns two auxiliary logits whose losses are added
 with weight ``loss.aux_weight`` (0.3, as in the GoogLeNet paper). Validation logs ``val/top1``, ``val/top5``,
 ``val/mean_class_acc`` (per-class recall averaged over classes present in the validation set) and
 ``val/loss``; the last validation's confusion matrix is kept in :attr:`VideoClassifier.last_confusion`.
+Each epoch's training predictions per class (``train_pred_counts``, for the collapse rule of
+:mod:`conv3t.train.stopping`) and the learning rate at each epoch's start (:attr:`VideoClassifier.lr_history`)
+are kept too, with every validation's metrics (:attr:`VideoClassifier.val_history`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from conv3t.nn import randomize_temporal_parameters
 from conv3t.train.optim import build_optimizer, build_scheduler
 
-__all__ = ["VideoClassifier", "build_model", "mean_class_accuracy", "split_outputs"]
+__all__ = [
+    "VideoClassifier",
+    "build_model",
+    "inverse_frequency_weights",
+    "mean_class_accuracy",
+    "resolve_class_weights",
+    "split_outputs",
+    "training_label_counts",
+]
 
 
 def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
@@ -56,6 +68,50 @@ def split_outputs(out: Any) -> tuple[Tensor, list[Tensor]]:
     raise TypeError(f"model output must be a Tensor or a tuple of Tensors, got {type(out).__name__}")
 
 
+def inverse_frequency_weights(counts: Sequence[int]) -> list[float]:
+    """Per-class loss weights ``(1 / n_c) / sum_k (1 / n_k)`` from the training clips per class ``n_c``.
+
+    They sum to 1 (the scale of the paper's Jester weights; cross-entropy's weighted mean does not depend on
+    it). A class without training clips makes the weights undefined: ValueError naming it.
+    """
+    missing = [c for c, n in enumerate(counts) if n <= 0]
+    if missing:
+        raise ValueError(f"loss.class_weights=inverse_frequency: class(es) {missing} have no training clips")
+    inverse = [1.0 / n for n in counts]
+    total = sum(inverse)
+    return [w / total for w in inverse]
+
+
+def training_label_counts(dataset: Any, num_classes: int) -> list[int]:
+    """Training clips per class of ``dataset``: its ``label_counts()``, ``labels`` or ``label(i)``."""
+    if hasattr(dataset, "label_counts"):
+        found = dict(dataset.label_counts())
+    elif hasattr(dataset, "labels"):
+        found = {}
+        for y in dataset.labels:
+            found[int(y)] = found.get(int(y), 0) + 1
+    elif hasattr(dataset, "label"):
+        found = {}
+        for i in range(len(dataset)):
+            y = int(dataset.label(i))
+            found[y] = found.get(y, 0) + 1
+    else:
+        raise ValueError(
+            f"loss.class_weights=inverse_frequency: the {type(dataset).__name__} training set does not list its "
+            "labels; give loss.class_weights as a list instead"
+        )
+    return [int(found.get(c, 0)) for c in range(num_classes)]
+
+
+def resolve_class_weights(setting: Any, datamodule: Any) -> list[float] | None:
+    """``loss.class_weights`` as numbers: ``"inverse_frequency"`` is computed from ``datamodule``'s training
+    set (set up here); a list or None is returned unchanged."""
+    if setting != "inverse_frequency":
+        return None if setting is None else [float(w) for w in setting]
+    datamodule.setup("fit")
+    return inverse_frequency_weights(training_label_counts(datamodule.train_set, len(datamodule.classes)))
+
+
 def mean_class_accuracy(confusion: Tensor) -> float:
     """Per-class recall averaged over classes that occur (rows of ``confusion`` = true class)."""
     support = confusion.sum(dim=1)
@@ -75,6 +131,8 @@ class VideoClassifier(L.LightningModule):
         num_classes: classifier size.
         classes: class names, index = label (stored for the exported ``model.json``).
         model: an already built network; built from ``config["model"]`` when omitted.
+        class_weights: ``(C,)`` per-class loss weights; default: ``config["loss"]["class_weights"]`` when that
+            is a list (``"inverse_frequency"`` must be resolved by the caller from the training labels).
     """
 
     def __init__(
@@ -83,6 +141,7 @@ class VideoClassifier(L.LightningModule):
         num_classes: int,
         classes: Sequence[str] | None = None,
         model: nn.Module | None = None,
+        class_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         classes = [str(c) for c in classes] if classes is not None else [str(i) for i in range(num_classes)]
@@ -98,6 +157,10 @@ class VideoClassifier(L.LightningModule):
         self.channels_last = bool(self.config["model"].get("channels_last_3d", False))
         self.aux_weight = float(self.config["loss"]["aux_weight"])
         self.label_smoothing = float(self.config["loss"]["label_smoothing"])
+        self.register_buffer("class_weights", _class_weights(self.config["loss"], class_weights, num_classes), False)
+        self.register_buffer("train_pred_counts", torch.zeros(self.num_classes, dtype=torch.long), False)
+        self.lr_history: list[dict[str, Any]] = []  # {"epoch", "lr": [per parameter group]} at each epoch start
+        self.val_history: list[dict[str, float]] = []  # every validation's metrics (sanity checks excluded)
         k = min(5, self.num_classes)
         self.train_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
         self.val_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
@@ -114,15 +177,25 @@ class VideoClassifier(L.LightningModule):
 
     def _loss(self, out: Any, y: Tensor) -> tuple[Tensor, Tensor]:
         logits, aux = split_outputs(out)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        w = self.class_weights
+        loss = F.cross_entropy(logits, y, weight=w, label_smoothing=self.label_smoothing)
         for a in aux:
-            loss = loss + self.aux_weight * F.cross_entropy(a, y, label_smoothing=self.label_smoothing)
+            loss = loss + self.aux_weight * F.cross_entropy(a, y, weight=w, label_smoothing=self.label_smoothing)
         return loss, logits
 
     # ---------------------------------------------------------------------------------------------- training
+    def on_train_epoch_start(self) -> None:
+        self.train_pred_counts.zero_()
+        optimizer = self.trainer.optimizers[0] if self.trainer.optimizers else None
+        if optimizer is not None:
+            self.lr_history.append(
+                {"epoch": int(self.current_epoch), "lr": [float(g["lr"]) for g in optimizer.param_groups]}
+            )
+
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]
         loss, logits = self._loss(self(x), y)
+        self.train_pred_counts += torch.bincount(logits.detach().argmax(1), minlength=self.num_classes)
         self.train_top1(logits.detach(), y)
         bs = y.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs, sync_dist=True)
@@ -133,7 +206,7 @@ class VideoClassifier(L.LightningModule):
     def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         logits, _ = split_outputs(self(x))
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, weight=self.class_weights)
         self.val_top1(logits, y)
         self.val_top5(logits, y)
         self.val_confusion(logits, y)
@@ -158,6 +231,8 @@ class VideoClassifier(L.LightningModule):
         metrics["epoch"] = int(self.current_epoch)
         metrics["global_step"] = int(self.global_step)
         self.last_val_metrics = metrics
+        if self.trainer.state.fn == "fit":  # not the re-validation of best.ckpt after training
+            self.val_history.append(dict(metrics))
 
     # ------------------------------------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> Any:
@@ -170,6 +245,19 @@ class VideoClassifier(L.LightningModule):
             per_epoch = total / max_epochs
         sched = build_scheduler(optimizer, self.config["sched"], total_steps=total, steps_per_epoch=per_epoch)
         return {"optimizer": optimizer, "lr_scheduler": sched}
+
+
+def _class_weights(loss_cfg: Mapping[str, Any], given: Sequence[float] | None, num_classes: int) -> Tensor | None:
+    """The ``(C,)`` float32 weights to use, or None for plain cross-entropy; wrong lengths name the key."""
+    setting = loss_cfg.get("class_weights")
+    if given is None and isinstance(setting, str):
+        raise ValueError(f"loss.class_weights={setting!r} needs the training labels: pass class_weights")
+    weights = given if given is not None else setting
+    if weights is None:
+        return None
+    if len(weights) != num_classes:
+        raise ValueError(f"loss.class_weights has {len(weights)} weights but the dataset has {num_classes} classes")
+    return torch.tensor([float(w) for w in weights], dtype=torch.float32)
 
 
 def _steps_per_epoch(trainer: L.Trainer) -> float | None:

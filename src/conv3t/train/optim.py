@@ -10,8 +10,9 @@ Parameters fall into three groups:
 * ``decay``: everything else (convolution and linear weights), ``optim.weight_decay``.
 
 The schedule is stepped per optimizer step: linear warm-up over ``sched.warmup_epochs`` then cosine decay
-to ``lr * min_lr_ratio`` (``cosine``) or flat (``constant``); ``plateau`` divides the rate by
-``1 / plateau_factor`` when validation top-1 stops improving for ``plateau_patience`` epochs.
+to ``lr * min_lr_ratio`` (``cosine``) or flat (``constant``); ``plateau`` (:class:`CheckedPlateau`) multiplies
+every group's rate by ``plateau_factor`` when validation top-1 stops improving, looking only at epochs 0, N, 2N, ...
+(``N = plateau_every_n_epochs``). The authors' protocol is N = 10, patience 0, factor 0.5.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from torch import nn
 
 from conv3t.nn import TEMPORAL_PARAMETER_NAMES, conv3t_layers
 
-__all__ = ["TEMPORAL_PARAMETER_NAMES", "build_optimizer", "build_scheduler", "lr_multiplier", "parameter_groups"]
+__all__ = [
+    "TEMPORAL_PARAMETER_NAMES",
+    "CheckedPlateau",
+    "build_optimizer", "build_scheduler", "lr_multiplier", "parameter_groups"]
 
 
 def parameter_groups(model: nn.Module, optim_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -94,6 +98,36 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int, kind: str, min
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+class CheckedPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    """``ReduceLROnPlateau`` (mode max, absolute threshold) that only looks at every ``every_n_epochs``-th call.
+
+    Lightning calls :meth:`step` once per epoch with validation top-1 (a fraction in [0, 1]). Calls 0, N, 2N, ...
+    are checks; a check that does not beat the best earlier check by more than ``threshold`` is bad, and after
+    ``patience_checks + 1`` bad checks in a row every group's rate is multiplied by ``factor``. The counter is
+    part of :meth:`state_dict`, so a resumed run keeps the same check epochs.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        factor: float,
+        patience_checks: int,
+        every_n_epochs: int,
+        threshold: float = 0.0,
+    ) -> None:
+        super().__init__(
+            optimizer, mode="max", factor=factor, patience=patience_checks, threshold=threshold, threshold_mode="abs"
+        )
+        self.every_n_epochs = int(every_n_epochs)
+        self.calls = 0
+
+    def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
+        call, self.calls = self.calls, self.calls + 1
+        if call % self.every_n_epochs == 0:
+            super().step(metrics)
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, sched_cfg: Mapping[str, Any], total_steps: int, steps_per_epoch: float
 ) -> dict[str, Any]:
@@ -104,11 +138,13 @@ def build_scheduler(
     """
     kind = sched_cfg["name"]
     if kind == "plateau":
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        every = int(sched_cfg.get("plateau_every_n_epochs", 1))
+        plateau = CheckedPlateau(
             optimizer,
-            mode="max",
             factor=float(sched_cfg["plateau_factor"]),
-            patience=int(sched_cfg["plateau_patience"]),
+            patience_checks=int(sched_cfg["plateau_patience"]) // every,
+            every_n_epochs=every,
+            threshold=float(sched_cfg.get("plateau_threshold", 0.0)),
         )
         return {"scheduler": plateau, "interval": "epoch", "monitor": "val/top1", "strict": False}
     warmup = round(float(sched_cfg["warmup_epochs"]) * steps_per_epoch)

@@ -34,8 +34,9 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
 from conv3t.train.config import ConfigError, _plain, dump_config
-from conv3t.train.module import VideoClassifier
+from conv3t.train.module import VideoClassifier, resolve_class_weights
 from conv3t.train.requeue import RequeueOnSignal, hpc_checkpoints
+from conv3t.train.stopping import build_stopping_callbacks, stop_record
 from conv3t.train.trainer_options import build_strategy
 
 __all__ = ["RunDirError", "TrainResult", "build_trainer", "checkpoint_paths", "hpc_checkpoints", "train"]
@@ -162,6 +163,7 @@ def build_trainer(
     loggers = _loggers(config, run_dir) if enable_logging else []
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
+    callbacks += build_stopping_callbacks(config.get("early_stop") or {})
     callbacks += list(extra_callbacks)
     from lightning.fabric.plugins.environments import SLURMEnvironment
 
@@ -265,7 +267,8 @@ def _build(
     try:  # errors here come from the data / model settings; later ones are not re-worded
         dm = build_datamodule(config["data"])
         classes = dm.classes
-        module = VideoClassifier(config, num_classes=len(classes), classes=classes)
+        weights = resolve_class_weights(config["loss"].get("class_weights"), dm)
+        module = VideoClassifier(config, num_classes=len(classes), classes=classes, class_weights=weights)
     except (TypeError, ValueError, KeyError) as err:
         raise ConfigError(f"cannot build the run from its data / model settings: {type(err).__name__}: {err}") from err
     dm.sample_seed = int(config["seed"])
@@ -305,6 +308,10 @@ def _write_outputs(
         "epochs_completed": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
         **record,
+        "early_stop": stop_record(str((config.get("early_stop") or {}).get("rule", "none")), trainer.callbacks),
+        "lr_history": list(module.lr_history),  # this process's epochs (since the last resume)
+        "val_history": list(module.val_history),
+        "class_weights": module.class_weights.tolist() if module.class_weights is not None else None,
         "skipped_samples": dict(skips.totals),  # whole run, all processes, resumed parts included
         "skipped_per_epoch": [{"epoch": e, "split": s, "count": n} for e, s, n in skips.history],
         "device": str(module.device),
