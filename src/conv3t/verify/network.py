@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,19 +38,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from conv3t.exported import load_exported
 from conv3t.nn import conv3t_layers
-from conv3t.readout import temporal_parameters
-from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, standard_stimuli
-from conv3t.verify.tuning import response_energy, tuning_table
+from conv3t.verify.budget import MemoryBudget, memory_budget, peak_bytes, plan_batch, resolve_device
+from conv3t.verify.energies import EnergyAccumulator, StimulusSet, stream_energies
+from conv3t.verify.predicted import predicted_motion
+from conv3t.verify.stimuli import Motion, noise_texture, standard_stimuli
+from conv3t.verify.tuning import tuning_table
 
 __all__ = [
     "SUMMARY_FIELDS",
+    "RunSettings",
+    "StageProgress",
     "VerificationResult",
     "VerifyConfig",
-    "measure_energies",
     "predicted_motion",
     "summarize",
     "verify_model",
@@ -90,7 +93,8 @@ class VerifyConfig:
         min_speed (pixels/frame), min_rotation (degrees/frame), min_zoom_percent (% per frame): minimum
             predicted motion for a channel to be counted.
         seed: texture seed.
-        batch_size: clips per forward pass.
+        batch_size: the most clips per forward pass; the memory budget may choose fewer (the batch size does
+            not change the result beyond float rounding).
     """
 
     modes: tuple[str, ...] = ("image", "layer")
@@ -148,148 +152,61 @@ class VerificationResult:
         }
 
 
-def predicted_motion(model: nn.Module, input_size: tuple[int, int, int], in_channels: int = 3) -> pd.DataFrame:
-    """Per-frame content motion that each channel's parameters predict, averaged over its steps.
+#: ``progress(stage, done, total)``: e.g. ``("image mode", 120, 1560)`` clips measured of a stage.
+StageProgress = Callable[[str, int, int], None]
 
-    Zoom is averaged as a log factor; a step with a negative scale (possible after training: the sampling grid
-    is point-reflected) counts as zoom ``1/|s|`` and an extra 180 degree turn.
 
-    Returns one row per layer x channel with, in the network's input space (``image``): ``pred_vx``,
-    ``pred_vy`` (pixels per frame), ``pred_rotation_cw_deg`` (degrees per frame, clockwise positive),
-    ``pred_zoom_percent`` (content size change per frame, %); and the same in the layer's own input space
-    with the suffix ``_layer`` (layer-input pixels per layer-input frame); ``rotation_dominant`` /
-    ``zoom_dominant``: the rotation / zoom moves the kernel's edge (``(k-1)/2`` pixels from the centre) further
-    per step than the translation moves its centre (mean over steps). Read from
-    :func:`conv3t.readout.temporal_parameters`.
-    """
-    table = temporal_parameters(model, input_size=input_size, in_channels=in_channels)
-    modules = dict(conv3t_layers(model, min_depth=2))
-    table = table[table["layer"].isin(list(modules))].copy()
-    fps = table["frames_per_step"].to_numpy()
-    scale = table["scale"].to_numpy(float)
-    # a negative scale is a point reflection: magnitude |s| and an extra half turn (temporal_parameters'
-    # rotation_cw_deg already includes that half turn: it reads the canonical form)
-    log_zoom = -np.log(np.maximum(np.abs(scale), 1e-12))
-    dil = np.array([modules[name].dilation for name in table["layer"]], dtype=float).reshape(-1, 3)
-    table["_vx"] = table["dx_image_px"] / fps
-    table["_vy"] = table["dy_image_px"] / fps
-    table["_rot"] = table["rotation_cw_deg"] / fps
-    table["_lz"] = log_zoom / fps
-    table["_vx_l"] = table["dx_kernel_px"] * dil[:, 2] / dil[:, 0]
-    table["_vy_l"] = table["dy_kernel_px"] * dil[:, 1] / dil[:, 0]
-    table["_rot_l"] = table["rotation_cw_deg"] / dil[:, 0]
-    table["_lz_l"] = log_zoom / dil[:, 0]
-    # displacement per step at the kernel's edge (kernel pixels) caused by each motion component
-    half = 0.5 * (np.minimum(table["kernel_h"], table["kernel_w"]).to_numpy(float) - 1)
-    table["_edge_t"] = np.hypot(table["dx_kernel_px"], table["dy_kernel_px"])
-    table["_edge_r"] = np.abs(np.radians(table["rotation_cw_deg"])) * half
-    table["_edge_z"] = np.abs(np.expm1(log_zoom)) * half
-    columns = ["_vx", "_vy", "_rot", "_lz", "_vx_l", "_vy_l", "_rot_l", "_lz_l", "_edge_t", "_edge_r", "_edge_z"]
-    # In the network's input (image mode) a step whose two slices do not both meet real frames has no effect
-    # on the output: it predicts nothing, and a layer without such a step predicts no image motion (it is not
-    # counted). Layer-mode clips are D * dilation + 6 frames long, where every step acts.
-    image_columns = ["_vx", "_vy", "_rot", "_lz"]
-    table.loc[~table["step_in_clip"].to_numpy(bool), image_columns] = np.nan
-    m = table.groupby(["layer", "channel"], sort=False)[columns].mean().fillna(0.0).reset_index()
-    return pd.DataFrame(
-        {
-            "layer": m["layer"],
-            "channel": m["channel"].astype(int),
-            "pred_vx": m["_vx"],
-            "pred_vy": m["_vy"],
-            "pred_rotation_cw_deg": m["_rot"],
-            "pred_zoom_percent": np.expm1(m["_lz"]) * 100.0,
-            "pred_vx_layer": m["_vx_l"],
-            "pred_vy_layer": m["_vy_l"],
-            "pred_rotation_cw_deg_layer": m["_rot_l"],
-            "pred_zoom_percent_layer": np.expm1(m["_lz_l"]) * 100.0,
-            "rotation_dominant": m["_edge_r"] > m["_edge_t"],
-            "zoom_dominant": m["_edge_z"] > m["_edge_t"],
-        }
+@dataclass(frozen=True)
+class RunSettings:
+    """How a verification runs (not what it measures): device, memory budget, progress and retry messages."""
+
+    device: torch.device
+    budget: MemoryBudget
+    progress: StageProgress | None = None
+    notify: Callable[[str], None] | None = None
+    batch_size: int | None = None
+
+
+def _measure(
+    model: nn.Module, layers: Sequence[str], stimuli: StimulusSet, cfg: VerifyConfig, run: RunSettings, stage: str
+) -> tuple[dict[str, np.ndarray], int]:
+    """Stream ``stimuli`` through ``model``: ``(layer -> (M, C, 2) energies, batch size used)``.
+
+    The first clip is measured under the memory probe (:func:`conv3t.verify.budget.peak_bytes`); its peak sizes
+    the batches of the rest (:func:`conv3t.verify.budget.plan_batch`, at most ``cfg.batch_size``), unless
+    ``run.batch_size`` fixes it."""
+    total = len(stimuli)
+
+    def report(done: int, _total: int) -> None:
+        if run.progress is not None:
+            run.progress(stage, done, total)
+
+    acc: dict[str, EnergyAccumulator] = {}
+
+    def first() -> None:
+        acc.update(stream_energies(model, layers, stimuli, 1, cfg.centre_radius, stop=1, progress=report)[0])
+
+    if run.batch_size is None:
+        item = peak_bytes(first, run.device)
+        what = f"verification ({stage}, {stimuli.frames} x {stimuli.size} x {stimuli.size} clips)"
+        option = "the stimulus clip (VerifyConfig.num_frames / size)"
+        batch = plan_batch(item, 0, run.budget, cfg.batch_size, what, option)
+    else:
+        first()
+        batch = run.batch_size
+    _, used = stream_energies(
+        model, layers, stimuli, batch, cfg.centre_radius, 1, progress=report, accumulators=acc, on_retry=run.notify
     )
+    return {n: a.result(stimuli.views).numpy() for n, a in acc.items()}, used
 
 
-def _centre(size: int, radius: int) -> slice:
-    """A window symmetric about the middle of a dimension: ``2 r + 1`` indices (odd sizes) or ``2 r + 2``."""
-    lo, hi = (size - 1) // 2 - radius, size // 2 + 1 + radius
-    return slice(max(lo, 0), min(hi, size))
-
-
-class _EnergyAccumulator:
-    """Collects, per layer, whole-map energies and the centre responses over texture views."""
-
-    def __init__(self, radius: int) -> None:
-        self.radius = radius
-        self.full: list[Tensor] = []
-        self.centre: list[Tensor] = []
-
-    def add(self, output: Tensor) -> None:
-        _, _, t, h, w = output.shape
-        self.full.append(response_energy(output, 0.25))
-        keep = slice(int(t * 0.25), t - int(t * 0.25)) if t >= 4 else slice(None)
-        window = output[:, :, keep, _centre(h, self.radius), _centre(w, self.radius)].double()
-        self.centre.append(window.flatten(2))
-
-    def result(self, views: int) -> Tensor:
-        """``(M, C, 2)``: mean whole-map energy; variance of the centre window's responses over views, time and
-        window positions."""
-        full = torch.cat(self.full).unflatten(0, (views, -1)).mean(dim=0)  # (M, C)
-        centre = torch.cat(self.centre).unflatten(0, (views, -1))  # (V, M, C, T')
-        centre = centre.permute(1, 2, 0, 3).flatten(2).var(dim=2, unbiased=False)
-        return torch.stack((full, centre), dim=-1)
-
-
-@torch.no_grad()
-def measure_energies(
-    model: nn.Module,
-    layers: Sequence[str],
-    clips: Tensor,
-    batch_size: int = 32,
-    views: int = 1,
-    centre_radius: int = 2,
-) -> dict[str, Tensor]:
-    """Response energies of the named Conv3T layers of ``model`` to ``clips``.
-
-    Args:
-        model: the network (put in eval mode by the caller); ``""`` names the model itself.
-        layers: qualified module names.
-        clips: ``(V * M, C, T, H, W)`` network inputs: ``V`` texture views of the same ``M`` motions, view-major.
-        views: ``V``.
-        centre_radius: half-size (output pixels) of the window about the map's centre for index 1.
-
-    Returns:
-        layer name -> ``(M, out_channels, 2)``: index 0 the whole-map energy
-        (:func:`conv3t.verify.tuning.response_energy`, 25 % border) averaged over views; index 1 the
-        variance, over views, (border-cropped) time and a window of ``2 r + 1`` (``2 r + 2`` for even sizes)
-        positions about the centre of the map, i.e. about the centre of the stimulus' rotation / zoom. The
-        window is symmetric about that centre, so a channel's translation preference adds the same energy to
-        both senses of rotation (and of zoom) there, up to texture noise.
-    """
-    modules = dict(model.named_modules())
-    acc = {n: _EnergyAccumulator(centre_radius) for n in layers}
-    handles = []
-    for name in layers:
-
-        def hook(_m: nn.Module, _args: tuple, output: Tensor, _name: str = name) -> None:
-            acc[_name].add(output)
-
-        handles.append(modules[name].register_forward_hook(hook))
-    try:
-        for start in range(0, clips.shape[0], batch_size):
-            model(clips[start : start + batch_size])
-    finally:
-        for h in handles:
-            h.remove()
-    return {n: a.result(views) for n, a in acc.items()}
-
-
-def _views(
-    channels: int, motions: Sequence[Motion], frames: int, size: int, views: int, generator: torch.Generator
-) -> Tensor:
-    """``(views * M, channels, T, size, size)``: the probe set on ``views`` random windows of one texture."""
+def _stimulus_set(
+    channels: int, motions: Sequence[Motion], frames: int, size: int, views: int, generator: torch.Generator, **kw: Any
+) -> StimulusSet:
+    """The probe set on ``views`` random windows of one texture (drawn now; clips are rendered per batch)."""
     tex = noise_texture(channels, size=256, generator=generator)
     offsets = torch.rand(views, 2, generator=generator) * 256
-    return torch.cat([motion_clips(tex, motions, frames, size, offset=(float(x), float(y))) for x, y in offsets])
+    return StimulusSet(tex, offsets, tuple(motions), frames, size, **kw)
 
 
 def _image_energies(
@@ -297,38 +214,32 @@ def _image_energies(
     layers: Sequence[str],
     motions: Sequence[Motion],
     cfg: VerifyConfig,
-    frames: int,
-    size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
+    clip: tuple[int, int],
+    norm: tuple[Sequence[float], Sequence[float]],
     in_channels: int,
-) -> dict[str, np.ndarray]:
+    run: RunSettings,
+) -> tuple[dict[str, np.ndarray], int]:
     g = torch.Generator().manual_seed(cfg.seed)
-    device = next(model.parameters()).device
-    mean_t = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1, 1)
-    std_t = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1, 1)
-    pixels = (0.5 + 0.18 * _views(in_channels, motions, frames, size, cfg.textures, g)).clamp(0.0, 1.0)
-    clips = (pixels - mean_t) / std_t
-    energies = measure_energies(model, layers, clips.to(device), cfg.batch_size, cfg.textures, cfg.centre_radius)
-    return {n: e.cpu().numpy() for n, e in energies.items()}
+    mean, std = (tuple(float(v) for v in n) for n in norm)
+    stimuli = _stimulus_set(in_channels, motions, clip[0], clip[1], cfg.textures, g, mean=mean, std=std)
+    return _measure(model, layers, stimuli, cfg, run, "image mode")
 
 
 def _layer_energies(
-    model: nn.Module, layers: Sequence[str], motions: Sequence[Motion], cfg: VerifyConfig
-) -> dict[str, np.ndarray]:
+    model: nn.Module, layers: Sequence[str], motions: Sequence[Motion], cfg: VerifyConfig, run: RunSettings
+) -> tuple[dict[str, np.ndarray], int]:
     g = torch.Generator().manual_seed(cfg.seed + 1)
     modules = dict(model.named_modules())
     out: dict[str, np.ndarray] = {}
-    for name in layers:
+    used = cfg.batch_size
+    for k, name in enumerate(layers):
         layer = modules[name]
         frames = layer.temporal_depth * layer.dilation[0] + 6
         side = max(layer.kernel_size[1] * layer.dilation[1], layer.kernel_size[2] * layer.dilation[2])
-        clips = _views(layer.in_channels, motions, frames, side + 2 * cfg.layer_margin, cfg.textures, g)
-        energies = measure_energies(
-            layer, [""], clips.to(layer.weight.device), cfg.batch_size, cfg.textures, cfg.centre_radius
-        )
-        out[name] = energies[""].cpu().numpy()
-    return out
+        stimuli = _stimulus_set(layer.in_channels, motions, frames, side + 2 * cfg.layer_margin, cfg.textures, g)
+        energies, batch = _measure(layer, [""], stimuli, cfg, run, f"layer mode {k + 1}/{len(layers)} ({name})")
+        out[name], used = energies[""], min(used, batch)
+    return out, used
 
 
 def _angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -416,24 +327,45 @@ def verify_model(
     std: Sequence[float] = (1.0, 1.0, 1.0),
     in_channels: int = 3,
     config: VerifyConfig | None = None,
+    device: str | torch.device | None = "auto",
+    max_memory: str | int | None = None,
+    progress: StageProgress | None = None,
+    notify: Callable[[str], None] | None = None,
+    batch_size: int | None = None,
 ) -> VerificationResult:
     """Measure every Conv3T channel's motion preference and compare it with its parameters' reading.
 
     Args:
-        model: a network whose input is ``(N, in_channels, T, H, W)`` (normalised pixels).
+        model: a network whose input is ``(N, in_channels, T, H, W)`` (normalised pixels); it is moved to
+            ``device``.
         num_frames, size: the clip the model was trained on (``T``, ``H`` or ``(H, W)``); image-mode stimuli
             default to ``T`` frames of twice that side (``config.num_frames`` / ``config.size`` override).
         mean, std: per-channel normalisation applied to ``[0, 1]`` pixels before the model.
         config: :class:`VerifyConfig`.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
+            (:func:`conv3t.verify.budget.resolve_device`).
+        max_memory: memory budget of the streamed clips (``"4GB"``); default a fraction of the device's free
+            memory (:func:`conv3t.verify.budget.memory_budget`).
+        progress: called as ``progress(stage, done, total)`` while clips are measured.
+        notify: gets a sentence when a batch is retried smaller after a GPU out-of-memory error.
+        batch_size: clips per forward pass, instead of what the memory budget allows (no memory probe).
 
     Returns:
-        :class:`VerificationResult`.
+        :class:`VerificationResult`; ``config`` records the device, budget and batch sizes used.
+
+    Raises:
+        ValueError naming the argument; :class:`conv3t.verify.budget.MemoryBudgetError` when one clip does not fit
+        the budget.
     """
     cfg = config or VerifyConfig()
     for mode in cfg.modes:
         if mode not in ("image", "layer"):
             raise ValueError(f"modes must be 'image' and/or 'layer', got {mode!r}")
     start = time.perf_counter()
+    dev = resolve_device(device)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    run = RunSettings(dev, memory_budget(dev, max_memory), progress, notify, batch_size)
     side = size if isinstance(size, int) else max(int(size[0]), int(size[1]))
     frames = cfg.num_frames or num_frames
     stim_size = cfg.size or side
@@ -441,17 +373,34 @@ def verify_model(
     if not layers:
         raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
     was_training = model.training
-    model.eval()
+    model.to(dev).eval()
     motions = cfg.stimuli()
+    batches: dict[str, int] = {}
     try:
         preds = predicted_motion(model, (frames, stim_size, stim_size), in_channels)
         energies: dict[str, dict[str, np.ndarray]] = {}
         if "image" in cfg.modes:
-            energies["image"] = _image_energies(model, layers, motions, cfg, frames, stim_size, mean, std, in_channels)
+            clip, norm = (frames, stim_size), (mean, std)
+            energies["image"], batches["image"] = _image_energies(
+                model, layers, motions, cfg, clip, norm, in_channels, run
+            )
         if "layer" in cfg.modes:
-            energies["layer"] = _layer_energies(model, layers, motions, cfg)
+            energies["layer"], batches["layer"] = _layer_energies(model, layers, motions, cfg, run)
     finally:
         model.train(was_training)
+    channels = _judge(_tuning(energies, layers, motions).merge(preds, on=["layer", "channel"], how="left"), cfg)
+    info = asdict(cfg)
+    info.update(stimulus_frames=frames, stimulus_size=stim_size, stimuli=len(motions))
+    info.update(device=str(dev), memory_budget=str(run.budget), batch_sizes=batches)
+    return VerificationResult(
+        channels=channels, summary=summarize(channels), config=info, seconds=time.perf_counter() - start
+    )
+
+
+def _tuning(
+    energies: dict[str, dict[str, np.ndarray]], layers: Sequence[str], motions: Sequence[Motion]
+) -> pd.DataFrame:
+    """One row per mode x layer x channel: the tuning columns of the measured ``(M, C, 2)`` energies."""
     parts = []
     for mode, per_layer in energies.items():
         for name in layers:
@@ -461,19 +410,20 @@ def verify_model(
             tuning.insert(0, "layer", name)
             tuning.insert(0, "mode", mode)
             parts.append(tuning)
-    channels = pd.concat(parts, ignore_index=True).merge(preds, on=["layer", "channel"], how="left")
-    channels = _judge(channels, cfg)
-    summary = summarize(channels)
-    info = asdict(cfg)
-    info.update(stimulus_frames=frames, stimulus_size=stim_size, stimuli=len(motions))
-    return VerificationResult(channels=channels, summary=summary, config=info, seconds=time.perf_counter() - start)
+    return pd.concat(parts, ignore_index=True)
 
 
 def verify_run(
-    run_dir: str | Path, config: VerifyConfig | None = None, device: str | torch.device = "cpu"
+    run_dir: str | Path,
+    config: VerifyConfig | None = None,
+    device: str | torch.device | None = "auto",
+    max_memory: str | int | None = None,
+    progress: StageProgress | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> VerificationResult:
     """:func:`verify_model` on an exported run (``model.safetensors`` + ``model.json``)."""
-    exported = load_exported(run_dir, device=device)
+    dev = resolve_device(device)
+    exported = load_exported(run_dir, device=dev)
     info = exported.info
     result = verify_model(
         exported.model,
@@ -482,6 +432,10 @@ def verify_run(
         mean=info.mean,
         std=info.std,
         config=config,
+        device=dev,
+        max_memory=max_memory,
+        progress=progress,
+        notify=notify,
     )
     result.config.update(run=str(run_dir), model=info.model, model_kwargs=info.model_kwargs, classes=info.classes)
     return result

@@ -1,0 +1,235 @@
+"""Where the work runs and how much of it fits at once: device choice, memory budget, batch size, OOM retry.
+
+The explanation report and ``conv3t verify`` stream their clips through the network in batches. The batch
+size follows a memory budget: by default a fraction of the memory the device has free now
+(:data:`CPU_FRACTION` of ``MemAvailable`` in ``/proc/meminfo`` on a CPU, :data:`CUDA_FRACTION` of
+``torch.cuda.mem_get_info``'s free bytes on a GPU); ``--max-memory`` (e.g. ``"4GB"``) sets it instead. On a CPU
+the kernel's out-of-memory killer cannot be caught, so the budget is what keeps a run alive; on a GPU an
+out-of-memory error is caught and the batch is retried at half the size (:func:`run_in_batches`).
+
+The memory one item (one clip) takes is measured, not guessed: :func:`peak_bytes` runs one item under
+torch's CPU memory profiler (every allocation of torch's CPU allocator, kernel workspaces included) or reads
+``torch.cuda.max_memory_allocated`` on a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "CPU_FRACTION",
+    "CUDA_FRACTION",
+    "MemoryBudget",
+    "MemoryBudgetError",
+    "available_bytes",
+    "format_bytes",
+    "memory_budget",
+    "parse_memory",
+    "peak_bytes",
+    "plan_batch",
+    "resolve_device",
+    "run_in_batches",
+]
+
+#: Default budget on a CPU: this fraction of the memory the kernel reports as available.
+CPU_FRACTION = 0.25
+#: Default budget on a GPU: this fraction of its free memory.
+CUDA_FRACTION = 0.8
+
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12}
+_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
+
+
+class MemoryBudgetError(ValueError):
+    """The work does not fit the memory budget even one item at a time (the message names the option)."""
+
+
+def parse_memory(text: str | int | float, argument: str = "max_memory") -> int:
+    """``"4GB"``, ``"512MB"``, ``"1.5GiB"``, ``"4G"`` or a number of bytes -> bytes.
+
+    Decimal units (``GB = 10^9``) and binary ones (``GiB = 2^30``). Errors name ``argument``.
+    """
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+        if not match or match.group(2).upper() not in _UNITS:
+            raise ValueError(f"{argument}: expected a size such as 4GB, 512MB or 1.5GiB, got {text!r}")
+        value, unit = float(match.group(1)), match.group(2).upper()
+    size = int(value * _UNITS[unit])
+    if size <= 0:
+        raise ValueError(f"{argument}: must be more than 0 bytes, got {text!r}")
+    return size
+
+
+def format_bytes(n: float) -> str:
+    """``1.5e9 -> "1.50 GB"`` (decimal units)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def resolve_device(spec: str | torch.device | None = "auto", argument: str = "device") -> torch.device:
+    """``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> a device.
+
+    Raises ValueError naming ``argument`` for an unknown name, CUDA asked for on a machine without it, or a
+    GPU index the machine does not have.
+    """
+    text = "auto" if spec is None else str(spec).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise ValueError(f"{argument}: expected auto, cpu, cuda or cuda:N, got {spec!r}")
+    device = torch.device(text)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{argument}: {spec!r} asked for, but CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use cpu or auto"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{argument}: {spec!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return device
+
+
+def available_bytes(device: torch.device, meminfo: str | os.PathLike[str] = "/proc/meminfo") -> int:
+    """Free memory now: ``MemAvailable`` of ``meminfo`` (CPU; total physical memory when that file is missing)
+    or the GPU's free bytes."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path(meminfo).read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024  # the file counts kB (KiB)
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """Bytes the streamed work may hold at once, and where that number came from (shown in the report)."""
+
+    bytes: int
+    source: str
+
+    def __str__(self) -> str:
+        return f"{format_bytes(self.bytes)} ({self.source})"
+
+
+def memory_budget(device: torch.device, max_memory: str | int | None = None) -> MemoryBudget:
+    """``max_memory`` (``"4GB"``) when given, else the default fraction of ``device``'s free memory."""
+    if max_memory is not None:
+        return MemoryBudget(parse_memory(max_memory), "--max-memory")
+    fraction = CUDA_FRACTION if device.type == "cuda" else CPU_FRACTION
+    where = "free GPU memory" if device.type == "cuda" else "available memory"
+    return MemoryBudget(int(fraction * available_bytes(device)), f"{fraction:.0%} of {where}")
+
+
+def peak_bytes(work: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes allocated by torch while ``work()`` runs, above what was allocated before it.
+
+    CPU: the allocation events of torch's profiler (``profile_memory``), summed in time order; CUDA:
+    ``torch.cuda.max_memory_allocated``. Returns -1 (not measured) on a CPU where a profiler is already running.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        work()
+        torch.cuda.synchronize(device)
+        return int(torch.cuda.max_memory_allocated(device) - before)
+    from torch.profiler import ProfilerActivity, profile
+
+    if torch.autograd._profiler_enabled():
+        work()  # a profiler is already running (e.g. a test measuring this run): it cannot be nested
+        return -1
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        work()
+    events = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()  # type: ignore[union-attr]
+        if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
+    )
+    live = peak = 0
+    for _, n in events:
+        live += n
+        peak = max(peak, live)
+    return int(peak)
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null: the profiler's C++ side prints start/stop lines there (Python errors are
+    raised, not printed, so nothing the user needs is lost)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def plan_batch(item_bytes: int, fixed_bytes: int, budget: MemoryBudget, cap: int, what: str, option: str) -> int:
+    """The largest batch ``<= cap`` with ``fixed_bytes + batch * item_bytes <= budget.bytes``.
+
+    Raises :class:`MemoryBudgetError` naming ``option`` (and ``--max-memory``) when one item does not fit.
+    ``item_bytes < 0`` (not measured, see :func:`peak_bytes`) gives ``cap``.
+    """
+    if item_bytes < 0:
+        return cap
+    room = budget.bytes - fixed_bytes
+    if item_bytes > room:
+        raise MemoryBudgetError(
+            f"{what} needs {format_bytes(fixed_bytes + item_bytes)} for a single clip, more than the memory budget "
+            f"of {budget}; raise --max-memory or lower {option}"
+        )
+    return max(1, min(cap, math.floor(room / max(item_bytes, 1))))
+
+
+def run_in_batches(
+    total: int,
+    batch: int,
+    work: Callable[[int, int], None],
+    on_retry: Callable[[str], None] | None = None,
+    option: str = "--max-memory",
+) -> int:
+    """Call ``work(start, stop)`` over ``range(total)`` in batches of ``batch``; returns the batch size used last.
+
+    A CUDA out-of-memory error retries the same items with half the batch (``on_retry`` gets a sentence that
+    says so); at batch size 1 it is re-raised with a message naming ``option``. ``work`` must leave no partial
+    result behind when it raises.
+    """
+    start = 0
+    while start < total:
+        stop = min(total, start + batch)
+        try:
+            work(start, stop)
+        except torch.OutOfMemoryError as err:
+            if batch == 1:
+                raise MemoryBudgetError(
+                    f"the GPU ran out of memory at batch size 1; free GPU memory, lower {option} or use --device cpu"
+                ) from err
+            torch.cuda.empty_cache()
+            batch = max(1, batch // 2)
+            if on_retry is not None:
+                on_retry(f"GPU out of memory at batch size {stop - start}: retrying with batch size {batch}")
+            continue
+        start = stop
+    return batch
