@@ -172,3 +172,62 @@ def exported_planted() -> ExportedModel:
         std=STD,
     )
     return ExportedModel(model=planted_net(), info=info, path=Path("planted.safetensors"))
+
+
+# --- A plain nn.Conv3d network whose decisive channel and frames are known (the faithfulness checks) ---------
+
+DECISIVE_CHANNEL = 0  # conv1's only channel the head reads
+DECISIVE_FRAMES = (1, 3, 4, 6)  # the only frames the temporal layer reads
+FRAME_CLASSES = ("red_square", "nothing")
+SQUARE = (slice(5, 11), slice(5, 11))  # rows, columns of the square in a 16 x 16 frame
+
+
+class FramePlantedNet(nn.Module):
+    """``(N, 3, 8, 16, 16) -> (N, 2)`` logits, plain ``nn.Conv3d`` layers.
+
+    * ``conv1`` (1 x 3 x 3, per frame): channel 0 = mean over 3 x 3 of ``R - (G + B) / 2`` ("redness");
+      channels 1..15: small random filters the head ignores;
+    * ``time`` (8 x 1 x 1, depthwise, no padding): every channel's weight is 1 at frames 1, 3, 4 and 6, 0 elsewhere;
+    * ``fc``: ``logit(red_square) = GAIN * mean_{y,x} relu(time(relu(conv1)))_0``, ``logit(nothing) = 3``.
+    """
+
+    GAIN = 8.0 / (3.0 * 36 / 256 * 4)  # logit 8 on frame_planted_clip: redness 3 on 36 of 256 pixels in 4 frames
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv3d(3, 16, (1, 3, 3), padding=(0, 1, 1), bias=False)
+        self.relu = nn.ReLU()
+        self.time = nn.Conv3d(16, 16, (8, 1, 1), groups=16, bias=False)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(16, len(FRAME_CLASSES))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.time(self.relu(self.conv1(x)))).flatten(1))
+
+
+def frame_planted_net() -> FramePlantedNet:
+    net = FramePlantedNet().eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        net.conv1.weight.normal_(0.0, 0.05)
+        net.conv1.weight[DECISIVE_CHANNEL] = 0.0
+        net.conv1.weight[DECISIVE_CHANNEL, 0] = 1.0 / 9
+        net.conv1.weight[DECISIVE_CHANNEL, 1:] = -0.5 / 9
+        net.time.weight.zero_()
+        net.time.weight[:, 0, list(DECISIVE_FRAMES)] = 1.0
+        net.fc.weight.zero_()
+        net.fc.weight[0, DECISIVE_CHANNEL] = FramePlantedNet.GAIN
+        net.fc.bias.copy_(torch.tensor([0.0, 3.0]))
+    return net
+
+
+def frame_planted_clip(seed: int = 0) -> Tensor:
+    """``(3, 8, 16, 16)`` normalised clip: noise (std 0.1) on grey; a square (rows and columns 5..10) of redness
+    ``R - (G + B) / 2 = +3`` in the decisive frames and ``-3`` in the other four, so that its temporal mean is
+    grey: a deleted frame (the temporal mean) carries no redness."""
+    clip = 0.1 * torch.randn(3, 8, 16, 16, generator=torch.Generator().manual_seed(seed))
+    for t in range(8):
+        red = 3.0 if t in DECISIVE_FRAMES else -3.0
+        clip[0, t][SQUARE] += red * 2 / 3
+        clip[1:, t][(slice(None), *SQUARE)] -= red * 2 / 3
+    return clip

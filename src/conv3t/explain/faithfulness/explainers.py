@@ -1,0 +1,67 @@
+"""conv3t's own explanation of one prediction as an :class:`~conv3t.explain.faithfulness.Explanation`: the
+channels credited by gradient x activation, the frame importance (input x gradient) and the per-frame Grad-CAM
+of :mod:`conv3t.explain.attribution`, for any video classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from conv3t.explain.attribution import ChannelAttribution, frame_importance, grad_cam, gradcam_layer
+from conv3t.explain.faithfulness.randomise import Explainer
+from conv3t.explain.faithfulness.results import Explanation
+from conv3t.nn import Conv3T
+
+__all__ = ["conv3t_explainer", "explain_clip", "temporal_layers"]
+
+
+def temporal_layers(model: nn.Module) -> list[str]:
+    """Every convolution with a temporal extent (``Conv3T`` / ``nn.Conv3d`` with kernel depth > 1), in model
+    order; every ``nn.Conv3d`` / ``Conv3T`` when none has."""
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, Conv3T | nn.Conv3d)]
+    deep = [n for n, m in convs if m.kernel_size[0] > 1]
+    return deep or [n for n, _ in convs]
+
+
+def conv3t_explainer(
+    layers: Sequence[str] | None = None, cam_layer: str | None = None, top_channels: int = 5
+) -> Explainer:
+    """An explainer ``(model, clip (1, C, T, H, W), target) -> Explanation`` with every field filled.
+
+    Args:
+        layers: layers whose channels are attributed (default :func:`temporal_layers` of the model).
+        cam_layer: the Grad-CAM layer (default :func:`conv3t.explain.attribution.gradcam_layer` of ``layers``).
+        top_channels: how many channels with the largest positive attribution are credited (over all layers).
+    """
+
+    def explain(model: nn.Module, clip: Tensor, target: int) -> Explanation:
+        names = list(layers) if layers else temporal_layers(model)
+        scores = {n: a[0] for n, a in ChannelAttribution(model, names).attribute(clip, target).items()}
+        where = cam_layer or gradcam_layer(model, names, tuple(clip.shape[1:]))
+        cam = grad_cam(model, where, clip, target)[0]
+        importance = frame_importance(model, clip, target)[0]
+        ranked = sorted(((float(v), n, c) for n, a in scores.items() for c, v in enumerate(a)), key=lambda r: -r[0])
+        credited: dict[str, tuple[int, ...]] = {}
+        for value, name, c in ranked[:top_channels]:
+            if value > 0:
+                credited[name] = (*credited.get(name, ()), c)
+        return Explanation(channels=credited, frame_importance=importance, gradcam=cam, channel_scores=scores)
+
+    return explain
+
+
+def explain_clip(
+    model: nn.Module,
+    clip: Tensor,
+    target: int,
+    layers: Sequence[str] | None = None,
+    cam_layer: str | None = None,
+    top_channels: int = 5,
+) -> Explanation:
+    """conv3t's explanation of ``model``'s class ``target`` on one clip ``(C, T, H, W)`` or ``(1, C, T, H, W)``
+    (see :func:`conv3t_explainer`); the model is used as it is (put it in eval mode)."""
+    x = clip if clip.ndim == 5 else clip[None]
+    with torch.enable_grad():
+        return conv3t_explainer(layers, cam_layer, top_channels)(model, x.detach(), int(target))
