@@ -70,6 +70,7 @@ def offline() -> bool:
     """True when ``CONV3T_OFFLINE`` or ``HF_HUB_OFFLINE`` is set to 1 / true / yes / on."""
     return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in OFFLINE_VARIABLES)
 
+
 Inflate = Literal["repeat", "mean"]
 INFLATE_MODES: tuple[str, ...] = ("repeat", "mean")
 ARCHITECTURES_2D: tuple[str, ...] = ("resnet18", "googlenet")

@@ -4,7 +4,7 @@ A config is a nested mapping with these sections (every key has a default except
 ``data.dataset``; see ``docs/training.md`` for the meaning of each)::
 
     seed: 0                    # seed_everything(seed, workers=True)
-    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init, temporal_init_per_channel
+    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init, temporal_init_per_channel, compile
     data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
     optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
                temporal_lr, temporal_weight_decay, norm_weight_decay
@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from conv3t.train.compiling import compile_options
 from conv3t.train.trainer_options import TRAINER_RESERVED, strategy_keys, strategy_names, trainer_arguments
 
 __all__ = [
@@ -94,6 +95,8 @@ SCHEMA: dict[str, Any] = {
         # with temporal_init > 0: one draw per channel used at every step, so each channel starts as one
         # constant motion (its parameters then read as a motion, not as steps that change direction)
         "temporal_init_per_channel": _f(False, bool),
+        # true, or a mapping of torch.compile keywords ({fullgraph: true, mode: ...}): see conv3t.train.compiling
+        "compile": _f(False, bool, dict),
     },
     "data": FREE,
     "optim": {
@@ -113,10 +116,8 @@ SCHEMA: dict[str, Any] = {
         "name": _f("cosine", str, choices=("cosine", "constant", "plateau")),
         "warmup_epochs": _f(0.0, float),  # linear warm-up from 0, per step; fractions of an epoch allowed
         "min_lr_ratio": _f(0.0, float),  # cosine ends at lr * min_lr_ratio
-        # plateau: validation top-1 is checked at epochs 0, N, 2N, ... (N = plateau_every_n_epochs); the rate
-        # is multiplied by plateau_factor once it has not beaten the best earlier check by more than
-        # plateau_threshold (absolute) for more than plateau_patience epochs (a multiple of N; 0 = at the
-        # first check that does not improve). See conv3t.train.optim.CheckedPlateau.
+        # plateau: val top-1 checked at epochs 0, N, 2N, ... (N = plateau_every_n_epochs); rate x plateau_factor
+        # after plateau_patience epochs (a multiple of N) without beating the best by > plateau_threshold
         "plateau_factor": _f(0.1, float),
         "plateau_patience": _f(5, int),
         "plateau_every_n_epochs": _f(1, int),
@@ -129,11 +130,8 @@ SCHEMA: dict[str, Any] = {
         # used by the training and the validation loss (the paper's code weights both)
         "class_weights": _f(None, str, list, nullable=True),
     },
-    # Stop before trainer.max_epochs (conv3t.train.stopping): rule none | lightning (Lightning's EarlyStopping
-    # on `monitor`, patience in validation checks) | paper (the authors' rule: at epoch 0 and at epochs
-    # check_from_epoch + k * check_every_n_epochs, stop when val top-1 fell and val loss rose since the last
-    # check; with collapse_epochs > 0 also stop after that many epochs, counted over the run, whose training
-    # predictions put >= collapse_fraction of the clips in one class).
+    # rule none | lightning (EarlyStopping on monitor/mode/patience/min_delta) | paper (the authors' rule with
+    # the check_* and collapse_* keys); see conv3t.train.stopping and docs/training.md
     "early_stop": {
         "rule": _f("none", str, choices=("none", "lightning", "paper")),
         "monitor": _f("val/top1", str),
@@ -356,42 +354,6 @@ def _check_data(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: data.{key} is required for dataset {name!r}")
 
 
-def _check_protocol(cfg: Mapping[str, Any], source: str) -> None:
-    """Ranges of the plateau schedule, class weights and early stopping keys (each error names its key)."""
-    sched, stop = cfg["sched"], cfg["early_stop"]
-    every = sched["plateau_every_n_epochs"]
-    for key, value, low in (
-        ("sched.plateau_every_n_epochs", every, 1),
-        ("sched.plateau_patience", sched["plateau_patience"], 0),
-        ("sched.plateau_threshold", sched["plateau_threshold"], 0),
-        ("early_stop.patience", stop["patience"], 0),
-        ("early_stop.min_delta", stop["min_delta"], 0),
-        ("early_stop.check_from_epoch", stop["check_from_epoch"], 0),
-        ("early_stop.check_every_n_epochs", stop["check_every_n_epochs"], 1),
-        ("early_stop.collapse_epochs", stop["collapse_epochs"], 0),
-    ):
-        if value < low:
-            raise ConfigError(f"{source}: {key} must be >= {low}, got {value}")
-    if sched["plateau_patience"] % every:
-        raise ConfigError(
-            f"{source}: sched.plateau_patience ({sched['plateau_patience']} epochs) must be a multiple of "
-            f"sched.plateau_every_n_epochs ({every}): the rate can only change at a check"
-        )
-    if not 0 < sched["plateau_factor"] < 1:
-        raise ConfigError(f"{source}: sched.plateau_factor must be in (0, 1), got {sched['plateau_factor']}")
-    if not 0 < stop["collapse_fraction"] <= 1:
-        raise ConfigError(f"{source}: early_stop.collapse_fraction must be in (0, 1], got {stop['collapse_fraction']}")
-    weights = cfg["loss"]["class_weights"]
-    if isinstance(weights, str) and weights != "inverse_frequency":
-        raise ConfigError(
-            f"{source}: loss.class_weights must be null, 'inverse_frequency' or a list of numbers, got {weights!r}"
-        )
-    if isinstance(weights, list) and not all(
-        isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights
-    ):
-        raise ConfigError(f"{source}: loss.class_weights must hold numbers >= 0, got {weights!r}")
-
-
 def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
     """Check ``cfg`` against the schema, fill in defaults, coerce types; returns a new dict.
 
@@ -400,9 +362,15 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str,
     full = merge(default_config(), cfg)
     out = _validate(full, SCHEMA, "", source)
     _check_data(out["data"], source)
+    try:
+        compile_options(out["model"]["compile"])
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
     if out["sched"]["name"] == "plateau" and out["sched"]["warmup_epochs"] > 0:
         raise ConfigError(f"{source}: sched.warmup_epochs is not supported with sched.name=plateau")
-    _check_protocol(out, source)
+    from conv3t.train.protocol_checks import check_protocol
+
+    check_protocol(out, source)
     if out["optim"]["lr"] <= 0:
         raise ConfigError(f"{source}: optim.lr must be > 0, got {out['optim']['lr']}")
     if isinstance(out["trainer"]["strategy"], Mapping):

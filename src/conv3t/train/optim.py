@@ -29,7 +29,11 @@ from conv3t.nn import TEMPORAL_PARAMETER_NAMES, conv3t_layers
 __all__ = [
     "TEMPORAL_PARAMETER_NAMES",
     "CheckedPlateau",
-    "build_optimizer", "build_scheduler", "lr_multiplier", "parameter_groups"]
+    "build_optimizer",
+    "build_scheduler",
+    "lr_multiplier",
+    "parameter_groups",
+]
 
 
 def parameter_groups(model: nn.Module, optim_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
