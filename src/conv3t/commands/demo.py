@@ -230,7 +230,24 @@ def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool, see
     )
     if report_path is not None:
         console.print(f"  {report_path}  the explanation report: what each channel learned to track")
+        _print_faithfulness(console, report_path.parent / "predictions.json")
     return summary
+
+
+def _print_faithfulness(console: Any, predictions: Path) -> None:
+    """The report's faithfulness verdicts, one block per explained clip (``predictions.json``)."""
+    entries = json.loads(predictions.read_text(encoding="utf-8")) if predictions.is_file() else []
+    checked = [e for e in entries if e.get("faithfulness")]
+    if not checked:
+        return
+    console.print("\nAre the explanations of the predictions faithful to the model? (report section Faithfulness)")
+    for entry in checked:
+        verdicts = entry["faithfulness"]["verdicts"]
+        passed = sum(1 for v in verdicts if v["passed"])
+        console.print(f"  {entry['video']} -> {entry['top'][0]['class']}: {passed} of {len(verdicts)} checks passed")
+        for v in verdicts:
+            mark = "pass" if v["passed"] else ("fail" if v["passed"] is False else "n/a ")
+            console.print(f"    {mark}  {v['sentence']}", highlight=False, markup=False)
 
 
 def _summary(

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 #: Library argument -> this command's flag, for error messages (the library names its arguments).
-FLAGS: dict[str, str] = {"videos": "--video", "layers": "--layers", "channels": "--channels"}
+FLAGS: dict[str, str] = {
+    "videos": "--video",
+    "layers": "--layers",
+    "channels": "--channels",
+    "faithfulness_draws": "--faithfulness-draws",
+}
 
 
 def flag_message(err: BaseException, flags: Mapping[str, str]) -> str:
@@ -83,6 +88,19 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="leave out the section that checks channels against stimuli of known motion (3T models)",
     )
+    parser.add_argument(
+        "--no-faithfulness",
+        action="store_true",
+        help="leave out the faithfulness checks of the prediction explanations (channel ablation, frame "
+        "deletion and insertion, Grad-CAM pixel deletion, weight randomisation)",
+    )
+    parser.add_argument(
+        "--faithfulness-draws",
+        type=int,
+        default=20,
+        metavar="N",
+        help="random channel sets and frame / pixel orders each faithfulness check compares with (20)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(func=run)
 
@@ -111,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
             actmax_steps=args.actmax_steps,
             seed=args.seed,
             verify=not args.no_verify,
+            faithfulness=not args.no_faithfulness,
+            faithfulness_draws=args.faithfulness_draws,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"conv3t explain: error: {flag_message(err, FLAGS)}", file=sys.stderr)

@@ -63,6 +63,8 @@ def build_report(
     extra_sections: Sequence[str] = (),
     verify: bool = True,
     sections: Sequence[SectionEntry] | None = None,
+    faithfulness: bool = True,
+    faithfulness_draws: int = 20,
 ) -> Path:
     """Write the explanation report of an exported model; returns the path of ``index.html``.
 
@@ -86,6 +88,9 @@ def build_report(
             compares the measured preference with the parameters' reading (:func:`conv3t.verify.verify_model`).
         sections: the section entries to render, in order (default: the registry,
             :data:`conv3t.explain.report.registry.SECTIONS`).
+        faithfulness: check every prediction explanation (channel ablation, frame deletion and insertion,
+            Grad-CAM pixel deletion, weight randomisation; :mod:`conv3t.explain.faithfulness`).
+        faithfulness_draws: random draws those checks compare with (>= 2; the verdict rules assume 20).
 
     Raises:
         ValueError / FileNotFoundError naming the argument (``layers``, ``channels``, ``videos[i]``).
@@ -98,7 +103,11 @@ def build_report(
         actmax_size=actmax_size,
         seed=seed,
         verify=verify,
+        faithfulness=faithfulness,
+        faithfulness_draws=faithfulness_draws,
     )
+    if faithfulness_draws < 2:
+        raise ValueError(f"faithfulness_draws must be >= 2, got {faithfulness_draws}")
     ctx = report_context(run_dir, out_dir, options, layers, channels)
     entries = list(SECTIONS if sections is None else sections)
     # reading the clips and writing the page are one step each; every section says how many it takes

@@ -50,6 +50,8 @@ class ReportOptions:
     actmax_size: int = 64
     seed: int = 0
     verify: bool = True
+    faithfulness: bool = True  # the faithfulness checks of the prediction explanations
+    faithfulness_draws: int = 20  # their random draws (channels, frame and pixel orders)
 
 
 @dataclass

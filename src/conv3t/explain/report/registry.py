@@ -7,6 +7,7 @@ from conv3t.explain.report.section import SectionEntry, no_steps
 from conv3t.explain.report.sections.channels import channel_sections, channel_steps
 from conv3t.explain.report.sections.conventions import conventions_section
 from conv3t.explain.report.sections.distributions import distributions_section
+from conv3t.explain.report.sections.faithfulness import faithfulness_section
 from conv3t.explain.report.sections.model import model_section
 from conv3t.explain.report.sections.predictions import prediction_sections, prediction_steps
 from conv3t.explain.report.sections.readings import measure_readings, readings_steps
@@ -22,7 +23,8 @@ SECTIONS: list[SectionEntry] = [
     SectionEntry("distributions", distributions_section),
     SectionEntry("conventions", conventions_section, no_steps),
     SectionEntry("channels", channel_sections, channel_steps),
-    SectionEntry("predictions", prediction_sections, prediction_steps),
+    SectionEntry("predictions", prediction_sections, prediction_steps),  # also runs the faithfulness checks
+    SectionEntry("faithfulness", faithfulness_section, no_steps),  # summarises them
     SectionEntry("verification", report_verification, verification_steps),
 ]
 

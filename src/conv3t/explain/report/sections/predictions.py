@@ -3,8 +3,10 @@
 For each clip (the ``--video`` files, or validation clips of the run's own data): the most probable classes,
 the channels that contributed most to the top class (:class:`conv3t.explain.attribution.ChannelAttribution`)
 each with its measured motion reading, a sentence that says which measured motions carried the prediction, a
-per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.attribution`). The same content
-goes to ``predictions.json`` (docs/conventions.md).
+per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.attribution`), and the verdicts of
+the faithfulness checks of that explanation (:mod:`conv3t.explain.report.sections.faithfulness`, unless
+``--no-faithfulness``). The same content goes to ``predictions.json`` (docs/conventions.md), each entry with
+its ``faithfulness`` object.
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
 from conv3t.explain.attribution import PredictionExplanation, explain_predictions
+from conv3t.explain.faithfulness import FaithfulnessResult
 from conv3t.explain.measured import prediction_sentence, reading_text
 from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.images import pixels, save_png, tile, to_uint8
 from conv3t.explain.report.page import macros, slug
 from conv3t.explain.report.section import Figure, Section
+from conv3t.explain.report.sections.faithfulness import (
+    compute_faithfulness,
+    faithfulness_steps,
+    verdict_items,
+    verdict_line,
+)
 from conv3t.explain.saliency import overlay
 from conv3t.files import write_json
 from conv3t.nn import Conv3T
@@ -32,7 +41,8 @@ READINGS_KEY = "readings"  # ctx.shared: conv3t.verify.readings.channel_readings
 
 
 def prediction_steps(ctx: ReportContext) -> int:
-    return 1 if ctx.clips else 0
+    """One step for the explanations, one per clip for their faithfulness checks."""
+    return (1 if ctx.clips else 0) + faithfulness_steps(ctx)
 
 
 def attributed_layers(ctx: ReportContext) -> list[str]:
@@ -47,7 +57,7 @@ def attributed_layers(ctx: ReportContext) -> list[str]:
 def prediction_sections(ctx: ReportContext) -> list[Section]:
     """One section per clip; writes ``predictions.json`` (an empty list without clips)."""
     if not ctx.clips:
-        write_predictions(ctx, [])
+        write_predictions(ctx, [], None)
         return []
     with ctx.step("predictions: attribution, Grad-CAM, frame importance"):
         readings: pd.DataFrame | None = ctx.shared.get(READINGS_KEY)
@@ -62,15 +72,27 @@ def prediction_sections(ctx: ReportContext) -> list[Section]:
         )
         for record, clip in zip(records, ctx.clips):
             record.label = clip.label
-        write_predictions(ctx, records)
-        return [_section(ctx, i, record, readings is not None) for i, record in enumerate(records)]
+    checks = compute_faithfulness(ctx, records, attributed_layers(ctx)) if ctx.options.faithfulness else None
+    write_predictions(ctx, records, checks)
+    return [
+        _section(ctx, i, record, readings is not None, None if checks is None else checks[i])
+        for i, record in enumerate(records)
+    ]
 
 
-def write_predictions(ctx: ReportContext, records: list[PredictionExplanation]) -> None:
-    write_json([r.to_json() for r in records], ctx.out / "predictions.json")
+def write_predictions(
+    ctx: ReportContext, records: list[PredictionExplanation], checks: list[FaithfulnessResult] | None
+) -> None:
+    """``predictions.json``: each record, with its ``faithfulness`` object when the checks ran."""
+    entries = [r.to_json() for r in records]
+    for entry, check in zip(entries, checks or []):
+        entry["faithfulness"] = check.to_json()
+    write_json(entries, ctx.out / "predictions.json")
 
 
-def _section(ctx: ReportContext, index: int, record: PredictionExplanation, measured: bool) -> Section:
+def _section(
+    ctx: ReportContext, index: int, record: PredictionExplanation, measured: bool, check: FaithfulnessResult | None
+) -> Section:
     m = macros()
     top = record.top[0]
     truth = f" (label: {record.label})" if record.label else ""
@@ -85,15 +107,20 @@ def _section(ctx: ReportContext, index: int, record: PredictionExplanation, meas
             for c in record.channels
         ],
     )
-    html = (
-        Markup('<p class="sentence">{}</p>').format(sentence)
-        + Markup("<p>Most probable classes{}:</p>").format(truth)
+    html = Markup('<p class="sentence">{}</p>').format(sentence)
+    if check is not None:
+        html += verdict_line(check)
+    html += (
+        Markup("<p>Most probable classes{}:</p>").format(truth)
         + classes
         + Markup(
             "<p>Channels that pushed most towards {} (gradient × activation, summed over time and space):</p>"
         ).format(top["class"])
         + channels
     )
+    if check is not None:
+        html += Markup("<p>Is this explanation faithful to the model? Every check (section Faithfulness):</p>")
+        html += verdict_items(check)
     figures = _figures(ctx, index, record)
     return Section(
         f"prediction_{index}",

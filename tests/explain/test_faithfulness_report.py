@@ -1,0 +1,102 @@
+"""The faithfulness checks in the report: predictions.json carries the ``faithfulness`` object of every entry,
+each prediction section its verdict line, the Faithfulness section the summary; ``conv3t explain
+--no-faithfulness`` / ``--faithfulness-draws`` reach the report, and ``conv3t demo`` prints the verdicts."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from planted import exported_planted, write_frame_folders
+from rich.console import Console
+
+KEYS = {"channel_ablation", "frame_deletion", "frame_insertion", "spatial_deletion", "randomisation", "verdicts"}
+FAST = {"num_channels": 1, "actmax_steps": 1, "progress": False, "verify": False}
+
+
+def _report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> tuple[list[dict], str]:
+    import conv3t.explain.report.build as build
+
+    monkeypatch.setattr(build, "load_exported", lambda *_a, **_k: exported_planted())
+    videos = write_frame_folders(tmp_path / "videos")
+    torch.set_num_threads(1)
+    index = build.build_report("planted", tmp_path / "report", videos=videos, **FAST, **kwargs)
+    return json.loads((tmp_path / "report" / "predictions.json").read_text()), index.read_text()
+
+
+@pytest.mark.slow
+def test_predictions_json_and_page_carry_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records, page = _report(tmp_path, monkeypatch, faithfulness_draws=5)
+    assert len(records) == 2
+    for record in records:
+        f = record["faithfulness"]
+        assert set(f) >= KEYS
+        a = f["channel_ablation"]
+        assert set(a) == {"k", "p_before", "p_after_credited", "p_after_random_mean", "p_after_random_std", "draws"}
+        assert a["draws"] == 5 and a["k"] == len(record["channels"])
+        assert abs(a["p_before"] - record["top"][0]["probability"]) < 1e-5
+        for key in ("frame_deletion", "frame_insertion", "spatial_deletion"):
+            assert {"auc", "random_auc_mean", "random_auc_std", "rule"} <= set(f[key])
+        # the planted network's groups, top first: fc, then conv1
+        assert [s["layers_randomised"] for s in f["randomisation"]] == [["fc"], ["fc", "conv1"]]
+        assert set(f["randomisation"][0]) == {
+            "layers_randomised",
+            "gradcam_rank_corr",
+            "frame_importance_rank_corr",
+            "channel_rank_corr",
+        }
+        assert {v["check"] for v in f["verdicts"]} >= {"channel_ablation", "frame_deletion", "spatial_deletion"}
+    right = records[0]
+    assert f"credited channels drops p({right['top'][0]['class']}) from" in page or "credited channel drops" in page
+    assert page.count('<p class="verdict">') == 2
+    assert 'id="faithfulness"' in page and "Checks passed:" in page
+
+
+@pytest.mark.slow
+def test_no_faithfulness_leaves_the_checks_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records, page = _report(tmp_path, monkeypatch, faithfulness=False)
+    assert records and all("faithfulness" not in r for r in records)
+    assert 'id="faithfulness"' not in page and '<p class="verdict">' not in page
+
+
+def test_the_command_line_flags_reach_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import conv3t.explain.report as report
+    from conv3t.cli import main as cli_main
+
+    seen: dict = {}
+
+    def fake(*args: object, **kwargs: object) -> Path:
+        seen.update(kwargs)
+        return tmp_path / "index.html"
+
+    monkeypatch.setattr(report, "build_report", fake)
+    assert cli_main(["explain", "run", "--out", str(tmp_path), "--no-faithfulness", "--faithfulness-draws", "7"]) == 0
+    assert seen["faithfulness"] is False and seen["faithfulness_draws"] == 7
+    assert cli_main(["explain", "run", "--out", str(tmp_path)]) == 0
+    assert seen["faithfulness"] is True and seen["faithfulness_draws"] == 20
+
+
+def test_too_few_draws_is_refused_naming_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conv3t.cli import main as cli_main
+
+    assert cli_main(["explain", "nowhere", "--out", str(tmp_path), "--faithfulness-draws", "1"]) == 2
+    assert "--faithfulness-draws must be >= 2, got 1" in capsys.readouterr().err
+
+
+def test_the_demo_prints_the_verdicts(tmp_path: Path) -> None:
+    from conv3t.commands.demo import _print_faithfulness
+
+    verdicts = [
+        {"check": "channel_ablation", "passed": True, "sentence": "removing the 5 credited channels drops p(x)"},
+        {"check": "frame_deletion", "passed": False, "sentence": "deleting frames most important first: ..."},
+    ]
+    entry = {"video": "clip 0", "top": [{"class": "x", "probability": 0.9}], "faithfulness": {"verdicts": verdicts}}
+    (tmp_path / "predictions.json").write_text(json.dumps([entry]))
+    out = io.StringIO()
+    _print_faithfulness(Console(file=out, width=200), tmp_path / "predictions.json")
+    text = out.getvalue()
+    assert "clip 0 -> x: 1 of 2 checks passed" in text
+    assert "pass  removing the 5 credited channels drops p(x)" in text and "fail  deleting frames" in text
