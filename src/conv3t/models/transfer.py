@@ -3,13 +3,13 @@
 The video models use torchvision's submodule names, so every 2D key has one 3D counterpart. Per module:
 
 * :class:`~conv3t.Conv3T`: the temporal parameters are set to the identity, so the generated kernel repeats
-  ``weight`` (``K_1``) ``D`` times over time. ``inflate="repeat"`` (the paper's code) copies the 2D filter
+  ``weight`` (``K_1``) ``D`` times over time. ``inflate="repeat"`` (the authors' code for 3T) copies the 2D filter
   unchanged into ``K_1``, so a static clip gives ``D`` times the 2D response at interior time steps;
   ``inflate="mean"`` divides it by ``D``, so a static clip gives exactly the 2D response.
 * :class:`torch.nn.Conv3d` with temporal depth ``D > 1``: *inflated*, i.e. the 2D filter repeated ``D`` times
-  over time, ``inflate="repeat"`` (the paper's code, no division; the same as a 3T layer at identity) or
-  ``inflate="mean"`` (divided by ``D`` as I3D). ``D = 1`` (1x1x1) convolutions are copied with a unit time
-  axis added.
+  over time, ``inflate="repeat"`` (no division; the same as a 3T layer at identity) or ``inflate="mean"``
+  (divided by ``D`` as I3D, and as the authors' code inflates its 3D baselines: ``utilities/setup.py`` of
+  ``redsphinx/3tconv``). ``D = 1`` (1x1x1) convolutions are copied with a unit time axis added.
 
 Why ``"mean"`` matters: BatchNorm keeps the 2D running statistics, which fit the 2D response. Under
 ``"repeat"`` every ``D > 1`` layer sees inputs ``D`` times too large on a static clip, so straight after the
