@@ -51,8 +51,26 @@ def test_there_is_one_paper_config_per_table_cell():
     assert names == table1 | table3
 
 
+@pytest.fixture
+def online_without_downloads(tmp_path, monkeypatch) -> list:
+    """Downloads allowed (an empty torch hub cache), but any download attempt is recorded instead of made."""
+    import torch
+
+    import conv3t.models.transfer as transfer
+
+    seen: list = []
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv("CONV3T_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(transfer, "_download_weights", lambda *a: seen.append(a))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: seen.append(a))
+    return seen
+
+
 @pytest.mark.parametrize("config", PAPER_CONFIGS, ids=lambda p: p.stem)
-def test_dry_run_accepts_every_paper_config(config, jester_all_classes, ucf_paths, tmp_path, capsys):
+def test_dry_run_accepts_every_paper_config(
+    config, jester_all_classes, ucf_paths, tmp_path, capsys, online_without_downloads
+):
     out = tmp_path / "run"
     data = _data_args(config, jester_all_classes, ucf_paths)
     rc = cli_main(["train", str(config), "--dry-run", "--out", str(out), *data])
@@ -71,6 +89,19 @@ def test_dry_run_accepts_every_paper_config(config, jester_all_classes, ucf_path
         assert "inflate=mean" in text
     elif "imagenet" in config.name:
         assert "inflate=repeat" in text
+    if "imagenet" in config.name:
+        assert "not cached: the run downloads https://download.pytorch.org/models/" in text
+    assert online_without_downloads == []  # a dry run downloads nothing
+
+
+def test_dry_run_offline_without_cached_weights_fails_naming_the_file(ucf_paths, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty cache; CONV3T_OFFLINE=1 from tests/conftest.py
+    config = REPO / "configs" / "paper" / "resnet18_3d_ucf101_imagenet.yaml"
+    rc = cli_main(["train", str(config), "--dry-run", *_data_args(config, tmp_path, ucf_paths)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"{tmp_path}/hub/checkpoints/resnet18-f37072fd.pth (NOT cached and downloads are off" in err
+    assert "the run could not get its initial weights" in err
 
 
 def test_dry_run_with_a_missing_data_root_fails_like_data_check(tmp_path, capsys):

@@ -52,28 +52,30 @@ def _world_size(trainer_cfg: Mapping[str, Any]) -> int | None:
     return None  # "auto" or -1: decided by the machine the job lands on
 
 
-def _weights_line(model_cfg: Mapping[str, Any]) -> str:
+def _weights_line(model_cfg: Mapping[str, Any]) -> tuple[str, bool]:
+    """Where the initial weights come from, and False when the run could not get them."""
     pretrained = model_cfg.get("pretrained")
     if pretrained is None:
-        return "weights: random initialisation (trained from scratch)"
+        return "weights: random initialisation (trained from scratch)", True
     inflate = model_cfg.get("inflate", "repeat")
     if pretrained != "imagenet":
-        state = "found" if Path(pretrained).is_file() else "MISSING"
-        return f"weights: 2D state dict {pretrained} ({state}), inflate={inflate}"
+        found = Path(pretrained).is_file()
+        return f"weights: 2D state dict {pretrained} ({'found' if found else 'MISSING'}), inflate={inflate}", found
     from conv3t.models import model_spec
     from conv3t.models.transfer import imagenet_checkpoint_path, imagenet_weights_url, offline
 
     arch = model_spec(model_cfg["name"]).arch_2d
     if arch is None:
-        return f"weights: {model_cfg['name']} has no ImageNet counterpart"
+        return f"weights: {model_cfg['name']} has no ImageNet counterpart", False
     path = imagenet_checkpoint_path(arch)
+    url = imagenet_weights_url(arch)
     if path.is_file():
         state = "cached"
     elif offline():
-        state = "NOT cached and downloads are off (CONV3T_OFFLINE / HF_HUB_OFFLINE): the run would fail"
+        state = f"NOT cached and downloads are off (CONV3T_OFFLINE / HF_HUB_OFFLINE): put {url} there"
     else:
-        state = f"not cached: the run downloads {imagenet_weights_url(arch)}"
-    return f"weights: torchvision {arch} ImageNet, inflate={inflate}, {path} ({state})"
+        state = f"not cached: the run downloads {url}"
+    return f"weights: torchvision {arch} ImageNet, inflate={inflate}, {path} ({state})", path.is_file() or not offline()
 
 
 def _data_check(data_cfg: Mapping[str, Any]) -> tuple[str, bool]:
@@ -89,8 +91,9 @@ def _data_check(data_cfg: Mapping[str, Any]) -> tuple[str, bool]:
 def dry_run(config: Mapping[str, Any], run_dir: str | os.PathLike[str], resume: bool = False) -> DryRunReport:
     """Check and describe the run of the validated ``config`` in ``run_dir``; nothing is trained or written.
 
-    ``ok`` is False when the data check finds problems (missing root, unreadable lists, missing frames) or the
-    data / model settings cannot be built; the text then says why.
+    ``ok`` is False when the data check finds problems (missing root, unreadable lists, missing frames), the
+    data / model settings cannot be built, or the initial weights are out of reach (a missing
+    ``model.pretrained`` file; ImageNet weights not cached while offline); the text then says why.
     """
     from conv3t.data import build_datamodule
     from conv3t.train.module import build_model, resolve_class_weights
@@ -112,13 +115,16 @@ def dry_run(config: Mapping[str, Any], run_dir: str | os.PathLike[str], resume: 
         return DryRunReport("\n".join(out), False)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
+    weights_line, weights_ok = _weights_line(config["model"])
     out += ["", f"model: {config['model']['name']}, {len(dm.classes)} classes, {trainable:,} trainable parameters"
-            f" ({total:,} in all)", _weights_line(config["model"])]  # fmt: skip
+            f" ({total:,} in all)", weights_line]  # fmt: skip
     if weights is not None:
         out.append(f"class weights ({config['loss']['class_weights']}): " + ", ".join(f"{w:.4f}" for w in weights))
     out += _schedule_lines(config, len(dm.train_set), len(dm.val_set))
     out += _output_lines(Path(run_dir), resume, checkpoint_paths(run_dir)[0])
-    return DryRunReport("\n".join(out), True)
+    if not weights_ok:
+        out.append("dry run: the run could not get its initial weights (see 'weights:' above)")
+    return DryRunReport("\n".join(out), weights_ok)
 
 
 def _schedule_lines(config: Mapping[str, Any], num_train: int, num_val: int) -> list[str]:
