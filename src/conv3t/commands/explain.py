@@ -14,6 +14,9 @@ FLAGS: dict[str, str] = {
     "videos": "--video",
     "layers": "--layers",
     "channels": "--channels",
+    "device": "--device",
+    "max_memory": "--max-memory",
+    "verify_textures": "--verify-textures",
     "faithfulness_draws": "--faithfulness-draws",
 }
 
@@ -89,6 +92,25 @@ def register(subparsers: Any) -> None:
         help="leave out the section that checks channels against stimuli of known motion (3T models)",
     )
     parser.add_argument(
+        "--verify-textures",
+        type=int,
+        default=24,
+        metavar="N",
+        help="texture views per verification stimulus (24); e.g. 8 is 3x faster, each count then comes with a "
+        "wider confidence interval (printed beside it)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where the report is computed: auto (CUDA when available, else cpu), cpu, cuda or cuda:N",
+    )
+    parser.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory budget of the verification's batches, e.g. 4GB (default: 25%% of the available memory "
+        "on a CPU, 80%% of the free memory on a GPU)",
+    )
+    parser.add_argument(
         "--no-faithfulness",
         action="store_true",
         help="leave out the faithfulness checks of the prediction explanations (channel ablation, frame "
@@ -129,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
             actmax_steps=args.actmax_steps,
             seed=args.seed,
             verify=not args.no_verify,
+            verify_textures=args.verify_textures,
+            device=args.device,
+            max_memory=args.max_memory,
             faithfulness=not args.no_faithfulness,
             faithfulness_draws=args.faithfulness_draws,
         )

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.saliency import frozen_parameters, resolve_layer, run_to_layer
+from conv3t.explain.saliency import frozen_parameters, model_device, resolve_layer, run_to_layer
 from conv3t.nn import Conv3T
 
 __all__ = [
@@ -180,7 +180,7 @@ class ActivationMaximization:
         spectrum = torch.view_as_complex(coeffs) * freq_scale
         dims = tuple(range(-len(shape), 0))
         signal = torch.fft.irfftn(spectrum, s=shape, dim=dims, norm="ortho")
-        signal = torch.einsum("ij,kj...->ki...", self.mixing, signal)
+        signal = torch.einsum("ij,kj...->ki...", self.mixing.to(signal.device), signal)
         pixels = torch.sigmoid(signal)
         if self.single_frame:
             pixels = pixels.unsqueeze(2).expand(-1, -1, self.num_frames, -1, -1)
@@ -191,7 +191,7 @@ class ActivationMaximization:
     ) -> Tensor:
         """One random similarity transform per example, the same for all its frames; reflection padding."""
         k, c, t, h, w = pixels.shape
-        u = torch.rand(k, 4, generator=gen)
+        u = torch.rand(k, 4, generator=gen).to(pixels.device)  # drawn on the CPU: the same on every device
         angle = torch.deg2rad((2 * u[:, 0] - 1) * degrees)
         zoom = scale_range[0] + (scale_range[1] - scale_range[0]) * u[:, 1]
         # translation in affine_grid units: 2 / (size - 1) per pixel (align_corners=True)
@@ -205,7 +205,7 @@ class ActivationMaximization:
         return out.reshape(k, c, t, h, w)
 
     def _normalise(self, pixels: Tensor) -> Tensor:
-        return (pixels - self.mean) / self.std
+        return (pixels - self.mean.to(pixels.device)) / self.std.to(pixels.device)
 
     def _objective(self, clip: Tensor, channels: Tensor) -> Tensor:
         """Per example ``k``: :func:`channel_objective` of channel ``channels[k]`` of the layer output -> ``(K,)``."""
@@ -252,14 +252,16 @@ class ActivationMaximization:
         gen = torch.Generator().manual_seed(int(seed))
         shape = self._signal_shape()
         spec_shape = (*shape[:-1], shape[-1] // 2 + 1)
-        freq_scale = _frequency_scale(shape, decay)
-        coeffs = (torch.randn(len(chans), 3, *spec_shape, 2, generator=gen) * init_std).requires_grad_(True)
-        index = torch.tensor(chans)
+        device = model_device(self.model)
+        freq_scale = _frequency_scale(shape, decay).to(device)
+        coeffs = torch.randn(len(chans), 3, *spec_shape, 2, generator=gen) * init_std  # CPU draw: any device
+        coeffs = coeffs.to(device).requires_grad_(True)
+        index = torch.tensor(chans, device=device)
         opt = torch.optim.Adam([coeffs], lr=lr)
 
         was_training = self.model.training
         self.model.eval()
-        history = torch.zeros(steps, len(chans))
+        history = torch.zeros(steps, len(chans), device=device)
         try:
             # frozen weights: no weight gradients, and Conv3T reuses its generated kernel at every step
             with frozen_parameters(self.model), torch.enable_grad():
@@ -278,13 +280,15 @@ class ActivationMaximization:
             self.model.train(was_training)
         if not torch.isfinite(final).all():
             raise FloatingPointError(f"activation maximisation diverged for layer {self.layer_name}: {final}")
-        return ActMaxResult(chans, pixels.detach().contiguous(), final.detach(), history, self.single_frame)
+        return ActMaxResult(
+            chans, pixels.detach().cpu().contiguous(), final.detach().cpu(), history.cpu(), self.single_frame
+        )
 
     def random_baseline(self, channels: int | Sequence[int], n: int = 8, seed: int = 0) -> Tensor:
         """:func:`channel_objective` ``(n, K)`` of the channels for ``n`` clips of uniform random pixels."""
         chans = [int(channels)] if isinstance(channels, int) else [int(c) for c in channels]
         gen = torch.Generator().manual_seed(int(seed))
-        pixels = torch.rand(n, 3, self.num_frames, *self.size, generator=gen)
+        pixels = torch.rand(n, 3, self.num_frames, *self.size, generator=gen).to(model_device(self.model))
         with torch.no_grad():
             out = self.layer_output(self._normalise(pixels))
-        return torch.stack([channel_objective(out[:, c]) for c in chans], dim=1)
+        return torch.stack([channel_objective(out[:, c]) for c in chans], dim=1).cpu()

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.saliency import frozen_parameters
+from conv3t.explain.saliency import frozen_parameters, model_device
 
 __all__ = [
     "ChannelAttribution",
@@ -92,11 +92,12 @@ class ChannelAttribution:
     def attribute(self, clips: Tensor, target: int | Sequence[int] | Tensor) -> dict[str, Tensor]:
         """``clips (N, C, T, H, W)`` -> layer name -> ``(N, channels)`` attributions (logit units)."""
         _check_clips(clips)
+        x = clips.detach().to(model_device(self.model))
         with frozen_parameters(self.model):
-            out = self._captum.attribute(clips.detach(), target=_targets(target, clips.shape[0]))
+            out = self._captum.attribute(x, target=_targets(target, clips.shape[0]).to(x.device))
         if isinstance(out, Tensor):
             out = [out]
-        return {name: a.detach().flatten(2).sum(2) for name, a in zip(self.layers, out)}
+        return {name: a.detach().flatten(2).sum(2).to(clips.device) for name, a in zip(self.layers, out)}
 
 
 def gradcam_layer(model: nn.Module, layers: Sequence[str], clip_shape: Sequence[int], min_side: int = 7) -> str:
@@ -112,7 +113,7 @@ def gradcam_layer(model: nn.Module, layers: Sequence[str], clip_shape: Sequence[
     ]
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *clip_shape))
+            model(torch.zeros(1, *clip_shape, device=model_device(model)))
     finally:
         for h in handles:
             h.remove()
@@ -127,12 +128,13 @@ def grad_cam(model: nn.Module, layer: str, clips: Tensor, target: int | Sequence
     _check_clips(clips)
     module = dict(model.named_modules())[layer]
     cam = LayerGradCam(logits_of(model), module)
+    x = clips.detach().to(model_device(model))
     with frozen_parameters(model):
-        heat = cam.attribute(clips.detach(), target=_targets(target, clips.shape[0]), relu_attributions=True)
+        heat = cam.attribute(x, target=_targets(target, clips.shape[0]).to(x.device), relu_attributions=True)
     heat = LayerAttribution.interpolate(heat.detach(), tuple(clips.shape[2:]), interpolate_mode="trilinear")
     heat = heat[:, 0].clamp_min(0)
     peak = heat.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    return heat / peak
+    return (heat / peak).to(clips.device)
 
 
 def frame_importance(model: nn.Module, clips: Tensor, target: int | Sequence[int] | Tensor) -> Tensor:
@@ -140,11 +142,10 @@ def frame_importance(model: nn.Module, clips: Tensor, target: int | Sequence[int
     from captum.attr import InputXGradient
 
     _check_clips(clips)
+    x = clips.detach().to(model_device(model), copy=True).requires_grad_(True)
     with frozen_parameters(model):
-        attr = InputXGradient(logits_of(model)).attribute(
-            clips.detach().clone().requires_grad_(True), target=_targets(target, clips.shape[0])
-        )
-    per_frame = attr.detach().abs().sum(dim=(1, 3, 4)).double()  # (N, T)
+        attr = InputXGradient(logits_of(model)).attribute(x, target=_targets(target, clips.shape[0]).to(x.device))
+    per_frame = attr.detach().abs().sum(dim=(1, 3, 4)).double().to(clips.device)  # (N, T)
     total = per_frame.sum(1, keepdim=True)
     uniform = torch.full_like(per_frame, 1.0 / per_frame.shape[1])
     return torch.where(total > 0, per_frame / total.clamp_min(1e-300), uniform).float()
@@ -213,23 +214,25 @@ def explain_predictions(
     _check_clips(clips)
     if len(names) != clips.shape[0]:
         raise ValueError(f"got {len(names)} names for {clips.shape[0]} clips")
-    with torch.no_grad():
-        probs = torch.softmax(logits_of(model)(clips).float(), dim=1)
-    target = probs.argmax(1)
-    channel_attr = ChannelAttribution(model, layers).attribute(clips, target)
     cam_layer = cam_layer or gradcam_layer(model, layers, tuple(clips.shape[1:]))
-    cams = grad_cam(model, cam_layer, clips, target)
-    importance = frame_importance(model, clips, target)
     lookup = {}
     if readings is not None and reading_text is not None:
         lookup = {(str(r["layer"]), int(r["channel"])): reading_text(r) for _, r in readings.iterrows()}
+    attribution = ChannelAttribution(model, layers)
     out = []
+    # one clip at a time: the attributions hold every attributed layer's activations and gradients, so a
+    # batch of clips would hold them for all clips at once
     for i, name in enumerate(names):
-        k = min(top_classes, probs.shape[1])
-        p, idx = probs[i].topk(k)
+        clip = clips[i : i + 1]
+        with torch.no_grad():
+            probs = torch.softmax(logits_of(model)(clip.to(model_device(model))).float(), dim=1).cpu()[0]
+        target = probs.argmax()[None]
+        channel_attr = attribution.attribute(clip, target)
+        k = min(top_classes, probs.shape[0])
+        p, idx = probs.topk(k)
         top = [{"class": _name(classes, int(j)), "probability": float(q)} for q, j in zip(p, idx)]
         ranked = sorted(
-            ((float(a[i, c]), layer, c) for layer, a in channel_attr.items() for c in range(a.shape[1])),
+            ((float(a[0, c]), layer, c) for layer, a in channel_attr.items() for c in range(a.shape[1])),
             key=lambda item: -item[0],
         )
         chosen = [
@@ -242,8 +245,8 @@ def explain_predictions(
                 video=str(name),
                 top=top,
                 channels=chosen,
-                frame_importance=[float(v) for v in importance[i]],
-                cam=cams[i],
+                frame_importance=[float(v) for v in frame_importance(model, clip, target)[0]],
+                cam=grad_cam(model, cam_layer, clip, target)[0],
                 cam_layer=cam_layer,
             )
         )

@@ -51,6 +51,7 @@ __all__ = [
     "PeakFrame",
     "channel_selector",
     "frozen_parameters",
+    "model_device",
     "overlay",
     "resolve_layer",
     "run_to_layer",
@@ -105,6 +106,15 @@ def channel_selector(
         return flat.sum(1) if reduce == "sum" else flat.amax(1)
 
     return select
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (or buffer); the CPU for a model without either.
+
+    The explainers take inputs on any device, compute on the model's and return results on the input's."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 @contextmanager
@@ -213,14 +223,15 @@ class ChannelSaliency:
         if clip.ndim != 5:
             raise ValueError(f"clip must be (N, 3, T, H, W), got {tuple(clip.shape)}")
         selector = channel_selector(channel, reduce, time_index, rectify)
+        x = clip.detach().to(model_device(self.model), copy=True).requires_grad_(True)
         with frozen_parameters(self.model), torch.enable_grad():
-            grad = self._captum.attribute(clip.detach().clone().requires_grad_(True), selector)
-        return grad.detach()
+            grad = self._captum.attribute(x, selector)
+        return grad.detach().to(clip.device)
 
     def activation(self, clip: Tensor) -> Tensor:
         """The layer's output ``(N, C, T', H', W')`` for ``clip`` (no gradients)."""
         with torch.no_grad():
-            return run_to_layer(self.model, self.layer, clip).detach()
+            return run_to_layer(self.model, self.layer, clip.to(model_device(self.model))).detach().to(clip.device)
 
     def peak_frame(self, clip: Tensor, channel: int, rectify: bool = True) -> PeakFrame:
         """The single frame with the highest activation for one clip ``(3, T, H, W)`` (paper sec. 4.3).

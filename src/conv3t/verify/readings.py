@@ -45,6 +45,7 @@ __all__ = [
     "binomial_tail",
     "channel_readings",
     "layer_verdicts",
+    "wilson_interval",
 ]
 
 MOTION_TYPES: tuple[str, ...] = ("translation", "rotation", "zoom")
@@ -134,6 +135,20 @@ def binomial_tail(successes: int, trials: int, p: float) -> float:
     return float(
         sum(math.comb(trials, k) * p**k * (1 - p) ** (trials - k) for k in range(max(successes, 0), trials + 1))
     )
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (default 95 %): ``(low, high)`` in ``[0, 1]``;
+    ``(0, 1)`` for no trials. What a count of agreeing channels says about the agreement rate: fewer texture
+    views or fewer counted channels give a wider interval."""
+    if trials <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials, got {successes}, {trials}")
+    p, n = successes / trials, trials
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _motion_verdict(agree: int, counted: int, chance: float) -> str:

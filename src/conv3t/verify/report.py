@@ -15,14 +15,22 @@ import numpy as np
 
 from conv3t.files import atomic_write
 from conv3t.verify.network import VerificationResult
+from conv3t.verify.readings import wilson_interval
 
 __all__ = ["format_summary", "write_outputs"]
 
 
 def format_summary(result: VerificationResult) -> str:
-    """The summary as a plain-text table (what ``conv3t verify`` prints)."""
+    """The summary as a plain-text table (what ``conv3t verify`` prints), with the 95 % Wilson interval of each
+    agreement rate."""
     df = result.summary.copy()
     df["agreement"] = [("-" if not math.isfinite(v) else f"{v:.0%}") for v in df["agreement"]]
+    intervals = [wilson_interval(int(a), int(n)) for a, n in zip(df["agree"], df["counted"], strict=True)]
+    df.insert(
+        df.columns.get_loc("agreement") + 1,
+        "95% CI",
+        [f"{lo:.0%}-{hi:.0%}" if n > 0 else "-" for (lo, hi), n in zip(intervals, df["counted"], strict=True)],
+    )
     df["chance"] = [f"{v:.0%}" for v in df["chance"]]
     for col in ("median_angle_error_deg", "speed_spearman"):
         df[col] = ["-" if not math.isfinite(v) else f"{v:.2f}" for v in df[col]]

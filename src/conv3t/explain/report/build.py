@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from markupsafe import Markup
@@ -42,8 +43,9 @@ from conv3t.explain.report.section import Section, SectionEntry
 from conv3t.exported import load_exported
 from conv3t.nn import conv3t_layers
 from conv3t.readout import temporal_parameters
+from conv3t.verify.budget import resolve_device
 
-__all__ = ["build_report", "report_context", "sections_of"]
+__all__ = ["build_report", "report_context", "run_summary", "sections_of"]
 
 
 def build_report(
@@ -63,6 +65,9 @@ def build_report(
     extra_sections: Sequence[str] = (),
     verify: bool = True,
     sections: Sequence[SectionEntry] | None = None,
+    device: str = "auto",
+    max_memory: str | None = None,
+    verify_textures: int = 24,
     faithfulness: bool = True,
     faithfulness_draws: int = 20,
 ) -> Path:
@@ -88,6 +93,13 @@ def build_report(
             compares the measured preference with the parameters' reading (:func:`conv3t.verify.verify_model`).
         sections: the section entries to render, in order (default: the registry,
             :data:`conv3t.explain.report.registry.SECTIONS`).
+        device: where the model is loaded and every computation of the report runs: ``"auto"`` (CUDA when
+            available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        max_memory: memory budget of the verification's streamed clips (``"4GB"``); default a fraction of the
+            device's free memory (:func:`conv3t.verify.budget.memory_budget`).
+        verify_textures: texture views per verification stimulus; fewer is faster and widens the agreement's
+            confidence interval printed beside each count. The verification is stored in the report folder and
+            reused by a later report of the same weights and settings (:mod:`conv3t.verify.store`).
         faithfulness: check every prediction explanation (channel ablation, frame deletion and insertion,
             Grad-CAM pixel deletion, weight randomisation; :mod:`conv3t.explain.faithfulness`).
         faithfulness_draws: random draws those checks compare with (>= 2; the verdict rules assume 20).
@@ -95,17 +107,8 @@ def build_report(
     Raises:
         ValueError / FileNotFoundError naming the argument (``layers``, ``channels``, ``videos[i]``).
     """
-    options = ReportOptions(
-        num_clips=num_clips,
-        num_channels=num_channels,
-        actmax_steps=actmax_steps,
-        actmax_frames=actmax_frames,
-        actmax_size=actmax_size,
-        seed=seed,
-        verify=verify,
-        faithfulness=faithfulness,
-        faithfulness_draws=faithfulness_draws,
-    )
+    given = locals()  # every ReportOptions field is a parameter of the same name
+    options = ReportOptions(**{f.name: given[f.name] for f in fields(ReportOptions)})
     if faithfulness_draws < 2:
         raise ValueError(f"faithfulness_draws must be >= 2, got {faithfulness_draws}")
     ctx = report_context(run_dir, out_dir, options, layers, channels)
@@ -118,18 +121,8 @@ def build_report(
             predict(ctx.model, ctx.clips, ctx.info.classes)
         rendered = sections_of(ctx, entries)
         rendered += [Section(None, "", Markup(html), wrap=False) for html in extra_sections]
-        with ctx.step("writing index.html"):
-            footer = Markup(
-                "Written by <code>conv3t explain</code> in {:.0f} s. "
-                "Static page: no scripts, nothing loaded from the network."
-            ).format(time.perf_counter() - ctx.started)
-            index = write_page(
-                ctx.out / "index.html",
-                title=f"{ctx.info.model} — conv3t explanation report",
-                heading=f"{ctx.info.model}: what its temporal filters learned",
-                sections=rendered,
-                footer=footer,
-            )
+        rendered.insert(0, run_summary(ctx))
+        index = _write_index(ctx, rendered)
     finally:
         ctx.progress.close()
     return index
@@ -144,7 +137,8 @@ def report_context(
 ) -> ReportContext:
     """Load the model, read its temporal parameters, choose the layers and channels (before any slow work, so
     a bad ``layers`` / ``channels`` argument fails at once) and create the output folder."""
-    exported = load_exported(run_dir)
+    device = resolve_device(options.device)
+    exported = load_exported(run_dir, device=device)
     model = exported.model.eval()
     info = exported.info
     is_3t = bool(conv3t_layers(model))
@@ -165,9 +159,36 @@ def report_context(
         ranking=ranking,
         layers=names,
         cards=[Card(name, c) for name in names for c in chosen[name]],
+        device=device,
     )
     ctx.shared["channels"] = channels  # given channels are kept when the measured readings re-rank
     return ctx
+
+
+def _write_index(ctx: ReportContext, rendered: list[Section]) -> Path:
+    with ctx.step("writing index.html"):
+        footer = Markup(
+            "Written by <code>conv3t explain</code> in {:.0f} s. "
+            "Static page: no scripts, nothing loaded from the network."
+        ).format(time.perf_counter() - ctx.started)
+        return write_page(
+            ctx.out / "index.html",
+            title=f"{ctx.info.model} — conv3t explanation report",
+            heading=f"{ctx.info.model}: what its temporal filters learned",
+            sections=rendered,
+            footer=footer,
+        )
+
+
+def run_summary(ctx: ReportContext) -> Section:
+    """The paragraph under the page's heading: device, precision, batch sizes and what each stage took (the
+    stages done so far; the page itself is written after)."""
+    stages = ", ".join(f"{what} {seconds:.0f} s" for what, seconds in ctx.progress.seconds.items())
+    notes = Markup("").join(Markup("; {}").format(note) for note in ctx.run_notes)
+    html = Markup('<p class="files">Computed on <code>{}</code> in float32{}. Time per stage: {}.</p>').format(
+        str(ctx.device), notes, stages or "–"
+    )
+    return Section(None, "", html, wrap=False)
 
 
 def sections_of(ctx: ReportContext, entries: Sequence[SectionEntry]) -> list[Section]:

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
 
 from conv3t.explain.report.section import Figure
 from conv3t.exported import ModelInfo
+from conv3t.verify.budget import parse_memory
 
 __all__ = ["Card", "ReportClip", "ReportContext", "ReportOptions", "StepCounter"]
 
@@ -40,7 +42,10 @@ class ReportOptions:
     """The knobs of :func:`~conv3t.explain.report.build_report` that sections read.
 
     ``actmax_frames`` / ``actmax_size`` cap the clip length (frames) and side (pixels) of activation
-    maximisation; ``seed`` seeds it; ``verify`` asks for the verification section (3T models only).
+    maximisation; ``seed`` seeds it; ``verify`` asks for the verification section (3T models only), measured
+    with ``verify_textures`` texture views per stimulus. ``device``: where every computation runs (``auto``,
+    ``cpu``, ``cuda``, ``cuda:N``); ``max_memory``: the memory budget of the streamed stages (``"4GB"``; default
+    a fraction of the device's free memory, :func:`conv3t.verify.budget.memory_budget`).
     """
 
     num_clips: int = 3
@@ -50,8 +55,17 @@ class ReportOptions:
     actmax_size: int = 64
     seed: int = 0
     verify: bool = True
+    verify_textures: int = 24
+    device: str = "auto"
+    max_memory: str | None = None
     faithfulness: bool = True  # the faithfulness checks of the prediction explanations
     faithfulness_draws: int = 20  # their random draws (channels, frame and pixel orders)
+
+    def __post_init__(self) -> None:
+        if self.verify_textures < 1:
+            raise ValueError(f"verify_textures must be >= 1, got {self.verify_textures}")
+        if self.max_memory is not None:
+            parse_memory(self.max_memory)  # a bad size fails now, not after minutes of work
 
 
 @dataclass
@@ -76,7 +90,11 @@ class StepCounter:
     def __init__(self, total: int, enabled: bool) -> None:
         self.total = total
         self.done = 0
+        self.seconds: dict[str, float] = {}  # wall time per step description, in order
+        self._what = ""
         self._bar: Progress | None = None
+        self._console = Console(stderr=True)
+        self.enabled = enabled
         if enabled:
             self._bar = Progress(
                 TextColumn("[bold]conv3t explain[/]"),
@@ -84,19 +102,31 @@ class StepCounter:
                 TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.description}"),
-                console=Console(stderr=True),
+                console=self._console,
             )
             self._task = self._bar.add_task("", total=total)
             self._bar.start()
 
     @contextmanager
     def step(self, what: str) -> Iterator[None]:
+        self._what = what
         if self._bar is not None:
             self._bar.update(self._task, description=what)
+        start = time.perf_counter()
         yield
+        self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - start
         self.done += 1
         if self._bar is not None:
             self._bar.advance(self._task)
+
+    def detail(self, text: str) -> None:
+        """Show ``text`` after the current step's description (e.g. a count and an ETA)."""
+        if self._bar is not None:
+            self._bar.update(self._task, description=f"{self._what}: {text}")
+
+    def say(self, text: str) -> None:
+        """A line on stderr above the bar (shown also without a bar: it says something the user must know)."""
+        self._console.print(text, highlight=False, markup=False)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -121,6 +151,8 @@ class ReportContext:
         clips: the input clips (:class:`ReportClip`, with the model's predictions); ``clip_source`` says
             where they came from, or why there are none.
         shared: results one section leaves for a later one (keys are the writer's section name).
+        device: where the model is and every computation runs; ``run_notes``: how the report was computed
+            (device, batch size, precision, reused results), shown at the top of the page.
     """
 
     model: nn.Module
@@ -138,6 +170,8 @@ class ReportContext:
     shared: dict[str, Any] = field(default_factory=dict)
     progress: StepCounter = field(default_factory=lambda: StepCounter(0, False))
     started: float = field(default_factory=time.perf_counter)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    run_notes: list[str] = field(default_factory=list)
 
     @property
     def images(self) -> Path:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from conv3t.data.clips import load_video_clip, split_clips
 from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 from conv3t.explain.report.context import ReportClip
+from conv3t.explain.saliency import model_device
 from conv3t.exported import ModelInfo
 
 __all__ = ["dataset_clips", "logits", "predict", "read_clips"]
@@ -71,12 +72,12 @@ def logits(output: object) -> Tensor:
 
 
 def predict(model: nn.Module, clips: list[ReportClip], classes: Sequence[str]) -> None:
-    """Set each clip's top prediction and its probability (softmax), in place."""
-    if not clips:
-        return
-    with torch.no_grad():
-        probs = torch.softmax(logits(model(torch.stack([c.clip for c in clips]))), dim=1)
-    for c, p in zip(clips, probs, strict=True):
+    """Set each clip's top prediction and its probability (softmax), in place; one clip at a time on the
+    model's device (any number of ``--video`` files in the memory of one)."""
+    device = model_device(model)
+    for c in clips:
+        with torch.no_grad():
+            p = torch.softmax(logits(model(c.clip[None].to(device))), dim=1)[0].cpu()
         k = int(p.argmax())
         c.prediction = classes[k] if k < len(classes) else str(k)
         c.probability = float(p[k])

@@ -10,6 +10,7 @@ parameters can be read as image motion, and the full numbers in linked CSV files
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.page import macros, write_page
 from conv3t.explain.report.section import Figure, Section
-from conv3t.verify import VerificationResult, verify_model, write_outputs
-from conv3t.verify.readings import ALPHA, MIN_COUNTED, MOTION_TYPES, layer_verdicts
+from conv3t.verify import VerificationResult, VerifyConfig, verify_model, write_outputs
+from conv3t.verify.progress import StageETA
+from conv3t.verify.readings import ALPHA, MIN_COUNTED, MOTION_TYPES, layer_verdicts, wilson_interval
+from conv3t.verify.store import STORE_NAME, load_verification, save_verification, verification_key
 
 __all__ = [
     "measured_verification",
@@ -57,13 +60,43 @@ def verification_steps(ctx: ReportContext) -> int:
 
 
 def measured_verification(ctx: ReportContext) -> VerificationResult:
-    """The model's verification at its clip size, measured once per report (kept in ``ctx.shared``)."""
-    if "verification" not in ctx.shared:
-        info = ctx.info
-        ctx.shared["verification"] = verify_model(
-            ctx.model, num_frames=info.num_frames, size=info.size, mean=info.mean, std=info.std
+    """The model's verification at its clip size, measured once per report (kept in ``ctx.shared``) and stored
+    in the report folder (:mod:`conv3t.verify.store`): a later report of the same weights with the same
+    verification settings reuses it (other ``layers`` / ``channels`` / ``top`` do not change it)."""
+    if "verification" in ctx.shared:
+        return ctx.shared["verification"]
+    info = ctx.info
+    config = VerifyConfig(textures=ctx.options.verify_textures)
+    clip = {"num_frames": info.num_frames, "size": info.size, "mean": info.mean, "std": info.std}
+    key = verification_key(ctx.model, config=config, **clip)
+    result, why = load_verification(ctx.out, key)
+    store = ctx.out / STORE_NAME
+    if result is not None:
+        ctx.progress.say(f"reusing the verification stored in {store} (same weights and settings)")
+        ctx.run_notes.append(f"verification reused from {STORE_NAME} (same weights and settings)")
+    else:
+        if why.startswith("damaged"):
+            message = f"the stored verification {store} is {why}; measuring again"
+            warnings.warn(message, stacklevel=2)
+            ctx.progress.say(f"warning: {message}")
+        eta = StageETA(ctx.progress.detail)
+        result = verify_model(
+            ctx.model,
+            **clip,
+            config=config,
+            device=ctx.device,
+            max_memory=ctx.options.max_memory,
+            progress=eta,
+            notify=ctx.progress.say,
         )
-    return ctx.shared["verification"]
+        save_verification(ctx.out, key, result)
+        batches = ", ".join(f"{mode} mode {b}" for mode, b in result.config.get("batch_sizes", {}).items())
+        ctx.run_notes.append(
+            f"verification: {config.textures} texture views per stimulus, batch size {batches} "
+            f"(memory budget {result.config.get('memory_budget')}), measured in {result.seconds:.0f} s"
+        )
+    ctx.shared["verification"] = result
+    return result
 
 
 def report_verification(ctx: ReportContext) -> Section | None:
@@ -79,7 +112,9 @@ def _counts(row: pd.Series, motion: str) -> str:
     if counted == 0:
         return "–"
     verdict = {"agrees": " ✓", "disagrees": " ✗", "too few": ""}[row[f"{motion}_verdict"]]
-    return f"{int(row[f'{motion}_agree'])}/{counted}{verdict}"
+    agree = int(row[f"{motion}_agree"])
+    low, high = wilson_interval(agree, counted)
+    return f"{agree}/{counted}{verdict} ({low:.0%}–{high:.0%})"
 
 
 def verification_section(
@@ -136,7 +171,11 @@ def verification_section(
         Markup("<p>{}</p>").format(intro)
         + (Markup('<ul class="verdicts">{}</ul>').format(sentences) if len(image) else Markup(""))
         + macros().table(header, rows)
-        + Markup("<p>✓: agrees, ✗: disagrees (above); no mark: too few counted channels to tell.</p>")
+        + Markup(
+            "<p>✓: agrees, ✗: disagrees (above); no mark: too few counted channels to tell. In brackets: the "
+            "95 % Wilson interval of the agreement rate (fewer texture views, <code>--verify-textures</code>, "
+            "measure each channel's preference less reliably; fewer counted channels widen the interval).</p>"
+        )
         + links
     )
     return Section("verification", TITLE, html, figures, nav="Verification")
