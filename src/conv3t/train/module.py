@@ -195,7 +195,8 @@ class VideoClassifier(L.LightningModule):
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]
         loss, logits = self._loss(self(x), y)
-        self.train_pred_counts += torch.bincount(logits.detach().argmax(1), minlength=self.num_classes)
+        # one_hot + sum, not bincount: bincount has no deterministic CUDA kernel (trainer.deterministic: true)
+        self.train_pred_counts += F.one_hot(logits.detach().argmax(1), self.num_classes).sum(0)
         self.train_top1(logits.detach(), y)
         bs = y.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs, sync_dist=True)
