@@ -100,3 +100,19 @@ def test_the_demo_prints_the_verdicts(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "clip 0 -> x: 1 of 2 checks passed" in text
     assert "pass  removing the 5 credited channels drops p(x)" in text and "fail  deleting frames" in text
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_as_printed() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    part = readme[readme.index("## Are the explanations faithful?") :]
+    part = part[: part.index("\n## ", 1)]
+    code = re.findall(r"```python\n(.*?)```", part, flags=re.S)[0]
+    torch.manual_seed(0)
+    namespace: dict = {}
+    exec(compile(code, "README.md (faithfulness example)", "exec"), namespace)
+    result = namespace["result"]
+    assert result.channel_ablation.draws == 20 and len(result.verdicts) == 7
+    assert result.randomisation[0].layers_randomised == ("fc",)
