@@ -116,3 +116,37 @@ def test_the_readme_example_runs_as_printed() -> None:
     result = namespace["result"]
     assert result.channel_ablation.draws == 20 and len(result.verdicts) == 7
     assert result.randomisation[0].layers_randomised == ("fc",)
+
+
+def test_the_summary_counts_passes_and_says_plainly_what_survives_randomisation() -> None:
+    from types import SimpleNamespace
+
+    from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RandomisationStep, Verdict
+    from conv3t.explain.faithfulness.verdicts import ablation_verdict, randomisation_verdicts
+    from conv3t.explain.report.sections.faithfulness import FAITHFULNESS_KEY, faithfulness_section
+
+    def result(p_after: float, frame_corr: float) -> FaithfulnessResult:
+        ablation = ChannelAblation(5, 0.97, p_after, 0.95, 0.02, 20)
+        steps = (RandomisationStep(("fc",), 0.9, 1.0, 0.8), RandomisationStep(("fc", "conv1"), 0.1, frame_corr, 0.0))
+        verdicts = (ablation_verdict(ablation, "rotate_cw"), *randomisation_verdicts(steps))
+        return FaithfulnessResult(0, ablation, None, None, None, steps, verdicts)
+
+    results = [result(0.21, 0.98), result(0.94, 0.2)]
+    assert results[0].verdict("channel_ablation").sentence == (
+        "removing the 5 credited channels drops p(rotate_cw) from 0.97 to 0.21; 5 random channels of the same "
+        "layers: 0.95 ± 0.02 (20 draws): the credited channels matter."
+    )
+    assert results[1].verdict("channel_ablation").passed is False  # 0.94 is not below 0.95 - 2 x 0.02
+    assert isinstance(results[0].verdict("randomisation_gradcam"), Verdict)
+    ctx = SimpleNamespace(
+        options=SimpleNamespace(faithfulness=True, faithfulness_draws=20),
+        clips=[SimpleNamespace(name="a"), SimpleNamespace(name="b")],
+        info=SimpleNamespace(classes=["rotate_cw"]),
+        shared={FAITHFULNESS_KEY: results},
+    )
+    section = faithfulness_section(ctx)  # type: ignore[arg-type]
+    text = str(section.html)
+    assert "<td>credited channels</td><td>1 of 2 clips</td>" in text
+    assert "<td>frame importance changes with the weights</td><td>1 of 2 clips</td>" in text
+    assert "The frame importance stays the same when every layer's weights are randomised (on 1 of 2 clips)" in text
+    assert "explains nothing about what the model learned" in text
