@@ -176,6 +176,9 @@ def test_bad_input_names_the_argument() -> None:
         check.evaluate(clip[:, :1], TARGET, Explanation())
     with pytest.raises(ValueError, match=r"^target must be a class index in \[0, 2\)"):
         check.evaluate(clip, 2, e)
+    with pytest.raises(ValueError, match=r"^target must be a class index \(an integer\), got 0.0"):
+        check.evaluate(clip, 0.0, e)  # type: ignore[arg-type]
+    assert check.evaluate(clip, torch.tensor(TARGET), e).target == TARGET
     with pytest.raises(ValueError, match=r"^explanation.channels: layer 'conv9' is not a module of FramePlantedNet"):
         check.evaluate(clip, TARGET, Explanation(channels={"conv9": (0,)}))
     with pytest.raises(ValueError, match=r"^explanation.channels\['conv1'\]: channels \[16\] out of range"):
@@ -184,6 +187,9 @@ def test_bad_input_names_the_argument() -> None:
         check.evaluate(clip, TARGET, Explanation(frame_importance=torch.ones(7)))
     with pytest.raises(ValueError, match=r"^explanation.gradcam must be \(8, 16, 16\)"):
         check.evaluate(clip, TARGET, Explanation(gradcam=torch.ones(8, 16, 15)))
+    net.unused = nn.Conv3d(3, 3, 1)  # a module that never runs
+    with pytest.raises(ValueError, match=r"^explanation.channels: layer 'unused' gave no \(N, C, ...\) tensor output"):
+        check.evaluate(clip, TARGET, Explanation(channels={"unused": (0,)}))
     with pytest.raises(ValueError, match=r"^draws must be an integer >= 2"):
         Faithfulness(net, draws=1)
     with pytest.raises(ValueError, match=r"^layer_groups: 'head' is not a module"):

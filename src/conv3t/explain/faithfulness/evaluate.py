@@ -19,6 +19,7 @@ mode (each module's mode is restored afterwards) and none of its weights changes
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -128,6 +129,7 @@ class Faithfulness:
             ValueError naming ``clip``, ``target`` or the ``explanation`` field that is wrong.
         """
         x = _as_batch(clip)
+        target = _as_index(target)
         if x.shape[2] < self.min_frames:
             raise ValueError(f"clip has {x.shape[2]} frames; the checks need at least {self.min_frames}")
         _check_explanation(self.model, explanation, tuple(x.shape[2:]))
@@ -176,14 +178,18 @@ class Faithfulness:
             for h in handles:
                 h.remove()
         classes = logits.shape[1]
-        if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < classes:
+        if not 0 <= target < classes:
             raise ValueError(f"target must be a class index in [0, {classes}) for this model, got {target!r}")
         for name, channels in explanation.channels.items():
-            bad = [c for c in channels if not 0 <= int(c) < widths.get(name, 0)]
+            if name not in widths:
+                raise ValueError(
+                    f"explanation.channels: layer {name!r} gave no (N, C, ...) tensor output in the forward pass"
+                )
+            bad = [c for c in channels if not 0 <= int(c) < widths[name]]
             if bad:
                 raise ValueError(
                     f"explanation.channels[{name!r}]: channels {bad} out of range, the layer has "
-                    f"{widths.get(name, 0)} output channels"
+                    f"{widths[name]} output channels"
                 )
         return float(torch.softmax(logits, 1)[0, target]), widths, ran
 
@@ -271,6 +277,18 @@ class Faithfulness:
 
             explainer = conv3t_explainer(layers=sorted(explanation.channels) or None)
         return randomisation_cascade(self.model, x, target, explainer, groups, generator)
+
+
+def _as_index(target: object) -> int:
+    """An int, a numpy integer or a one-element integer tensor as an int (a float or a bool is refused)."""
+    if isinstance(target, Tensor) and target.numel() == 1 and not target.is_floating_point():
+        target = target.item()
+    if isinstance(target, bool):
+        raise ValueError(f"target must be a class index, got {target!r}")
+    try:
+        return operator.index(target)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"target must be a class index (an integer), got {target!r}") from None
 
 
 def _record(name: str, out: object, widths: dict[str, int], ran: set[str], explanation: Explanation) -> None:
