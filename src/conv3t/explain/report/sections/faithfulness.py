@@ -144,8 +144,10 @@ def faithfulness_section(ctx: ReportContext) -> Section | None:
     html += Markup("<p>Checks passed:</p>") + m.table(("check", "passed"), counts)
     html += _unchanged(results)
     html += Markup(
-        "<p>The numbers per clip (AUC: area under the class probability as frames or pixels are "
-        "removed, explanation's order / random orders):</p>"
+        "<p>The numbers per clip: the class probability before → with the credited channels zeroed / with random "
+        "channels zeroed (mean ± std); for frames and pixels the area under the class probability as they are "
+        "deleted or inserted, explanation's order / random orders (mean ± std); the rank correlations with "
+        "every layer group randomised.</p>"
     ) + _numbers(ctx, results)
     return Section("faithfulness", "Faithfulness of the prediction explanations", html, nav="Faithfulness")
 
@@ -159,7 +161,7 @@ def _unchanged(results: list[FaithfulnessResult]) -> Markup:
             what = name.split(" changes")[0]
             out += Markup(
                 '<p class="sentence">The {} stays the same when every layer\'s weights are randomised '
-                "(on {} of {} clips): there it explains nothing about what the model learned.</p>"
+                "(on {} of {} clips): it explains nothing about what the model learned.</p>"
             ).format(what, len(failed), len(results))
     return out
 
@@ -173,12 +175,12 @@ def _numbers(ctx: ReportContext, results: list[FaithfulnessResult]) -> Markup:
     for clip, r in zip(ctx.clips, results):
         a, last = r.channel_ablation, (r.randomisation[-1] if r.randomisation else None)
         curves = [
-            f"{_fmt(c.auc)} / {_fmt(c.random_auc_mean)} ± {_fmt(c.random_auc_std)}" if c else "–"
+            f"{_fmt(c.auc)} / {_fmt(c.random_auc_mean)}±{_fmt(c.random_auc_std)}" if c else "–"
             for c in (r.frame_deletion, r.frame_insertion, r.spatial_deletion)
         ]
         ablation = (
-            f"{_fmt(a.p_before)} → {_fmt(a.p_after_credited)} (random {_fmt(a.p_after_random_mean)} ± "
-            f"{_fmt(a.p_after_random_std)})"
+            f"{_fmt(a.p_before)} → {_fmt(a.p_after_credited)} / {_fmt(a.p_after_random_mean)}±"
+            f"{_fmt(a.p_after_random_std)}"
             if a
             else "–"
         )
@@ -193,10 +195,10 @@ def _numbers(ctx: ReportContext, results: list[FaithfulnessResult]) -> Markup:
     header = (
         "clip",
         "class",
-        "p with credited channels removed",
-        "frame deletion AUC",
-        "frame insertion AUC",
-        "Grad-CAM pixel deletion AUC",
-        "rank corr. after randomising all (Grad-CAM / frames / channels)",
+        "p → credited channels zeroed / random",
+        "frame deletion",
+        "frame insertion",
+        "Grad-CAM pixels",
+        "randomised: CAM / frames / channels",
     )
     return macros().table(header, rows)
