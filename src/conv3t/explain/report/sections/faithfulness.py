@@ -144,10 +144,11 @@ def faithfulness_section(ctx: ReportContext) -> Section | None:
     html += Markup("<p>Checks passed:</p>") + m.table(("check", "passed"), counts)
     html += _unchanged(results)
     html += Markup(
-        "<p>The numbers per clip: the class probability before → with the credited channels zeroed / with random "
-        "channels zeroed (mean ± std); for frames and pixels the area under the class probability as they are "
-        "deleted or inserted, explanation's order / random orders (mean ± std); the rank correlations with "
-        "every layer group randomised.</p>"
+        "<p>The numbers per clip. <em>channels</em>: the class probability before → with the credited channels "
+        "zeroed / with random channels zeroed (mean±std); <em>frames</em>, <em>CAM pixels</em>: the area under the "
+        "class probability as frames or Grad-CAM pixels are deleted or inserted, the explanation's order / random "
+        "orders (mean±std); <em>randomised ρ</em>: the rank correlations of the Grad-CAM / frame importance / "
+        "channel attribution with the trained model's once every layer group is randomised.</p>"
     ) + _numbers(ctx, results)
     return Section("faithfulness", "Faithfulness of the prediction explanations", html, nav="Faithfulness")
 
@@ -192,13 +193,5 @@ def _numbers(ctx: ReportContext, results: list[FaithfulnessResult]) -> Markup:
             else "–"
         )
         rows.append((clip.name, ctx.info.classes[r.target], ablation, *curves, corr))
-    header = (
-        "clip",
-        "class",
-        "p → credited channels zeroed / random",
-        "frame deletion",
-        "frame insertion",
-        "Grad-CAM pixels",
-        "randomised: CAM / frames / channels",
-    )
+    header = ("clip", "class", "channels", "frames deleted", "frames inserted", "CAM pixels", "randomised ρ")
     return macros().table(header, rows)
