@@ -8,8 +8,8 @@ A config is a nested mapping with these sections (every key has a default except
     data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
     optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
                temporal_lr, temporal_weight_decay, norm_weight_decay
-    sched:     name (cosine|constant|plateau), warmup_epochs, min_lr_ratio, plateau_factor, plateau_patience,
-               plateau_every_n_epochs, plateau_threshold
+    sched:     name (cosine|constant|plateau), warmup_epochs, min_lr_ratio, plateau_* (factor, patience,
+               every_n_epochs, threshold)
     loss:      aux_weight (GoogLeNet auxiliary heads, 0.3), label_smoothing, class_weights
     early_stop: rule (none|lightning|paper), monitor, mode, patience, min_delta, check_from_epoch,
                check_every_n_epochs, collapse_epochs, collapse_fraction
@@ -123,12 +123,10 @@ SCHEMA: dict[str, Any] = {
     "loss": {
         "aux_weight": _f(0.3, float),  # GoogLeNet: loss = main + aux_weight * (aux1 + aux2)
         "label_smoothing": _f(0.0, float),
-        # null | inverse_frequency (from the training list, normalised to sum 1) | one weight per class;
-        # used by the training and the validation loss (the paper's code weights both)
+        # null | inverse_frequency (training list) | one weight per class; weights training and validation loss
         "class_weights": _f(None, str, list, nullable=True),
     },
-    # rule none | lightning (EarlyStopping on monitor/mode/patience/min_delta) | paper (the authors' rule with
-    # the check_* and collapse_* keys); see conv3t.train.stopping and docs/training.md
+    # rule none | lightning (monitor, mode, patience, min_delta) | paper (check_*, collapse_*): train/stopping.py
     "early_stop": {
         "rule": _f("none", str, choices=("none", "lightning", "paper")),
         "monitor": _f("val/top1", str),
