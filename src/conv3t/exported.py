@@ -128,6 +128,7 @@ def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: Mod
     from safetensors.torch import save
 
     directory = Path(directory)
+    model = getattr(model, "_orig_mod", model)  # torch.compile(model): the plain network's keys, no _orig_mod.
     if hasattr(model, "transform_input") and "transform_input" not in info.model_kwargs:
         # GoogLeNet: whether it rescales its input is resolved at build time (True for ImageNet weights);
         # the export must rebuild the same network.

@@ -4,7 +4,7 @@ A config is a nested mapping with these sections (every key has a default except
 ``data.dataset``; see ``docs/training.md`` for the meaning of each)::
 
     seed: 0                    # seed_everything(seed, workers=True)
-    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init, temporal_init_per_channel
+    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init, temporal_init_per_channel, compile
     data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
     optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
                temporal_lr, temporal_weight_decay, norm_weight_decay
@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from conv3t.train.compiling import compile_options
 from conv3t.train.trainer_options import TRAINER_RESERVED, strategy_keys, strategy_names, trainer_arguments
 
 __all__ = [
@@ -94,6 +95,8 @@ SCHEMA: dict[str, Any] = {
         # with temporal_init > 0: one draw per channel used at every step, so each channel starts as one
         # constant motion (its parameters then read as a motion, not as steps that change direction)
         "temporal_init_per_channel": _f(False, bool),
+        # true, or a mapping of torch.compile keywords ({fullgraph: true, mode: ...}): see conv3t.train.compiling
+        "compile": _f(False, bool, dict),
     },
     "data": FREE,
     "optim": {
@@ -357,6 +360,10 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str,
     full = merge(default_config(), cfg)
     out = _validate(full, SCHEMA, "", source)
     _check_data(out["data"], source)
+    try:
+        compile_options(out["model"]["compile"])
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
     if out["sched"]["name"] == "plateau" and out["sched"]["warmup_epochs"] > 0:
         raise ConfigError(f"{source}: sched.warmup_epochs is not supported with sched.name=plateau")
     from conv3t.train.protocol_checks import check_protocol

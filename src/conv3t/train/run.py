@@ -33,6 +33,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
+from conv3t.train.compiling import apply_compile, compile_options
 from conv3t.train.config import ConfigError, _plain, dump_config
 from conv3t.train.module import VideoClassifier, resolve_class_weights
 from conv3t.train.requeue import RequeueOnSignal, hpc_checkpoints
@@ -272,6 +273,7 @@ def _build(
     except (TypeError, ValueError, KeyError) as err:
         raise ConfigError(f"cannot build the run from its data / model settings: {type(err).__name__}: {err}") from err
     dm.sample_seed = int(config["seed"])
+    apply_compile(module.model, compile_options(config["model"].get("compile", False)))  # in place: same state dict
     if config["cache"]["clips"]:
         _cache_clips(config, dm, cache_progress)
     return dm, module
