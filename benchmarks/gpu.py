@@ -1,15 +1,17 @@
 """Conv3T speed on a GPU: layers and whole models at the paper's clip size, bf16 autocast, channels_last_3d.
 
-One prepared run of at most ~5 minutes (each part is time-boxed; an error in one part is reported and the
-others still run), in this order:
+One prepared run of at most ~5 minutes by default (``--total-s``; each part is time-boxed; an error in one part
+is reported and the others still run), in this order:
 
-1. layers, eager: every distinct Conv3T shape of 3T-ResNet18 at 30x150x224, batch 16; Conv3T ("matrix" and
+1. small clip (issues 13, 20): ResNet18 and GoogLeNet training steps on a 2x16x32x32 clip, fp32, at the
+   identity start and at random (trained-like) temporal parameters: 3T batched, 3T layer by layer, 3D, and
+   both compiled (inductor) (``benchmarks/small_clip.py``).
+2. layers, eager: every distinct Conv3T shape of 3T-ResNet18 at 30x150x224, batch 16; Conv3T ("matrix" and
    "grid_sample" kernels) vs nn.Conv3d; training (fwd+bwd) and inference; sums over the network.
-2. models, eager: 3T-ResNet18 vs 3D-ResNet18 vs R(2+1)D-18 training step and inference, clips/s, peak memory.
-3. models, torch.compile: 3T-ResNet18 vs 3D-ResNet18.
-4. layers, torch.compile: as 1 with the "matrix" kernel, as far as the time box allows.
-5. small clip (issue 13): ResNet18 and GoogLeNet training steps on a 2x16x32x32 clip, fp32, eager:
-   3T with model-level batched kernel generation, 3T layer by layer, 3D (``benchmarks/small_clip.py``).
+3. models, eager, bf16 autocast and fp32: 3T vs 3D ResNet18 and GoogLeNet (and R(2+1)D-18) at 30x150x224,
+   training step and inference, clips/s, peak memory.
+4. models, torch.compile (bf16): 3T vs 3D ResNet18 and GoogLeNet, training then inference.
+5. layers, torch.compile: as 2 with the "matrix" kernel, as far as the time box allows.
 
 Prints a compact table and writes ``gpu_bench.json`` to ``$OUT`` (or ``--out``) after every part.
 
@@ -62,11 +64,12 @@ def time_box(seconds: float):
 
 
 BUDGETS = {  # shares of --total-s per part; layers_compiled gets what is left
-    "small_clip": 0.08,
-    "layers": 0.14,
-    "models": 0.15,
-    "models_compiled_train": 0.4,
-    "models_compiled_eval": 0.13,
+    "small_clip": 0.14,
+    "layers": 0.1,
+    "models": 0.12,
+    "models_fp32": 0.1,
+    "models_compiled_train": 0.34,
+    "models_compiled_eval": 0.1,
 }
 
 
@@ -120,14 +123,16 @@ def settings(smoke: bool, cuda: bool) -> dict:
     for limit in ("recompile_limit", "cache_size_limit"):  # name differs between torch versions
         if hasattr(torch._dynamo.config, limit):
             setattr(torch._dynamo.config, limit, 64)
-    models_ = ["resnet18_3t", "resnet18_3d", "r2plus1d_18"]
+    models_ = ["resnet18_3t", "resnet18_3d", "googlenet_3t", "googlenet_3d", "r2plus1d_18"]
+    variants = ["3t_batched", "3t_layerwise", "3d", "3t_compiled", "3d_compiled"]
     if not smoke:
-        small = {"clip": (2, 16, 32, 32), "rounds": 10, "warmup": 3, "families": ["resnet18", "googlenet"]}
+        small = {"clip": (2, 16, 32, 32), "rounds": 10, "warmup": 3, "families": ["resnet18", "googlenet"],
+                 "variants": variants}  # fmt: skip
         return dict(clip=(30, 150, 224), batch=16, repeats=10, warmup=3, models=models_,
-                    compiled=models_[:2], memory=True, small=small)  # fmt: skip
+                    compiled=models_[:4], memory=True, small=small)  # fmt: skip
     torch.set_num_threads(2)
     # one ResNet18 round of the small clip (GoogLeNet needs >= 7x31x31 and three builds take long on a CPU)
-    small = {"clip": (2, 8, 32, 32), "rounds": 1, "warmup": 0, "families": ["resnet18"]}
+    small = {"clip": (2, 8, 32, 32), "rounds": 1, "warmup": 0, "families": ["resnet18"], "variants": variants[:3]}
     return dict(clip=(8, 32, 32), batch=2, repeats=2, warmup=1, models=models_,
                 compiled=["resnet10_3t", "resnet10_3d"], memory=cuda, small=small)  # fmt: skip
 
@@ -163,23 +168,27 @@ def main(argv: list[str] | None = None) -> int:
             deadline=deadline, log=log, partial=partial,
         )  # fmt: skip
 
-    def model_part(names: list[str], compiled: bool, modes=("train", "eval")) -> Callable[[float, dict], object]:
+    def model_part(
+        names: list[str], compiled: bool, modes=("train", "eval"), dtype: torch.dtype | None = bf16
+    ) -> Callable[[float, dict], object]:
         return lambda deadline, partial: models.run(
-            names, clip, batch, device, repeats, warmup, bf16, True, compiled,
+            names, clip, batch, device, repeats, warmup, dtype, True, compiled,
             memory=cfg["memory"] and "train" in modes, deadline=deadline, modes=modes, log=log, partial=partial,
         )  # fmt: skip
 
     def small_part(deadline: float, partial: dict) -> object:
         small = cfg["small"]
-        variants = ["3t_batched", "3t_layerwise", "3d"]
-        return small_clip.run(
-            small["families"], variants, small["clip"], small["rounds"], small["warmup"], device,
-            "wall" if cuda else "cpu", log,
-        )  # fmt: skip
+        for params in small_clip.PARAM_STATES:  # identity start, then trained-like
+            partial[params] = small_clip.run(
+                small["families"], small["variants"], small["clip"], small["rounds"], small["warmup"], device,
+                "wall" if cuda else "cpu", log, params,
+            )  # fmt: skip
+        return partial
 
     parts.run("small_clip", small_part)
     parts.run("layers", layer_part(False))
     parts.run("models", model_part(cfg["models"], False))
+    parts.run("models_fp32", model_part(cfg["models"], False, dtype=None))
     # compiled models in two parts, so that a slow eval compile cannot lose the training numbers
     parts.run("models_compiled_train", model_part(cfg["compiled"], True, ("train",)))
     parts.run("models_compiled_eval", model_part(cfg["compiled"], True, ("eval",)))
@@ -198,9 +207,13 @@ def summary(report: dict) -> str:
             continue
         result = entry["result"]
         if name == "small_clip":
-            for family, row in result.items():
-                base = row.get("3d", float("nan"))
-                lines.append(f"{name:<22} {family:<12} " + "  ".join(f"{k} {v / base:.3f}x" for k, v in row.items()))
+            for params, rows in result.items():
+                for family, row in rows.items():
+                    ratios = []
+                    for k, v in row.items():
+                        base = row.get("3d_compiled" if k.endswith("_compiled") else "3d", float("nan"))
+                        ratios.append(f"{k} {v / base:.3f}x")
+                    lines.append(f"{name:<22} {params:<8} {family:<12} " + "  ".join(ratios))
             continue
         if name.startswith("layers"):
             ratios = result.get("resnet18_3t", {}).get("ratios", {})

@@ -4,25 +4,36 @@ On a GPU a convolution over a batch is fast and what a layer costs per call (ope
 decides the speed. A small clip (batch 2, 16x32x32) puts a CPU in the same regime: the convolutions are
 cheap, kernel generation is not. Training step = ``zero_grad(set_to_none=True)``, forward, cross-entropy,
 backward, SGD-momentum step; one torch thread; rounds interleave the variants in one process (rotating
-order); medians of process CPU time (``--clock wall`` on a quiet machine).
+order). Every call is timed on both clocks: process CPU time (robust against other processes on a shared
+machine) and wall time; medians of each are printed.
 
 Variants: ``3t_batched`` (``conv3t.nn.batch_kernel_generation`` switched on: the sampling matrices of all
-layers of one kernel size in one computation), ``3t_layerwise`` (every Conv3T generates its kernel alone)
-and ``3d`` (the twin with ``nn.Conv3d``). All from ``create_model``, random weights, non-identity temporal
-parameters.
+layers of one kernel size in one computation; ``create_model``'s default), ``3t_layerwise`` (every Conv3T
+generates its kernel alone), ``3d`` (the twin with ``nn.Conv3d``), and with ``--compiled`` ``3t_compiled``
+and ``3d_compiled`` (``torch.compile(model, fullgraph=True)``, inductor; forward + backward compiled, the
+optimizer step eager; compile time reported, not timed). All from ``create_model`` with random weights.
 
-    .venv/bin/python benchmarks/small_clip.py                         # ResNet18 + GoogLeNet, ~2 minutes
-    .venv/bin/python benchmarks/small_clip.py --models googlenet --rounds 30 --json small.json
-    .venv/bin/python benchmarks/small_clip.py --device cuda --clock wall   # on a GPU
+Parameter states (``--params``): ``identity`` (scale 1, rotation and translations 0: where training from a
+2D network starts) and ``random`` (rotation and translations uniform in [-0.3, 0.3]: trained-like; what this
+script measured before issue 20). What decides the figure is printed first: CPU model, vector extensions,
+clock, torch's CPU capability, threads, load average.
+
+    .venv/bin/python benchmarks/small_clip.py                         # ResNet18 + GoogLeNet, both states
+    .venv/bin/python benchmarks/small_clip.py --models googlenet --params identity --rounds 30 --json small.json
+    .venv/bin/python benchmarks/small_clip.py --compiled --variants 3t_batched 3d   # + inductor columns
+    .venv/bin/python benchmarks/small_clip.py --device cuda          # on a GPU (CPU time is then meaningless)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
+import time
 
 import torch
-from timing import interleaved, machine, median
+from timing import machine, sync
 from torch import nn
 
 from conv3t.files import write_json
@@ -34,39 +45,86 @@ try:  # the model-level generation of issue 13; absent in older checkouts (basel
 except ImportError:  # pragma: no cover - baseline only
     batch_kernel_generation = None
 
+PARAM_STATES = ("identity", "random")
+_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_details() -> dict[str, object]:
+    """What beyond the model name decides CPU speed: vector extensions, clock, torch's kernels, oneDNN limits."""
+    flags: set[str] = set()
+    mhz = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+                elif line.startswith("cpu MHz") and mhz is None:
+                    mhz = float(line.split(":", 1)[1])
+    except OSError:
+        pass
+    return {
+        "flags": [f for f in _FLAGS if f in flags],
+        "mhz": mhz,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
+    }
+
 
 def _logits(out: object) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out  # type: ignore[return-value,index]
 
 
-def build(family: str, variant: str, device: torch.device) -> nn.Module:
-    """``family`` (resnet18, googlenet) in one variant, with non-identity temporal parameters."""
+def build(family: str, variant: str, device: torch.device, params: str = "random") -> nn.Module:
+    """``family`` (resnet18, googlenet) in one variant; temporal parameters at ``params`` (identity, random)."""
+    if params not in PARAM_STATES:
+        raise SystemExit(f"--params must be one of {PARAM_STATES}, got {params!r}")
     torch.manual_seed(0)
     model = create_model(f"{family}_{variant[:2]}", num_classes=27).to(device)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for _, layer in conv3t_layers(model, min_depth=2):
-            for p in (layer.rotation, layer.translation_x, layer.translation_y):
-                p.copy_(torch.empty(p.shape).uniform_(-0.3, 0.3, generator=gen))
+    if params == "random":
+        gen = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for _, layer in conv3t_layers(model, min_depth=2):
+                for p in (layer.rotation, layer.translation_x, layer.translation_y):
+                    p.copy_(torch.empty(p.shape).uniform_(-0.3, 0.3, generator=gen))
     if variant.startswith("3t"):
         if batch_kernel_generation is None:
             if variant == "3t_batched":
                 raise SystemExit("3t_batched needs conv3t.nn.batch_kernel_generation (issue 13)")
         else:  # create_model switches it on for 3T models: the layerwise variant switches it off again
-            batch_kernel_generation(model, enabled=variant == "3t_batched")
+            batch_kernel_generation(model, enabled=variant != "3t_layerwise")
     return model
 
 
-def train_step_fn(model: nn.Module, clip: torch.Tensor, labels: torch.Tensor):
+def train_step_fn(model: nn.Module, clip: torch.Tensor, labels: torch.Tensor, compiled: bool = False):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     model.train()
+    forward = torch.compile(model, fullgraph=True) if compiled else model
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(_logits(model(clip)), labels).backward()
+        nn.functional.cross_entropy(_logits(forward(clip)), labels).backward()
         optimizer.step()
 
     return step
+
+
+def timed_rounds(fns: dict, rounds: int, warmup: int, device: torch.device) -> dict[str, dict[str, list[float]]]:
+    """Seconds per call on both clocks (``cpu``, ``wall``), rounds interleaved with a rotating order."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times = {name: {"cpu": [], "wall": []} for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            sync(device)
+            c0, w0 = time.process_time(), time.perf_counter()
+            fns[name]()
+            sync(device)
+            times[name]["cpu"].append(time.process_time() - c0)
+            times[name]["wall"].append(time.perf_counter() - w0)
+    return times
 
 
 def run(
@@ -78,23 +136,54 @@ def run(
     device: torch.device,
     clock: str = "cpu",
     log=print,
+    params: str = "random",
 ) -> dict[str, dict[str, float]]:
-    """Median milliseconds of a training step per family and variant, interleaved rounds in one process."""
+    """Median milliseconds (on ``clock``) of a training step per family and variant; see :func:`run_both`."""
+    full = run_both(families, variants, clip, rounds, warmup, device, log, params)
+    return {family: {v: row[v][clock] for v in row if v != "compile_s"} for family, row in full.items()}
+
+
+def run_both(
+    families: list[str],
+    variants: list[str],
+    clip: tuple[int, int, int, int],
+    rounds: int,
+    warmup: int,
+    device: torch.device,
+    log=print,
+    params: str = "random",
+) -> dict[str, dict]:
+    """``{family: {variant: {"cpu": ms, "wall": ms}, "compile_s": {variant: s}}}``, interleaved in one process."""
     n, t, h, w = clip
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict] = {}
     for family in families:
         torch.manual_seed(2)
         x = torch.randn(n, 3, t, h, w, device=device)
         labels = torch.randint(0, 27, (n,), device=device)
-        fns = {v: train_step_fn(build(family, v, device), x, labels) for v in variants}
-        times = interleaved(fns, rounds, warmup, device, clock=clock)
-        medians = {v: median(times[v]) * 1e3 for v in variants}
-        results[family] = medians
-        base = medians.get("3d")
-        line = " | ".join(
-            f"{v} {ms:7.1f} ms" + (f" ({ms / base:.3f}x)" if base and v != "3d" else "") for v, ms in medians.items()
-        )
-        log(f"{family:<10} {line}")
+        fns, compile_s = {}, {}
+        for v in variants:
+            compiled = v.endswith("_compiled")
+            fns[v] = train_step_fn(build(family, v, device, params), x, labels, compiled)
+            if compiled:  # the first call compiles forward and backward; not part of the timing
+                start = time.perf_counter()
+                fns[v]()
+                compile_s[v] = round(time.perf_counter() - start, 1)
+        times = timed_rounds(fns, rounds, warmup, device)
+        row: dict = {v: {c: statistics.median(times[v][c]) * 1e3 for c in ("cpu", "wall")} for v in variants}
+        row["compile_s"] = compile_s
+        results[family] = row
+        for clock in ("cpu", "wall"):
+            parts = []
+            for v in variants:
+                base = row.get("3d_compiled" if v.endswith("_compiled") else "3d", {}).get(clock)
+                ratio = f" ({row[v][clock] / base:.3f}x)" if base and not v.startswith("3d") else ""
+                parts.append(f"{v} {row[v][clock]:7.1f} ms{ratio}")
+            log(f"{family:<10} {params:<8} {clock:<4} " + " | ".join(parts))
+        if compile_s:
+            log(
+                f"{family:<10} {params:<8} compile (first step, wall) "
+                + ", ".join(f"{k} {s} s" for k, s in compile_s.items())
+            )
     return results
 
 
@@ -102,21 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["resnet18", "googlenet"])
     ap.add_argument("--variants", nargs="+", default=["3t_batched", "3t_layerwise", "3d"])
+    ap.add_argument("--compiled", action="store_true", help="add 3t_compiled and 3d_compiled (inductor)")
+    ap.add_argument("--params", nargs="+", default=list(PARAM_STATES), choices=PARAM_STATES)
     ap.add_argument("--clip", nargs=4, type=int, default=[2, 16, 32, 32], metavar=("N", "T", "H", "W"))
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    info = machine(device)
-    print(f"# small clip {args.clip}: {info}", flush=True)
+    variants = args.variants + (["3t_compiled", "3d_compiled"] if args.compiled else [])
+    info = {**machine(device), **cpu_details()}
+    print(f"# small clip {args.clip}, params {args.params}: {info}", flush=True)
     log = lambda line: print(line, flush=True)  # noqa: E731
-    results = run(args.models, args.variants, tuple(args.clip), args.rounds, args.warmup, device, args.clock, log)
+    results = {p: run_both(args.models, variants, tuple(args.clip), args.rounds, args.warmup, device, log, p)
+               for p in args.params}  # fmt: skip
     info["load_avg_after"] = machine(device)["load_avg_1_5_15"]
+    print(f"# load average after: {info['load_avg_after']}", flush=True)
     if args.json:
         write_json({"machine": info, "args": vars(args), "results_ms": results}, args.json)
     return 0

@@ -105,6 +105,7 @@ def test_conv3t_layer_trains_through_inductor():
 
 @BIG
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # GoogLeNet's forward + backward compile alone took 19 min on a loaded 2-core machine
 @pytest.mark.parametrize(
     "name, kwargs", [DEMO, ("resnet18_3t", {}), ("googlenet_3t", {})], ids=["demo", "resnet18", "googlenet"]
 )
