@@ -37,7 +37,7 @@ class StimulusSet:
     motion ``i % M`` (view-major), rendered on demand.
 
     Attributes:
-        texture: ``(C, S, S)`` periodic texture.
+        texture: ``(C, S, S)`` periodic texture, on the device where the clips are rendered (the model's).
         offsets: ``(V, 2)`` texture positions (pixels) at the frame centre in frame 0, one per view.
         motions: the ``M`` motions.
         frames, size: clip length ``T`` and side ``H = W``.
@@ -61,7 +61,7 @@ class StimulusSet:
         return self.views * len(self.motions)
 
     def render(self, start: int, stop: int) -> Tensor:
-        """Items ``start .. stop - 1``: ``(stop - start, C, T, size, size)`` float32 on the CPU."""
+        """Items ``start .. stop - 1``: ``(stop - start, C, T, size, size)`` float32 on the texture's device."""
         m = len(self.motions)
         parts = []
         for view in range(start // m, (stop - 1) // m + 1):
@@ -71,8 +71,8 @@ class StimulusSet:
         clips = torch.cat(parts) if len(parts) > 1 else parts[0]
         if self.mean is None or self.std is None:
             return clips
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
         return ((0.5 + 0.18 * clips).clamp(0.0, 1.0) - mean) / std
 
 

@@ -201,12 +201,20 @@ def _measure(
 
 
 def _stimulus_set(
-    channels: int, motions: Sequence[Motion], frames: int, size: int, views: int, generator: torch.Generator, **kw: Any
+    channels: int,
+    motions: Sequence[Motion],
+    frames: int,
+    size: int,
+    views: int,
+    generator: torch.Generator,
+    device: torch.device,
+    **kw: Any,
 ) -> StimulusSet:
-    """The probe set on ``views`` random windows of one texture (drawn now; clips are rendered per batch)."""
-    tex = noise_texture(channels, size=256, generator=generator)
+    """The probe set on ``views`` random windows of one texture (drawn now; clips are rendered per batch on
+    ``device``)."""
+    tex = noise_texture(channels, size=256, generator=generator)  # drawn on the CPU: the same on every device
     offsets = torch.rand(views, 2, generator=generator) * 256
-    return StimulusSet(tex, offsets, tuple(motions), frames, size, **kw)
+    return StimulusSet(tex.to(device), offsets, tuple(motions), frames, size, **kw)
 
 
 def _image_energies(
@@ -221,7 +229,7 @@ def _image_energies(
 ) -> tuple[dict[str, np.ndarray], int]:
     g = torch.Generator().manual_seed(cfg.seed)
     mean, std = (tuple(float(v) for v in n) for n in norm)
-    stimuli = _stimulus_set(in_channels, motions, clip[0], clip[1], cfg.textures, g, mean=mean, std=std)
+    stimuli = _stimulus_set(in_channels, motions, clip[0], clip[1], cfg.textures, g, run.device, mean=mean, std=std)
     return _measure(model, layers, stimuli, cfg, run, "image mode")
 
 
@@ -236,7 +244,8 @@ def _layer_energies(
         layer = modules[name]
         frames = layer.temporal_depth * layer.dilation[0] + 6
         side = max(layer.kernel_size[1] * layer.dilation[1], layer.kernel_size[2] * layer.dilation[2])
-        stimuli = _stimulus_set(layer.in_channels, motions, frames, side + 2 * cfg.layer_margin, cfg.textures, g)
+        side += 2 * cfg.layer_margin
+        stimuli = _stimulus_set(layer.in_channels, motions, frames, side, cfg.textures, g, run.device)
         energies, batch = _measure(layer, [""], stimuli, cfg, run, f"layer mode {k + 1}/{len(layers)} ({name})")
         out[name], used = energies[""], min(used, batch)
     return out, used

@@ -119,16 +119,19 @@ def noise_texture(
     return mixed / mixed.std(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
-def _source_positions(motions: Sequence[Motion], num_frames: int, height: int, width: int) -> Tensor:
+def _source_positions(
+    motions: Sequence[Motion], num_frames: int, height: int, width: int, device: torch.device | None = None
+) -> Tensor:
     """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
-    ys = torch.arange(height, dtype=torch.float64) - (height - 1) / 2
-    xs = torch.arange(width, dtype=torch.float64) - (width - 1) / 2
+    f64 = {"dtype": torch.float64, "device": device}
+    ys = torch.arange(height, **f64) - (height - 1) / 2
+    xs = torch.arange(width, **f64) - (width - 1) / 2
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    t = torch.arange(num_frames, dtype=torch.float64)[None, :, None, None] - (num_frames - 1) / 2
-    vx = torch.tensor([m.vx for m in motions], dtype=torch.float64)[:, None, None, None]
-    vy = torch.tensor([m.vy for m in motions], dtype=torch.float64)[:, None, None, None]
-    w = torch.tensor([math.radians(m.rotation_cw_deg) for m in motions], dtype=torch.float64)[:, None, None, None]
-    z = torch.tensor([m.zoom for m in motions], dtype=torch.float64)[:, None, None, None]
+    t = torch.arange(num_frames, **f64)[None, :, None, None] - (num_frames - 1) / 2
+    vx = torch.tensor([m.vx for m in motions], **f64)[:, None, None, None]
+    vy = torch.tensor([m.vy for m in motions], **f64)[:, None, None, None]
+    w = torch.tensor([math.radians(m.rotation_cw_deg) for m in motions], **f64)[:, None, None, None]
+    z = torch.tensor([m.zoom for m in motions], **f64)[:, None, None, None]
     if (z <= 0).any():
         raise ValueError("zoom factors must be positive")
     # invert p = z^u R(w u) q + v u  (coordinates relative to the centre, u = t - (T-1)/2)
@@ -159,8 +162,8 @@ def motion_clips(
             different views of the same texture.
 
     Returns:
-        ``(M, C, T, H, W)`` float32 clips, the texture's values resampled bilinearly (one ``grid_sample``
-        call for all clips and frames).
+        ``(M, C, T, H, W)`` float32 clips on the texture's device, the texture's values resampled bilinearly
+        (one ``grid_sample`` call for all clips and frames).
     """
     if texture.dim() != 3 or texture.shape[-1] != texture.shape[-2]:
         raise ValueError(f"texture must be (C, S, S), got shape {tuple(texture.shape)}")
@@ -168,8 +171,8 @@ def motion_clips(
         raise ValueError(f"need num_frames >= 1 and at least one motion, got {num_frames}, {len(motions)}")
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     s = texture.shape[-1]
-    q = _source_positions(motions, num_frames, h, w)  # (M, T, H, W, 2)
-    q = q + torch.tensor(offset, dtype=q.dtype) + (s - 1) / 2
+    q = _source_positions(motions, num_frames, h, w, texture.device)  # (M, T, H, W, 2)
+    q = q + torch.tensor(offset, dtype=q.dtype, device=q.device) + (s - 1) / 2
     q = torch.remainder(q, s)  # periodic texture; [0, S)
     # one pixel of circular padding so positions in [S-1, S) interpolate with pixel 0, then align_corners=True
     padded = F.pad(texture[None].float(), (1, 1, 1, 1), mode="circular")
