@@ -221,9 +221,12 @@ def summary(report: dict) -> str:
         else:
             for model, row in result.items():
                 text = f"{name:<22} {model:<12}"
+                twin = result.get(model[:-3] + "_3d") if model.endswith("_3t") else None  # GoogLeNet vs GoogLeNet
                 for mode in ("train", "eval"):
                     if f"{mode}_clips_per_s" in row:
                         ratio = row.get(f"{mode}_time_ratio_to_3d", float("nan"))
+                        if twin and f"{mode}_s" in twin and f"{mode}_s" in row:
+                            ratio = row[f"{mode}_s"] / twin[f"{mode}_s"]
                         text += f" {mode} {row[f'{mode}_clips_per_s']:8.2f} clips/s ({ratio:.3f}x)"
                 mem = row.get("peak_train_memory_mib") or row.get("cpu_peak_minus_before_mib")
                 if mem is not None:
