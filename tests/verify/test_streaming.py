@@ -132,7 +132,10 @@ def test_default_budget_is_a_fraction_of_meminfo_available(tmp_path: Path) -> No
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       1000 kB\nMemAvailable:    4000000 kB\n")
     assert available_bytes(CPU, meminfo) == 4000000 * 1024
-    budget = memory_budget(CPU, "3GB")
+    assert memory_budget(CPU, meminfo=meminfo).bytes == 4000000 * 1024 // 4  # 25 %
+    meminfo.write_text("MemAvailable:   40000000 kB\n")
+    assert memory_budget(CPU, meminfo=meminfo).bytes == 2 * 10**9  # 25 % would be 10.24 GB: the CPU cap
+    budget = memory_budget(CPU, "3GB", meminfo=meminfo)
     assert budget.bytes == 3 * 10**9 and budget.source == "--max-memory"
 
 

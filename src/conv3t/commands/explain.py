@@ -107,8 +107,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-memory",
         metavar="SIZE",
-        help="memory budget of the verification's batches, e.g. 4GB (default: 25%% of the available memory "
-        "on a CPU, 80%% of the free memory on a GPU)",
+        help="memory budget of the verification's batches, e.g. 4GB (default: 25%% of the available memory, "
+        "at most 2GB, on a CPU; 80%% of the free memory on a GPU)",
     )
     parser.add_argument(
         "--no-faithfulness",

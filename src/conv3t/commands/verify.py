@@ -42,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-memory",
         metavar="SIZE",
-        help="memory budget of the batches, e.g. 4GB (default: 25%% of the available memory on a CPU, 80%% of "
-        "the free memory on a GPU)",
+        help="memory budget of the batches, e.g. 4GB (default: 25%% of the available memory, at most 2GB, on a "
+        "CPU; 80%% of the free memory on a GPU)",
     )
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     p.set_defaults(func=run)

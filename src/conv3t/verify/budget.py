@@ -1,11 +1,11 @@
 """Where the work runs and how much of it fits at once: device choice, memory budget, batch size, OOM retry.
 
 The explanation report and ``conv3t verify`` stream their clips through the network in batches. The batch
-size follows a memory budget: by default a fraction of the memory the device has free now
-(:data:`CPU_FRACTION` of ``MemAvailable`` in ``/proc/meminfo`` on a CPU, :data:`CUDA_FRACTION` of
-``torch.cuda.mem_get_info``'s free bytes on a GPU); ``--max-memory`` (e.g. ``"4GB"``) sets it instead. On a CPU
-the kernel's out-of-memory killer cannot be caught, so the budget is what keeps a run alive; on a GPU an
-out-of-memory error is caught and the batch is retried at half the size (:func:`run_in_batches`).
+size follows a memory budget: by default a share of the memory the device has free now (on a CPU
+:data:`CPU_FRACTION` of ``MemAvailable`` in ``/proc/meminfo``, at most :data:`CPU_CAP_BYTES`; on a GPU
+:data:`CUDA_FRACTION` of ``torch.cuda.mem_get_info``'s free bytes); ``--max-memory`` (``"4GB"``) sets it
+instead. On a CPU the kernel's out-of-memory killer cannot be caught, so the budget is what keeps a run alive;
+on a GPU an out-of-memory error is caught and the batch is retried at half the size (:func:`run_in_batches`).
 
 The memory one item (one clip) takes is measured, not guessed: :func:`peak_bytes` runs one item under
 torch's CPU memory profiler (every allocation of torch's CPU allocator, kernel workspaces included) or reads
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 __all__ = [
+    "CPU_CAP_BYTES",
     "CPU_FRACTION",
     "CUDA_FRACTION",
     "MemoryBudget",
@@ -40,8 +41,11 @@ __all__ = [
     "run_in_batches",
 ]
 
-#: Default budget on a CPU: this fraction of the memory the kernel reports as available.
+#: Default budget on a CPU: this fraction of the memory the kernel reports as available, at most
+#: :data:`CPU_CAP_BYTES`, so that a report of the paper's networks stays within a few GB resident on a machine
+#: with much free memory (a CPU is kept busy by a few paper-size clips per batch).
 CPU_FRACTION = 0.25
+CPU_CAP_BYTES = 2 * 10**9
 #: Default budget on a GPU: this fraction of its free memory.
 CUDA_FRACTION = 0.8
 
@@ -129,13 +133,19 @@ class MemoryBudget:
         return f"{format_bytes(self.bytes)} ({self.source})"
 
 
-def memory_budget(device: torch.device, max_memory: str | int | None = None) -> MemoryBudget:
-    """``max_memory`` (``"4GB"``) when given, else the default fraction of ``device``'s free memory."""
+def memory_budget(
+    device: torch.device, max_memory: str | int | None = None, meminfo: str | os.PathLike[str] = "/proc/meminfo"
+) -> MemoryBudget:
+    """``max_memory`` (``"4GB"``) when given, else the default share of ``device``'s free memory (see the
+    module notes)."""
     if max_memory is not None:
         return MemoryBudget(parse_memory(max_memory), "--max-memory")
-    fraction = CUDA_FRACTION if device.type == "cuda" else CPU_FRACTION
-    where = "free GPU memory" if device.type == "cuda" else "available memory"
-    return MemoryBudget(int(fraction * available_bytes(device)), f"{fraction:.0%} of {where}")
+    if device.type == "cuda":
+        return MemoryBudget(int(CUDA_FRACTION * available_bytes(device)), f"{CUDA_FRACTION:.0%} of free GPU memory")
+    share = int(CPU_FRACTION * available_bytes(device, meminfo))
+    if share > CPU_CAP_BYTES:
+        return MemoryBudget(CPU_CAP_BYTES, f"the CPU default cap; {CPU_FRACTION:.0%} of available memory is more")
+    return MemoryBudget(share, f"{CPU_FRACTION:.0%} of available memory")
 
 
 def peak_bytes(work: Callable[[], object], device: torch.device) -> int:
