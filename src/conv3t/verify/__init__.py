@@ -6,8 +6,12 @@
 * :mod:`conv3t.verify.network` -- per layer and motion type: does the measured preference agree with the
   parameters' reading? (``conv3t verify``)
 * :mod:`conv3t.verify.report` -- the plain-text table and JSON/CSV files (explain renders the HTML).
+* :mod:`conv3t.verify.energies` -- the stimulus set rendered a batch at a time, each layer's output reduced
+  at once (bounded memory at any size); :mod:`conv3t.verify.budget` -- device, memory budget, batch size.
+* :mod:`conv3t.verify.store` -- a verification saved beside a report, reused for the same weights and settings.
 """
 
+from conv3t.verify.budget import MemoryBudgetError, resolve_device
 from conv3t.verify.identifiability import (
     PARAMETER_NAMES,
     RecoveryResult,
@@ -22,10 +26,12 @@ from conv3t.verify.identifiability import (
 from conv3t.verify.network import VerificationResult, VerifyConfig, predicted_motion, verify_model, verify_run
 from conv3t.verify.report import format_summary, write_outputs
 from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, standard_stimuli
+from conv3t.verify.store import load_verification, save_verification, verification_key
 from conv3t.verify.tuning import response_energy, tuning_table
 
 __all__ = [
     "PARAMETER_NAMES",
+    "MemoryBudgetError",
     "Motion",
     "RecoveryResult",
     "VerificationResult",
@@ -33,6 +39,7 @@ __all__ = [
     "format_summary",
     "kernel_jacobian",
     "kernel_jacobian_singular_values",
+    "load_verification",
     "motion_clips",
     "noise_texture",
     "parameter_sensitivity",
@@ -40,10 +47,13 @@ __all__ = [
     "radial_filters",
     "random_temporal_parameters",
     "recover_temporal_parameters",
+    "resolve_device",
     "response_energy",
+    "save_verification",
     "smooth_filters",
     "standard_stimuli",
     "tuning_table",
+    "verification_key",
     "verify_model",
     "verify_run",
     "write_outputs",
