@@ -235,7 +235,7 @@ class Conv3T(nn.Module):
         shared = self.__dict__.get("_shared_stack")  # rows of a model-level computation, this forward only
         if shared is not None and shared[0] == self._temporal_key():
             start, stop = (0, self.kernel_size[0]) if time_range is None else time_range
-            return fused.kernel_product(self.weight, shared[1], start, stop, channels_last)
+            return fused.kernel_product(self.weight, shared[1], start, stop, channels_last, identity_first=True)
         params = (self.weight, self.scale, self.rotation, self.translation_x, self.translation_y)
         return generate_kernel(*params, self.kernel_method, channels_last, time_range)
 

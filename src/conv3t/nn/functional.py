@@ -146,7 +146,8 @@ def generate_kernel(
             packed = packed if packed.dtype == weight.dtype else packed.to(weight.dtype)
             mats = fused.step_matrices(packed, kh, kw)  # (out, steps, P, P)
             if algorithm == "cumulative":
-                return fused.kernel_product(weight, fused.cumulative_stack(mats), start, stop, channels_last)
+                stacked = fused.cumulative_stack(mats)  # rows 0 .. P-1: the identity
+                return fused.kernel_product(weight, stacked, start, stop, channels_last, identity_first=True)
             return fused.stepwise_kernel(weight, mats, start, channels_last)
     if channels_last and not kernel.is_contiguous(memory_format=torch.channels_last_3d):
         kernel = kernel.contiguous(memory_format=torch.channels_last_3d)

@@ -243,40 +243,54 @@ class _KernelProduct(torch.autograd.Function):
     ``weight.grad`` needs no copy; measured as fast as the transposed order on this CPU once that copy is
     counted) and ``dS^T = K^T G`` (long side last); both are differentiable, so double backward works. Rows
     outside ``lo .. hi-1`` (temporally cropped slices) get a zero gradient by one padding operation.
+
+    ``first`` (the number of leading rows that are the identity ``C_0``, 0 or ``P``): slice 0 is then ``K``
+    itself, copied instead of multiplied by ``I``, which takes ``1/D`` of every product away for one copy
+    forward and one added term backward. Those rows are a constant of :func:`cumulative_stack` (its
+    backward ignores their gradient), so they get a zero gradient.
     """
 
     @staticmethod
-    def forward(ctx, flat: Tensor, stacked: Tensor, lo: int, hi: int, channels_last: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, flat: Tensor, stacked: Tensor, lo: int, hi: int, channels_last: bool, first: int) -> Tensor:  # type: ignore[override]
+        skip = first if lo == 0 and hi > first else 0
         ctx.save_for_backward(flat, stacked)
-        ctx.rows = (lo, hi)
-        used = stacked[:, lo:hi]
+        ctx.rows = (lo, hi, skip)
+        used = stacked[:, lo + skip : hi]
         if channels_last:  # (out, rows, cin) memory order: the channels_last_3d layout of the kernel
-            return torch.bmm(used, flat.transpose(1, 2)).transpose(1, 2)
-        return torch.bmm(flat, used.transpose(1, 2))
+            rest = torch.bmm(used, flat.transpose(1, 2))
+            return (torch.cat((flat.transpose(1, 2), rest), dim=1) if skip else rest).transpose(1, 2)
+        rest = torch.bmm(flat, used.transpose(1, 2))
+        return torch.cat((flat, rest), dim=2) if skip else rest
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:  # type: ignore[override]
         flat, stacked = ctx.saved_tensors
-        lo, hi = ctx.rows
-        used = stacked[:, lo:hi]
+        lo, hi, skip = ctx.rows
+        used = stacked[:, lo + skip : hi]
+        rest = grad[:, :, skip:] if skip else grad
         grad_flat = grad_stacked = None
-        if ctx.needs_input_grad[0]:
-            grad_flat = torch.bmm(grad, used)  # in the weight's layout: no copy when the gradient is accumulated
+        if ctx.needs_input_grad[0]:  # in the weight's layout: no copy when the gradient is accumulated
+            grad_flat = torch.baddbmm(grad[:, :, :skip], rest, used) if skip else torch.bmm(grad, used)
         if ctx.needs_input_grad[1]:
-            grad_stacked = torch.bmm(flat.transpose(1, 2), grad).transpose(1, 2)
-            if (lo, hi) != (0, stacked.shape[1]):
-                grad_stacked = torch.nn.functional.pad(grad_stacked, (0, 0, lo, stacked.shape[1] - hi))
-        return grad_flat, grad_stacked, None, None, None
+            grad_stacked = torch.bmm(flat.transpose(1, 2), rest).transpose(1, 2)
+            if (lo + skip, hi) != (0, stacked.shape[1]):
+                grad_stacked = torch.nn.functional.pad(grad_stacked, (0, 0, lo + skip, stacked.shape[1] - hi))
+        return grad_flat, grad_stacked, None, None, None, None
 
 
-def kernel_product(weight: Tensor, stacked: Tensor, start: int, stop: int, channels_last: bool) -> Tensor:
+def kernel_product(
+    weight: Tensor, stacked: Tensor, start: int, stop: int, channels_last: bool, identity_first: bool = False
+) -> Tensor:
     """Kernel slices ``start .. stop-1``: ``weight (out, cin, kH, kW)`` times rows of ``stacked (out, R, P)``.
 
+    ``identity_first``: the first ``P`` rows of ``stacked`` are the identity (as :func:`cumulative_stack`
+    builds them), so slice 0 is ``weight`` itself and is copied, not multiplied; they then get no gradient.
     Returns ``(out, cin, stop - start, kH, kW)``, in the channels_last_3d layout if asked (written directly).
     """
     out, cin, kh, kw = weight.shape
     p = kh * kw
-    kernel = _KernelProduct.apply(weight.reshape(out, cin, p), stacked, start * p, stop * p, channels_last)
+    first = p if identity_first else 0
+    kernel = _KernelProduct.apply(weight.reshape(out, cin, p), stacked, start * p, stop * p, channels_last, first)
     depth = stop - start
     if channels_last:
         return kernel.transpose(1, 2).view(out, depth, kh, kw, cin).permute(0, 4, 1, 2, 3)
