@@ -4,6 +4,7 @@
     python benchmarks/explain_scale.py --work /tmp/explain-scale --rows demo resnet18_3t@16x112x112
     python benchmarks/explain_scale.py --work /tmp/explain-scale --smoke           # tiny sizes: checks the script
     python benchmarks/explain_scale.py --work W --explain-args --verify-textures 8 --max-memory 3GB
+    PYTHONPATH=/tmp/before/src python benchmarks/explain_scale.py --work W   # another version's code (before)
 
 Rows: ``demo`` (the demo model: ``--demo-run`` names a finished ``conv3t demo`` folder, otherwise
 ``configs/demo.yaml`` is trained first, minutes), and ``MODEL@TxHxW`` for ``resnet18_3t`` / ``googlenet_3t`` at
@@ -142,7 +143,9 @@ def bench_row(row: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     if report.exists() and not args.keep_reports:
         shutil.rmtree(report)
     extra = (SMOKE_EXPLAIN if args.smoke else []) + list(args.explain_args)
-    explain = ["explain", str(run), "--out", str(report), "--no-progress", "--device", args.device, *extra]
+    device = [] if args.device == "auto" else ["--device", args.device]  # auto is the default (and older
+    # versions, measured for the "before" column with PYTHONPATH=<their src>, have no --device)
+    explain = ["explain", str(run), "--out", str(report), "--no-progress", *device, *extra]
     child_json = work / f"child-{row.replace('@', '-')}.json"
     result = measure(
         [sys.executable, "-c", CHILD, str(child_json), *explain], work / f"log-{row.replace('@', '-')}.txt"
