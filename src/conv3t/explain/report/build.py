@@ -138,8 +138,8 @@ def report_context(
     """Load the model, read its temporal parameters, choose the layers and channels (before any slow work, so
     a bad ``layers`` / ``channels`` argument fails at once) and create the output folder."""
     device = resolve_device(options.device)
-    exported = load_exported(run_dir, device=device)
-    model = exported.model.eval()
+    exported = load_exported(run_dir)  # read on the CPU (the file's tensors), then moved: one place to load from
+    model = exported.model.to(device).eval()
     info = exported.info
     is_3t = bool(conv3t_layers(model))
     table = temporal_parameters(model, input_size=(info.num_frames, *info.size)) if is_3t else None
