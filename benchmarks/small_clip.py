@@ -9,7 +9,8 @@ machine) and wall time; medians of each are printed.
 
 Variants: ``3t_batched`` (``conv3t.nn.batch_kernel_generation`` switched on: the sampling matrices of all
 layers of one kernel size in one computation; ``create_model``'s default), ``3t_layerwise`` (every Conv3T
-generates its kernel alone), ``3d`` (the twin with ``nn.Conv3d``), and with ``--compiled`` ``3t_compiled``
+generates its kernel alone), ``3t_full_product`` (batched, slice 0 multiplied by ``C_0 = I`` as before
+issue 20), ``3d`` (the twin with ``nn.Conv3d``), and with ``--compiled`` ``3t_compiled``
 and ``3d_compiled`` (``torch.compile(model, fullgraph=True)``, inductor; forward + backward compiled, the
 optimizer step eager; compile time reported, not timed). All from ``create_model`` with random weights.
 
@@ -38,7 +39,7 @@ from torch import nn
 
 from conv3t.files import write_json
 from conv3t.models import create_model
-from conv3t.nn import conv3t_layers
+from conv3t.nn import conv3t_layers, fused
 
 try:  # the model-level generation of issue 13; absent in older checkouts (baseline runs)
     from conv3t.nn import batch_kernel_generation
@@ -96,12 +97,15 @@ def build(family: str, variant: str, device: torch.device, params: str = "random
     return model
 
 
-def train_step_fn(model: nn.Module, clip: torch.Tensor, labels: torch.Tensor, compiled: bool = False):
+def train_step_fn(
+    model: nn.Module, clip: torch.Tensor, labels: torch.Tensor, compiled: bool = False, full_product: bool = False
+):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     model.train()
     forward = torch.compile(model, fullgraph=True) if compiled else model
 
     def step() -> None:
+        fused.skip_identity_slice = not full_product  # absent before issue 20: setting it is then harmless
         optimizer.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(_logits(forward(clip)), labels).backward()
         optimizer.step()
@@ -163,7 +167,8 @@ def run_both(
         fns, compile_s = {}, {}
         for v in variants:
             compiled = v.endswith("_compiled")
-            fns[v] = train_step_fn(build(family, v, device, params), x, labels, compiled)
+            full = v == "3t_full_product"  # 3t_batched with slice 0 multiplied by C_0 = I (before issue 20)
+            fns[v] = train_step_fn(build(family, v, device, params), x, labels, compiled, full)
             if compiled:  # the first call compiles forward and backward; not part of the timing
                 start = time.perf_counter()
                 fns[v]()

@@ -41,6 +41,9 @@ FUSED_DTYPES = (torch.float32, torch.float64)
 
 _constants: dict[tuple[int, int, torch.dtype, torch.device], tuple[Tensor, ...]] = {}
 
+#: :func:`kernel_product` copies slice 0 instead of multiplying by ``C_0 = I`` (False: the full product, to measure)
+skip_identity_slice: bool = True
+
 
 def pack(scale: Tensor, rotation: Tensor, translation_x: Tensor, translation_y: Tensor) -> Tensor:
     """The four temporal parameters, each ``(n, S)``, as one ``(4, n, S)`` tensor (one operation)."""
@@ -289,7 +292,7 @@ def kernel_product(
     """
     out, cin, kh, kw = weight.shape
     p = kh * kw
-    first = p if identity_first else 0
+    first = p if identity_first and skip_identity_slice else 0
     kernel = _KernelProduct.apply(weight.reshape(out, cin, p), stacked, start * p, stop * p, channels_last, first)
     depth = stop - start
     if channels_last:
