@@ -185,7 +185,8 @@ def create_model(
         name: one of :func:`list_models`.
         num_classes: classifier size (27 for Jester, 101 for UCF101).
         pretrained: ``None`` (scratch, torchvision-style init, temporal parameters at identity),
-            ``"imagenet"`` (torchvision's ImageNet weights from the local torch hub cache, never downloaded; see
+            ``"imagenet"`` (torchvision's ImageNet weights from the torch hub cache, downloaded when missing
+            unless ``CONV3T_OFFLINE=1``; see
             :func:`conv3t.models.transfer.imagenet_state_dict`) or a path to a 2D torchvision state dict file
             (``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``).
         aux_logits: GoogLeNet only: build the two auxiliary heads (Table 1 counts them). ResNets have none and
