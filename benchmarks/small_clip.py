@@ -192,6 +192,29 @@ def run_both(
     return results
 
 
+def profile_steps(
+    family: str, variants: list[str], clip: tuple[int, int, int, int], params: str, device: torch.device, top: int = 12
+) -> None:
+    """Print the operations that take the most self CPU time per training step (5 profiled steps each)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    n, t, h, w = clip
+    torch.manual_seed(2)
+    x, labels = torch.randn(n, 3, t, h, w, device=device), torch.randint(0, 27, (n,), device=device)
+    for v in variants:
+        step = train_step_fn(build(family, v, device, params), x, labels, full_product=v == "3t_full_product")
+        for _ in range(3):
+            step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                step()
+        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        total = sum(e.self_cpu_time_total for e in events) / 5e3
+        print(f"== {family} {v} {params}: self CPU {total:.1f} ms per step", flush=True)
+        for e in events[:top]:
+            print(f"   {e.key:<45} {e.self_cpu_time_total / 5e3:7.2f} ms  {e.count // 5:4d} calls", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["resnet18", "googlenet"])
@@ -204,12 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--profile", action="store_true", help="profile the first model and parameter state instead")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     variants = args.variants + (["3t_compiled", "3d_compiled"] if args.compiled else [])
     info = {**machine(device), **cpu_details()}
     print(f"# small clip {args.clip}, params {args.params}: {info}", flush=True)
+    if args.profile:
+        profile_steps(args.models[0], variants, tuple(args.clip), args.params[0], device)
+        return 0
     log = lambda line: print(line, flush=True)  # noqa: E731
     results = {p: run_both(args.models, variants, tuple(args.clip), args.rounds, args.warmup, device, log, p)
                for p in args.params}  # fmt: skip
