@@ -197,7 +197,7 @@ def _measure(
     _, used = stream_energies(
         model, layers, stimuli, batch, cfg.centre_radius, 1, progress=report, accumulators=acc, on_retry=run.notify
     )
-    return {n: a.result(stimuli.views).numpy() for n, a in acc.items()}, used
+    return {n: a.result(stimuli.views).cpu().numpy() for n, a in acc.items()}, used
 
 
 def _stimulus_set(

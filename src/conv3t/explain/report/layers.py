@@ -54,7 +54,7 @@ def kernel_variation(module: nn.Module) -> np.ndarray:
     """Per output channel of a Conv3d: sum over t of ``||K_{t+1} - K_t|| / ||K||`` (how much the kernel changes)."""
     w = module.weight.detach().double()  # (out, in, D, kH, kW)
     steps = (w[:, :, 1:] - w[:, :, :-1]).transpose(1, 2).flatten(2).norm(dim=2).sum(1)  # (out, D-1) -> (out,)
-    return (steps / w.flatten(1).norm(dim=1).clamp_min(1e-12)).numpy()
+    return (steps / w.flatten(1).norm(dim=1).clamp_min(1e-12)).cpu().numpy()
 
 
 def choose_channels(
