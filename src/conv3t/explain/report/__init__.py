@@ -5,7 +5,8 @@
 * :func:`verification_page` -- ``conv3t verify --out``.
 
 All three are rendered from one Jinja2 template with one stylesheet (:mod:`conv3t.explain.report.page`).
-A section is a function ``section(ctx: ReportContext) -> Section | list[Section] | None`` plus one
+A section is a function ``section(ctx: ReportContext) -> Section | list[Section] | None`` of the computed
+analysis (:mod:`conv3t.explain.report.analysis`) plus one
 :class:`SectionEntry` in the registry; docs/extending.md shows a worked example.
 """
 

@@ -8,8 +8,9 @@
 * ``parameters.csv`` (the full :func:`~conv3t.readout.temporal_parameters` table), ``ranking.csv``,
   ``statistics.md`` and ``statistics.tex`` (Table 2 for this model).
 
-The page is the sections of :data:`conv3t.explain.report.registry.SECTIONS` in order: the model summary and its
-predictions on the clips used, Table 2 statistics and the parameter distributions (Fig. 4), then for each
+The report is computed once (:func:`conv3t.explain.report.analysis.analyse`), then rendered: the page is the
+sections of :data:`conv3t.explain.report.registry.SECTIONS` in order: the model summary and its predictions on
+the clips used, Table 2 statistics and the parameter distributions (Fig. 4), then for each
 chosen layer its most transformed channels (:func:`~conv3t.explain.rank_channels`), each with a plain sentence,
 the parameter plots and trajectory (Fig. 3 right), the filter slices and animation (first layer only,
 Fig. 2/3 bottom), gradient saliency and activation maximisation, and the verification against stimuli of
@@ -33,17 +34,12 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from conv3t.explain.describe import rank_channels
-from conv3t.explain.report.context import Card, ReportContext, ReportOptions, StepCounter
-from conv3t.explain.report.inputs import predict, read_clips
-from conv3t.explain.report.layers import choose_channels, select_layers
+from conv3t.explain.report.analysis import analyse
+from conv3t.explain.report.context import ReportContext, ReportOptions, StepCounter
 from conv3t.explain.report.page import write_page
 from conv3t.explain.report.registry import SECTIONS
-from conv3t.explain.report.section import Section, SectionEntry
+from conv3t.explain.report.section import Need, Section, SectionEntry
 from conv3t.exported import load_exported
-from conv3t.nn import conv3t_layers
-from conv3t.readout import temporal_parameters
-from conv3t.verify.budget import resolve_device
 
 __all__ = ["build_report", "report_context", "run_summary", "sections_of"]
 
@@ -111,20 +107,19 @@ def build_report(
     options = ReportOptions(**{f.name: given[f.name] for f in fields(ReportOptions)})
     if faithfulness_draws < 2:
         raise ValueError(f"faithfulness_draws must be >= 2, got {faithfulness_draws}")
-    ctx = report_context(run_dir, out_dir, options, layers, channels)
     entries = list(SECTIONS if sections is None else sections)
-    # reading the clips and writing the page are one step each; every section says how many it takes
-    ctx.progress = StepCounter(2 + sum(entry.steps(ctx) for entry in entries), progress)
+    counter = StepCounter(1, progress)  # reading the clips; the analysis and the sections add theirs
     try:
-        with ctx.step("reading clips"):
-            ctx.clips, ctx.clip_source = read_clips(ctx.info, videos, num_clips)
-            predict(ctx.model, ctx.clips, ctx.info.classes)
+        ctx = report_context(
+            run_dir, out_dir, options, layers, channels, videos=videos, entries=entries, progress=counter
+        )
+        counter.add(1 + sum(entry.steps(ctx) for entry in entries))  # the sections' steps, then writing the page
         rendered = sections_of(ctx, entries)
         rendered += [Section(None, "", Markup(html), wrap=False) for html in extra_sections]
         rendered.insert(0, run_summary(ctx))
         index = _write_index(ctx, rendered)
     finally:
-        ctx.progress.close()
+        counter.close()
     return index
 
 
@@ -134,35 +129,30 @@ def report_context(
     options: ReportOptions,
     layers: Sequence[str] | None = None,
     channels: Sequence[int] | None = None,
+    *,
+    videos: Sequence[str | os.PathLike[str]] | None = None,
+    entries: Sequence[SectionEntry] | None = None,
+    progress: StepCounter | None = None,
 ) -> ReportContext:
-    """Load the model, read its temporal parameters, choose the layers and channels (before any slow work, so
-    a bad ``layers`` / ``channels`` argument fails at once) and create the output folder."""
-    device = resolve_device(options.device)
+    """Load the model and compute the report's analysis (:func:`~conv3t.explain.report.analysis.analyse`; a bad
+    ``layers`` / ``channels`` argument fails before any slow work), for the sections ``entries`` (default the
+    registry): the verification and the clips' explanations only when an entry needs them."""
+    started = time.perf_counter()
+    needs = set().union(*(entry.needs for entry in (SECTIONS if entries is None else entries)))
+    progress = progress or StepCounter(1, False)
     exported = load_exported(run_dir)  # read on the CPU (the file's tensors), then moved: one place to load from
-    model = exported.model.to(device).eval()
-    info = exported.info
-    is_3t = bool(conv3t_layers(model))
-    table = temporal_parameters(model, input_size=(info.num_frames, *info.size)) if is_3t else None
-    ranking = rank_channels(table, per_layer=True) if table is not None and len(table) else None
-    names = select_layers(model, layers)
-    chosen = choose_channels(model, names, channels, ranking, options.num_channels)
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    ctx = ReportContext(
-        model=model,
-        info=info,
-        source=exported.path,
-        out=out,
-        options=options,
-        is_3t=is_3t,
-        table=table,
-        ranking=ranking,
-        layers=names,
-        cards=[Card(name, c) for name in names for c in chosen[name]],
-        device=device,
+    analysis = analyse(
+        exported,
+        options,
+        out_dir,
+        layers=layers,
+        channels=channels,
+        videos=videos,
+        measure=Need.VERIFICATION in needs,
+        explain=Need.PREDICTIONS in needs,
+        progress=progress,
     )
-    ctx.shared["channels"] = channels  # given channels are kept when the measured readings re-rank
-    return ctx
+    return ReportContext(analysis, Path(out_dir), options, progress, started)
 
 
 def _write_index(ctx: ReportContext, rendered: list[Section]) -> Path:

@@ -5,6 +5,7 @@ and notes to the cards it is given."""
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from conv3t.explain.actmax import ActivationMaximization
 from conv3t.explain.filters import filter_layer, filter_strip, save_filter_gif
@@ -69,12 +70,15 @@ def add_actmax(ctx: ReportContext, layer: str, cards: list[Card]) -> None:
         )
 
 
-def add_saliency(ctx: ReportContext, card: Card) -> None:
-    """Gradient saliency on the clip that excites the channel most: per frame, and at its peak frame (3T)."""
+def add_saliency(ctx: ReportContext, card: Card, activations: dict[str, Tensor] | None = None) -> None:
+    """Gradient saliency on the clip that excites the channel most: per frame, and at its peak frame (3T).
+
+    ``activations``: layer -> ``(clips, C)`` mean activations, filled here and reused for the layer's other
+    cards (the layer's activations computed once per rendering)."""
     if not ctx.clips:
         return
     sal = ChannelSaliency(ctx.model, card.layer)
-    clip = _most_exciting(ctx, sal, card)
+    clip = _most_exciting(ctx, sal, card, {} if activations is None else activations)
     grad = sal.attribute(clip.clip[None], card.channel)[0]  # (3, T, H, W)
     rectify = bool(grad.abs().max() > 0)
     if not rectify:  # silent everywhere: max(A, 0) has no gradient; show the raw activation's instead
@@ -102,9 +106,8 @@ def add_saliency(ctx: ReportContext, card: Card) -> None:
         card.figures.append(Figure(ctx.rel(path), caption, "pair"))
 
 
-def _most_exciting(ctx: ReportContext, sal: ChannelSaliency, card: Card) -> ReportClip:
-    """The clip with the channel's largest mean activation (the layer's activations computed once)."""
-    cache = ctx.shared.setdefault("activations", {})  # layer -> (clips, C) mean activation per clip
+def _most_exciting(ctx: ReportContext, sal: ChannelSaliency, card: Card, cache: dict[str, Tensor]) -> ReportClip:
+    """The clip with the channel's largest mean activation (``cache``: the layer's, computed once)."""
     if card.layer not in cache:
         out = sal.activation(torch.stack([c.clip for c in ctx.clips]))
         cache[card.layer] = out.flatten(2).mean(2)

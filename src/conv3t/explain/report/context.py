@@ -1,27 +1,28 @@
-"""The context every report section receives: the model, its parameter table, the clips, the output folder.
+"""The context every report section receives: the report's analysis, the output folder and the options.
 
-:class:`ReportContext` is built once per report by :func:`conv3t.explain.report.build_report`; sections read
-it and may leave results for later sections in ``ctx.shared`` (e.g. a measurement two sections use).
+:class:`ReportContext` is built once per report by :func:`conv3t.explain.report.build_report`, after the
+analysis (:mod:`conv3t.explain.report.analysis`) is computed; it is frozen, and sections only read it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from torch import Tensor, nn
+from torch import Tensor
 
 from conv3t.explain.report.section import Figure
-from conv3t.exported import ModelInfo
 from conv3t.verify.budget import parse_memory
+
+if TYPE_CHECKING:  # the analysis module imports this one; annotations only
+    from conv3t.explain.report.analysis import ReportAnalysis
 
 __all__ = ["Card", "ReportClip", "ReportContext", "ReportOptions", "StepCounter"]
 
@@ -119,6 +120,12 @@ class StepCounter:
         if self._bar is not None:
             self._bar.advance(self._task)
 
+    def add(self, steps: int) -> None:
+        """Add ``steps`` to the total (work learnt of on the way, e.g. once the clips are read)."""
+        self.total += steps
+        if self._bar is not None:
+            self._bar.update(self._task, total=self.total)
+
     def detail(self, text: str) -> None:
         """Show ``text`` after the current step's description (e.g. a count and an ETA)."""
         if self._bar is not None:
@@ -133,45 +140,64 @@ class StepCounter:
             self._bar.stop()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportContext:
-    """What sections read.
+    """What sections read: the computed :class:`~conv3t.explain.report.analysis.ReportAnalysis` and where and
+    how to render it. Sections compute nothing they leave for others; everything they show is in ``analysis``.
 
     Attributes:
-        model: the exported model, in eval mode.
-        info: its ``model.json`` (classes, clip shape, normalisation, the run's data config).
-        source: the weights file the model was loaded from.
+        analysis: the report's analysis (:func:`conv3t.explain.report.analysis.analyse`).
         out: the report folder; ``images``: its ``images/`` subfolder (write figures there).
         options: :class:`ReportOptions`.
-        is_3t: the model has Conv3T layers (temporal parameters to read).
-        table: :func:`conv3t.readout.temporal_parameters` of the model at its clip size (None for 3D models).
-        ranking: :func:`conv3t.explain.rank_channels` of ``table`` per layer (None without parameters).
-        layers: the layers to explain, in model order.
-        cards: the channels shown, layer by layer (:class:`Card`).
-        clips: the input clips (:class:`ReportClip`, with the model's predictions); ``clip_source`` says
-            where they came from, or why there are none.
-        shared: results one section leaves for a later one (keys are the writer's section name).
-        device: where the model is and every computation runs; ``run_notes``: how the report was computed
-            (device, batch size, precision, reused results), shown at the top of the page.
+        progress: the progress bar; a section takes ``steps(ctx)`` steps of it (``with ctx.step(...)``).
+
+    ``model``, ``info``, ``source``, ``is_3t``, ``table``, ``ranking``, ``layers``, ``clips``, ``clip_source``,
+    ``device`` and ``run_notes`` read the analysis; ``cards`` are new :class:`Card` objects of its chosen
+    channels (a section adds figures to its own copies).
     """
 
-    model: nn.Module
-    info: ModelInfo
-    source: Path
+    analysis: ReportAnalysis
     out: Path
     options: ReportOptions
-    is_3t: bool
-    table: pd.DataFrame | None
-    ranking: pd.DataFrame | None
-    layers: list[str]
-    cards: list[Card]
-    clips: list[ReportClip] = field(default_factory=list)
-    clip_source: str = ""
-    shared: dict[str, Any] = field(default_factory=dict)
     progress: StepCounter = field(default_factory=lambda: StepCounter(0, False))
     started: float = field(default_factory=time.perf_counter)
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    run_notes: list[str] = field(default_factory=list)
+
+    model = property(lambda self: self.analysis.model)
+    info = property(lambda self: self.analysis.info)
+    source = property(lambda self: self.analysis.source)
+    is_3t = property(lambda self: self.analysis.is_3t)
+    table = property(lambda self: self.analysis.table)
+    ranking = property(lambda self: self.analysis.ranking)
+    device = property(lambda self: self.analysis.device)
+    clip_source = property(lambda self: self.analysis.clip_source)
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.analysis.layers)
+
+    @property
+    def clips(self) -> list[ReportClip]:
+        return list(self.analysis.clips)
+
+    @property
+    def run_notes(self) -> list[str]:
+        return list(self.analysis.notes)
+
+    @property
+    def cards(self) -> list[Card]:
+        """A fresh :class:`Card` per chosen channel, in order."""
+        return [
+            Card(c.layer, c.channel, c.score, c.sentence, readings=list(c.readings)) for c in self.analysis.channels
+        ]
+
+    @property
+    def shared(self) -> Mapping[str, Any]:
+        """A read-only view of the measured results by their former keys (``verification``, ``readings``,
+        ``verdicts``, ``faithfulness``), for sections written against the earlier interface; read ``analysis``."""
+        a = self.analysis
+        view = {"verification": a.verification, "readings": a.readings, "verdicts": a.verdicts}
+        view["faithfulness"] = None if a.faithfulness is None else list(a.faithfulness)
+        return MappingProxyType({k: v for k, v in view.items() if v is not None})
 
     @property
     def images(self) -> Path:

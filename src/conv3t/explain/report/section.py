@@ -1,4 +1,5 @@
-"""What a report section is: a function of the report's context that returns one or more :class:`Section`.
+"""What a report section is: a function of the report's context (its computed analysis, the output folder and
+the options) that returns one or more :class:`Section`.
 
 A section is registered once, as a :class:`SectionEntry` in :data:`conv3t.explain.report.registry.SECTIONS`;
 the page's order, its navigation and the progress bar's total all come from that list.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from markupsafe import Markup
@@ -15,7 +17,7 @@ from markupsafe import Markup
 if TYPE_CHECKING:  # the context module imports this one; annotations only
     from conv3t.explain.report.context import ReportContext
 
-__all__ = ["Figure", "Section", "SectionEntry", "SectionResult", "no_steps", "one_step"]
+__all__ = ["Figure", "Need", "Section", "SectionEntry", "SectionResult", "no_steps", "one_step"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,13 @@ def no_steps(ctx: ReportContext) -> int:
     return 0
 
 
+class Need(Enum):
+    """The slow parts of the analysis a section shows; the report computes them only when an entry needs them."""
+
+    VERIFICATION = "the verification against motion stimuli (the measured readings, the ranking by them)"
+    PREDICTIONS = "each clip's explained prediction and its faithfulness checks"
+
+
 @dataclass(frozen=True)
 class SectionEntry:
     """A registered section.
@@ -85,8 +94,11 @@ class SectionEntry:
             ``steps(ctx)`` times.
         steps: how many progress steps ``render`` takes for this context (default 1; 0 for a section that
             only formats text).
+        needs: the slow parts of the analysis it shows (:class:`Need`); the analysis computes them only when
+            an entry of the report needs them.
     """
 
     name: str
     render: Callable[[ReportContext], SectionResult]
     steps: Callable[[ReportContext], int] = one_step
+    needs: frozenset[Need] = frozenset()

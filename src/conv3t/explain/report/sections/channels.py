@@ -1,15 +1,15 @@
-"""Sections "Layer ...": one per explained layer, a card per chosen channel with its sentence, the parameter
-plot, the filter (first layer), activation maximisation and saliency."""
+"""Sections "Layer ...": one per explained layer, a card per chosen channel of the analysis with its sentence
+and readings, the parameter plot, the filter (first layer), activation maximisation and saliency."""
 
 from __future__ import annotations
 
 from markupsafe import Markup
+from torch import Tensor
 
 from conv3t.explain.report.cards import add_actmax, add_parameter_figures, add_saliency
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.page import macros, slug
 from conv3t.explain.report.section import Section
-from conv3t.explain.report.sections.readings import LAYER_NOTES_KEY
 
 __all__ = ["channel_sections", "channel_steps"]
 
@@ -21,49 +21,29 @@ _NO_CARDS = (
 
 def channel_steps(ctx: ReportContext) -> int:
     """One step of activation maximisation per layer, two per card (figures, saliency)."""
-    return len(ctx.layers) + 2 * len(ctx.cards)
+    return len(ctx.analysis.layers) + 2 * len(ctx.analysis.channels)
 
 
 def channel_sections(ctx: ReportContext) -> list[Section]:
-    """A section per layer in ``ctx.layers`` with the cards of ``ctx.cards``; the navigation shows the name."""
-    _add_sentences(ctx)
+    """A section per layer of the analysis with a card per chosen channel; the navigation shows the name."""
+    cards = ctx.cards  # this rendering's own cards: the figures below are added to them
+    activations: dict[str, Tensor] = {}  # layer -> (clips, C) mean activation, for saliency's clip choice
     for name in ctx.layers:
         with ctx.step(f"activation maximisation: {name}"):
-            add_actmax(ctx, name, ctx.cards_of(name))
-    for card in ctx.cards:
+            add_actmax(ctx, name, [c for c in cards if c.layer == name])
+    for card in cards:
         with ctx.step(f"parameters and filters: {card.layer} #{card.channel}"):
             add_parameter_figures(ctx, card)
         with ctx.step(f"saliency: {card.layer} #{card.channel}"):
-            add_saliency(ctx, card)
+            add_saliency(ctx, card, activations)
     sections = []
     card_html = macros().card
-    notes = ctx.shared.get(LAYER_NOTES_KEY, {})
     for name in ctx.layers:
-        note = notes.get(name) or (None if ctx.cards_of(name) else _NO_CARDS)
-        html = Markup('<p class="note">{}</p>').format(note) if note else Markup()
-        for card in ctx.cards_of(name):
+        shown = [c for c in cards if c.layer == name]
+        html = Markup() if shown else Markup('<p class="note">{}</p>').format(_NO_CARDS)
+        for card in shown:
             # small pictures side by side first, then the full-width plots and strips
             ordered = sorted(card.figures, key=lambda f: "wide" in f.css.split())
             html += card_html(card, ordered)
         sections.append(Section(slug(name), f"Layer {name}", html, nav=name))
     return sections
-
-
-def _add_sentences(ctx: ReportContext) -> None:
-    """Each card's ranking score and sentence (3T models; :func:`conv3t.explain.rank_channels`)."""
-    ranking = ctx.ranking
-    if ranking is None:
-        return
-    for card in ctx.cards:
-        row = ranking[(ranking["layer"] == card.layer) & (ranking["channel"] == card.channel)]
-        if len(row):
-            card.score = float(row["score"].iloc[0])
-            card.sentence = str(row["sentence"].iloc[0])
-            if "measured_sentence" in row.columns:  # measured readings (sections/readings.py)
-                r = row.iloc[0]
-                card.sentence = str(r["measured_sentence"])  # the headline: what it measurably prefers
-                space = "in the image" if card.layer == ctx.ranking["layer"].iloc[0] else "in its input features"
-                card.readings = [
-                    (f"Parameters ({space})", str(r["parameter_sentence"])),
-                    ("Agreement", str(r["agreement_sentence"])),
-                ]

@@ -1,28 +1,20 @@
 """Section "Faithfulness": do the prediction explanations say something true about the model?
 
-:func:`compute_faithfulness` runs :class:`conv3t.explain.faithfulness.Faithfulness` on every explained clip
-(the credited channels, frame importance and Grad-CAM of its prediction section) and leaves the typed results
-in ``ctx.shared[FAITHFULNESS_KEY]`` for the prediction sections (one verdict line each, ``predictions.json``)
-and for :func:`faithfulness_section`, which summarises them over the clips. The rules are those of
+The report's analysis (:func:`conv3t.explain.report.analysis.analyse`) runs
+:class:`conv3t.explain.faithfulness.Faithfulness` on every explained clip (the credited channels, frame
+importance and Grad-CAM of its prediction, :func:`explanation_of`); the prediction sections show one verdict
+line each (and ``predictions.json`` the results), and :func:`faithfulness_section` summarises them over the
+clips. The rules are those of
 docs/conventions.md, "Faithfulness".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from markupsafe import Markup
 
 from conv3t.explain.attribution import PredictionExplanation
-from conv3t.explain.faithfulness import (
-    MAX_RANDOMISED_CORR,
-    Explanation,
-    Faithfulness,
-    FaithfulnessResult,
-    Z,
-    conv3t_explainer,
-)
+from conv3t.explain.faithfulness import MAX_RANDOMISED_CORR, Explanation, FaithfulnessResult, Z
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.page import macros
 from conv3t.explain.report.section import Section
@@ -30,15 +22,13 @@ from conv3t.explain.report.section import Section
 __all__ = [
     "CHECKS",
     "FAITHFULNESS_KEY",
-    "compute_faithfulness",
     "explanation_of",
     "faithfulness_section",
-    "faithfulness_steps",
     "verdict_items",
     "verdict_line",
 ]
 
-FAITHFULNESS_KEY = "faithfulness"  # ctx.shared: list[FaithfulnessResult], one per explained clip
+FAITHFULNESS_KEY = "faithfulness"  # ctx.shared (a read-only view of the analysis): one result per explained clip
 
 #: The checks in page order, with their names on the page.
 CHECKS = (
@@ -52,11 +42,6 @@ CHECKS = (
 )
 
 
-def faithfulness_steps(ctx: ReportContext) -> int:
-    """One progress step per explained clip (the prediction section runs them), none when switched off."""
-    return len(ctx.clips) if ctx.options.faithfulness and ctx.clips else 0
-
-
 def explanation_of(record: PredictionExplanation) -> Explanation:
     """The prediction section's explanation of one clip as the checks take it."""
     channels: dict[str, tuple[int, ...]] = {}
@@ -67,28 +52,6 @@ def explanation_of(record: PredictionExplanation) -> Explanation:
         frame_importance=torch.tensor(record.frame_importance),
         gradcam=None if record.cam is None else record.cam.detach().cpu(),
     )
-
-
-def compute_faithfulness(
-    ctx: ReportContext, records: Sequence[PredictionExplanation], layers: Sequence[str]
-) -> list[FaithfulnessResult]:
-    """Check every clip's explanation (``layers``: the attributed layers); one progress step per clip."""
-    classes = list(ctx.info.classes)
-    results = []
-    for i, (record, clip) in enumerate(zip(records, ctx.clips)):
-        with ctx.step(f"faithfulness: clip {i + 1} of {len(records)}"):
-            target = classes.index(record.top[0]["class"]) if record.top[0]["class"] in classes else 0
-            check = Faithfulness(
-                ctx.model,
-                draws=ctx.options.faithfulness_draws,
-                seed=ctx.options.seed,
-                batch_size=8,
-                classes=classes,
-                explainer=conv3t_explainer(layers, record.cam_layer or None),
-            )
-            results.append(check.evaluate(clip.clip, target, explanation_of(record)))
-    ctx.shared[FAITHFULNESS_KEY] = results
-    return results
 
 
 def verdict_line(result: FaithfulnessResult) -> Markup:

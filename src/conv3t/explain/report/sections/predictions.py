@@ -5,78 +5,41 @@ the channels that contributed most to the top class (:class:`conv3t.explain.attr
 each with its measured motion reading, a sentence that says which measured motions carried the prediction, a
 per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.attribution`), and the verdicts of
 the faithfulness checks of that explanation (:mod:`conv3t.explain.report.sections.faithfulness`, unless
-``--no-faithfulness``). The same content goes to ``predictions.json`` (docs/conventions.md), each entry with
+``--no-faithfulness``), all computed by the report's analysis (:mod:`conv3t.explain.report.analysis`).
+The same content goes to ``predictions.json`` (docs/conventions.md), each entry with
 its ``faithfulness`` object.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import torch
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
-from conv3t.explain.attribution import PredictionExplanation, explain_predictions
+from conv3t.explain.attribution import PredictionExplanation
 from conv3t.explain.faithfulness import FaithfulnessResult
-from conv3t.explain.measured import prediction_sentence, reading_text
+from conv3t.explain.measured import prediction_sentence
 from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.images import pixels, save_png, tile, to_uint8
 from conv3t.explain.report.page import macros, slug
 from conv3t.explain.report.section import Figure, Section
-from conv3t.explain.report.sections.faithfulness import (
-    compute_faithfulness,
-    faithfulness_steps,
-    verdict_items,
-    verdict_line,
-)
+from conv3t.explain.report.sections.faithfulness import verdict_items, verdict_line
 from conv3t.explain.saliency import overlay
 from conv3t.files import write_json
-from conv3t.nn import Conv3T
 
-__all__ = ["attributed_layers", "prediction_sections", "prediction_steps", "write_predictions"]
-
-READINGS_KEY = "readings"  # ctx.shared: conv3t.verify.readings.channel_readings of the report's model
-
-
-def prediction_steps(ctx: ReportContext) -> int:
-    """One step for the explanations, one per clip for their faithfulness checks."""
-    return (1 if ctx.clips else 0) + faithfulness_steps(ctx)
-
-
-def attributed_layers(ctx: ReportContext) -> list[str]:
-    """Every layer with a temporal extent (Conv3T / Conv3d with depth > 1), in model order."""
-    return [
-        name
-        for name, m in ctx.model.named_modules()
-        if isinstance(m, (Conv3T, torch.nn.Conv3d)) and m.kernel_size[0] > 1
-    ]
+__all__ = ["prediction_sections", "write_predictions"]
 
 
 def prediction_sections(ctx: ReportContext) -> list[Section]:
-    """One section per clip; writes ``predictions.json`` (an empty list without clips)."""
-    if not ctx.clips:
-        write_predictions(ctx, [], None)
-        return []
-    with ctx.step("predictions: attribution, Grad-CAM, frame importance"):
-        readings: pd.DataFrame | None = ctx.shared.get(READINGS_KEY)
-        records = explain_predictions(
-            ctx.model,
-            torch.stack([c.clip for c in ctx.clips]),
-            [c.name for c in ctx.clips],
-            ctx.info.classes,
-            attributed_layers(ctx),
-            readings=readings,
-            reading_text=reading_text if readings is not None else None,
-        )
-        for record, clip in zip(records, ctx.clips):
-            record.label = clip.label
-    checks = compute_faithfulness(ctx, records, attributed_layers(ctx)) if ctx.options.faithfulness else None
+    """One section per explained clip of the analysis; writes ``predictions.json`` (an empty list without
+    clips)."""
+    records = list(ctx.analysis.predictions or ())
+    checks = None if ctx.analysis.faithfulness is None else list(ctx.analysis.faithfulness)
     write_predictions(ctx, records, checks)
+    measured = ctx.analysis.readings is not None
     return [
-        _section(ctx, i, record, readings is not None, None if checks is None else checks[i])
-        for i, record in enumerate(records)
+        _section(ctx, i, record, measured, None if checks is None else checks[i]) for i, record in enumerate(records)
     ]
 
 

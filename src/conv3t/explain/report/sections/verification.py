@@ -4,7 +4,8 @@ Both render a :class:`conv3t.verify.VerificationResult` with the same code (:fun
 one figure (agreement per layer and motion type, in both modes, against chance), a summary table of one row
 per layer and mode (:func:`conv3t.verify.readings.layer_verdicts`), one sentence per layer saying whether its
 parameters can be read as image motion, and the full numbers in linked CSV files
-(:func:`conv3t.verify.write_outputs`). The report measures its model once (:func:`measured_verification`).
+(:func:`conv3t.verify.write_outputs`). The report's analysis measures its model once
+(:func:`measured_verification`, called by :func:`conv3t.explain.report.analysis.analyse`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
+from torch import nn
 
 from conv3t.explain.plots import save_figure
-from conv3t.explain.report.context import ReportContext
+from conv3t.explain.report.context import ReportContext, ReportOptions, StepCounter
 from conv3t.explain.report.page import macros, write_page
 from conv3t.explain.report.section import Figure, Section
+from conv3t.exported import ModelInfo
 from conv3t.verify import VerificationResult, VerifyConfig, verify_model, write_outputs
 from conv3t.verify.progress import StageETA
 from conv3t.verify.readings import ALPHA, MIN_COUNTED, MOTION_TYPES, layer_verdicts, wilson_interval
@@ -34,7 +38,6 @@ __all__ = [
     "report_verification",
     "verification_page",
     "verification_section",
-    "verification_steps",
 ]
 
 TITLE = "Can the parameters be read as motion?"
@@ -55,56 +58,54 @@ _MARKERS = {"translation": "o", "rotation": "s", "zoom": "^"}
 _CHANCE = {"translation": 0.25, "rotation": 0.5, "zoom": 0.5}
 
 
-def verification_steps(ctx: ReportContext) -> int:
-    return int(ctx.options.verify and ctx.is_3t)
+def measured_verification(
+    model: nn.Module,
+    info: ModelInfo,
+    options: ReportOptions,
+    out: Path,
+    device: torch.device,
+    progress: StepCounter,
+) -> tuple[VerificationResult, list[str]]:
+    """The model's verification at its clip size and how it was obtained (notes for the page's header).
 
-
-def measured_verification(ctx: ReportContext) -> VerificationResult:
-    """The model's verification at its clip size, measured once per report (kept in ``ctx.shared``) and stored
-    in the report folder (:mod:`conv3t.verify.store`): a later report of the same weights with the same
-    verification settings reuses it (other ``layers`` / ``channels`` / ``top`` do not change it)."""
-    if "verification" in ctx.shared:
-        return ctx.shared["verification"]
-    info = ctx.info
-    config = VerifyConfig(textures=ctx.options.verify_textures)
+    Stored in the report folder ``out`` (:mod:`conv3t.verify.store`): a later report of the same weights with
+    the same verification settings reuses it (other ``layers`` / ``channels`` / ``top`` do not change it)."""
+    config = VerifyConfig(textures=options.verify_textures)
     clip = {"num_frames": info.num_frames, "size": info.size, "mean": info.mean, "std": info.std}
-    key = verification_key(ctx.model, config=config, **clip)
-    result, why = load_verification(ctx.out, key)
-    store = ctx.out / STORE_NAME
+    key = verification_key(model, config=config, **clip)
+    result, why = load_verification(out, key)
+    store = out / STORE_NAME
     if result is not None:
-        ctx.progress.say(f"reusing the verification stored in {store} (same weights and settings)")
-        ctx.run_notes.append(f"verification reused from {STORE_NAME} (same weights and settings)")
-    else:
-        if why.startswith("damaged"):
-            message = f"the stored verification {store} is {why}; measuring again"
-            warnings.warn(message, stacklevel=2)
-            ctx.progress.say(f"warning: {message}")
-        eta = StageETA(ctx.progress.detail)
-        result = verify_model(
-            ctx.model,
-            **clip,
-            config=config,
-            device=ctx.device,
-            max_memory=ctx.options.max_memory,
-            progress=eta,
-            notify=ctx.progress.say,
-        )
-        save_verification(ctx.out, key, result)
-        batches = ", ".join(f"{mode} mode {b}" for mode, b in result.config.get("batch_sizes", {}).items())
-        ctx.run_notes.append(
-            f"verification: {config.textures} texture views per stimulus, batch size {batches} "
-            f"(memory budget {result.config.get('memory_budget')}), measured in {result.seconds:.0f} s"
-        )
-    ctx.shared["verification"] = result
-    return result
+        progress.say(f"reusing the verification stored in {store} (same weights and settings)")
+        return result, [f"verification reused from {STORE_NAME} (same weights and settings)"]
+    if why.startswith("damaged"):
+        message = f"the stored verification {store} is {why}; measuring again"
+        warnings.warn(message, stacklevel=2)
+        progress.say(f"warning: {message}")
+    result = verify_model(
+        model,
+        **clip,
+        config=config,
+        device=device,
+        max_memory=options.max_memory,
+        progress=StageETA(progress.detail),
+        notify=progress.say,
+    )
+    save_verification(out, key, result)
+    batches = ", ".join(f"{mode} mode {b}" for mode, b in result.config.get("batch_sizes", {}).items())
+    note = (
+        f"verification: {config.textures} texture views per stimulus, batch size {batches} "
+        f"(memory budget {result.config.get('memory_budget')}), measured in {result.seconds:.0f} s"
+    )
+    return result, [note]
 
 
 def report_verification(ctx: ReportContext) -> Section | None:
-    """The report's section (3T models, unless ``verify=False``)."""
-    if not verification_steps(ctx):
+    """The report's section (3T models, unless ``verify=False``): the analysis' verification, its figure and
+    files; no section when it was not measured."""
+    if ctx.analysis.verification is None:
         return None
-    with ctx.step("verification against motion stimuli"):
-        return verification_section(measured_verification(ctx), ctx.out, "images")
+    return verification_section(ctx.analysis.verification, ctx.out, "images")
 
 
 def _counts(row: pd.Series, motion: str) -> str:

@@ -1,0 +1,91 @@
+"""Compute once, render after: the report's analysis is computed once (one ranking, one verification), it is
+frozen, and every section is a pure function of it (rendering twice, or into another folder, gives the same
+page content)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_report import make_run
+
+from conv3t.explain.report import SECTIONS, ReportContext, ReportOptions, build_report, report_context
+from conv3t.explain.report import analysis as analysis_module
+from conv3t.explain.report.sections import verification as verification_module
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    calls: list[int] = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.slow
+def test_the_ranking_and_the_verification_are_computed_once_per_report(tmp_path: Path, monkeypatch) -> None:
+    run = make_run(tmp_path / "run")
+    rankings = _counting(monkeypatch, analysis_module, "rank_channels")
+    measurements = _counting(monkeypatch, verification_module, "verify_model")
+    out = tmp_path / "report"
+    build_report(
+        run,
+        out,
+        layers=["conv1"],
+        num_channels=1,
+        num_clips=1,
+        actmax_steps=1,
+        verify_textures=2,
+        faithfulness=False,
+        progress=False,
+        device="cpu",
+    )
+    assert rankings == [1] and measurements == [1]
+    # that one ranking is the measured one: ranking.csv and the channel cards both come from it
+    ranking = pd.read_csv(out / "ranking.csv", keep_default_na=False, na_values=[""])
+    assert "measured_sentence" in ranking.columns
+    live = ranking[(ranking["layer"] == "conv1") & ~ranking["dead"] & (ranking["steps_in_clip"] > 0)]
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert f"filter_conv1_{int(live['channel'].iloc[0])}.png" in html
+
+
+@pytest.mark.slow
+def test_sections_are_pure_functions_of_the_analysis(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    options = ReportOptions(num_channels=1, num_clips=1, actmax_steps=1, verify=False, faithfulness=False)
+    ctx = report_context(run, tmp_path / "a", options, layers=["conv1", "layer1.0.conv1"])
+    analysis = ctx.analysis
+    assert analysis.predictions is not None and len(analysis.predictions) == 1  # computed before any section
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        analysis.ranking = None  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ctx.shared["faithfulness"] = []  # type: ignore[index]  # a read-only view, no shared dict
+    channels = analysis.channels
+    (tmp_path / "b" / "images").mkdir(parents=True)
+    elsewhere = ReportContext(analysis, tmp_path / "b", options)
+    for entry in SECTIONS:
+        first, again, moved = entry.render(ctx), entry.render(ctx), entry.render(elsewhere)
+        assert first == again == moved, entry.name  # same html and figures (relative paths) every time
+        for section in first if isinstance(first, list) else [first] if first is not None else []:
+            for figure in section.figures:
+                assert (tmp_path / "b" / figure.src).read_bytes() == (tmp_path / "a" / figure.src).read_bytes()
+    assert analysis.channels == channels  # rendering added its figures to its own cards, not to the analysis
+    assert all(not card.figures for card in ctx.cards)
+
+
+def test_the_analysis_computes_only_what_the_sections_need(tmp_path: Path, monkeypatch) -> None:
+    run = make_run(tmp_path / "run")
+    measurements = _counting(monkeypatch, verification_module, "verify_model")
+    options = ReportOptions(num_channels=1, num_clips=1, actmax_steps=1, verify=True)
+    model_only = [entry for entry in SECTIONS if entry.name == "model"]
+    ctx = report_context(run, tmp_path / "a", options, layers=["conv1"], entries=model_only)
+    assert ctx.analysis.verification is None and ctx.analysis.predictions is None and measurements == []
+    assert len(ctx.analysis.clips) == 1 and ctx.analysis.ranking is not None  # the cheap parts are there
+    by_name = {entry.name: entry for entry in SECTIONS}
+    assert by_name["verification"].render(ctx) is None and by_name["predictions"].render(ctx) == []
