@@ -123,7 +123,7 @@ def test_the_summary_counts_passes_and_says_plainly_what_survives_randomisation(
 
     from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RandomisationStep, Verdict
     from conv3t.explain.faithfulness.verdicts import ablation_verdict, randomisation_verdicts
-    from conv3t.explain.report.sections.faithfulness import FAITHFULNESS_KEY, faithfulness_section
+    from conv3t.explain.report.sections.faithfulness import faithfulness_section
 
     def result(p_after: float, frame_corr: float) -> FaithfulnessResult:
         ablation = ChannelAblation(5, 0.97, p_after, 0.95, 0.02, 20)
@@ -142,7 +142,7 @@ def test_the_summary_counts_passes_and_says_plainly_what_survives_randomisation(
         options=SimpleNamespace(faithfulness=True, faithfulness_draws=20),
         clips=[SimpleNamespace(name="a"), SimpleNamespace(name="b")],
         info=SimpleNamespace(classes=["rotate_cw"]),
-        shared={FAITHFULNESS_KEY: results},
+        analysis=SimpleNamespace(faithfulness=tuple(results)),
     )
     section = faithfulness_section(ctx)  # type: ignore[arg-type]
     text = str(section.html)

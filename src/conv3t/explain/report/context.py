@@ -7,11 +7,10 @@ analysis (:mod:`conv3t.explain.report.analysis`) is computed; it is frozen, and 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -189,15 +188,6 @@ class ReportContext:
         return [
             Card(c.layer, c.channel, c.score, c.sentence, readings=list(c.readings)) for c in self.analysis.channels
         ]
-
-    @property
-    def shared(self) -> Mapping[str, Any]:
-        """A read-only view of the measured results by their former keys (``verification``, ``readings``,
-        ``verdicts``, ``faithfulness``), for sections written against the earlier interface; read ``analysis``."""
-        a = self.analysis
-        view = {"verification": a.verification, "readings": a.readings, "verdicts": a.verdicts}
-        view["faithfulness"] = None if a.faithfulness is None else list(a.faithfulness)
-        return MappingProxyType({k: v for k, v in view.items() if v is not None})
 
     @property
     def images(self) -> Path:

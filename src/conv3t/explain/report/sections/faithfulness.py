@@ -21,14 +21,12 @@ from conv3t.explain.report.section import Section
 
 __all__ = [
     "CHECKS",
-    "FAITHFULNESS_KEY",
     "explanation_of",
     "faithfulness_section",
     "verdict_items",
     "verdict_line",
 ]
 
-FAITHFULNESS_KEY = "faithfulness"  # ctx.shared (a read-only view of the analysis): one result per explained clip
 
 #: The checks in page order, with their names on the page.
 CHECKS = (
@@ -85,7 +83,7 @@ def _mark(passed: bool | None) -> str:
 def faithfulness_section(ctx: ReportContext) -> Section | None:
     """The summary over clips: how often each check passed, a table of the numbers, and a plain statement for
     any explanation that does not change when the model's weights are randomised."""
-    results: list[FaithfulnessResult] | None = ctx.shared.get(FAITHFULNESS_KEY)
+    results = ctx.analysis.faithfulness
     if not ctx.options.faithfulness or not ctx.clips:
         return None
     m = macros()
