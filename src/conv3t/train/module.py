@@ -195,8 +195,10 @@ class VideoClassifier(L.LightningModule):
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]
         loss, logits = self._loss(self(x), y)
-        # one_hot + sum, not bincount: bincount has no deterministic CUDA kernel (trainer.deterministic: true)
-        self.train_pred_counts += F.one_hot(logits.detach().argmax(1), self.num_classes).sum(0)
+        # a comparison with every class, summed: bincount has no deterministic CUDA kernel (trainer.deterministic)
+        # and one_hot checks the class range with two host-device syncs per step
+        classes = torch.arange(self.num_classes, device=logits.device)
+        self.train_pred_counts += (logits.detach().argmax(1)[:, None] == classes).sum(0)
         self.train_top1(logits.detach(), y)
         bs = y.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs, sync_dist=True)
