@@ -89,15 +89,6 @@ _MODELS = {
 }
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a loaded 2-core machine two spinning OpenMP threads cost 20x the CPU time."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", list(_MODELS))
 def test_training_steps_keep_nothing(name, precision, one_thread):

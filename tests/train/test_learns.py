@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from conv3t.train.config import validate_config
 from conv3t.train.run import train
@@ -98,14 +97,6 @@ def _config(root: Path, ann: Path, lr: float, epochs: int) -> dict:
         },
         source="test_learns",
     )
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow
