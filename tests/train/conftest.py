@@ -10,26 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from train_helpers import JESTER_CLASSES, UCF_CLASSES, frame
+from train_helpers import UCF_CLASSES, frame, write_jester
 
 
 @pytest.fixture(scope="session")
 def jester_root(tmp_path_factory) -> Path:
     """Jester layout: 4 train videos, 2 validation videos (12-20 frames of 64x36 px)."""
-    root = tmp_path_factory.mktemp("jester_train")
-    (root / "jester-v1-labels.csv").write_text("\n".join(JESTER_CLASSES) + "\n")
     train = [("11", "Swiping Left"), ("12", "Swiping Right"), ("13", "Thumb Up"), ("14", "Stop Sign")]
     val = [("21", "Swiping Left"), ("22", "Thumb Up")]
-    (root / "jester-v1-train.csv").write_text("".join(f"{v};{c}\n" for v, c in train))
-    (root / "jester-v1-validation.csv").write_text("".join(f"{v};{c}\n" for v, c in val))
-    (root / "jester-v1-test.csv").write_text("31\n")
-    for k, (vid, _) in enumerate([*train, *val, ("31", None)]):
-        folder = root / "20bn-jester-v1" / vid
-        folder.mkdir(parents=True)
-        for i in range(12 + 2 * k):
-            Image.fromarray(frame(i, 36, 64, k)).save(folder / f"{i + 1:05d}.jpg", quality=90)
-    return root
+    return write_jester(tmp_path_factory.mktemp("jester_train"), train, val, lambda k: 12 + 2 * k, (36, 64), 90)
 
 
 def _write_avi(path: Path, n: int, seed: int, size: tuple[int, int] = (64, 48)) -> None:

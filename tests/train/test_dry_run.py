@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from train_helpers import JESTER_CLASSES, frame
+from train_helpers import JESTER_CLASSES, write_jester
 
 from conv3t.cli import main as cli_main
 from conv3t.data.jester import JesterDataset
@@ -22,19 +21,9 @@ VAL_IDS = [f"2{i}" for i in range(5)]  # 5 validation videos: halves of 2 and 3
 @pytest.fixture(scope="module")
 def jester_all_classes(tmp_path_factory) -> Path:
     """Jester layout with one training video per class (inverse-frequency weights need every class)."""
-    root = tmp_path_factory.mktemp("jester_all")
-    (root / "jester-v1-labels.csv").write_text("\n".join(JESTER_CLASSES) + "\n")
     train = [(f"1{i:02d}", c) for i, c in enumerate(JESTER_CLASSES)] + [("199", JESTER_CLASSES[-1])]
     val = [(v, JESTER_CLASSES[i]) for i, v in enumerate(VAL_IDS)]
-    (root / "jester-v1-train.csv").write_text("".join(f"{v};{c}\n" for v, c in train))
-    (root / "jester-v1-validation.csv").write_text("".join(f"{v};{c}\n" for v, c in val))
-    (root / "jester-v1-test.csv").write_text("31\n")
-    for k, (vid, _) in enumerate([*train, *val, ("31", None)]):
-        folder = root / "20bn-jester-v1" / vid
-        folder.mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(frame(i, 20, 32, k)).save(folder / f"{i + 1:05d}.jpg", quality=80)
-    return root
+    return write_jester(tmp_path_factory.mktemp("jester_all"), train, val, lambda k: 3, (20, 32), 80)
 
 
 def _data_args(config: Path, jester: Path, ucf: tuple[Path, Path]) -> list[str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 JESTER_CLASSES = [
     "Swiping Left", "Swiping Right", "Swiping Down", "Swiping Up", "Pushing Hand Away", "Pulling Hand In",
@@ -24,6 +27,29 @@ def frame(i: int, h: int, w: int, seed: int) -> np.ndarray:
     x = (4 * i + seed) % max(1, w - 8)
     img[h // 3 : h // 3 + 8, x : x + 8] = 230
     return img
+
+
+def write_jester(
+    root: Path,
+    train: list[tuple[str, str]],
+    val: list[tuple[str, str]],
+    frames_of: Callable[[int], int],
+    size: tuple[int, int],
+    quality: int,
+) -> Path:
+    """A Jester layout under ``root``: the label/train/validation/test CSV files and one JPEG frame folder per
+    video (``frames_of(k)`` frames of ``size = (h, w)`` for the k-th video; test video ``31`` last)."""
+    (root / "jester-v1-labels.csv").write_text("\n".join(JESTER_CLASSES) + "\n")
+    (root / "jester-v1-train.csv").write_text("".join(f"{v};{c}\n" for v, c in train))
+    (root / "jester-v1-validation.csv").write_text("".join(f"{v};{c}\n" for v, c in val))
+    (root / "jester-v1-test.csv").write_text("31\n")
+    h, w = size
+    for k, (vid, _) in enumerate([*train, *val, ("31", None)]):
+        folder = root / "20bn-jester-v1" / vid
+        folder.mkdir(parents=True)
+        for i in range(frames_of(k)):
+            Image.fromarray(frame(i, h, w, k)).save(folder / f"{i + 1:05d}.jpg", quality=quality)
+    return root
 
 
 def tiny_synthetic(**sections: dict[str, Any]) -> dict[str, Any]:
