@@ -3,9 +3,9 @@
 On a GPU a convolution over a batch is fast and what a layer costs per call (operations launched, Python)
 decides the speed. A small clip (batch 2, 16x32x32) puts a CPU in the same regime: the convolutions are
 cheap, kernel generation is not. Training step = ``zero_grad(set_to_none=True)``, forward, cross-entropy,
-backward, SGD-momentum step; one torch thread; rounds interleave the variants in one process (rotating
-order). Every call is timed on both clocks: process CPU time (robust against other processes on a shared
-machine) and wall time; medians of each are printed.
+backward, SGD-momentum step; one torch thread; rounds interleave the variants and the parameter states in
+one process (rotating order). Every call is timed on both clocks: process CPU time (robust against other
+processes on a shared machine) and wall time; medians of each are printed.
 
 Variants: ``3t_batched`` (``conv3t.nn.batch_kernel_generation`` switched on: the sampling matrices of all
 layers of one kernel size in one computation; ``create_model``'s default), ``3t_layerwise`` (every Conv3T
@@ -32,6 +32,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 
 import torch
 from timing import machine, sync
@@ -158,38 +159,64 @@ def run_both(
     params: str = "random",
 ) -> dict[str, dict]:
     """``{family: {variant: {"cpu": ms, "wall": ms}, "compile_s": {variant: s}}}``, interleaved in one process."""
+    return run_states(families, variants, clip, rounds, warmup, device, log, [params])[params]
+
+
+def run_states(
+    families: list[str],
+    variants: list[str],
+    clip: tuple[int, int, int, int],
+    rounds: int,
+    warmup: int,
+    device: torch.device,
+    log=print,
+    states: Sequence[str] = PARAM_STATES,
+) -> dict[str, dict[str, dict]]:
+    """``{state: {family: row}}`` (rows as :func:`run_both`), every variant *and parameter state* of a family
+    interleaved within each round.
+
+    Why interleaved states: timed in one block per state, the same 3D step (which has no temporal parameters)
+    measured 140–149 ms in one block and 113–114 ms in the next on the dev VM; only calls that alternate
+    within a round see the same machine."""
     n, t, h, w = clip
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, dict]] = {p: {} for p in states}
     for family in families:
         torch.manual_seed(2)
         x = torch.randn(n, 3, t, h, w, device=device)
         labels = torch.randint(0, 27, (n,), device=device)
         fns, compile_s = {}, {}
-        for v in variants:
-            compiled = v.endswith("_compiled")
-            full = v == "3t_full_product"  # 3t_batched with slice 0 multiplied by C_0 = I (before issue 20)
-            fns[v] = train_step_fn(build(family, v, device, params), x, labels, compiled, full)
-            if compiled:  # the first call compiles forward and backward; not part of the timing
-                start = time.perf_counter()
-                fns[v]()
-                compile_s[v] = round(time.perf_counter() - start, 1)
-        times = timed_rounds(fns, rounds, warmup, device)
-        row: dict = {v: {c: statistics.median(times[v][c]) * 1e3 for c in ("cpu", "wall")} for v in variants}
-        row["compile_s"] = compile_s
-        results[family] = row
-        for clock in ("cpu", "wall"):
-            parts = []
+        for p in states:
             for v in variants:
-                base = row.get("3d_compiled" if v.endswith("_compiled") else "3d", {}).get(clock)
-                ratio = f" ({row[v][clock] / base:.3f}x)" if base and not v.startswith("3d") else ""
-                parts.append(f"{v} {row[v][clock]:7.1f} ms{ratio}")
-            log(f"{family:<10} {params:<8} {clock:<4} " + " | ".join(parts))
-        if compile_s:
-            log(
-                f"{family:<10} {params:<8} compile (first step, wall) "
-                + ", ".join(f"{k} {s} s" for k, s in compile_s.items())
-            )
+                key = (v, p)
+                compiled = v.endswith("_compiled")
+                full = v == "3t_full_product"  # 3t_batched with slice 0 multiplied by C_0 = I (before issue 20)
+                fns[key] = train_step_fn(build(family, v, device, p), x, labels, compiled, full)
+                if compiled:  # the first call compiles forward and backward; not part of the timing
+                    start = time.perf_counter()
+                    fns[key]()
+                    compile_s[key] = round(time.perf_counter() - start, 1)
+        times = timed_rounds(fns, rounds, warmup, device)
+        for p in states:
+            row: dict = {v: {c: statistics.median(times[(v, p)][c]) * 1e3 for c in ("cpu", "wall")} for v in variants}
+            row["compile_s"] = {v: s for (v, q), s in compile_s.items() if q == p}
+            results[p][family] = row
+            _log_row(log, family, p, variants, row)
     return results
+
+
+def _log_row(log, family: str, params: str, variants: list[str], row: dict) -> None:
+    for clock in ("cpu", "wall"):
+        parts = []
+        for v in variants:
+            base = row.get("3d_compiled" if v.endswith("_compiled") else "3d", {}).get(clock)
+            ratio = f" ({row[v][clock] / base:.3f}x)" if base and not v.startswith("3d") else ""
+            parts.append(f"{v} {row[v][clock]:7.1f} ms{ratio}")
+        log(f"{family:<10} {params:<8} {clock:<4} " + " | ".join(parts))
+    if row["compile_s"]:
+        log(
+            f"{family:<10} {params:<8} compile (first step, wall) "
+            + ", ".join(f"{k} {s} s" for k, s in row["compile_s"].items())
+        )
 
 
 def profile_steps(
@@ -238,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_steps(args.models[0], variants, tuple(args.clip), args.params[0], device)
         return 0
     log = lambda line: print(line, flush=True)  # noqa: E731
-    results = {p: run_both(args.models, variants, tuple(args.clip), args.rounds, args.warmup, device, log, p)
-               for p in args.params}  # fmt: skip
+    results = run_states(args.models, variants, tuple(args.clip), args.rounds, args.warmup, device, log, args.params)
     info["load_avg_after"] = machine(device)["load_avg_1_5_15"]
     print(f"# load average after: {info['load_avg_after']}", flush=True)
     if args.json:
