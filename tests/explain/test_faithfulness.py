@@ -215,3 +215,24 @@ def test_spearman_and_layer_groups() -> None:
     assert spearman(torch.ones(3), torch.tensor([1.0, 2, 3])) != spearman(torch.ones(3), torch.tensor([1.0, 2, 3]))
     wrapped = nn.Sequential(nn.Sequential(nn.Conv3d(3, 4, 1), nn.ReLU(), nn.Conv3d(4, 2, 1)))
     assert default_layer_groups(wrapped) == ["0.2", "0.0"]
+
+
+def test_frame_curves_of_a_clip_longer_than_steps_take_equal_shares_of_frames() -> None:
+    from conv3t.explain.faithfulness.evaluate import frame_counts
+
+    assert frame_counts(8, 10).tolist() == list(range(1, 8))  # one frame a step: the demo's 8-frame clips
+    assert frame_counts(30, 10).tolist() == [3, 6, 9, 12, 15, 18, 21, 24, 27]  # the paper's 30-frame clips
+    net, clip, e = _explained()
+    r = Faithfulness(net, draws=3, steps=4, seed=0, randomise=False).evaluate(clip, TARGET, e)
+    d, i = r.frame_deletion, r.frame_insertion
+    assert len(d.curve) == len(i.curve) == 5  # 8 frames in 4 shares of 2, plus the whole clip
+    order = torch.argsort(e.frame_importance.double(), descending=True, stable=True).tolist()
+    mean = clip.mean(dim=1, keepdim=True).expand_as(clip)
+    for step, deleted in enumerate((2, 4, 6), start=1):
+        gone = order[:deleted]
+        deleted_clip, inserted_clip = clip.clone(), mean.clone()
+        deleted_clip[:, gone] = mean[:, gone]
+        inserted_clip[:, gone] = clip[:, gone]
+        with torch.no_grad():
+            p = torch.softmax(net(torch.stack([deleted_clip, inserted_clip])), 1)[:, TARGET]
+        assert abs(d.curve[step] - float(p[0])) < 1e-6 and abs(i.curve[step] - float(p[1])) < 1e-6

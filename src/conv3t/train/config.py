@@ -376,7 +376,7 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str,
     max_time = out["trainer"].get("max_time")
     if isinstance(max_time, int | float) and not isinstance(max_time, bool):  # YAML read 1:00:00:00 in base 60
         raise ConfigError(
-            f"{source}: trainer.max_time must be quoted \"DD:HH:MM:SS\" or a mapping such as {{hours: 20}}, got the "
+            f'{source}: trainer.max_time must be quoted "DD:HH:MM:SS" or a mapping such as {{hours: 20}}, got the '
             f"number {max_time} (YAML reads an unquoted 1:00:00:00 as a base-60 number)"
         )
     if out["checkpoint"]["every_n_epochs"] < 1:
