@@ -138,18 +138,20 @@ class VerificationResult:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        def clean(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return [
-                {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-                for row in df.astype(object).to_dict(orient="records")
-            ]
-
         return {
             "config": self.config,
             "seconds": self.seconds,
-            "summary": clean(self.summary),
-            "channels": clean(self.channels),
+            "summary": json_records(self.summary),
+            "channels": json_records(self.channels),
         }
+
+
+def json_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as JSON-ready dicts (NaN and infinity as None)."""
+    return [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        for row in df.astype(object).to_dict(orient="records")
+    ]
 
 
 #: ``progress(stage, done, total)``: e.g. ``("image mode", 120, 1560)`` clips measured of a stage.

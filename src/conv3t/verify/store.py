@@ -24,10 +24,19 @@ import torch
 from torch import nn
 
 from conv3t.files import atomic_write
-from conv3t.verify.network import VerificationResult, VerifyConfig
+from conv3t.verify.network import VerificationResult, VerifyConfig, json_records
 from conv3t.verify.report import _json_default
 
-__all__ = ["STORE_NAME", "STORE_VERSION", "load_verification", "save_verification", "verification_key"]
+__all__ = [
+    "STORE_NAME",
+    "STORE_VERSION",
+    "frame_from_json",
+    "frame_to_json",
+    "hash_weights",
+    "load_verification",
+    "save_verification",
+    "verification_key",
+]
 
 STORE_NAME = "verification.store.json"
 #: Bumped when the measurement changes, so a store written by an older conv3t is measured again.
@@ -48,10 +57,7 @@ def verification_key(
 ) -> str:
     """Hex SHA-256 of the weights and the settings that change the verification (see the module notes)."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    hash_weights(model, digest)
     settings = {k: v for k, v in asdict(config).items() if k not in _RUN_ONLY}
     settings.update(
         version=STORE_VERSION,
@@ -63,6 +69,25 @@ def verification_key(
     )
     digest.update(json.dumps(settings, sort_keys=True, default=_json_default).encode())
     return digest.hexdigest()
+
+
+def hash_weights(model: nn.Module, digest: hashlib._Hash) -> None:
+    """Feed every tensor of ``model.state_dict()`` (name, dtype, shape, bytes; by name) into ``digest``."""
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+
+def frame_to_json(df: pd.DataFrame) -> dict[str, Any]:
+    """``{"dtypes": {column: dtype}, "records": [...]}``: a table as plain JSON that :func:`frame_from_json`
+    reads back with its column types (NaN / infinity as null)."""
+    return {"dtypes": {c: str(t) for c, t in df.dtypes.items()}, "records": json_records(df)}
+
+
+def frame_from_json(data: dict[str, Any]) -> pd.DataFrame:
+    """The table :func:`frame_to_json` wrote (raises KeyError / ValueError / TypeError on other data)."""
+    return _frame(data["records"], data["dtypes"])
 
 
 def save_verification(folder: str | os.PathLike[str], key: str, result: VerificationResult) -> Path:

@@ -6,7 +6,10 @@
 * ``index.html`` and ``report.css``: no scripts, no remote resources; every image by relative path;
 * ``images/``: the PNG figures and GIF animations the page shows;
 * ``parameters.csv`` (the full :func:`~conv3t.readout.temporal_parameters` table), ``ranking.csv``,
-  ``statistics.md`` and ``statistics.tex`` (Table 2 for this model).
+  ``statistics.md`` and ``statistics.tex`` (Table 2 for this model);
+* ``analysis.json``: the computed analysis, keyed by the weights and settings
+  (:mod:`conv3t.explain.report.saved`), and ``verification.store.json``, the verification a later report of the
+  same weights and verification settings reuses (:mod:`conv3t.verify.store`).
 
 The report is computed once (:func:`conv3t.explain.report.analysis.analyse`), then rendered: the page is the
 sections of :data:`conv3t.explain.report.registry.SECTIONS` in order: the model summary and its predictions on
@@ -38,6 +41,7 @@ from conv3t.explain.report.analysis import analyse
 from conv3t.explain.report.context import ReportContext, ReportOptions, StepCounter
 from conv3t.explain.report.page import write_page
 from conv3t.explain.report.registry import SECTIONS
+from conv3t.explain.report.saved import save_analysis
 from conv3t.explain.report.section import Need, Section, SectionEntry
 from conv3t.exported import load_exported
 
@@ -152,6 +156,7 @@ def report_context(
         explain=Need.PREDICTIONS in needs,
         progress=progress,
     )
+    save_analysis(analysis, options, out_dir)
     return ReportContext(analysis, Path(out_dir), options, progress, started)
 
 
