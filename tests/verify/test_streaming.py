@@ -184,3 +184,14 @@ def test_out_of_memory_retries_with_half_the_batch() -> None:
 
     with pytest.raises(MemoryBudgetError, match="batch size 1"):
         run_in_batches(3, 2, never)
+
+
+def test_image_mode_shows_the_model_clips_of_its_own_rectangular_size() -> None:
+    # a 150 x 224 model was shown 224 x 224 stimuli before: half again the pixels of its clips, and not its input
+    net, shapes = _net(), []
+    net.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape[2:])))
+    config = VerifyConfig(modes=("image",), textures=1, directions=4, speeds=(1.0,), rotations=(5.0,), zooms=(1.1,))
+    result = verify_model(net, num_frames=6, size=(12, 20), config=config, device="cpu", batch_size=4)
+    assert set(shapes) == {(6, 12, 20)}
+    assert result.config["stimulus_size"] == [12, 20]
+    assert set(result.channels["mode"]) == {"image"} and result.channels["translation_index"].notna().all()

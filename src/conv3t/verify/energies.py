@@ -40,7 +40,7 @@ class StimulusSet:
         texture: ``(C, S, S)`` periodic texture, on the device where the clips are rendered (the model's).
         offsets: ``(V, 2)`` texture positions (pixels) at the frame centre in frame 0, one per view.
         motions: the ``M`` motions.
-        frames, size: clip length ``T`` and side ``H = W``.
+        frames, size: clip length ``T`` and frame side ``H = W`` or ``(H, W)``.
         mean, std: when given (``C`` values each), clips are shown as pixels ``0.5 + 0.18 * texture`` clamped
             to ``[0, 1]`` and normalised ``(pixels - mean) / std``; otherwise the texture values as they are.
     """
@@ -49,7 +49,7 @@ class StimulusSet:
     offsets: Tensor
     motions: tuple[Motion, ...]
     frames: int
-    size: int
+    size: int | tuple[int, int]
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
@@ -61,7 +61,7 @@ class StimulusSet:
         return self.views * len(self.motions)
 
     def render(self, start: int, stop: int) -> Tensor:
-        """Items ``start .. stop - 1``: ``(stop - start, C, T, size, size)`` float32 on the texture's device."""
+        """Items ``start .. stop - 1``: ``(stop - start, C, T, H, W)`` float32 on the texture's device."""
         m = len(self.motions)
         parts = []
         for view in range(start // m, (stop - 1) // m + 1):

@@ -83,8 +83,9 @@ class VerifyConfig:
 
     Attributes:
         modes: ``("image",)``, ``("layer",)`` or both.
-        num_frames, size: image-mode stimulus clips ``T`` and ``H = W`` (default: the model's training clip);
-            layer-mode clips are ``D * dilation + 6`` frames of ``k * dilation + 2 * layer_margin`` pixels.
+        num_frames, size: image-mode stimulus clips ``T`` and ``H = W`` (default: the model's training clip,
+            ``T x H x W``); layer-mode clips are ``D * dilation + 6`` frames of ``k * dilation + 2 * layer_margin``
+            pixels.
         textures: views of the texture (random offsets) per motion; energies are averaged over them.
         centre_radius: half-size, in output pixels, of the window about the map centre where rotation and zoom
             are measured.
@@ -190,7 +191,8 @@ def _measure(
 
     if run.batch_size is None:
         item = peak_bytes(first, run.device)
-        what = f"verification ({stage}, {stimuli.frames} x {stimuli.size} x {stimuli.size} clips)"
+        h, w = (stimuli.size, stimuli.size) if isinstance(stimuli.size, int) else stimuli.size
+        what = f"verification ({stage}, {stimuli.frames} x {h} x {w} clips)"
         option = "the stimulus clip (VerifyConfig.num_frames / size)"
         batch = plan_batch(item, 0, run.budget, cfg.batch_size, what, option)
     else:
@@ -206,7 +208,7 @@ def _stimulus_set(
     channels: int,
     motions: Sequence[Motion],
     frames: int,
-    size: int,
+    size: int | tuple[int, int],
     views: int,
     generator: torch.Generator,
     device: torch.device,
@@ -224,7 +226,7 @@ def _image_energies(
     layers: Sequence[str],
     motions: Sequence[Motion],
     cfg: VerifyConfig,
-    clip: tuple[int, int],
+    clip: tuple[int, tuple[int, int]],
     norm: tuple[Sequence[float], Sequence[float]],
     in_channels: int,
     run: RunSettings,
@@ -350,7 +352,7 @@ def verify_model(
         model: a network whose input is ``(N, in_channels, T, H, W)`` (normalised pixels); it is moved to
             ``device``.
         num_frames, size: the clip the model was trained on (``T``, ``H`` or ``(H, W)``); image-mode stimuli
-            default to ``T`` frames of twice that side (``config.num_frames`` / ``config.size`` override).
+            are clips of that size (``config.num_frames`` / ``config.size`` override, the latter square).
         mean, std: per-channel normalisation applied to ``[0, 1]`` pixels before the model.
         config: :class:`VerifyConfig`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
@@ -377,9 +379,10 @@ def verify_model(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     run = RunSettings(dev, memory_budget(dev, max_memory), progress, notify, batch_size)
-    side = size if isinstance(size, int) else max(int(size[0]), int(size[1]))
+    # image mode shows the model clips of its own size: stimuli move in the input it was trained on
+    hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     frames = cfg.num_frames or num_frames
-    stim_size = cfg.size or side
+    stim_size = (cfg.size, cfg.size) if cfg.size else hw
     layers = [n for n, _ in conv3t_layers(model, min_depth=2)]
     if not layers:
         raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
@@ -388,7 +391,7 @@ def verify_model(
     motions = cfg.stimuli()
     batches: dict[str, int] = {}
     try:
-        preds = predicted_motion(model, (frames, stim_size, stim_size), in_channels)
+        preds = predicted_motion(model, (frames, *stim_size), in_channels)
         energies: dict[str, dict[str, np.ndarray]] = {}
         if "image" in cfg.modes:
             clip, norm = (frames, stim_size), (mean, std)
@@ -401,7 +404,7 @@ def verify_model(
         model.train(was_training)
     channels = _judge(_tuning(energies, layers, motions).merge(preds, on=["layer", "channel"], how="left"), cfg)
     info = asdict(cfg)
-    info.update(stimulus_frames=frames, stimulus_size=stim_size, stimuli=len(motions))
+    info.update(stimulus_frames=frames, stimulus_size=list(stim_size), stimuli=len(motions))
     info.update(device=str(dev), memory_budget=str(run.budget), batch_sizes=batches)
     return VerificationResult(
         channels=channels, summary=summarize(channels), config=info, seconds=time.perf_counter() - start
