@@ -143,23 +143,9 @@ def run(
     log=print,
     params: str = "random",
 ) -> dict[str, dict[str, float]]:
-    """Median milliseconds (on ``clock``) of a training step per family and variant; see :func:`run_both`."""
-    full = run_both(families, variants, clip, rounds, warmup, device, log, params)
+    """Median milliseconds (on ``clock``) of a training step per family and variant; see :func:`run_states`."""
+    full = run_states(families, variants, clip, rounds, warmup, device, log, [params])[params]
     return {family: {v: row[v][clock] for v in row if v != "compile_s"} for family, row in full.items()}
-
-
-def run_both(
-    families: list[str],
-    variants: list[str],
-    clip: tuple[int, int, int, int],
-    rounds: int,
-    warmup: int,
-    device: torch.device,
-    log=print,
-    params: str = "random",
-) -> dict[str, dict]:
-    """``{family: {variant: {"cpu": ms, "wall": ms}, "compile_s": {variant: s}}}``, interleaved in one process."""
-    return run_states(families, variants, clip, rounds, warmup, device, log, [params])[params]
 
 
 def run_states(
@@ -172,8 +158,8 @@ def run_states(
     log=print,
     states: Sequence[str] = PARAM_STATES,
 ) -> dict[str, dict[str, dict]]:
-    """``{state: {family: row}}`` (rows as :func:`run_both`), every variant *and parameter state* of a family
-    interleaved within each round.
+    """``{state: {family: {variant: {"cpu": ms, "wall": ms}, "compile_s": {variant: s}}}}``, every variant *and
+    parameter state* of a family interleaved within each round.
 
     Why interleaved states: timed in one block per state, the same 3D step (which has no temporal parameters)
     measured 140–149 ms in one block and 113–114 ms in the next on the dev VM; only calls that alternate
