@@ -72,3 +72,18 @@ def test_other_settings_or_damage_are_not_reused(tmp_path: Path) -> None:
     path.write_text(json.dumps(payload))
     loaded, why = load_verification(tmp_path, "a" * 64)
     assert loaded is None and why.startswith("damaged: KeyError")
+
+
+def test_a_store_written_before_rectangular_stimuli_is_measured_again(tmp_path: Path) -> None:
+    # version 1 measured a (H, W) = (16, 24) model on 24 x 24 stimuli, with the same key settings as now
+    net = _net()
+    clip = {**CLIP, "size": (16, 24)}
+    key = verification_key(net, **clip, config=SMALL)
+    result = verify_model(net, **clip, config=SMALL, device="cpu", batch_size=8)
+    save_verification(tmp_path, key, result)
+    path = tmp_path / STORE_NAME
+    payload = json.loads(path.read_text())
+    assert payload["version"] >= 2 and result.config["stimulus_size"] == [16, 24]
+    payload["version"] = 1
+    path.write_text(json.dumps(payload))
+    assert load_verification(tmp_path, key) == (None, "other")
