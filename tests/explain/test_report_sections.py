@@ -127,3 +127,21 @@ def test_importing_explain_stays_light_until_a_page_is_asked_for() -> None:
         "assert build_report.__module__ == 'conv3t.explain.report.build'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_stage_times_sum_the_steps_of_one_stage_in_order() -> None:
+    seconds = {
+        "reading clips": 0.6,
+        "verification against motion stimuli": 352.2,
+        "faithfulness: clip 1 of 3": 171.0,
+        "faithfulness: clip 2 of 3": 180.4,
+        "saliency: conv1 #6": 0.3,
+        "faithfulness: clip 3 of 3": 193.0,
+        "saliency: conv1 #39": 0.4,
+    }
+    assert build_module.stage_times(seconds) == [
+        "reading clips 1 s",
+        "verification against motion stimuli 352 s",
+        "faithfulness 544 s in 3 parts",
+        "saliency 1 s in 2 parts",
+    ]
