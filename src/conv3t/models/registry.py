@@ -25,8 +25,8 @@ from pathlib import Path
 from torch import nn
 
 from conv3t.models.googlenet import googlenet_3d, googlenet_3t
-from conv3t.models.resnet import resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
 from conv3t.models.initialisation import INIT_MODES, authors_init_
+from conv3t.models.resnet import resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
 from conv3t.models.transfer import (
     INFLATE_MODES,
     TRANSFER_MODES,
@@ -265,6 +265,10 @@ def create_model(
         state = load_2d_state_dict(path)
         source = str(path)
     model.transfer_report = transfer_2d_weights(  # type: ignore[assignment]
-        model, state, inflate=inflate, source=source, transfer=transfer  # type: ignore[arg-type]
+        model,
+        state,
+        inflate=inflate,
+        source=source,
+        transfer=transfer,  # type: ignore[arg-type]
     )
     return model
