@@ -37,23 +37,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
+def load_data_section(path: Path) -> dict:
+    """The data section of a YAML file (a full experiment config or a bare data section); ConfigError if none."""
     import yaml
 
+    from conv3t.train.config import ConfigError
+
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read data config ({err})") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    section = loaded.get("data", loaded)
+    if not isinstance(section, dict) or "dataset" not in section:
+        raise ConfigError(f"{path}: no data section with a 'dataset' key")
+    return dict(section)
+
+
+def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
     from conv3t.train.config import ConfigError, parse_override_args
 
     data = dict(recorded)
     if args.data_file is not None:
-        try:
-            loaded = yaml.safe_load(args.data_file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{args.data_file}: cannot read data config ({err})") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.data_file}: expected a mapping")
-        section = loaded.get("data", loaded)
-        if not isinstance(section, dict) or "dataset" not in section:
-            raise ConfigError(f"{args.data_file}: no data section with a 'dataset' key")
-        data = dict(section)
+        data = load_data_section(args.data_file)
     for key, value in parse_override_args(args.overrides or []).items():
         if not key.startswith("data."):
             raise ConfigError(f"command line: conv3t eval only takes --data.KEY overrides, got --{key}")

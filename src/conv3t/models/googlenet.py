@@ -241,14 +241,18 @@ class InceptionAux(nn.Module):
         self.dropout = nn.Dropout(p=dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        if isinstance(self.avgpool, nn.AvgPool3d):
+            # the authors' fixed window fits only 30 x 150 x 224 and 30 x 168 x 224 clips
+            k, s = self.avgpool.kernel_size, self.avgpool.stride
+            pooled = tuple(_floor_pool_out(n, k, s) for n in x.shape[2:])  # type: ignore[arg-type]
+            if pooled != AUX_POOL_SIZE:
+                raise ValueError(
+                    f"auxiliary head: the authors' {k}x{k}x{k} / stride {s} pooling gives {pooled} positions "
+                    f"for features of {tuple(x.shape[2:])}, fc1 needs {AUX_POOL_SIZE} (clips of 30 x 150 x 224 "
+                    f"or 30 x 168 x 224); use style='torchvision' (adaptive pooling) or aux_logits=False for "
+                    f"other clip sizes"
+                )
         x = self.avgpool(x)
-        if tuple(x.shape[2:]) != AUX_POOL_SIZE:
-            # only the authors' fixed window gets here: it fits 30 x 150 x 224 and 30 x 168 x 224 clips
-            raise ValueError(
-                f"auxiliary head: the authors' 5x5x5 / stride 3 pooling gives {tuple(x.shape[2:])} positions, "
-                f"fc1 needs {AUX_POOL_SIZE} (clips of 30 x 150 x 224 or 30 x 168 x 224); use style='torchvision' "
-                f"(adaptive pooling) or aux_logits=False for other clip sizes"
-            )
         x = torch.flatten(self.conv(x), 1)
         x = self.dropout(torch.relu(self.fc1(x)))
         return self.fc2(x)
@@ -350,6 +354,10 @@ class GoogLeNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def min_clip_size(self) -> tuple[int, int, int]:
+        """The smallest ``(T, H, W)`` this network accepts (see :func:`minimum_clip_size`)."""
+        return minimum_clip_size(self.stem_temporal_stride, self.style)
+
     def _transform_input(self, x: Tensor) -> Tensor:
         if not self.transform_input:
             return x
@@ -361,7 +369,7 @@ class GoogLeNet(nn.Module):
     def forward(self, x: Tensor) -> GoogLeNetOutputs | Tensor:
         if x.dim() != 5:
             raise ValueError(f"GoogLeNet expects a clip batch (N, 3, T, H, W), got shape {tuple(x.shape)}")
-        smallest = minimum_clip_size(self.stem_temporal_stride, self.style)
+        smallest = self.min_clip_size()
         if any(n < m for n, m in zip(x.shape[2:], smallest)):
             raise ValueError(
                 f"clip of shape {tuple(x.shape)} is too small for GoogLeNet (stem_temporal_stride="
