@@ -4,7 +4,8 @@ A config is a nested mapping with these sections (every key has a default except
 ``data.dataset``; see ``docs/training.md`` for the meaning of each)::
 
     seed: 0                    # seed_everything(seed, workers=True)
-    model:     name, pretrained, aux_logits, kwargs, channels_last_3d, temporal_init, temporal_init_per_channel, compile
+    model:     name, pretrained, inflate, transfer, init, aux_logits, kwargs, channels_last_3d, temporal_init,
+               temporal_init_per_channel, compile
     data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
     optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
                temporal_lr, temporal_weight_decay, norm_weight_decay
@@ -85,6 +86,12 @@ SCHEMA: dict[str, Any] = {
         # activations), "mean" divides it by the depth D (activations match the 2D network's). The authors' code
         # uses repeat for 3T models (K_1 = the 2D filter) and mean for 3D baselines (repeat_interleave / D).
         "inflate": _f("repeat", str, choices=("repeat", "mean")),
+        # With pretrained: "all" copies every tensor that fits (convolutions, BatchNorm weights and statistics,
+        # heads); "conv_only" copies the backbone's convolution kernels only, as the authors' code does.
+        "transfer": _f("all", str, choices=("all", "conv_only")),
+        # "default": torchvision's init (He-normal for ResNets, truncated normal std 0.01 for GoogLeNets);
+        # "authors": PyTorch's default init of every layer with Conv3T 2D filters drawn from N(0, 1), as theirs.
+        "init": _f("default", str, choices=("default", "authors")),
         "aux_logits": _f(True, bool),
         "kwargs": FREE,  # extra create_model keyword arguments, e.g. base_width
         "channels_last_3d": _f(False, bool),

@@ -55,9 +55,10 @@ def _world_size(trainer_cfg: Mapping[str, Any]) -> int | None:
 def _weights_line(model_cfg: Mapping[str, Any]) -> tuple[str, bool]:
     """Where the initial weights come from, and False when the run could not get them."""
     pretrained = model_cfg.get("pretrained")
+    init = model_cfg.get("init", "default")
     if pretrained is None:
-        return "weights: random initialisation (trained from scratch)", True
-    inflate = model_cfg.get("inflate", "repeat")
+        return f"weights: random initialisation (trained from scratch), init={init}", True
+    inflate = f"{model_cfg.get('inflate', 'repeat')}, transfer={model_cfg.get('transfer', 'all')}, init={init}"
     if pretrained != "imagenet":
         found = Path(pretrained).is_file()
         return f"weights: 2D state dict {pretrained} ({'found' if found else 'MISSING'}), inflate={inflate}", found

@@ -46,6 +46,8 @@ def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
         num_classes=num_classes,
         pretrained=model_cfg.get("pretrained"),
         inflate=str(model_cfg.get("inflate", "repeat")),
+        transfer=str(model_cfg.get("transfer", "all")),
+        init=str(model_cfg.get("init", "default")),
         aux_logits=bool(model_cfg.get("aux_logits", True)),
         **dict(model_cfg.get("kwargs") or {}),
     )
