@@ -17,7 +17,7 @@ def resnet18_2d(tmp_path_factory):
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None)
     with torch.no_grad():
-        for name, tensor in model.state_dict().items():
+        for tensor in model.state_dict().values():
             if tensor.is_floating_point():
                 tensor.normal_(0.5, 0.1)  # every BatchNorm entry far from its default (1, 0, 0, 1)
     path = tmp_path_factory.mktemp("w") / "resnet18.pth"

@@ -116,8 +116,14 @@ def _imagenet_resnet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
 
 
 def _imagenet_googlenet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
-    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform."""
+    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform.
+
+    ``style="authors"`` may turn it off: the authors' code fed ImageNet-normalised clips to the transferred
+    weights without it, and the paper's numbers come from that.
+    """
     requested = kwargs.get("transform_input")
+    if kwargs.get("style") == "authors" and requested is False:
+        return kwargs
     if requested is None or requested is True:
         return {**kwargs, "transform_input": True}
     raise ValueError(
