@@ -51,9 +51,10 @@ def test_import_then_eval_and_explain(tmp_path, arch, capsys, one_thread):
     clip = torch.randn(1, 3, data["num_frames"], data["size"], data["size"])
     with torch.no_grad():
         torch.testing.assert_close(exported.model(clip), reference.float()(clip), rtol=1e-4, atol=1e-4)
-    assert main(["eval", str(run), "--device", "cpu"]) == 0
-    result = json.loads((run / "eval.json").read_text())["results"]["single_view"]
-    assert result["num_videos"] == data["num_val"]
+    assert main(["eval", str(run), "--device", "cpu", "--protocol", "paper"]) == 0
+    results = json.loads((run / "eval.json").read_text())["results"]
+    assert results["single_view"]["num_videos"] == data["num_val"]
+    assert results["paper"]["num_clips"] == data["num_val"]  # synthetic clips are one window long
     layer = "conv1" if arch.startswith("resnet") else "conv1.conv"
     argv = ["explain", str(run), "--out", str(tmp_path / "report"), "--layers", layer, "--top", "1", "--clips", "1"]
     argv += ["--actmax-steps", "0", "--no-verify", "--no-faithfulness", "--no-progress", "--device", "cpu"]
