@@ -124,7 +124,7 @@ def _reparse(args: argparse.Namespace) -> None:
     args.overrides = rest
 
 
-def _chunk(model, num_frames: int, size: tuple[int, int], device, max_memory: str | None) -> int:
+def plan_chunk(model, num_frames: int, size: tuple[int, int], device, max_memory: str | None) -> int:
     """Clips per forward: as many as the memory budget holds, measured on one clip (at most 64)."""
     import torch
 
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        chunk = _chunk(exported.model, dm.num_frames, tuple(dm.size), torch.device(device), args.max_memory)
+        chunk = plan_chunk(exported.model, dm.num_frames, tuple(dm.size), torch.device(device), args.max_memory)
     except ValueError as err:  # MemoryBudgetError, a bad --max-memory
         print(f"conv3t eval: {err}", file=sys.stderr)
         return 1

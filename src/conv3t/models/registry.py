@@ -231,14 +231,7 @@ def create_model(
             weights file.
     """
     spec = model_spec(name)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if inflate not in INFLATE_MODES:
-        raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
-    if transfer not in TRANSFER_MODES:
-        raise ValueError(f"transfer must be one of {TRANSFER_MODES}, got {transfer!r}")
-    if init not in INIT_MODES:
-        raise ValueError(f"init must be one of {INIT_MODES}, got {init!r}")
+    _check_choices(num_classes, inflate=inflate, transfer=transfer, init=init)
     unknown = sorted(set(kwargs) - set(spec.kwargs))
     if unknown:
         raise TypeError(
@@ -263,18 +256,29 @@ def create_model(
     if pretrained is None:
         return model
 
-    if imagenet:
+    model.transfer_report = _transfer(model, spec, pretrained, inflate, transfer)  # type: ignore[assignment]
+    return model
+
+
+def _check_choices(num_classes: object, **choices: str) -> None:
+    """ValueError naming the argument: a bad class count, ``inflate``, ``transfer`` or ``init``."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    allowed = {"inflate": INFLATE_MODES, "transfer": TRANSFER_MODES, "init": INIT_MODES}
+    for argument, value in choices.items():
+        if value not in allowed[argument]:
+            raise ValueError(f"{argument} must be one of {allowed[argument]}, got {value!r}")
+
+
+def _transfer(
+    model: nn.Module, spec: ModelSpec, pretrained: str | os.PathLike[str], inflate: str, transfer: str
+) -> object:
+    """Copy ``pretrained`` 2D weights into ``model``; the :class:`~conv3t.models.transfer.TransferReport`."""
+    if isinstance(pretrained, str) and pretrained == "imagenet":
         state = imagenet_state_dict(spec.arch_2d)  # type: ignore[arg-type]
         source = f"imagenet:{spec.arch_2d}"
     else:
         path = Path(pretrained)
         state = load_2d_state_dict(path)
         source = str(path)
-    model.transfer_report = transfer_2d_weights(  # type: ignore[assignment]
-        model,
-        state,
-        inflate=inflate,
-        source=source,
-        transfer=transfer,  # type: ignore[arg-type]
-    )
-    return model
+    return transfer_2d_weights(model, state, inflate=inflate, source=source, transfer=transfer)  # type: ignore[arg-type]
