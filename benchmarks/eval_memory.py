@@ -38,7 +38,8 @@ def main() -> None:
     t, h, w = args.clip
     start = time.perf_counter()
     if args.chunk is None:
-        chunk: int | None = plan_chunk(model, t, (h, w), torch.device("cpu"), args.max_memory)
+        batch_clips = args.batch * args.views
+        chunk: int | None = plan_chunk(model, t, (h, w), torch.device("cpu"), args.max_memory, batch_clips)
     else:
         chunk = args.chunk or None
     planned = time.perf_counter() - start

@@ -15,7 +15,7 @@ CROPS spatial crops per video, softmax probabilities averaged. --protocol paper 
 every non-overlapping window of num_frames frames of each validation video is a clip (videos shorter than
 one window skipped), per-clip top-1 beside per-video top-1 (windows averaged), with the counts.
 Clips go through the network in chunks sized from --max-memory (default: 25% of the available memory, at
-most 2 GB, on a CPU): the activations of one chunk stay within it; the loader's batch comes on top.
+most 2 GB, on a CPU): the loader's batch (on a CPU) and the activations of one chunk stay within it.
 """
 
 
@@ -124,8 +124,14 @@ def _reparse(args: argparse.Namespace) -> None:
     args.overrides = rest
 
 
-def plan_chunk(model, num_frames: int, size: tuple[int, int], device, max_memory: str | None) -> int:
-    """Clips per forward: as many as the memory budget holds, measured on one clip (at most 64)."""
+def plan_chunk(
+    model, num_frames: int, size: tuple[int, int], device, max_memory: str | None, batch_clips: int = 0
+) -> int:
+    """Clips per forward: as many as the memory budget holds (at most 64).
+
+    One clip's peak is measured; on a CPU the loader's batch of ``batch_clips`` float32 clips is held beside
+    the chunk, so it counts against the budget too (on a GPU only the chunk is moved there).
+    """
     import torch
 
     from conv3t.verify.budget import memory_budget, peak_bytes, plan_batch
@@ -135,7 +141,8 @@ def plan_chunk(model, num_frames: int, size: tuple[int, int], device, max_memory
     clip = torch.zeros(1, 3, num_frames, *size, device=device)
     with torch.no_grad():
         item = peak_bytes(lambda: model(clip), device)
-    return plan_batch(item, 0, budget, cap=64, what="evaluation", option="--max-memory")
+    fixed = batch_clips * clip.numel() * clip.element_size() if device.type == "cpu" else 0
+    return plan_batch(item, fixed, budget, cap=64, what="evaluation", option="--batch-size")
 
 
 def _paper_protocol(args: argparse.Namespace, exported, dm, device, chunk: int) -> dict:
@@ -190,7 +197,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        chunk = plan_chunk(exported.model, dm.num_frames, tuple(dm.size), torch.device(device), args.max_memory)
+        views = int(getattr(dm.source, "test_views", 1)) * int(getattr(dm.source, "test_crops", 1))
+        batch_clips = dm.batch_size * (views if args.multiview else 1)
+        chunk = plan_chunk(
+            exported.model, dm.num_frames, tuple(dm.size), torch.device(device), args.max_memory, batch_clips
+        )
     except ValueError as err:  # MemoryBudgetError, a bad --max-memory
         print(f"conv3t eval: {err}", file=sys.stderr)
         return 1
