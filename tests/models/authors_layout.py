@@ -135,7 +135,9 @@ def authors_checkpoint(
 
 def _three_t(conv: nn.Conv3d, generator: torch.Generator, stale: float) -> dict[str, torch.Tensor]:
     out_ch, in_ch, depth, kh, kw = conv.weight.shape
-    first = torch.randn(out_ch, in_ch, 1, kh, kw, generator=generator, dtype=torch.float64) * 0.2
+    # He-normal scale of the 3D kernel, so that the logits of a deep random network stay of order 1
+    std = (2.0 / (in_ch * depth * kh * kw)) ** 0.5
+    first = torch.randn(out_ch, in_ch, 1, kh, kw, generator=generator, dtype=torch.float64) * std
     shape = (depth - 1, out_ch)
     params = {
         "scale": 0.8 + 0.4 * torch.rand(shape, generator=generator, dtype=torch.float64),

@@ -62,7 +62,8 @@ def test_imported_model_gives_the_logits_of_their_network(tmp_path, arch, one_th
     assert not model.training and next(model.parameters()).dtype == torch.float64
     with torch.no_grad():
         expected, got = reference(clip), model(clip)
-    assert torch.allclose(got, expected, rtol=0, atol=1e-9 * float(expected.abs().max())), (got - expected).abs().max()
+    assert 1.0 < float(expected.abs().max()) < 100.0  # logits of order 1-10: an absolute tolerance means something
+    assert torch.allclose(got, expected, rtol=0, atol=1e-9), (got - expected).abs().max()
     report = model.import_report
     assert report.mapped == len(state)
     if arch.endswith("_3t"):
