@@ -42,17 +42,18 @@ def test_conv_only_copies_convolution_kernels_and_nothing_else(resnet18_2d):
 def test_authors_init_draws_2d_filters_from_a_unit_normal():
     torch.manual_seed(0)
     model = create_model("resnet18_3t", 27, init="authors")
-    filters = torch.cat([m.weight.flatten() for m in model.modules() if isinstance(m, Conv3T)])
+    filters = torch.cat([m.weight.detach().flatten() for m in model.modules() if isinstance(m, Conv3T)])
     assert abs(float(filters.std()) - 1.0) < 0.01 and abs(float(filters.mean())) < 0.01
     for layer in (m for m in model.modules() if isinstance(m, Conv3T)):
         assert torch.equal(layer.scale, torch.ones_like(layer.scale)) and not layer.rotation.any()
     # everything else at PyTorch's own defaults: kaiming_uniform(a=sqrt(5)) -> bound 1 / sqrt(fan_in)
-    for weight in (model.fc.weight, model.layer3[0].downsample[0].weight):
+    for weight in (model.fc.weight.detach(), model.layer3[0].downsample[0].weight.detach()):
         bound = 1 / math.sqrt(weight[0].numel())
         assert float(weight.abs().max()) <= bound
         assert abs(float(weight.std()) - bound / math.sqrt(3)) < 0.1 * bound
     default = create_model("resnet18_3t", 27)
-    assert float(torch.cat([m.weight.flatten() for m in default.modules() if isinstance(m, Conv3T)]).std()) < 0.2
+    default_filters = [m.weight.detach().flatten() for m in default.modules() if isinstance(m, Conv3T)]
+    assert float(torch.cat(default_filters).std()) < 0.2
 
 
 def test_googlenet_conv_only_leaves_the_auxiliary_convolutions(tmp_path):
