@@ -55,3 +55,17 @@ def test_chunked_multiview_equals_one_forward():
         part = evaluate_model(model, batches, 5, chunk=chunk)
         assert (part.top1, part.top5, part.num_videos, part.views) == (whole.top1, whole.top5, 6, 4)
         assert torch.equal(part.confusion, whole.confusion)
+
+
+def test_chunk_plan_counts_the_loaders_batch_against_the_budget():
+    from conv3t.commands.eval import plan_chunk
+    from conv3t.verify.budget import MemoryBudgetError
+
+    model = nn.Sequential(nn.Conv3d(3, 16, 3, padding=1), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(16, 5))
+    cpu = torch.device("cpu")
+    clip_bytes = 3 * 8 * 32 * 32 * 4
+    alone = plan_chunk(model, 8, (32, 32), cpu, "40MB")
+    with_batch = plan_chunk(model, 8, (32, 32), cpu, "40MB", batch_clips=300)  # 300 clips = 29.5 MB of input
+    assert 1 <= with_batch < alone <= 64
+    with pytest.raises(MemoryBudgetError, match="--batch-size"):
+        plan_chunk(model, 8, (32, 32), cpu, "40MB", batch_clips=40_000_000 // clip_bytes + 1)
