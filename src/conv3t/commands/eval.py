@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="centre",
         help="centre: one centre clip per video (default); paper: also every non-overlapping window per video",
     )
-    p.add_argument("--max-memory", default=None, metavar="SIZE", help="memory budget of one forward, e.g. 2GB")
+    p.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="memory budget of a batch plus one forward's chunk of clips, e.g. 2GB",
+    )
     p.add_argument("--views", type=int, default=None, help="temporal clips per video for --multiview")
     p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip for --multiview")
     p.add_argument("--batch-size", type=int, default=None, help="clips per batch (default: the data config's)")

@@ -19,8 +19,9 @@ ARCHS: tuple[str, ...] = ("resnet18_3t", "resnet18_3d", "googlenet_3t", "googlen
 
 EPILOG = """\
 Their clips: 30 frames of the stored frames (150 x 224 for Jester, 168 x 224 for UCF101), pixels / 255 then
-ImageNet mean and std (running/training.py), which model.json records. Their Jester labels are 1-based in the
-file lists and shifted by one (class 0 = the first line of jester-v1-labels.csv): give that file as --labels.
+ImageNet mean and std (running/training.py), which model.json records. Their training code subtracts 1 from
+the Jester labels of its file lists (not public); if those number the lines of jester-v1-labels.csv from 1, that
+file is the --labels to give (check a few predictions: the class order is not in their code).
 Example:
   conv3t import-authors models/experiment_31_model_20_run_0/epoch_13 --arch resnet18_3t \\
       --labels /data/jester/jester-v1-labels.csv --out runs/authors_e31 \\
