@@ -30,12 +30,21 @@ Implementations (same values and gradients; ``method`` of :func:`generate_kernel
 
   Model-level: :func:`conv3t.nn.batch_kernel_generation` builds the cumulative matrices of all layers of one
   kernel size in one computation (same values).
-* ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference. It has no double
-  backward, and its CUDA backward is not deterministic (it refuses ``torch.use_deterministic_algorithms``).
+* ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference
+  (:mod:`conv3t.nn.grid_sampling`). It has no double backward, and its CUDA backward is not deterministic
+  (it refuses ``torch.use_deterministic_algorithms``).
 
 ``"matrix"`` is built from products and elementwise operations only: deterministic and twice
-differentiable. The bilinear weights are built from ``floor`` exactly as ``grid_sample`` builds them, so the
-sub-gradient at integer sampling positions (e.g. at identity init) is the same forward difference in both.
+differentiable.
+
+**Derivative at whole pixels.** Bilinear sampling is not differentiable where a sampling position is a
+whole pixel (at the identity start every position is; also after exact one-pixel shifts and quarter turns).
+Both methods, in float32 and float64, use the symmetric derivative there, the average of the two one-sided
+ones (the sample's slope is the central difference of the two neighbouring pixels); see
+:mod:`conv3t.nn.sampling` and docs/conventions.md. ``F.grid_sample`` alone takes the one on the right, and
+rounding decides which side a computed position falls on, so the methods used to disagree there. At the
+identity start the symmetric choice also gives translation and rotation no bias to one side. Exception:
+under forward-mode AD and functorch transforms ``"grid_sample"`` uses ``F.grid_sample``'s own derivative.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from conv3t.nn import fused
+from conv3t.nn.grid_sampling import grid_sample_warp
 from conv3t.nn.sampling import (
     affine_theta,
     cumulative_sampling_matrices,
@@ -158,8 +168,9 @@ def _slices_grid_sample(weight: Tensor, theta: Tensor) -> list[Tensor]:
     """Warp slice by slice with ``F.affine_grid`` / ``F.grid_sample`` (the reference)."""
     slices = [weight]
     current = weight
+    plain = fused.composed_only()  # forward-mode AD, functorch, torch.compile: torch's own grid_sample
     for step in theta.unbind(1):
         grid = F.affine_grid(step, list(weight.shape), align_corners=True)
-        current = F.grid_sample(current, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        current = grid_sample_warp(current, grid, plain)
         slices.append(current)
     return slices
