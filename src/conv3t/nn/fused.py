@@ -120,7 +120,7 @@ def _matrices_forward(packed: Tensor, height: int, width: int) -> tuple[Tensor, 
     xs = torch.stack((weights[:width, 0], slope[:width, 0], weights[:width, 0]))
     outer = ys.unsqueeze(2) * xs.unsqueeze(1)  # (3, kH, kW, n*S*P): M and the slopes of its entries
     mats = outer[0].view(p, n, steps, p).permute(1, 2, 3, 0)
-    return mats, (outer[1:], augmented, zoom, turn, scale)
+    return mats, (outer[1:], augmented, zoom, turn)
 
 
 def _matrices_backward(grad: Tensor, saved: tuple[Tensor, ...], height: int, width: int) -> Tensor:
@@ -133,7 +133,7 @@ def _matrices_backward(grad: Tensor, saved: tuple[Tensor, ...], height: int, wid
     (``conj(g)`` from the sign of ``flip``), which needs no conjugate copies of ``w``, ``z``, ``e^{ir}``.
     """
     slopes, augmented, zoom, turn, scale = saved
-    n, steps, p, _ = grad.shape
+    n, steps, p, _ = grad.shape  # scale: packed[0]
     grad = grad.permute(3, 0, 1, 2).reshape(height, width, -1)  # points innermost, as the slopes
     gpos = (slopes * grad).sum((1, 2))  # (2, n*S*P): x, y
     flip, signs = _geometry(height, width, grad)[3:5]
@@ -160,20 +160,26 @@ def _composed_matrices(packed: Tensor, height: int, width: int) -> Tensor:
 
 
 class _StepMatrices(torch.autograd.Function):
+    """:func:`_matrices_forward` with the hand-written backward.
+
+    Everything the backward reads is saved through ``save_for_backward`` (never as a ``ctx`` attribute), so
+    saved-tensor hooks such as ``torch.autograd.graph.save_on_cpu`` see and move all of it.
+    """
+
     @staticmethod
     def forward(ctx, packed: Tensor, height: int, width: int) -> Tensor:  # type: ignore[override]
         mats, saved = _matrices_forward(packed, height, width)
-        ctx.save_for_backward(packed)
-        ctx.saved, ctx.size = saved, (height, width)
+        ctx.save_for_backward(packed, *saved)
+        ctx.size = (height, width)
         return mats
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
-        (packed,) = ctx.saved_tensors
+        packed, *saved = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True
             fn = lambda p: _composed_matrices(p, *ctx.size)  # noqa: E731
             return (*_composed_grads(fn, (packed,), (True,), grad), None, None)
-        return _matrices_backward(grad, ctx.saved, *ctx.size), None, None
+        return _matrices_backward(grad, (*saved, packed[0]), *ctx.size), None, None
 
 
 def composed_only() -> bool:
