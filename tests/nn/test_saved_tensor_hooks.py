@@ -43,7 +43,9 @@ def _foreign(held, result: torch.Tensor) -> list[tuple[int, str]]:
     return [(n, op) for ref, n, op in held if ref.cdata != own]
 
 
-@pytest.mark.parametrize(("cin", "k", "method"), [(9, 3, "matrix"), (2, 3, "matrix"), (3, 5, "grid_sample")])
+@pytest.mark.parametrize(
+    ("cin", "k", "method"), [(9, 3, "matrix"), (2, 3, "matrix"), (3, 7, "matrix"), (3, 5, "grid_sample")]
+)
 def test_generation_keeps_nothing_outside_the_saved_tensor_hooks(cin, k, method):
     weight, temporal = _params(cin, k, method)
     upstream = torch.randn(4, cin, 3, k, k, dtype=torch.float64)

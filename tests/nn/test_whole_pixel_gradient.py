@@ -101,9 +101,9 @@ def test_every_method_takes_the_symmetric_derivative_at_whole_pixels(k, cin, set
         np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=f"{method} ({algorithms}), {setting}")
 
 
-def test_the_cases_cover_both_matrix_forms():
+def test_the_cases_cover_every_matrix_form():
     forms = {resolve_method("matrix", cin, k, k) for k, cin, _ in CASES}
-    assert forms == {"cumulative", "stepwise"}
+    assert forms == {"cumulative", "stepwise", "sparse"}
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

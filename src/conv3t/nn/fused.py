@@ -146,8 +146,12 @@ def _matrices_backward(grad: Tensor, saved: tuple[Tensor, ...], height: int, wid
     return torch.stack((conj_q.real, scale * conj_q.imag, conj_dshift.real, conj_dshift.imag)) * signs
 
 
-def _composed_grads(fn: Callable[..., Tensor], inputs: tuple[Tensor, ...], needs: tuple[bool, ...], grad: Tensor):
-    """Gradients through the composed (autograd) operations, keeping the graph: the double-backward path."""
+def composed_grads(fn: Callable[..., Tensor], inputs: tuple[Tensor, ...], needs: tuple[bool, ...], grad: Tensor):
+    """Gradients through the composed (autograd) operations, keeping the graph: the double-backward path.
+
+    ``fn(*inputs)`` recomputes the Function's output from its saved inputs; ``needs`` says which inputs want a
+    gradient (``None`` for the others), ``grad`` is the output's gradient.
+    """
     wanted = [x for x, need in zip(inputs, needs, strict=False) if need]
     with torch.enable_grad():
         out = fn(*inputs)
@@ -178,7 +182,7 @@ class _StepMatrices(torch.autograd.Function):
         packed, *saved = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True
             fn = lambda p: _composed_matrices(p, *ctx.size)  # noqa: E731
-            return (*_composed_grads(fn, (packed,), (True,), grad), None, None)
+            return (*composed_grads(fn, (packed,), (True,), grad), None, None)
         return _matrices_backward(grad, (*saved, packed[0]), *ctx.size), None, None
 
 
@@ -237,7 +241,7 @@ class _Cumulative(torch.autograd.Function):
         n, steps, p, _ = mats.shape
         grad = grad.reshape(n, steps + 1, p, p)
         if torch.is_grad_enabled():
-            return _composed_grads(_composed_cumulative, (mats,), (True,), grad.reshape(n, -1, p))[0]
+            return composed_grads(_composed_cumulative, (mats,), (True,), grad.reshape(n, -1, p))[0]
         # C_t = M_t C_{t-1}: with G_t the total gradient of C_t, dM_t = G_t C_{t-1}^T, G_{t-1} += M_t^T G_t
         dmats = []
         total = grad[:, steps]
@@ -362,7 +366,7 @@ class _Stepwise(torch.autograd.Function):
         grad = grad.reshape(out, cin, steps + 1 - start, p)
         if torch.is_grad_enabled():
             fn = lambda f, m: _composed_stepwise(f, m, start)  # noqa: E731
-            return (*_composed_grads(fn, (flat, mats), ctx.needs_input_grad[:2], grad), None, None, None)
+            return (*composed_grads(fn, (flat, mats), ctx.needs_input_grad[:2], grad), None, None, None)
         # K_t = K_{t-1} M_t^T: G_{t-1} = grad_{t-1} + G_t M_t (one product per step), then all
         # dM_t = G_t^T K_{t-1} in one batched product over (out, step)
         totals = [grad[:, :, steps - start]]

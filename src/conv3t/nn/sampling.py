@@ -25,6 +25,7 @@ __all__ = [
     "affine_theta",
     "composed_step_matrices",
     "cumulative_sampling_matrices",
+    "position_matrices",
     "sampling_grid",
     "sampling_matrices",
     "sampling_weights",
@@ -194,6 +195,20 @@ def composed_step_matrices(
     v = translation_y.unsqueeze(-1) + base_y
     pos_x = (cos * u - sin * v + 1) * ((width - 1) / 2)  # source pixel positions, as sampling_grid
     pos_y = (sin * u + cos * v + 1) * ((height - 1) / 2)
+    return position_matrices(pos_x, pos_y, height, width)
+
+
+def position_matrices(pos_x: Tensor, pos_y: Tensor, height: int, width: int) -> Tensor:
+    """Dense bilinear sampling matrices of a ``kH x kW`` source at given positions (autograd operations).
+
+    Args:
+        pos_x, pos_y: ``(*B, Q)`` source positions in pixels (0 at the first column / row).
+        height, width: source size ``kH``, ``kW``.
+
+    Returns:
+        ``(*B, Q, kH*kW)``: ``sampled = M @ source.flatten()`` (row-major pixels), zero padding; the symmetric
+        derivative at whole pixels (module notes).
+    """
     tol = whole_pixel_tolerance(pos_x.dtype, height, width)
     wy = _axis_weights(pos_y, height, tol)
     wx = _axis_weights(pos_x, width, tol)
