@@ -33,9 +33,9 @@ __all__ = [
 ]
 
 #: whole-pixel band in units of the dtype's machine epsilon times the kernel's larger side (see
-#: :func:`whole_pixel_tolerance`); ~100x the rounding error of the positions in float32 (measured: <= 1e-5 px
-#: for kernels up to 11x11 and |t| <= 2, 0.25 <= s <= 2.75)
-_WHOLE_PIXEL_ULPS = 1024
+#: :func:`whole_pixel_tolerance`): ~17x the rounding error of the positions (measured in float32 against
+#: float64: at most ~7.3 eps * k px for kernels 3x3 to 11x11, |t| <= 2, 0.25 <= s <= 2.75, any rotation)
+_WHOLE_PIXEL_ULPS = 128
 #: the band never grows beyond this (low-precision dtypes), in pixels
 _WHOLE_PIXEL_MAX = 2.0**-6
 
@@ -43,8 +43,8 @@ _WHOLE_PIXEL_MAX = 2.0**-6
 def whole_pixel_tolerance(dtype: torch.dtype, height: int, width: int) -> float:
     """Distance in source pixels within which a sampling position counts as a whole pixel.
 
-    ``1024 * eps * max(kH, kW)`` with ``eps`` the dtype's machine epsilon, at most ``1/64``: 8.5e-4 px for a
-    7x7 kernel in float32, 1.6e-12 px in float64. At such positions the symmetric derivative is used (module
+    ``128 * eps * max(kH, kW)`` with ``eps`` the dtype's machine epsilon, at most ``1/64``: 1.1e-4 px for a
+    7x7 kernel in float32 (4.6e-5 px for 3x3), 2.0e-13 px in float64. At such positions the symmetric derivative is used (module
     notes); only the derivative changes, never the sampled value.
     """
     return min(_WHOLE_PIXEL_ULPS * torch.finfo(dtype).eps * max(height, width), _WHOLE_PIXEL_MAX)
