@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import conv3t.nn.functional as functional
 from conv3t import Conv3T
@@ -74,3 +75,23 @@ def test_sparse_under_forward_mode_takes_the_dense_form():
     jac = torch.func.jacfwd(lambda s: generate_kernel(weight, s, *rest))(scale)
     reverse = torch.autograd.functional.jacobian(lambda s: generate_kernel(weight, s, *rest), scale)
     torch.testing.assert_close(jac, reverse, rtol=1e-9, atol=1e-11)
+
+
+class _Ops(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(("device", "sparse"), [("cpu", True), ("meta", False)])
+def test_sparse_only_on_the_cpu(device, sparse):
+    """Other devices keep the deterministic dense form (grid_sample's CUDA backward is not deterministic)."""
+    params = [p.to(device) for p in _params(3, 7, 3, torch.float32)]
+    with _Ops() as ops:
+        kernel = generate_kernel(*params)
+    assert kernel.device.type == device and kernel.shape == (3, 3, 3, 7, 7)
+    assert any(name.startswith("grid_sampler_2d") for name in ops.names) == sparse, sorted(ops.names)

@@ -30,14 +30,15 @@ Implementations (same values and gradients; ``method`` of :func:`generate_kernel
   - ``"sparse"`` for filters of 7x7 and more over fewer than ``P`` input channels (the RGB stems): the
     warps of ``"grid_sample"`` (:mod:`conv3t.nn.grid_sampling`), four taps per kernel element instead of
     ``P``; measured 2.7x faster than the dense stepwise products for the 7x7x7 stem over 3 channels, ~1.2x
-    at 24-40 channels, no faster for 5x5 (BENCHMARKS.md, issue 28). Under ``torch.compile`` and
+    at 24-40 channels, no faster for 5x5 (BENCHMARKS.md, issue 28). CPU tensors only: on other devices
+    (unmeasured; ``grid_sample``'s CUDA backward is not deterministic), under ``torch.compile`` and under
     forward-mode AD it runs as ``"stepwise"`` (same values).
 
   Model-level: :func:`conv3t.nn.batch_kernel_generation` builds the cumulative matrices of all layers of one
   kernel size in one computation (same values).
 * ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference
   (:mod:`conv3t.nn.grid_sampling`; twice differentiable through its dense form). Its CUDA backward is not
-  deterministic (it refuses ``torch.use_deterministic_algorithms``), and so is ``"sparse"``'s.
+  deterministic (it refuses ``torch.use_deterministic_algorithms``).
 
 ``"matrix"`` is built from products and elementwise operations only: deterministic and twice
 differentiable.
@@ -153,8 +154,9 @@ def generate_kernel(
     _check_parameters(weight, params)
     _, cin, kh, kw = weight.shape
     algorithm = resolve_method(method, cin, kh, kw)
-    if algorithm == "sparse":  # the composed form (compile, forward-mode AD) has dense matrices only
-        algorithm = "stepwise" if fused.composed_only() else "grid_sample"
+    if algorithm == "sparse":  # measured on CPUs only; dense (deterministic) on other devices and in the composed
+        # form (compile, forward-mode AD), which has dense matrices only
+        algorithm = "grid_sample" if weight.device.type == "cpu" and not fused.composed_only() else "stepwise"
     depth = scale.shape[1] + 1
     start, stop = (0, depth) if time_range is None else time_range
     if not 0 <= start < stop <= depth:

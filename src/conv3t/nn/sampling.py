@@ -44,8 +44,8 @@ def whole_pixel_tolerance(dtype: torch.dtype, height: int, width: int) -> float:
     """Distance in source pixels within which a sampling position counts as a whole pixel.
 
     ``128 * eps * max(kH, kW)`` with ``eps`` the dtype's machine epsilon, at most ``1/64``: 1.1e-4 px for a
-    7x7 kernel in float32 (4.6e-5 px for 3x3), 2.0e-13 px in float64. At such positions the symmetric derivative is used (module
-    notes); only the derivative changes, never the sampled value.
+    7x7 kernel in float32 (4.6e-5 px for 3x3), 2.0e-13 px in float64. At such positions the symmetric
+    derivative is used (module notes); only the derivative changes, never the sampled value.
     """
     return min(_WHOLE_PIXEL_ULPS * torch.finfo(dtype).eps * max(height, width), _WHOLE_PIXEL_MAX)
 
