@@ -160,3 +160,22 @@ def test_gradcheck_close_to_but_off_the_kinks(method):
         return generate_kernel(params[0].detach(), *temporal, method=method)
 
     assert torch.autograd.gradcheck(fn, params[1:], eps=1e-7, atol=1e-6, fast_mode=True)
+
+
+@pytest.mark.parametrize("method", ["matrix", "grid_sample"])
+@pytest.mark.parametrize("k", [3, 7])
+def test_no_preferred_direction_at_the_identity_start(method, k):
+    """Mirror-symmetric filter and loss: the loss is even in t_x, so its derivative at t_x = 0 is 0.
+
+    A one-sided derivative is not 0 here: it pushes the first updates of every channel the same way."""
+    torch.manual_seed(0)
+    weight = torch.randn(2, 4, k, k, dtype=torch.float32)
+    weight = weight + weight.flip(-1)  # symmetric under x -> -x
+    upstream = torch.randn(2, 4, 3, k, k)
+    upstream = upstream + upstream.flip(-1)
+    temporal = [torch.full((2, 2), v, requires_grad=True) for v in (1.0, 0.0, 0.0, 0.0)]
+    kernel = generate_kernel(weight, *temporal, method=method)
+    (grad_tx,) = torch.autograd.grad((kernel * upstream).sum(), temporal[2])
+    (grad_s,) = torch.autograd.grad((generate_kernel(weight, *temporal, method=method) * upstream).sum(), temporal[0])
+    assert grad_s.abs().max() > 1e-2  # the loss does depend on the parameters
+    assert grad_tx.abs().max() <= 1e-5 * grad_s.abs().max()
