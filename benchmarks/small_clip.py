@@ -10,7 +10,9 @@ processes on a shared machine) and wall time; medians of each are printed.
 Variants: ``3t_batched`` (``conv3t.nn.batch_kernel_generation`` switched on: the sampling matrices of all
 layers of one kernel size in one computation; ``create_model``'s default), ``3t_layerwise`` (every Conv3T
 generates its kernel alone), ``3t_full_product`` (batched, slice 0 multiplied by ``C_0 = I`` as before
-issue 20), ``3d`` (the twin with ``nn.Conv3d``), and with ``--compiled`` ``3t_compiled``
+issue 20), ``3t_dense_stem`` (batched, with the 7x7x7 stem's slices built by dense stepwise products as
+before issue 28 instead of four-tap bilinear warps), ``3d`` (the twin with ``nn.Conv3d``), and with
+``--compiled`` ``3t_compiled``
 and ``3d_compiled`` (``torch.compile(model, fullgraph=True)``, inductor; forward + backward compiled, the
 optimizer step eager; compile time reported, not timed). All from ``create_model`` with random weights.
 
@@ -41,6 +43,7 @@ from torch import nn
 from conv3t.files import write_json
 from conv3t.models import create_model
 from conv3t.nn import conv3t_layers, fused
+from conv3t.nn import functional as nn_functional
 
 try:  # the model-level generation of issue 13; absent in older checkouts (baseline runs)
     from conv3t.nn import batch_kernel_generation
@@ -98,8 +101,16 @@ def build(family: str, variant: str, device: torch.device, params: str = "random
     return model
 
 
+_SPARSE_MIN_PIXELS = getattr(nn_functional, "SPARSE_MIN_PIXELS", None)  # absent before issue 28
+
+
 def train_step_fn(
-    model: nn.Module, clip: torch.Tensor, labels: torch.Tensor, compiled: bool = False, full_product: bool = False
+    model: nn.Module,
+    clip: torch.Tensor,
+    labels: torch.Tensor,
+    compiled: bool = False,
+    full_product: bool = False,
+    dense_stem: bool = False,
 ):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     model.train()
@@ -107,6 +118,8 @@ def train_step_fn(
 
     def step() -> None:
         fused.skip_identity_slice = not full_product  # absent before issue 20: setting it is then harmless
+        if _SPARSE_MIN_PIXELS is not None:  # 3t_dense_stem: no layer is warped with four taps
+            nn_functional.SPARSE_MIN_PIXELS = 10**9 if dense_stem else _SPARSE_MIN_PIXELS
         optimizer.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(_logits(forward(clip)), labels).backward()
         optimizer.step()
@@ -176,7 +189,8 @@ def run_states(
                 key = (v, p)
                 compiled = v.endswith("_compiled")
                 full = v == "3t_full_product"  # 3t_batched with slice 0 multiplied by C_0 = I (before issue 20)
-                fns[key] = train_step_fn(build(family, v, device, p), x, labels, compiled, full)
+                dense = v == "3t_dense_stem"  # 3t_batched with the stem's dense stepwise products (before issue 28)
+                fns[key] = train_step_fn(build(family, v, device, p), x, labels, compiled, full, dense)
                 if compiled:  # the first call compiles forward and backward; not part of the timing
                     start = time.perf_counter()
                     fns[key]()
@@ -215,7 +229,13 @@ def profile_steps(
     torch.manual_seed(2)
     x, labels = torch.randn(n, 3, t, h, w, device=device), torch.randint(0, 27, (n,), device=device)
     for v in variants:
-        step = train_step_fn(build(family, v, device, params), x, labels, full_product=v == "3t_full_product")
+        step = train_step_fn(
+            build(family, v, device, params),
+            x,
+            labels,
+            full_product=v == "3t_full_product",
+            dense_stem=v == "3t_dense_stem",
+        )
         for _ in range(3):
             step()
         with profile(activities=[ProfilerActivity.CPU]) as prof:

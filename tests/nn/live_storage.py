@@ -73,3 +73,16 @@ def surviving_storage(step: Callable[[], object], warmup: int = 2, watched: int 
     alive = [(n, op) for ref, n, op in mode.allocated if not ref.expired()]
     alive.sort(reverse=True)
     return Survivors(sum(n for n, _ in alive), len(alive), tuple(alive[:5]))
+
+
+def held_after(fn: Callable[[], object]) -> tuple[object, list[tuple[StorageWeakRef, int, str]]]:
+    """Run ``fn`` once; its result and the storages it allocated that are still alive after it returned.
+
+    Returned as ``(weak reference, bytes, aten operation)``; a ``gc.collect()`` runs first. The caller holds
+    the result, so its own storage is among them.
+    """
+    mode = _FreshStorage()
+    with mode:
+        result = fn()
+    gc.collect()
+    return result, [(ref, n, op) for ref, n, op in mode.allocated if not ref.expired()]

@@ -55,3 +55,34 @@ def kernel(weight: np.ndarray, s: np.ndarray, r: np.ndarray, tx: np.ndarray, ty:
                 cur = warp(cur, theta(s[o, t], r[o, t], tx[o, t], ty[o, t]))
                 result[o, c, t + 1] = cur
     return result
+
+
+def _tents(pos: np.ndarray, size: int) -> np.ndarray:
+    """``(P, size)`` bilinear weights ``max(0, 1 - |pos - k|)`` of positions ``pos (P,)`` in pixels."""
+    return np.maximum(0.0, 1 - np.abs(pos[:, None] - np.arange(size)[None, :]))
+
+
+def warp_matrix(th: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """Eqs. 4-5 as a ``(kH*kW, kH*kW)`` matrix (row-major pixels): ``warp(k).ravel() == M @ k.ravel()``."""
+    ys, xs = np.meshgrid(
+        np.linspace(-1, 1, kh) if kh > 1 else np.zeros(1),
+        np.linspace(-1, 1, kw) if kw > 1 else np.zeros(1),
+        indexing="ij",
+    )
+    gx, gy = th @ np.stack((xs.ravel(), ys.ravel(), np.ones(kh * kw)))
+    wy, wx = _tents((gy + 1) * (kh - 1) / 2, kh), _tents((gx + 1) * (kw - 1) / 2, kw)
+    return (wy[:, :, None] * wx[:, None, :]).reshape(kh * kw, kh * kw)
+
+
+def kernel_vectorized(weight: np.ndarray, s: np.ndarray, r: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    """:func:`kernel` with one matrix per output channel and step (fast enough for finite differences)."""
+    out_c, in_c, kh, kw = weight.shape
+    depth = s.shape[1] + 1
+    result = np.zeros((out_c, in_c, depth, kh * kw))
+    for o in range(out_c):
+        cur = weight[o].reshape(in_c, kh * kw)
+        result[o, :, 0] = cur
+        for t in range(depth - 1):
+            cur = cur @ warp_matrix(theta(s[o, t], r[o, t], tx[o, t], ty[o, t]), kh, kw).T
+            result[o, :, t + 1] = cur
+    return result.reshape(out_c, in_c, depth, kh, kw)

@@ -176,7 +176,9 @@ def test_gradcheck_through_module_forward():
 
 
 def test_identity_init_has_nonzero_temporal_gradients():
-    """At identity the sampling points are exactly on pixels; the gradient must still flow (as grid_sample's)."""
+    """At identity the sampling points are exactly on pixels; the gradient must still flow, the same in both methods.
+
+    (Which derivative is taken there is pinned by tests/nn/test_whole_pixel_gradient.py.)"""
     torch.manual_seed(0)
     layers = {m: Conv3T(2, 3, (3, 3, 3), kernel_method=m).double() for m in ("matrix", "grid_sample")}
     layers["grid_sample"].load_state_dict(layers["matrix"].state_dict())

@@ -25,17 +25,32 @@ Implementations (same values and gradients; ``method`` of :func:`generate_kernel
     ``C_t = M_t ... M_1`` (``C_0 = I``; ``out * D * P^3``) and the whole kernel in ONE batched product
     ``K_1 (out, in/g, P) @ [C_0 | C_1 | ... | C_{D-1}]^T (out, P, D*P)``, written straight into the
     ``(out, in/g, D, kH, kW)`` layout (or the channels_last_3d one); its backward is two batched products;
-  - ``"stepwise"`` otherwise (7x7 RGB stems, where ``P^3`` matrices would cost more than the warps): one
-    product ``K_{t+1} = K_t M_t^T`` per step.
+  - ``"stepwise"`` otherwise, for 3x3 filters over fewer than 9 input channels: one product
+    ``K_{t+1} = K_t M_t^T`` per step;
+  - ``"sparse"`` for filters of 7x7 and more over fewer than ``P`` input channels (the RGB stems): the
+    warps of ``"grid_sample"`` (:mod:`conv3t.nn.grid_sampling`), four taps per kernel element instead of
+    ``P``; measured 2.7x faster than the dense stepwise products for the 7x7x7 stem over 3 channels, ~1.2x
+    at 24-40 channels, no faster for 5x5 (BENCHMARKS.md, issue 28). CPU tensors only: on other devices
+    (unmeasured; ``grid_sample``'s CUDA backward is not deterministic), under ``torch.compile`` and under
+    forward-mode AD it runs as ``"stepwise"`` (same values).
 
   Model-level: :func:`conv3t.nn.batch_kernel_generation` builds the cumulative matrices of all layers of one
   kernel size in one computation (same values).
-* ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference. It has no double
-  backward, and its CUDA backward is not deterministic (it refuses ``torch.use_deterministic_algorithms``).
+* ``"grid_sample"`` calls ``F.affine_grid`` / ``F.grid_sample`` and serves as the reference
+  (:mod:`conv3t.nn.grid_sampling`; twice differentiable through its dense form). Its CUDA backward is not
+  deterministic (it refuses ``torch.use_deterministic_algorithms``).
 
 ``"matrix"`` is built from products and elementwise operations only: deterministic and twice
-differentiable. The bilinear weights are built from ``floor`` exactly as ``grid_sample`` builds them, so the
-sub-gradient at integer sampling positions (e.g. at identity init) is the same forward difference in both.
+differentiable.
+
+**Derivative at whole pixels.** Bilinear sampling is not differentiable where a sampling position is a
+whole pixel (at the identity start every position is; also after exact one-pixel shifts and quarter turns).
+Both methods, in float32 and float64, use the symmetric derivative there, the average of the two one-sided
+ones (the sample's slope is the central difference of the two neighbouring pixels); see
+:mod:`conv3t.nn.sampling` and docs/conventions.md. ``F.grid_sample`` alone takes the one on the right, and
+rounding decides which side a computed position falls on, so the methods used to disagree there. At the
+identity start the symmetric choice also gives translation and rotation no bias to one side. Exception:
+under forward-mode AD and functorch transforms ``"grid_sample"`` uses ``F.grid_sample``'s own derivative.
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from conv3t.nn import fused
+from conv3t.nn.grid_sampling import grid_sample_warp
 from conv3t.nn.sampling import (
     affine_theta,
     cumulative_sampling_matrices,
@@ -82,19 +98,29 @@ def _check_parameters(weight: Tensor, params: tuple[Tensor, ...]) -> None:
             )
 
 
+#: ``"matrix"`` warps filters of at least this many pixels over few input channels with four taps per element
+SPARSE_MIN_PIXELS = 49
+
+
 def resolve_method(method: KernelMethod, in_per_group: int, height: int, width: int) -> str:
-    """The algorithm behind ``method``: ``"cumulative"``, ``"stepwise"`` or ``"grid_sample"``.
+    """The algorithm behind ``method``: ``"cumulative"``, ``"stepwise"``, ``"sparse"`` or ``"grid_sample"``.
 
     ``"matrix"`` is ``"cumulative"`` when ``in/groups >= kH*kW``: it costs ``out*D*P^3`` for the matrix
     products plus one product of ``out*in*D*P^2``; the stepwise form costs ``out*in*(D-1)*P^2`` in ``D-1``
     dependent products. With many input channels per filter (every 3x3 layer of the networks) the single
-    product wins; with few (RGB stems with 7x7 filters) the ``P^3`` products cost more than the warps.
+    product wins; with few (RGB stems with 7x7 filters) the ``P^3`` products cost more than the warps, and
+    from 7x7 on bilinear warps with four taps per element (``"sparse"``, ``out*in*(D-1)*4*P``) beat the
+    dense ``P``-tap products (measured: not yet at 5x5, where gathering four taps costs what 25 dense
+    multiply-adds do).
     """
     if method not in KERNEL_METHODS:
         raise ValueError(f"method must be one of {KERNEL_METHODS}, got {method!r}")
     if method != "matrix":
         return method
-    return "cumulative" if in_per_group >= height * width else "stepwise"
+    pixels = height * width
+    if in_per_group >= pixels:
+        return "cumulative"
+    return "sparse" if pixels >= SPARSE_MIN_PIXELS else "stepwise"
 
 
 def generate_kernel(
@@ -128,6 +154,9 @@ def generate_kernel(
     _check_parameters(weight, params)
     _, cin, kh, kw = weight.shape
     algorithm = resolve_method(method, cin, kh, kw)
+    if algorithm == "sparse":  # measured on CPUs only; dense (deterministic) on other devices and in the composed
+        # form (compile, forward-mode AD), which has dense matrices only
+        algorithm = "grid_sample" if weight.device.type == "cpu" and not fused.composed_only() else "stepwise"
     depth = scale.shape[1] + 1
     start, stop = (0, depth) if time_range is None else time_range
     if not 0 <= start < stop <= depth:
@@ -158,8 +187,9 @@ def _slices_grid_sample(weight: Tensor, theta: Tensor) -> list[Tensor]:
     """Warp slice by slice with ``F.affine_grid`` / ``F.grid_sample`` (the reference)."""
     slices = [weight]
     current = weight
+    plain = fused.composed_only()  # forward-mode AD, functorch, torch.compile: torch's own grid_sample
     for step in theta.unbind(1):
         grid = F.affine_grid(step, list(weight.shape), align_corners=True)
-        current = F.grid_sample(current, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        current = grid_sample_warp(current, grid, plain)
         slices.append(current)
     return slices

@@ -17,8 +17,9 @@ the bilinear weights). The Functions here compute the same values:
   filters over few input channels, where ``P x P`` cumulative matrices would cost more than the warps.
 
 Exactness: the values are those of the composed operations in :mod:`conv3t.nn.functional` up to rounding.
-Bilinear weights use ``floor`` as ``grid_sample`` does, so at integer sampling positions (identity init)
-the derivative is the same forward difference. Second derivatives: a backward that runs with
+At whole-pixel sampling positions (identity init, exact one-pixel shifts and quarter turns) the bilinear
+weights have kinks; every method, these included, uses the symmetric derivative there (the average of the
+two one-sided ones, see :mod:`conv3t.nn.sampling`). Second derivatives: a backward that runs with
 ``create_graph=True`` differentiates the composed operations instead (recomputed from the saved inputs), so
 double backward is exact and no hand-written second derivative exists to be wrong.
 All are deterministic (products and elementwise operations only; no scatter, no atomics).
@@ -27,19 +28,20 @@ All are deterministic (products and elementwise operations only; no scatter, no 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.autograd import forward_ad
 
-from conv3t.nn.sampling import composed_step_matrices, cumulative_sampling_matrices
+from conv3t.nn.sampling import composed_step_matrices, cumulative_sampling_matrices, whole_pixel_tolerance
 
 __all__ = ["FUSED_DTYPES", "cumulative_stack", "kernel_product", "pack", "step_matrices", "stepwise_kernel"]
 
 #: dtypes with a complex counterpart that the fast path uses; others take the composed operations
 FUSED_DTYPES = (torch.float32, torch.float64)
 
-_constants: dict[tuple[int, int, torch.dtype, torch.device], tuple[Tensor, ...]] = {}
+_constants: dict[tuple[int, int, torch.dtype, torch.device], tuple[Any, ...]] = {}
 
 #: :func:`kernel_product` copies slice 0 instead of multiplying by ``C_0 = I`` (False: the full product, to measure)
 skip_identity_slice: bool = True
@@ -50,14 +52,16 @@ def pack(scale: Tensor, rotation: Tensor, translation_x: Tensor, translation_y: 
     return torch.stack((scale, rotation, translation_x, translation_y))
 
 
-def _geometry(height: int, width: int, like: Tensor) -> tuple[Tensor, ...]:
+def _geometry(height: int, width: int, like: Tensor) -> tuple[Any, ...]:
     """Constants of a ``kH x kW`` kernel, cached per size, dtype and device (building them costs operations).
 
     Returns ``base (P,)`` complex pixel centres ``x + iy`` in ``affine_grid`` units (row-major pixels),
     ``half (2, 1, 1, 1)`` = ``((kW-1)/2, (kH-1)/2)``, ``idx (2, K, 2, 1)`` (for the lower/upper neighbour,
     the weight ``k`` and the x/y axis: ``k`` minus the neighbour's offset; NaN pads the shorter axis: no
     hit), ``flip (2, 1)`` = ``((kW-1)/2, -(kH-1)/2)``, ``signs (4, 1, 1)`` = ``(1, -1, 1, -1)``, ``eye (P, P)``,
-    ``ends (P, 2)`` complex ``[b_p, 1]`` and ``first (2,)`` complex ``[1, 0]``.
+    ``ends (P, 2)`` complex ``[b_p, 1]``, ``first (2,)`` complex ``[1, 0]``, ``around (2, K, 2, 1)``
+    (``k - 1`` and ``k + 1`` per axis, NaN-padded like ``idx``: the whole pixels next to pixel ``k``) and
+    ``tolerance``, the :func:`~conv3t.nn.sampling.whole_pixel_tolerance` of the kernel.
     """
     key = (height, width, like.dtype, like.device)
     if key not in _constants:
@@ -76,10 +80,13 @@ def _geometry(height: int, width: int, like: Tensor) -> tuple[Tensor, ...]:
             flip = half * torch.tensor([1.0, -1.0], **opts)
             signs = torch.tensor([1.0, -1.0, 1.0, -1.0], **opts).view(4, 1, 1)
             eye = torch.eye(height * width, **opts)
+            around = torch.stack((idx - 1, idx + 1)).unsqueeze(-1)
             idx = torch.stack((idx, idx - 1)).unsqueeze(-1)
             ends = torch.stack((base, torch.ones_like(base)), dim=-1)
             first = torch.tensor([1.0, 0.0], **opts).to(base.dtype)
-            _constants[key] = (base, half.view(2, 1, 1, 1), idx, flip.view(2, 1), signs, eye, ends, first)
+            tolerance = whole_pixel_tolerance(like.dtype, height, width)
+            half, flip = half.view(2, 1, 1, 1), flip.view(2, 1)
+            _constants[key] = (base, half, idx, flip, signs, eye, ends, first, around, tolerance)
     return _constants[key]
 
 
@@ -93,7 +100,7 @@ def _matrices_forward(packed: Tensor, height: int, width: int) -> tuple[Tensor, 
     scale, rotation, tx, ty = packed.unbind(0)
     n, steps = scale.shape
     p = height * width
-    _, half, idx, _, _, _, ends, first = _geometry(height, width, packed)
+    _, half, idx, _, _, _, ends, first, around, tolerance = _geometry(height, width, packed)
     turn = torch.polar(torch.ones_like(rotation), rotation)  # e^{ir}, (n, S)
     zoom = turn * scale  # s e^{ir}
     # [t + b, 1] per point, (n, S, P, 2): the backward's two sums over the points are one product with it
@@ -103,13 +110,17 @@ def _matrices_forward(packed: Tensor, height: int, width: int) -> tuple[Tensor, 
     pos = torch.addcmul(half, torch.stack((moved.real, moved.imag)), half).view(2, -1)  # x, y source pixels
     lower = torch.floor(pos)
     lo, hi = (lower == idx).to(pos.dtype).unbind(0)  # (K, 2, n*S*P): the pixel below / above each point
-    slope = hi - lo  # d weight / d position
+    slope = hi - lo  # d weight / d position: the one-sided slope on the right of the position
     weights = torch.addcmul(lo, pos - lower, slope)  # bilinear weights along x, y
+    # whole-pixel positions: the symmetric slope, +1/2 for the pixel above and -1/2 for the one below
+    nearest = torch.round(pos)
+    up, down = (nearest == around).to(pos.dtype).unbind(0)
+    slope = torch.where((pos - nearest).abs() <= tolerance, (up - down) * 0.5, slope)
     ys = torch.stack((weights[:height, 1], weights[:height, 1], slope[:height, 1]))  # (3, kH, n*S*P)
     xs = torch.stack((weights[:width, 0], slope[:width, 0], weights[:width, 0]))
     outer = ys.unsqueeze(2) * xs.unsqueeze(1)  # (3, kH, kW, n*S*P): M and the slopes of its entries
     mats = outer[0].view(p, n, steps, p).permute(1, 2, 3, 0)
-    return mats, (outer[1:], augmented, zoom, turn, scale)
+    return mats, (outer[1:], augmented, zoom, turn)
 
 
 def _matrices_backward(grad: Tensor, saved: tuple[Tensor, ...], height: int, width: int) -> Tensor:
@@ -122,7 +133,7 @@ def _matrices_backward(grad: Tensor, saved: tuple[Tensor, ...], height: int, wid
     (``conj(g)`` from the sign of ``flip``), which needs no conjugate copies of ``w``, ``z``, ``e^{ir}``.
     """
     slopes, augmented, zoom, turn, scale = saved
-    n, steps, p, _ = grad.shape
+    n, steps, p, _ = grad.shape  # scale: packed[0]
     grad = grad.permute(3, 0, 1, 2).reshape(height, width, -1)  # points innermost, as the slopes
     gpos = (slopes * grad).sum((1, 2))  # (2, n*S*P): x, y
     flip, signs = _geometry(height, width, grad)[3:5]
@@ -135,8 +146,12 @@ def _matrices_backward(grad: Tensor, saved: tuple[Tensor, ...], height: int, wid
     return torch.stack((conj_q.real, scale * conj_q.imag, conj_dshift.real, conj_dshift.imag)) * signs
 
 
-def _composed_grads(fn: Callable[..., Tensor], inputs: tuple[Tensor, ...], needs: tuple[bool, ...], grad: Tensor):
-    """Gradients through the composed (autograd) operations, keeping the graph: the double-backward path."""
+def composed_grads(fn: Callable[..., Tensor], inputs: tuple[Tensor, ...], needs: tuple[bool, ...], grad: Tensor):
+    """Gradients through the composed (autograd) operations, keeping the graph: the double-backward path.
+
+    ``fn(*inputs)`` recomputes the Function's output from its saved inputs; ``needs`` says which inputs want a
+    gradient (``None`` for the others), ``grad`` is the output's gradient.
+    """
     wanted = [x for x, need in zip(inputs, needs, strict=False) if need]
     with torch.enable_grad():
         out = fn(*inputs)
@@ -149,23 +164,29 @@ def _composed_matrices(packed: Tensor, height: int, width: int) -> Tensor:
 
 
 class _StepMatrices(torch.autograd.Function):
+    """:func:`_matrices_forward` with the hand-written backward.
+
+    Everything the backward reads is saved through ``save_for_backward`` (never as a ``ctx`` attribute), so
+    saved-tensor hooks such as ``torch.autograd.graph.save_on_cpu`` see and move all of it.
+    """
+
     @staticmethod
     def forward(ctx, packed: Tensor, height: int, width: int) -> Tensor:  # type: ignore[override]
         mats, saved = _matrices_forward(packed, height, width)
-        ctx.save_for_backward(packed)
-        ctx.saved, ctx.size = saved, (height, width)
+        ctx.save_for_backward(packed, *saved)
+        ctx.size = (height, width)
         return mats
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
-        (packed,) = ctx.saved_tensors
+        packed, *saved = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True
             fn = lambda p: _composed_matrices(p, *ctx.size)  # noqa: E731
-            return (*_composed_grads(fn, (packed,), (True,), grad), None, None)
-        return _matrices_backward(grad, ctx.saved, *ctx.size), None, None
+            return (*composed_grads(fn, (packed,), (True,), grad), None, None)
+        return _matrices_backward(grad, (*saved, packed[0]), *ctx.size), None, None
 
 
-def _composed_only() -> bool:
+def composed_only() -> bool:
     """Whether the composed operations must run instead of the fused Functions, which define ``backward`` only.
 
     That is under ``torch.compile`` (Dynamo traces the composed form), under forward-mode AD (a dual level is
@@ -184,7 +205,7 @@ def step_matrices(packed: Tensor, height: int, width: int) -> Tensor:
 
     Same values as :func:`conv3t.nn.functional.sampling_matrices` of :func:`~conv3t.nn.functional.affine_theta`.
     """
-    if packed.dtype not in FUSED_DTYPES or _composed_only():
+    if packed.dtype not in FUSED_DTYPES or composed_only():
         return _composed_matrices(packed, height, width)
     return _StepMatrices.apply(packed, height, width)
 
@@ -220,7 +241,7 @@ class _Cumulative(torch.autograd.Function):
         n, steps, p, _ = mats.shape
         grad = grad.reshape(n, steps + 1, p, p)
         if torch.is_grad_enabled():
-            return _composed_grads(_composed_cumulative, (mats,), (True,), grad.reshape(n, -1, p))[0]
+            return composed_grads(_composed_cumulative, (mats,), (True,), grad.reshape(n, -1, p))[0]
         # C_t = M_t C_{t-1}: with G_t the total gradient of C_t, dM_t = G_t C_{t-1}^T, G_{t-1} += M_t^T G_t
         dmats = []
         total = grad[:, steps]
@@ -234,7 +255,7 @@ class _Cumulative(torch.autograd.Function):
 
 def cumulative_stack(mats: Tensor) -> Tensor:
     """``(n, (S+1)*P, P)``: rows ``t*P .. t*P+P-1`` are ``C_t = M_t ... M_1`` (``C_0 = I``) of ``mats (n, S, P, P)``."""
-    if _composed_only():
+    if composed_only():
         return _composed_cumulative(mats)
     return _Cumulative.apply(mats)
 
@@ -345,7 +366,7 @@ class _Stepwise(torch.autograd.Function):
         grad = grad.reshape(out, cin, steps + 1 - start, p)
         if torch.is_grad_enabled():
             fn = lambda f, m: _composed_stepwise(f, m, start)  # noqa: E731
-            return (*_composed_grads(fn, (flat, mats), ctx.needs_input_grad[:2], grad), None, None, None)
+            return (*composed_grads(fn, (flat, mats), ctx.needs_input_grad[:2], grad), None, None, None)
         # K_t = K_{t-1} M_t^T: G_{t-1} = grad_{t-1} + G_t M_t (one product per step), then all
         # dM_t = G_t^T K_{t-1} in one batched product over (out, step)
         totals = [grad[:, :, steps - start]]
@@ -374,7 +395,7 @@ def stepwise_kernel(weight: Tensor, mats: Tensor, start: int, channels_last: boo
     out, cin, kh, kw = weight.shape
     flat = weight.reshape(out, cin, kh * kw)
     layout = torch.channels_last_3d if channels_last else torch.contiguous_format
-    if _composed_only():
+    if composed_only():
         kernel = _composed_stepwise(flat, mats, start).view(out, cin, -1, kh, kw)
         return kernel.contiguous(memory_format=layout)
     return _Stepwise.apply(flat, mats, start, layout, (kh, kw))

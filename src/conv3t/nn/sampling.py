@@ -5,6 +5,15 @@ Eq. 3 (:func:`affine_theta`), eq. 4 (:func:`sampling_grid`) and eq. 5 as separab
 cumulative products (:func:`cumulative_sampling_matrices`). Conventions: see :mod:`conv3t.nn.functional`.
 :mod:`conv3t.nn.fused` computes the same values in fewer operations and differentiates these ones for
 second derivatives and under ``torch.compile``.
+
+**The derivative at whole pixels.** A bilinear weight is a tent ``max(0, 1 - |x - k|)`` of the sampling
+position ``x``: it has a kink wherever ``x`` is a whole pixel, which is where every position lies at the
+identity start, after exact one-pixel shifts and exact quarter turns. There the derivative used is the
+*symmetric* one, the average of the two one-sided derivatives: ``d weight_k / dx = (1/2) ([k = x + 1] -
+[k = x - 1])``, i.e. the sample's derivative is the central difference ``(v[x + 1] - v[x - 1]) / 2`` of the
+two neighbouring pixels. A position counts as whole when it lies within :func:`whole_pixel_tolerance` of an
+integer, so that rounding (which differs between the ways the positions are computed) cannot pick a side.
+Every kernel method uses this rule (tested against finite differences of an independent numpy reference).
 """
 
 from __future__ import annotations
@@ -16,10 +25,29 @@ __all__ = [
     "affine_theta",
     "composed_step_matrices",
     "cumulative_sampling_matrices",
+    "position_matrices",
     "sampling_grid",
     "sampling_matrices",
     "sampling_weights",
+    "whole_pixel_tolerance",
 ]
+
+#: whole-pixel band in units of the dtype's machine epsilon times the kernel's larger side (see
+#: :func:`whole_pixel_tolerance`): ~17x the rounding error of the positions (measured in float32 against
+#: float64: at most ~7.3 eps * k px for kernels 3x3 to 11x11, |t| <= 2, 0.25 <= s <= 2.75, any rotation)
+_WHOLE_PIXEL_ULPS = 128
+#: the band never grows beyond this (low-precision dtypes), in pixels
+_WHOLE_PIXEL_MAX = 2.0**-6
+
+
+def whole_pixel_tolerance(dtype: torch.dtype, height: int, width: int) -> float:
+    """Distance in source pixels within which a sampling position counts as a whole pixel.
+
+    ``128 * eps * max(kH, kW)`` with ``eps`` the dtype's machine epsilon, at most ``1/64``: 1.1e-4 px for a
+    7x7 kernel in float32 (4.6e-5 px for 3x3), 2.0e-13 px in float64. At such positions the symmetric
+    derivative is used (module notes); only the derivative changes, never the sampled value.
+    """
+    return min(_WHOLE_PIXEL_ULPS * torch.finfo(dtype).eps * max(height, width), _WHOLE_PIXEL_MAX)
 
 
 def affine_theta(scale: Tensor, rotation: Tensor, translation_x: Tensor, translation_y: Tensor) -> Tensor:
@@ -72,12 +100,13 @@ def sampling_grid(theta: Tensor, height: int, width: int) -> Tensor:
     return torch.stack((x, y), dim=-1)
 
 
-def _axis_weights(pos: Tensor, size: int) -> Tensor:
-    """Linear-interpolation weights along one axis.
+def _axis_weights(pos: Tensor, size: int, tolerance: float) -> Tensor:
+    """Linear-interpolation weights along one axis, with the symmetric derivative at whole pixels.
 
     Args:
         pos: ``(..., P)`` source positions in pixels.
         size: number of source pixels along this axis.
+        tolerance: :func:`whole_pixel_tolerance` of the kernel.
 
     Returns:
         ``(..., P, size)`` weights; positions outside ``[-1, size]`` get zero weight (zero padding).
@@ -87,7 +116,15 @@ def _axis_weights(pos: Tensor, size: int) -> Tensor:
     idx = torch.arange(size, dtype=pos.dtype, device=pos.device)
     lower = lower.unsqueeze(-1)
     frac = frac.unsqueeze(-1)
-    return (1 - frac) * (idx == lower).to(pos.dtype) + frac * (idx == lower + 1).to(pos.dtype)
+    below, above = (idx == lower).to(pos.dtype), (idx == lower + 1).to(pos.dtype)
+    weights = (1 - frac) * below + frac * above  # autograd's slope: above - below, the one on the right
+    # at whole pixels the slope becomes the average of both sides: a term of value 0 whose derivative adds
+    # the difference (the correction is a constant, so second derivatives are unchanged: zero in x)
+    nearest = torch.round(pos).detach().unsqueeze(-1)
+    whole = ((pos.detach().unsqueeze(-1) - nearest).abs() <= tolerance).to(pos.dtype)
+    central = 0.5 * ((idx == nearest + 1).to(pos.dtype) - (idx == nearest - 1).to(pos.dtype))
+    correction = whole * (central - (above - below))
+    return weights + (frac - frac.detach()) * correction
 
 
 def sampling_weights(theta: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
@@ -101,7 +138,8 @@ def sampling_weights(theta: Tensor, height: int, width: int) -> tuple[Tensor, Te
         ``wy`` of shape ``(*B, P, kH)`` and ``wx`` of shape ``(*B, P, kW)``, ``P = kH*kW``.
     """
     pos = sampling_grid(theta, height, width)
-    return _axis_weights(pos[..., 1], height), _axis_weights(pos[..., 0], width)
+    tol = whole_pixel_tolerance(pos.dtype, height, width)
+    return _axis_weights(pos[..., 1], height, tol), _axis_weights(pos[..., 0], width, tol)
 
 
 def sampling_matrices(theta: Tensor, height: int, width: int) -> Tensor:
@@ -157,6 +195,21 @@ def composed_step_matrices(
     v = translation_y.unsqueeze(-1) + base_y
     pos_x = (cos * u - sin * v + 1) * ((width - 1) / 2)  # source pixel positions, as sampling_grid
     pos_y = (sin * u + cos * v + 1) * ((height - 1) / 2)
-    wy = _axis_weights(pos_y, height)
-    wx = _axis_weights(pos_x, width)
+    return position_matrices(pos_x, pos_y, height, width)
+
+
+def position_matrices(pos_x: Tensor, pos_y: Tensor, height: int, width: int) -> Tensor:
+    """Dense bilinear sampling matrices of a ``kH x kW`` source at given positions (autograd operations).
+
+    Args:
+        pos_x, pos_y: ``(*B, Q)`` source positions in pixels (0 at the first column / row).
+        height, width: source size ``kH``, ``kW``.
+
+    Returns:
+        ``(*B, Q, kH*kW)``: ``sampled = M @ source.flatten()`` (row-major pixels), zero padding; the symmetric
+        derivative at whole pixels (module notes).
+    """
+    tol = whole_pixel_tolerance(pos_x.dtype, height, width)
+    wy = _axis_weights(pos_y, height, tol)
+    wx = _axis_weights(pos_x, width, tol)
     return (wy.unsqueeze(-1) * wx.unsqueeze(-2)).flatten(-2)
