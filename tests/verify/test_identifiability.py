@@ -22,7 +22,10 @@ def test_student_recovers_teacher_parameters_for_smooth_filters(size: int, seed:
     g = torch.Generator().manual_seed(seed)
     weight = smooth_filters(6, 3, size, sigma=1.0, generator=g)
     params = random_temporal_parameters(6, 2, scale_range=0.1, motion_range=0.25, generator=g)
-    result = recover_temporal_parameters(weight, params, iterations=300, generator=g)
+    # From the identity alone a fit can end in a local optimum (docs/identifiability.md: fits from the identity
+    # fail on some well-conditioned channels); one random restart is the documented remedy. With the symmetric
+    # whole-pixel derivative (docs/conventions.md) seed 0's identity-only fit lands in one of those optima.
+    result = recover_temporal_parameters(weight, params, iterations=300, restarts=2, generator=g)
     # the teacher really moves: identity parameters would be off by up to 0.25
     assert max(float((params[n] - (1.0 if n == "scale" else 0.0)).abs().max()) for n in PARAMETER_NAMES) > 0.15
     assert result.max_error <= 1e-2, result.errors()
