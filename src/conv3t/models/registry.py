@@ -9,7 +9,11 @@ googlenet_3t    GoogLeNet + 2 aux heads, Conv3T (3T-GoogLeNet)   torchvision goo
 googlenet_3d    GoogLeNet + 2 aux heads, Conv3d (3D-GoogLeNet)   torchvision googlenet
 resnet10_3t     reduced ResNet, 1 block per stage, Conv3T        resnet18 (first block of each stage)
 resnet10_3d     reduced ResNet, 1 block per stage, Conv3d        resnet18 (first block of each stage)
+<family>_3t/3d  a torchvision family converted by ``convert``     torchvision <family>
 =============== ================================================ =============================
+
+The converted families (``resnet50_3t``, ``mobilenet_v3_small_3d``, ...) are listed in
+:data:`conv3t.models.zoo.CONVERTED_FAMILIES` and registered when :mod:`conv3t.models` is imported.
 
 The ResNet10 variants are not in the paper: they are small models for CPU demos and quick experiments,
 usually with a narrower ``base_width`` (e.g. ``create_model("resnet10_3t", 9, base_width=16)``).
@@ -71,6 +75,9 @@ class ModelSpec:
         aux_logits: the builder takes ``aux_logits`` (auxiliary classifier heads, GoogLeNet).
         imagenet_kwargs: with ``pretrained="imagenet"``: ``f(name, kwargs) -> kwargs`` adjusts or refuses the
             architecture keywords so that they fit torchvision's ImageNet weights (``None``: as given).
+        builds_weights: the builder loads weights itself: it takes ``pretrained`` and ``inflate`` keywords
+            and sets ``model.transfer_report`` (the converted torchvision families of
+            :mod:`conv3t.models.zoo`, which load the 2D weights before converting).
     """
 
     name: str
@@ -82,6 +89,7 @@ class ModelSpec:
     kwargs: tuple[str, ...] = ()
     aux_logits: bool = False
     imagenet_kwargs: Callable[[str, dict[str, object]], dict[str, object]] | None = None
+    builds_weights: bool = False
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -229,11 +237,14 @@ def create_model(
         raise ValueError(f"create_model({name!r}): this model has no 2D architecture to take pretrained weights from")
     if imagenet and spec.imagenet_kwargs is not None:
         kwargs = spec.imagenet_kwargs(name, kwargs)
-    model = spec.builder(num_classes, **kwargs)
+    weights = {"pretrained": pretrained, "inflate": inflate} if spec.builds_weights else {}
+    model = spec.builder(num_classes, **weights, **kwargs)
     if conv3t_layers(model, min_depth=2):
         # one computation of the sampling matrices per kernel size and training forward instead of one per layer
         # (same values and gradients; see conv3t.nn.batched)
         batch_kernel_generation(model)
+    if spec.builds_weights:
+        return model
     model.transfer_report = None  # type: ignore[assignment]
     if pretrained is None:
         return model
