@@ -38,7 +38,7 @@ from conv3t.models.conversion import ConversionReport, ConvertedModel, convert
 from conv3t.models.registry import ModelSpec, register_model
 from conv3t.models.transfer import OFFLINE_VARIABLES, TransferReport, load_2d_state_dict, offline
 
-__all__ = ["CONVERTED_FAMILIES", "converted_imagenet_state_dict", "load_2d_weights"]
+__all__ = ["CONVERTED_FAMILIES", "converted_imagenet_state_dict", "load_2d_weights", "torchvision_2d"]
 
 CONVERTED_FAMILIES: tuple[str, ...] = (
     "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
@@ -71,6 +71,20 @@ def converted_imagenet_state_dict(arch: str) -> dict[str, Tensor]:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=match.group(1) if match else None)
     return dict(weights.get_state_dict(progress=False, check_hash=False, weights_only=True, map_location="cpu"))
+
+
+def torchvision_2d(arch: str, num_classes: int, **kwargs: object) -> nn.Module:
+    """torchvision's 2D ``arch`` (random weights) on the current default device, the meta device included:
+    RegNet computes its stage widths with tensors, which the meta device cannot read, so it is built on the CPU
+    and moved."""
+    import torchvision
+
+    try:
+        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
+    except NotImplementedError:
+        with torch.device("cpu"):
+            model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
+        return model.to(torch.get_default_device())
 
 
 def _classifier(model: nn.Module) -> str:
@@ -126,9 +140,7 @@ def _builder(arch: str, kind: str) -> Callable[..., ConvertedModel]:
         time_kernel: int = 3,
         temporal_padding: str = "zeros",
     ) -> ConvertedModel:
-        import torchvision
-
-        model_2d = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+        model_2d = torchvision_2d(arch, num_classes)
         initialised: dict[str, str] = {}
         source = ""
         if pretrained is not None:
