@@ -52,11 +52,18 @@ def _model_2d(arch: str, classes: int) -> nn.Module:
 def family_costs(
     families: list[str] | None = None, frames: int = 16, size: int = 112, classes: int = 27
 ) -> list[FamilyCost]:
-    """:class:`FamilyCost` of each family (default: every family with a ``_3t`` and ``_3d`` registry name,
-    the paper's first), for clips ``(1, 3, frames, size, size)`` and ``classes`` outputs."""
+    """:class:`FamilyCost` of each family (default: the paper's and every converted one, i.e. every family with
+    a ``_3t`` and ``_3d`` registry name and a 2D original of its own; not ``resnet10``, a reduced ResNet18), for
+    clips ``(1, 3, frames, size, size)`` and ``classes`` outputs."""
     if families is None:
         names = list_models()
-        families = [n[:-3] for n in names if n.endswith("_3t") and f"{n[:-3]}_3d" in names]
+        families = [
+            n[:-3]
+            for n in names
+            if n.endswith("_3t")
+            and f"{n[:-3]}_3d" in names
+            and (model_spec(n).in_paper or model_spec(n).builds_weights)
+        ]
     rows = []
     for family in families:
         arch = model_spec(f"{family}_3t").arch_2d
