@@ -47,6 +47,7 @@ __all__ = [
     "list_models",
     "model_spec",
     "register_model",
+    "register_resolver",
 ]
 
 PAPER_PARAMETER_COUNTS: dict[str, dict[int, int]] = {
@@ -166,8 +167,22 @@ def list_models() -> list[str]:
     return [spec.name for spec in sorted(_SPECS.values(), key=lambda spec: not spec.in_paper)]
 
 
+_RESOLVERS: list[Callable[[str], ModelSpec | None]] = []
+
+
+def register_resolver(resolver: Callable[[str], ModelSpec | None]) -> None:
+    """Let ``resolver(name)`` make a :class:`ModelSpec` for names not registered one by one (``None``: not its
+    name); :mod:`conv3t.models.zoo` resolves ``torchvision:<arch>_3t`` and ``timm:<name>_3d``."""
+    _RESOLVERS.append(resolver)
+
+
 def model_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` of ``name``; :class:`ValueError` listing the available names if unknown."""
+    if name not in _SPECS:
+        for resolver in _RESOLVERS:
+            spec = resolver(name)
+            if spec is not None:
+                return spec
     try:
         return _SPECS[name]
     except KeyError:

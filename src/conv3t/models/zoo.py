@@ -11,6 +11,10 @@ time_kernel=3, temporal_padding="zeros")``:
   (then :class:`FileNotFoundError` says where to put the file);
 * ``pretrained=PATH``: a 2D torchvision state dict file of the family (``weights_only=True`` or safetensors).
 
+Any other torchvision classification model or timm model converts by name too: ``torchvision:<arch>_3t``
+(``create_model("torchvision:resnet34_3d", 27)``, weights as above) and ``timm:<name>_3t`` (timm installed;
+``pretrained=None`` or a 2D timm state dict file), so a config may name ``model: {name: timm:efficientnet_b0_3t}``.
+
 The classifier layer (the last ``Linear``, or SqueezeNet's last ``Conv2d``) is freshly initialised when its
 shape differs (another class count); any other key that is missing or does not fit is an error naming it.
 ``model.transfer_report`` says what was copied, inflated, set to identity and initialised.
@@ -35,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from conv3t.models.conversion import ConversionReport, ConvertedModel, convert
-from conv3t.models.registry import ModelSpec, register_model
+from conv3t.models.registry import ModelSpec, register_model, register_resolver
 from conv3t.models.transfer import OFFLINE_VARIABLES, TransferReport, load_2d_state_dict, offline
 
 __all__ = ["CONVERTED_FAMILIES", "converted_imagenet_state_dict", "load_2d_weights", "torchvision_2d"]
@@ -132,7 +136,15 @@ def _transfer_report(report: ConversionReport, source: str, initialised: dict[st
     return out
 
 
-def _builder(arch: str, kind: str) -> Callable[..., ConvertedModel]:
+def _timm_2d(name: str, num_classes: int) -> nn.Module:
+    try:
+        import timm
+    except ImportError as err:
+        raise ImportError(f"the model 'timm:{name}' needs timm: pip install 'conv3t[timm]'") from err
+    return timm.create_model(name, pretrained=False, num_classes=num_classes)
+
+
+def _builder(arch: str, kind: str, source_2d: str = "torchvision") -> Callable[..., ConvertedModel]:
     def build(
         num_classes: int,
         pretrained: str | os.PathLike[str] | None = None,
@@ -140,11 +152,16 @@ def _builder(arch: str, kind: str) -> Callable[..., ConvertedModel]:
         time_kernel: int = 3,
         temporal_padding: str = "zeros",
     ) -> ConvertedModel:
-        model_2d = torchvision_2d(arch, num_classes)
+        model_2d = torchvision_2d(arch, num_classes) if source_2d == "torchvision" else _timm_2d(arch, num_classes)
         initialised: dict[str, str] = {}
         source = ""
         if pretrained is not None:
             imagenet = isinstance(pretrained, str) and pretrained == "imagenet"
+            if imagenet and source_2d != "torchvision":
+                raise ValueError(
+                    f"{source_2d}:{arch}: pretrained='imagenet' is for torchvision models; pass a 2D "
+                    f"state dict file (e.g. timm's weights saved with torch.save(model.state_dict()))"
+                )
             source = f"imagenet:{arch}" if imagenet else str(pretrained)
             state = converted_imagenet_state_dict(arch) if imagenet else load_2d_state_dict(pretrained)
             initialised = load_2d_weights(model_2d, state, source)
@@ -178,4 +195,22 @@ def _register() -> None:
             )
 
 
+def _resolve(name: str) -> ModelSpec | None:
+    """``torchvision:<arch>_3t`` / ``timm:<name>_3d`` -> a spec (registered on first use)."""
+    prefix, _, rest = name.partition(":")
+    if prefix not in ("torchvision", "timm") or not rest.endswith(("_3t", "_3d")):
+        return None
+    arch, kind = rest[:-3], rest[-2:]
+    if prefix == "torchvision":
+        import torchvision
+
+        if arch not in torchvision.models.list_models(module=torchvision.models):
+            raise ValueError(f"unknown model {name!r}: torchvision has no classification model {arch!r}")
+    layer = "3TConv" if kind == "3t" else "3D"
+    spec = ModelSpec(name, _builder(arch, kind, prefix), kind, arch, f"{prefix} {arch}, converted ({layer})",
+                     kwargs=_KWARGS, builds_weights=True)  # fmt: skip
+    return spec  # not added to list_models(): that lists the registered names only
+
+
 _register()
+register_resolver(_resolve)
