@@ -157,6 +157,47 @@ def test_bad_settings_are_named(functional_net, kwargs, message):
         convert(functional_net, **kwargs)
 
 
+class _ShuffleNet(nn.Module):
+    """ShuffleNet's channel shuffle and split, ConvNeXt's layer scale and channels-last LayerNorm, in small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.mix = nn.Conv2d(4, 4, 3, padding=1, groups=2)
+        self.scale = nn.Parameter(torch.rand(8, 1, 1) + 0.5)
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        n, c, h, w = x.size()
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, -1, h, w)
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat((a, self.mix(b)), dim=1) * self.scale
+        x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.mark.parametrize("kind", ["3t", "3d"])
+def test_channel_shuffle_layer_scale_and_channels_last_norm(kind):
+    torch.manual_seed(3)
+    model = _ShuffleNet().eval()
+    video = convert(model, kind, **EXACT)
+    assert video.conversion_report.verified.startswith("passed")
+    into = [o.into for o in video.conversion_report.ops]
+    assert any(i.startswith("regroups channels (8,) -> (2, 4)") for i in into)
+    assert "permute(0, 2, 3, 1) -> permute(0, 2, 3, 4, 1)" in into
+    assert "permute(0, 3, 1, 2) -> permute(0, 4, 1, 2, 3)" in into
+    assert any("scale" in i and "unsqueeze(-3)" in i for i in into)
+    # time stays where it was: a clip whose frames differ gives, frame by frame, what a video model with
+    # temporal depth 1 gives (no layer mixes frames), i.e. the mean of the 2D logits
+    per_frame = convert(model, "3d", time_kernel=1, check=False, image_size=32).eval()
+    clip = torch.randn(2, 3, 3, 16, 16)
+    with torch.no_grad():
+        expected = torch.stack([model(clip[:, :, t]) for t in range(3)]).mean(0)
+        torch.testing.assert_close(per_frame(clip), expected, rtol=1e-4, atol=1e-5)
+
+
 class _Block(nn.Module):
     def __init__(self) -> None:
         super().__init__()
