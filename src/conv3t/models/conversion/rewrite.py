@@ -152,6 +152,8 @@ class GraphRewriter:
             handler = table.get(node.target)
         except TypeError:  # an unhashable target
             handler = None
+        if handler is None and callable(node.target):  # rules may name functions of optional imports
+            handler = table.get(f"{getattr(node.target, '__module__', '')}.{getattr(node.target, '__name__', '')}")
         if handler is None:
             raise self.error(node, "this operation has no video form in conv3t's converter")
         return handler

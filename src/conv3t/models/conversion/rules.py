@@ -24,7 +24,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torchvision.ops import stochastic_depth
 
 from conv3t.models.conversion import ops
 from conv3t.models.conversion.layers import replaceable
@@ -346,7 +345,8 @@ _ELEMENTWISE_FUNCTIONS = [
     torch.relu_, torch.sigmoid, torch.tanh, torch.clamp, torch.exp, torch.maximum, torch.minimum, torch.abs,
     F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.sigmoid, F.tanh, F.hardtanh, F.leaky_relu,
     F.elu, F.selu, F.celu, F.mish, F.softplus, F.dropout, F.alpha_dropout, F.batch_norm, F.group_norm, F.prelu,
-    stochastic_depth,
+    # by qualified name: importing torchvision here would slow every `import conv3t.models` by a second
+    "torchvision.ops.stochastic_depth.stochastic_depth",
 ]  # fmt: skip
 _ELEMENTWISE_METHODS = [
     "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "add", "add_", "sub", "sub_", "mul", "mul_",
