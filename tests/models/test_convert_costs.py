@@ -51,3 +51,12 @@ def test_params_all_prints_one_row_per_family(capsys, monkeypatch):
     line = next(line for line in out.splitlines() if line.startswith("resnet50 "))
     assert line.split() == ["resnet50", "25,557,032", "25,700,000", "46,000,000", "1.00", "3.00", "3.00"]
     assert params.format_costs([row]).splitlines()[0].startswith("family")
+
+
+def test_convert_command_prints_the_report(capsys):
+    assert main(["convert", "squeezenet1_1", "--kind", "3d", "--image-size", "32", "--details"]) == 0
+    out = capsys.readouterr().out
+    assert "SqueezeNet -> 3D video model (inflate='mean'" in out
+    assert "equivalence check: passed" in out
+    assert "features.0.weight: inflated (64, 3, 3, 3) -> (64, 3, 3, 3, 3)" in out
+    assert "F.adaptive_avg_pool2d" not in out and "AdaptiveAvgPool2d -> AdaptiveAvgPool3d" in out

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import fx, nn
 
 from conv3t.models.conversion.report import ConversionError, OpRewrite
@@ -60,7 +61,7 @@ def op_name(node: fx.Node) -> str:
         return f"module {node.target}"
     target = node.target
     name = getattr(target, "__name__", str(target))
-    module = getattr(target, "__module__", None) or ""
+    module = getattr(target, "__module__", None) or ("torch" if getattr(torch, name, None) is target else "")
     module = {"torch.nn.functional": "F", "_operator": "operator", "torch._C._nn": "F", "builtins": ""}.get(
         module, module
     )

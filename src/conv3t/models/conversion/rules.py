@@ -129,8 +129,9 @@ def _permute_to(rw: GraphRewriter, node: fx.Node, perm: list[int]) -> None:
     j = perm.index(tm.t)  # time goes just before the first spatial axis, wherever that moves
     video.insert(j, tm.t)
     x = node.args[0]
+    name = op_name(node)
     new = rw.replace(node, torch.permute, (x, video))
-    rw.record(new, f"permute{tuple(perm)} -> permute{tuple(video)}", op=f"{node.target}")
+    rw.record(new, f"permute{tuple(perm)} -> permute{tuple(video)}", op=name)
     rw.timed[new] = Timed(j, tm.rank)
 
 
@@ -190,12 +191,14 @@ def reshape(rw: GraphRewriter, node: fx.Node) -> None:
         and math.prod(s_out[1 : len(s_out) - n]) == math.prod(s_in[1 : tm.t])  # type: ignore[index]
     ):
         middle = tuple(s_out[1 : len(s_out) - n])
+        name = op_name(node)
         new = rw.replace(node, ops.reshape_before_time, (x, middle, n))
-        rw.record(new, f"regroups channels {s_in[1 : tm.t]} -> {middle}, keeping batch, time and space")  # type: ignore[index]
+        rw.record(new, f"regroups channels {s_in[1 : tm.t]} -> {middle}, keeping batch, time and space", op=name)  # type: ignore[index]
         rw.timed[new] = Timed(len(s_out) - n, len(s_out))
     elif s_out is not None and len(s_out) == 2 and s_out[0] == s_in[0]:  # type: ignore[index]
+        name = op_name(node)
         new = rw.replace(node, ops.flatten_clip, (x,))
-        rw.record(new, "flatten_clip (N, -1): time flattened too (one step after global pooling)")
+        rw.record(new, "flatten_clip (N, -1): time flattened too (one step after global pooling)", op=name)
     else:
         raise rw.error(node, f"a reshape {s_in} -> {s_out} that is neither a channel regrouping nor a flatten")
 
@@ -283,8 +286,9 @@ def get_attribute(rw: GraphRewriter, node: fx.Node) -> None:
 def rank(rw: GraphRewriter, node: fx.Node) -> None:
     """``x.ndim`` / ``x.dim()``: the rank the 2D code expects (asserts, messages), i.e. without time."""
     rw.time_of(node, node.args[0])
+    name = op_name(node)
     new = rw.replace(node, ops.image_rank, (node.args[0],))
-    rw.record(new, "image_rank(x): the clip's rank without its time axis")
+    rw.record(new, "image_rank(x): the clip's rank without its time axis", op=name)
 
 
 def _clip_op(fn: Callable[..., object], indices_at: int | None = None) -> Rule:
@@ -295,8 +299,9 @@ def _clip_op(fn: Callable[..., object], indices_at: int | None = None) -> Rule:
         if fn is ops.pad_frames and len(_arg(node, 1, "pad", ())) > 4:  # type: ignore[arg-type]
             raise rw.error(node, "it pads more than the two spatial dimensions")
         indices = indices_at is not None and bool(_arg(node, indices_at, "return_indices", False))
+        name = op_name(node)
         new = rw.replace(node, fn, node.args, dict(node.kwargs))
-        rw.record(new, f"conv3t.models.conversion.ops.{fn.__name__}", op=op_name(node))
+        rw.record(new, f"conv3t.models.conversion.ops.{fn.__name__}", op=name)
         (rw.tuples if indices else rw.timed)[new] = Timed(2, 4)
 
     return rule
