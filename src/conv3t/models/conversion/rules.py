@@ -319,7 +319,7 @@ AGNOSTIC_MODULES: tuple[type[nn.Module], ...] = (
 def module_rule(rw: GraphRewriter, node: fx.Node) -> None:
     m = rw.modules[str(node.target)]
     tm = rw.time_of(node, node.args[0] if node.args else None)
-    if any(rw.carries_time(a) or a in rw.timed for a in node.all_input_nodes[1:]):
+    if any(a in rw.timed or a in rw.tuples for a in node.all_input_nodes[1:]):
         raise rw.error(node, f"{type(m).__name__} takes several image maps")
     if replaceable(m):
         if tm != Timed(2, 4):
