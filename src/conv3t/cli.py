@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # Sub-command modules, in the order ``conv3t --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "params",
+    "convert",
     "data",
     "train",
     "eval",

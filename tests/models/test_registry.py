@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conv3t.models import (
+    CONVERTED_FAMILIES,
     PAPER_PARAMETER_COUNTS,
     GoogLeNet,
     ResNet,
@@ -31,8 +32,11 @@ TABLE_1 = {
 def test_list_models():
     names = list_models()
     assert names[:4] == ["resnet18_3t", "resnet18_3d", "googlenet_3t", "googlenet_3d"]
-    assert set(names) == {"resnet18_3t", "resnet18_3d", "googlenet_3t", "googlenet_3d", "resnet10_3t", "resnet10_3d"}
-    assert [model_spec(n).in_paper for n in names] == [True] * 4 + [False] * 2
+    hand_written = {"resnet18_3t", "resnet18_3d", "googlenet_3t", "googlenet_3d", "resnet10_3t", "resnet10_3d"}
+    converted = {f"{family}_{kind}" for family in CONVERTED_FAMILIES for kind in ("3t", "3d")}
+    assert set(names) == hand_written | converted
+    assert {"resnet50_3t", "mobilenet_v3_small_3t", "efficientnet_b0_3d"} <= converted
+    assert [model_spec(n).in_paper for n in names] == [True] * 4 + [False] * (len(names) - 4)
 
 
 @pytest.mark.parametrize(("name", "classes"), sorted(TABLE_1))
@@ -52,8 +56,8 @@ def test_count_parameters_trainable_only():
 
 
 def test_unknown_name_lists_the_available_ones():
-    with pytest.raises(ValueError, match=r"unknown model 'resnet50_3t'.*resnet18_3t.*googlenet_3d.*resnet10_3d"):
-        create_model("resnet50_3t", 10)
+    with pytest.raises(ValueError, match=r"unknown model 'resnet51_3t'.*resnet18_3t.*googlenet_3d.*resnet10_3d"):
+        create_model("resnet51_3t", 10)
 
 
 def test_unknown_keyword_is_rejected_with_the_accepted_ones():
@@ -82,3 +86,15 @@ def test_kwargs_reach_the_model_and_scratch_models_have_no_report():
     assert isinstance(r, ResNet) and r.variant == "3t"
     assert small.transfer_report is None and g.transfer_report is None
     assert small.training  # like torchvision, models come in training mode
+
+
+def test_converted_family_refuses_transfer_options_it_cannot_honour(tmp_path) -> None:
+    """A converted family copies its 2D weights while it is built, so conv_only / authors' init cannot apply."""
+    import torchvision
+
+    path = tmp_path / "mnasnet.pth"
+    torch.save(torchvision.models.mnasnet0_5(num_classes=3).state_dict(), path)
+    with pytest.raises(ValueError, match="transfer='conv_only'"):
+        create_model("mnasnet0_5_3d", num_classes=3, pretrained=str(path), transfer="conv_only")
+    with pytest.raises(ValueError, match="init='authors'"):
+        create_model("mnasnet0_5_3d", num_classes=3, pretrained=str(path), init="authors")

@@ -1,4 +1,5 @@
-"""``conv3t params``: Table 1 of the paper (parameter counts), computed live from the models."""
+"""``conv3t params``: Table 1 of the paper (parameter counts), computed live from the models; ``--all``: parameter
+counts and FLOPs per clip of every registered family, 2D / 3T / 3D."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ def register(subparsers: Any) -> None:
             "the paper. Exit status 0 when every count matches, 1 otherwise."
         ),
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every registered family (the converted torchvision ones too): parameters and GFLOPs per clip, "
+        "2D / 3T / 3D (takes a minute: each family is converted on the meta device)",
+    )
+    parser.add_argument("--frames", type=int, default=16, help="--all: clip length (default 16)")
+    parser.add_argument("--size", type=int, default=112, help="--all: frame height and width (default 112)")
+    parser.add_argument("--classes", type=int, default=27, help="--all: classifier size (default 27, Jester)")
     parser.set_defaults(func=run)
 
 
@@ -86,7 +96,50 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([fmt(header), rule, *(fmt(line) for line in body)])
 
 
+def format_costs(rows: list[Any]) -> str:
+    """Plain-text table of :func:`conv3t.models.costs.family_costs` rows."""
+    header = ("family", "params 2D", "3T", "3D", "GFLOPs/clip 2D", "3T", "3D")
+    body = [
+        (
+            r.family + (" (paper)" if r.in_paper else ""),
+            f"{r.params_2d:,}",
+            f"{r.params_3t:,}",
+            f"{r.params_3d:,}",
+            f"{r.flops_2d / 1e9:.2f}",
+            f"{r.flops_3t / 1e9:.2f}",
+            f"{r.flops_3d / 1e9:.2f}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
+
+    def fmt(line: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(line) for line in body)])
+
+
+def run_all(args: argparse.Namespace) -> int:
+    from conv3t.models.costs import family_costs
+
+    rows = family_costs(frames=args.frames, size=args.size, classes=args.classes)
+    print(
+        f"Parameters and forward GFLOPs per clip of {args.frames} x {args.size} x {args.size}, {args.classes} "
+        f"classes (2D: the 2D network on every frame; FLOPs = 2 x multiply-accumulates of convolutions and "
+        f"matrix products, eval mode)"
+    )
+    print(format_costs(rows))
+    print(
+        "\n3T/3D of converted families: temporal depth 3, stride 1 in time; the paper's models stride in time "
+        "(conv1 7x7x7 / 2, ...), which is why their 3D FLOPs are not 3x the 2D ones."
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "all", False):
+        return run_all(args)
     rows = table_rows()
     print("Table 1 of Ras et al.: number of model parameters (GoogLeNet with both auxiliary heads)")
     print(format_table(rows))

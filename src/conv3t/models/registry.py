@@ -9,7 +9,11 @@ googlenet_3t    GoogLeNet + 2 aux heads, Conv3T (3T-GoogLeNet)   torchvision goo
 googlenet_3d    GoogLeNet + 2 aux heads, Conv3d (3D-GoogLeNet)   torchvision googlenet
 resnet10_3t     reduced ResNet, 1 block per stage, Conv3T        resnet18 (first block of each stage)
 resnet10_3d     reduced ResNet, 1 block per stage, Conv3d        resnet18 (first block of each stage)
+<family>_3t/3d  a torchvision family converted by ``convert``     torchvision <family>
 =============== ================================================ =============================
+
+The converted families (``resnet50_3t``, ``mobilenet_v3_small_3d``, ...) are listed in
+:data:`conv3t.models.zoo.CONVERTED_FAMILIES` and registered when :mod:`conv3t.models` is imported.
 
 The ResNet10 variants are not in the paper: they are small models for CPU demos and quick experiments,
 usually with a narrower ``base_width`` (e.g. ``create_model("resnet10_3t", 9, base_width=16)``).
@@ -45,6 +49,7 @@ __all__ = [
     "list_models",
     "model_spec",
     "register_model",
+    "register_resolver",
 ]
 
 PAPER_PARAMETER_COUNTS: dict[str, dict[int, int]] = {
@@ -73,6 +78,9 @@ class ModelSpec:
         aux_logits: the builder takes ``aux_logits`` (auxiliary classifier heads, GoogLeNet).
         imagenet_kwargs: with ``pretrained="imagenet"``: ``f(name, kwargs) -> kwargs`` adjusts or refuses the
             architecture keywords so that they fit torchvision's ImageNet weights (``None``: as given).
+        builds_weights: the builder loads weights itself: it takes ``pretrained`` and ``inflate`` keywords
+            and sets ``model.transfer_report`` (the converted torchvision families of
+            :mod:`conv3t.models.zoo`, which load the 2D weights before converting).
     """
 
     name: str
@@ -84,6 +92,7 @@ class ModelSpec:
     kwargs: tuple[str, ...] = ()
     aux_logits: bool = False
     imagenet_kwargs: Callable[[str, dict[str, object]], dict[str, object]] | None = None
+    builds_weights: bool = False
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -166,8 +175,22 @@ def list_models() -> list[str]:
     return [spec.name for spec in sorted(_SPECS.values(), key=lambda spec: not spec.in_paper)]
 
 
+_RESOLVERS: list[Callable[[str], ModelSpec | None]] = []
+
+
+def register_resolver(resolver: Callable[[str], ModelSpec | None]) -> None:
+    """Let ``resolver(name)`` make a :class:`ModelSpec` for names not registered one by one (``None``: not its
+    name); :mod:`conv3t.models.zoo` resolves ``torchvision:<arch>_3t`` and ``timm:<name>_3d``."""
+    _RESOLVERS.append(resolver)
+
+
 def model_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` of ``name``; :class:`ValueError` listing the available names if unknown."""
+    if name not in _SPECS:
+        for resolver in _RESOLVERS:
+            spec = resolver(name)
+            if spec is not None:
+                return spec
     try:
         return _SPECS[name]
     except KeyError:
@@ -240,24 +263,37 @@ def create_model(
         )
     if spec.aux_logits:
         kwargs["aux_logits"] = aux_logits
-    imagenet = isinstance(pretrained, str) and pretrained == "imagenet"
-    if pretrained is not None and spec.arch_2d is None:
-        raise ValueError(f"create_model({name!r}): this model has no 2D architecture to take pretrained weights from")
-    if imagenet and spec.imagenet_kwargs is not None:
+    _check_weights_options(name, spec, pretrained, transfer, init)
+    if isinstance(pretrained, str) and pretrained == "imagenet" and spec.imagenet_kwargs is not None:
         kwargs = spec.imagenet_kwargs(name, kwargs)
-    model = spec.builder(num_classes, **kwargs)
+    weights = {"pretrained": pretrained, "inflate": inflate} if spec.builds_weights else {}
+    model = spec.builder(num_classes, **weights, **kwargs)
     if init == "authors":
         authors_init_(model)
     if conv3t_layers(model, min_depth=2):
         # one computation of the sampling matrices per kernel size and training forward instead of one per layer
         # (same values and gradients; see conv3t.nn.batched)
         batch_kernel_generation(model)
+    if spec.builds_weights:
+        return model
     model.transfer_report = None  # type: ignore[assignment]
     if pretrained is None:
         return model
 
     model.transfer_report = _transfer(model, spec, pretrained, inflate, transfer)  # type: ignore[assignment]
     return model
+
+
+def _check_weights_options(name: str, spec: ModelSpec, pretrained: object, transfer: str, init: str) -> None:
+    """ValueError for ``pretrained`` without a 2D architecture, or transfer/init options a family cannot honour."""
+    if pretrained is not None and spec.arch_2d is None:
+        raise ValueError(f"create_model({name!r}): this model has no 2D architecture to take pretrained weights from")
+    if spec.builds_weights and (transfer != "all" or (init != "default" and pretrained is not None)):
+        # a converted family copies its 2D weights while it is built: no later step can restrict or precede that
+        raise ValueError(
+            f"create_model({name!r}): transfer={transfer!r} / init={init!r} with pretrained weights are supported "
+            "for the paper's models only; converted families take transfer='all', init='default'"
+        )
 
 
 def _check_choices(num_classes: object, **choices: str) -> None:
