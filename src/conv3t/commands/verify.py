@@ -37,6 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="texture seed")
     p.add_argument(
+        "--layer-energies",
+        choices=("exact", "sampled"),
+        default="exact",
+        help="layer mode: exact (default) computes each channel's expected response energy in closed form from "
+        "its kernel (no sampling noise; --textures and --seed apply to image mode only); sampled renders "
+        "--textures views of every stimulus and runs the layer on them",
+    )
+    p.add_argument(
         "--device", default="auto", help="auto (CUDA when available, else cpu; the default), cpu, cuda or cuda:N"
     )
     p.add_argument(
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print("conv3t verify: --textures must be >= 1", file=sys.stderr)
         return 2
     modes = ("image", "layer") if args.mode == "both" else (args.mode,)
-    config = VerifyConfig(modes=modes, textures=args.textures, seed=args.seed)
+    config = VerifyConfig(modes=modes, textures=args.textures, seed=args.seed, layer_energies=args.layer_energies)
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("[bold]conv3t verify[/]"),
