@@ -35,13 +35,24 @@ _ELEMENTS = 1 << 22
 SEPARABLE_RANK = 4
 
 
+def _noise_parts(size: int, exponent: float, cutoff: float, highcut: float) -> tuple[Tensor, float]:
+    """``noise_autocorrelation = table + constant``: the table of the spectrum with its DC term restored
+    (separable, one SVD term, for the default Gaussian roll-off) and the constant that removes it again."""
+    amplitude = texture_amplitude(size, exponent, cutoff, highcut)
+    amplitude[0, 0] = 1.0 / (cutoff / size) ** exponent  # the spectrum's value at f = 0 (removed in the texture)
+    power = amplitude**2
+    table = torch.fft.ifft2(power).real
+    constant = -float(power[0, 0]) / size**2
+    norm = float(table[0, 0]) + constant
+    return table / norm, constant / norm
+
+
 def noise_autocorrelation(size: int = 256, exponent: float = 0.0, cutoff: float = 2.0, highcut: float = 0.2) -> Tensor:
     """``R(n)`` of :func:`conv3t.verify.stimuli.noise_texture`'s independent channels (``shared = 0``), over
     texture draws: ``(size, size)`` float64, ``[n_y, n_x]`` with periodic lags, ``R[0, 0] = 1`` (each channel
     is normalised to unit variance; the per-draw normalisation adds an ``O(1 / size^2)`` deviation, ignored)."""
-    power = texture_amplitude(size, exponent, cutoff, highcut) ** 2
-    r = torch.fft.ifft2(power).real
-    return r / r[0, 0]
+    table, constant = _noise_parts(size, exponent, cutoff, highcut)
+    return table + constant
 
 
 def autocorrelation(texture: Tensor) -> Tensor:
@@ -87,26 +98,32 @@ class TextureCovariance:
         rows: ``(S, r)`` ``U`` (vertical lags); cols: ``(S, r)`` ``V`` (horizontal lags); float64, CPU.
         table: ``(S, S)`` ``R`` itself, summed directly (16 terms per pair) when more than
             :data:`SEPARABLE_RANK` separable terms would be needed (e.g. one drawn texture's autocorrelation).
+        constant: a constant part of ``R`` not in ``rows`` / ``cols`` (in ``table``).
     """
 
     weights: Tensor
     rows: Tensor
     cols: Tensor
     table: Tensor
+    constant: float = 0.0
 
     @classmethod
-    def from_autocorrelation(cls, r: Tensor, tolerance: float = 1e-12) -> TextureCovariance:
-        """From an ``(S, S)`` ``[n_y, n_x]`` autocorrelation table (e.g. :func:`noise_autocorrelation`)."""
+    def from_autocorrelation(cls, r: Tensor, constant: float = 0.0, tolerance: float = 1e-12) -> TextureCovariance:
+        """From an ``(S, S)`` ``[n_y, n_x]`` autocorrelation table (e.g. :func:`noise_autocorrelation`) plus
+        ``constant`` (a constant part kept out of the SVD: it adds itself to ``C``, the B-spline summing to 1)."""
         if r.dim() != 2 or r.shape[0] != r.shape[1]:
             raise ValueError(f"autocorrelation must be (S, S), got shape {tuple(r.shape)}")
-        u, s, vh = torch.linalg.svd(r.detach().double().cpu())
+        table = r.detach().double().cpu()
+        u, s, vh = torch.linalg.svd(table)
         keep = s > tolerance * s[0]
-        return cls(s[keep].clone(), u[:, keep].clone(), vh[keep].T.clone(), r.detach().double().cpu().clone())
+        return cls(s[keep].clone(), u[:, keep].clone(), vh[keep].T.clone(), table + constant, float(constant))
 
     @classmethod
-    def of_noise(cls, size: int = 256, **spectrum: float) -> TextureCovariance:
+    def of_noise(
+        cls, size: int = 256, exponent: float = 0.0, cutoff: float = 2.0, highcut: float = 0.2
+    ) -> TextureCovariance:
         """For :func:`conv3t.verify.stimuli.noise_texture` (``size``, ``exponent``, ``cutoff``, ``highcut``)."""
-        return cls.from_autocorrelation(noise_autocorrelation(size, **spectrum))
+        return cls.from_autocorrelation(*_noise_parts(size, exponent, cutoff, highcut))
 
     @staticmethod
     def _axis(coefficients: Tensor, x: Tensor) -> list[Tensor]:
@@ -136,7 +153,7 @@ class TextureCovariance:
             sl = slice(lo, lo + step)
             if separable:
                 terms = zip(self._axis(rows, flat_y[sl]), self._axis(cols, flat_x[sl]), weights.tolist())
-                out[sl] = sum(a.mul_(b).mul_(w) for a, b, w in terms)
+                out[sl] = sum(a.mul_(b).mul_(w) for a, b, w in terms) + self.constant
             else:
                 out[sl] = self._direct(flat_x[sl], flat_y[sl])
         return out.view(dx.shape)
