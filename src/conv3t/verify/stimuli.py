@@ -131,6 +131,8 @@ def source_positions(
     motions: Sequence[Motion], num_frames: int, height: int, width: int, device: torch.device | None = None
 ) -> Tensor:
     """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
+    if any(m.zoom <= 0 for m in motions):  # checked on the host numbers: no device sync per rendered batch
+        raise ValueError("zoom factors must be positive")
     f64 = {"dtype": torch.float64, "device": device}
     ys = torch.arange(height, **f64) - (height - 1) / 2
     xs = torch.arange(width, **f64) - (width - 1) / 2
@@ -140,8 +142,6 @@ def source_positions(
     vy = torch.tensor([m.vy for m in motions], **f64)[:, None, None, None]
     w = torch.tensor([math.radians(m.rotation_cw_deg) for m in motions], **f64)[:, None, None, None]
     z = torch.tensor([m.zoom for m in motions], **f64)[:, None, None, None]
-    if (z <= 0).any():
-        raise ValueError("zoom factors must be positive")
     # invert p = z^u R(w u) q + v u  (coordinates relative to the centre, u = t - (T-1)/2)
     px, py = gx - vx * t, gy - vy * t
     angle = -w * t
