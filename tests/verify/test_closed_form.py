@@ -160,3 +160,10 @@ def test_shortcuts_equal_the_pixel_covariance_path() -> None:
     for m in range(len(motions)):
         full, centre = generic(positions[m], covariance)
         assert torch.allclose(full, fast[0][m], atol=1e-12) and torch.allclose(centre, fast[1][m], atol=1e-12), m
+
+
+def test_layer_energies_setting_is_checked() -> None:
+    from conv3t.verify.network import VerifyConfig
+
+    with pytest.raises(ValueError, match="layer_energies"):
+        VerifyConfig(layer_energies="closed")

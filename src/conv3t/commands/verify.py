@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"conv3t verify: {message}", file=sys.stderr)
         return 1
     print(format_summary(result))
-    batches = ", ".join(f"{m} mode {b}" for m, b in result.config["batch_sizes"].items())
+    batches = [f"{m} mode {b}" for m, b in result.config["batch_sizes"].items()]
+    if "layer" in modes and args.layer_energies == "exact":
+        batches.append("layer mode none: closed form")
+    batches = ", ".join(batches)
     print(
         f"\n{len(result.channels)} channel measurements in {result.seconds:.1f} s on {result.config['device']} "
         f"(batch size {batches}; memory budget {result.config['memory_budget']})"

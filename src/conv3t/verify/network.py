@@ -132,6 +132,10 @@ class VerifyConfig:
     batch_size: int = 32
     layer_energies: str = "exact"
 
+    def __post_init__(self) -> None:
+        if self.layer_energies not in LAYER_ENERGIES:
+            raise ValueError(f"layer_energies must be one of {LAYER_ENERGIES}, got {self.layer_energies!r}")
+
     def stimuli(self) -> list[Motion]:
         return standard_stimuli(self.directions, self.speeds, self.rotations, self.zooms)
 
@@ -403,8 +407,6 @@ def verify_model(
     for mode in cfg.modes:
         if mode not in ("image", "layer"):
             raise ValueError(f"modes must be 'image' and/or 'layer', got {mode!r}")
-    if cfg.layer_energies not in LAYER_ENERGIES:
-        raise ValueError(f"layer_energies must be one of {LAYER_ENERGIES}, got {cfg.layer_energies!r}")
     start = time.perf_counter()
     dev = resolve_device(device)
     if batch_size is not None and batch_size < 1:
