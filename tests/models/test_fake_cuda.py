@@ -30,9 +30,9 @@ def _logits(out: object) -> torch.Tensor:
 
 
 def _names() -> list[object]:
-    """resnet10 (the same blocks and layers as resnet18) runs in the quick suite; the others are slow here
-    (fake tensors cost per operation, and GoogLeNet has many)."""
-    return [n if n.startswith("resnet10") else pytest.param(n, marks=pytest.mark.slow) for n in list_models()]
+    """The ResNets run in the quick suite (~2 s each here); GoogLeNet is slow (fake tensors cost per operation,
+    and it has many: ~6 s)."""
+    return [n if n.startswith("resnet") else pytest.param(n, marks=pytest.mark.slow) for n in list_models()]
 
 
 @pytest.mark.parametrize("name", _names())
