@@ -21,3 +21,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def fake_cuda():
+    """Fake CUDA on a CPU-only machine (issue 28), as a context to enter: inside, ``.to("cuda")`` /
+    ``device="cuda"`` give fake CUDA tensors (shapes, dtypes and devices only, no data) and any operation that
+    mixes one with a CPU tensor raises ``FakeTensorDeviceMismatchError``, as CUDA would. Build models on the CPU
+    *before* entering (initialisers read data) and move them with ``.to("cuda")`` inside. cuDNN is off: its
+    grid-sampler check asks the driver. Values cannot be read (``.item()``, ``.numpy()`` raise), so tests run
+    code up to where a number is needed."""
+    import contextlib
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    @contextlib.contextmanager
+    def context():  # type: ignore[no-untyped-def]
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode, torch.backends.cudnn.flags(enabled=False):
+            yield mode
+
+    return context()

@@ -55,3 +55,15 @@ def test_verify_cuda_without_cuda(tmp_path, capsys):
     run = make_run(tmp_path / "run")
     assert main(["verify", str(run), "--device", "cuda", "--no-progress"]) == 1
     assert "--device: 'cuda' asked for, but CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_verify_layer_energies_option(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    assert main(["verify", str(run), "--mode", "layer", "--no-progress", "--out", str(tmp_path / "exact")]) == 0
+    assert "layer mode none: closed form" in capsys.readouterr().out
+    argv = ["verify", str(run), "--mode", "layer", "--layer-energies", "sampled", "--textures", "1", "--no-progress"]
+    assert main(argv) == 0
+    assert "batch size layer mode" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["verify", str(run), "--layer-energies", "closed"])

@@ -125,3 +125,22 @@ def test_verify_command_on_an_exported_model(tmp_path, capsys) -> None:  # type:
     assert (out / "verification.html").is_file() and (out / "verification_summary.csv").is_file()
     assert main(["verify", str(tmp_path / "missing")]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("energies", ["exact", "sampled"])
+def test_layer_mode_measures_the_set_motions(energies: str) -> None:
+    """Layer mode, closed form and sampled: the hand-built layer's set motions are what is measured."""
+    config = VerifyConfig(modes=("layer",), textures=16, seed=0, layer_energies=energies)
+    result = verify_model(_model(), num_frames=8, size=32, config=config)
+    assert result.config["layer_energies"] == energies
+    assert ("layer" in result.config["batch_sizes"]) == (energies == "sampled")  # nothing rendered in closed form
+    ch = result.channels.set_index("channel")
+    for c, (dx, dy) in TRANSLATIONS.items():
+        expected = math.degrees(math.atan2(dy, dx)) % 360
+        assert abs((ch.loc[c, "measured_direction_deg"] - expected + 180) % 360 - 180) < 25
+        assert ch.loc[c, "translation_index"] > 0.1
+    for c, cw in ROTATIONS.items():
+        assert math.copysign(1, ch.loc[c, "rotation_index"]) == math.copysign(1, cw)
+    for c, z in ZOOMS.items():
+        assert math.copysign(1, ch.loc[c, "zoom_index"]) == math.copysign(1, z - 1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, standard_stimuli
+from conv3t.verify.stimuli import Motion, motion_clips, noise_texture, source_positions, standard_stimuli
 from conv3t.verify.tuning import response_energy, tuning_table
 
 
@@ -119,3 +119,8 @@ def test_tuning_table_reads_hand_made_energies() -> None:
     assert table.loc[1, "measured_speed"] == 0.0  # nothing beats the static clip
     assert table.loc[1, "rotation_index"] == pytest.approx(-1 / 3)
     assert table.loc[1, "measured_rotation_speed"] == 5.0  # the first magnitude at the maximum
+
+
+def test_non_positive_zoom_is_refused_before_rendering() -> None:
+    with pytest.raises(ValueError, match="zoom factors must be positive"):
+        source_positions([Motion("zoom", zoom=0.0)], 3, 4, 4)

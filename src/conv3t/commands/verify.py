@@ -37,6 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="texture seed")
     p.add_argument(
+        "--layer-energies",
+        choices=("exact", "sampled"),
+        default="exact",
+        help="layer mode: exact (default) computes each channel's expected response energy in closed form from "
+        "its kernel (no sampling noise; --textures and --seed apply to image mode only); sampled renders "
+        "--textures views of every stimulus and runs the layer on them",
+    )
+    p.add_argument(
         "--device", default="auto", help="auto (CUDA when available, else cpu; the default), cpu, cuda or cuda:N"
     )
     p.add_argument(
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print("conv3t verify: --textures must be >= 1", file=sys.stderr)
         return 2
     modes = ("image", "layer") if args.mode == "both" else (args.mode,)
-    config = VerifyConfig(modes=modes, textures=args.textures, seed=args.seed)
+    config = VerifyConfig(modes=modes, textures=args.textures, seed=args.seed, layer_energies=args.layer_energies)
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("[bold]conv3t verify[/]"),
@@ -87,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"conv3t verify: {message}", file=sys.stderr)
         return 1
     print(format_summary(result))
-    batches = ", ".join(f"{m} mode {b}" for m, b in result.config["batch_sizes"].items())
+    batches = [f"{m} mode {b}" for m, b in result.config["batch_sizes"].items()]
+    if "layer" in modes and args.layer_energies == "exact":
+        batches.append("layer mode none: closed form")
+    batches = ", ".join(batches)
     print(
         f"\n{len(result.channels)} channel measurements in {result.seconds:.1f} s on {result.config['device']} "
         f"(batch size {batches}; memory budget {result.config['memory_budget']})"

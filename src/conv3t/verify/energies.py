@@ -64,9 +64,10 @@ class StimulusSet:
         """Items ``start .. stop - 1``: ``(stop - start, C, T, H, W)`` float32 on the texture's device."""
         m = len(self.motions)
         parts = []
+        offsets = self.offsets.tolist()  # host numbers: the offsets choose the sampling grid, never a device tensor
         for view in range(start // m, (stop - 1) // m + 1):
             lo, hi = max(start, view * m) - view * m, min(stop, (view + 1) * m) - view * m
-            x, y = (float(v) for v in self.offsets[view])
+            x, y = offsets[view]
             parts.append(motion_clips(self.texture, self.motions[lo:hi], self.frames, self.size, offset=(x, y)))
         clips = torch.cat(parts) if len(parts) > 1 else parts[0]
         if self.mean is None or self.std is None:

@@ -43,12 +43,15 @@ from torch import nn
 from conv3t.exported import load_exported
 from conv3t.nn import conv3t_layers
 from conv3t.verify.budget import MemoryBudget, memory_budget, peak_bytes, plan_batch, resolve_device
+from conv3t.verify.closed_form import exact_layer_energies
+from conv3t.verify.covariance import TextureCovariance
 from conv3t.verify.energies import EnergyAccumulator, StimulusSet, stream_energies
 from conv3t.verify.predicted import predicted_motion
 from conv3t.verify.stimuli import Motion, noise_texture, standard_stimuli
 from conv3t.verify.tuning import tuning_table
 
 __all__ = [
+    "LAYER_ENERGIES",
     "SUMMARY_FIELDS",
     "RunSettings",
     "StageProgress",
@@ -77,6 +80,12 @@ SUMMARY_FIELDS: tuple[str, ...] = (
 )
 
 
+#: side of the periodic stimulus texture (pixels)
+_TEXTURE_SIZE = 256
+#: values of :attr:`VerifyConfig.layer_energies`
+LAYER_ENERGIES: tuple[str, ...] = ("exact", "sampled")
+
+
 @dataclass
 class VerifyConfig:
     """Settings of a verification run (all recorded in the output).
@@ -93,6 +102,11 @@ class VerifyConfig:
             contrast, see :mod:`conv3t.verify.tuning`) of a strongly tuned channel.
         min_speed (pixels/frame), min_rotation (degrees/frame), min_zoom_percent (% per frame): minimum
             predicted motion for a channel to be counted.
+        layer_energies: how layer mode gets its energies: ``"exact"`` (default) computes the expectation of
+            the sampled measurement in closed form from each layer's kernel and the textures' autocorrelation
+            (:mod:`conv3t.verify.closed_form`: no sampling noise, ``textures`` and ``seed`` do not apply);
+            ``"sampled"`` renders ``textures`` views of every stimulus and runs the layer on them. Image mode
+            is always sampled (the network is not linear).
         seed: texture seed.
         batch_size: the most clips per forward pass; the memory budget may choose fewer (the batch size does
             not change the result beyond float rounding).
@@ -116,6 +130,11 @@ class VerifyConfig:
     min_zoom_percent: float = 0.5
     seed: int = 0
     batch_size: int = 32
+    layer_energies: str = "exact"
+
+    def __post_init__(self) -> None:
+        if self.layer_energies not in LAYER_ENERGIES:
+            raise ValueError(f"layer_energies must be one of {LAYER_ENERGIES}, got {self.layer_energies!r}")
 
     def stimuli(self) -> list[Motion]:
         return standard_stimuli(self.directions, self.speeds, self.rotations, self.zooms)
@@ -212,12 +231,14 @@ def _stimulus_set(
     views: int,
     generator: torch.Generator,
     device: torch.device,
+    shared: float = 0.7,
     **kw: Any,
 ) -> StimulusSet:
     """The probe set on ``views`` random windows of one texture (drawn now; clips are rendered per batch on
-    ``device``)."""
-    tex = noise_texture(channels, size=256, generator=generator)  # drawn on the CPU: the same on every device
-    offsets = torch.rand(views, 2, generator=generator) * 256
+    ``device``); ``shared``: the fraction of variance common to the channels (:func:`noise_texture`)."""
+    # drawn on the CPU: the same on every device
+    tex = noise_texture(channels, size=_TEXTURE_SIZE, shared=shared, generator=generator)
+    offsets = torch.rand(views, 2, generator=generator) * _TEXTURE_SIZE
     return StimulusSet(tex.to(device), offsets, tuple(motions), frames, size, **kw)
 
 
@@ -237,19 +258,31 @@ def _image_energies(
     return _measure(model, layers, stimuli, cfg, run, "image mode")
 
 
+def _layer_clip(layer: nn.Module, cfg: VerifyConfig) -> tuple[int, int]:
+    """Layer-mode stimulus clip of a Conv3T: ``(frames, side)``."""
+    frames = layer.temporal_depth * layer.dilation[0] + 6
+    side = max(layer.kernel_size[1] * layer.dilation[1], layer.kernel_size[2] * layer.dilation[2])
+    return frames, side + 2 * cfg.layer_margin
+
+
 def _layer_energies(
     model: nn.Module, layers: Sequence[str], motions: Sequence[Motion], cfg: VerifyConfig, run: RunSettings
-) -> tuple[dict[str, np.ndarray], int]:
+) -> tuple[dict[str, np.ndarray], int | None]:
+    """``(layer -> (M, C, 2) energies, batch size used or None when nothing was rendered)``."""
+    if cfg.layer_energies == "exact":
+        modules = dict(model.named_modules())
+        shown = {n: (modules[n], _layer_clip(modules[n], cfg)) for n in layers}
+        covariance = TextureCovariance.of_noise(_TEXTURE_SIZE)
+        return exact_layer_energies(shown, motions, covariance, cfg.centre_radius, run.progress), None
+    # independent channels: the closed form's assumption, and what makes every channel's input alike
     g = torch.Generator().manual_seed(cfg.seed + 1)
     modules = dict(model.named_modules())
     out: dict[str, np.ndarray] = {}
     used = cfg.batch_size
     for k, name in enumerate(layers):
         layer = modules[name]
-        frames = layer.temporal_depth * layer.dilation[0] + 6
-        side = max(layer.kernel_size[1] * layer.dilation[1], layer.kernel_size[2] * layer.dilation[2])
-        side += 2 * cfg.layer_margin
-        stimuli = _stimulus_set(layer.in_channels, motions, frames, side, cfg.textures, g, run.device)
+        frames, side = _layer_clip(layer, cfg)
+        stimuli = _stimulus_set(layer.in_channels, motions, frames, side, cfg.textures, g, run.device, shared=0.0)
         energies, batch = _measure(layer, [""], stimuli, cfg, run, f"layer mode {k + 1}/{len(layers)} ({name})")
         out[name], used = energies[""], min(used, batch)
     return out, used
@@ -399,7 +432,9 @@ def verify_model(
                 model, layers, motions, cfg, clip, norm, in_channels, run
             )
         if "layer" in cfg.modes:
-            energies["layer"], batches["layer"] = _layer_energies(model, layers, motions, cfg, run)
+            energies["layer"], used = _layer_energies(model, layers, motions, cfg, run)
+            if used is not None:
+                batches["layer"] = used
     finally:
         model.train(was_training)
     channels = _judge(_tuning(energies, layers, motions).merge(preds, on=["layer", "channel"], how="left"), cfg)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Motion", "motion_clips", "noise_texture", "standard_stimuli"]
+__all__ = ["Motion", "motion_clips", "noise_texture", "source_positions", "standard_stimuli", "texture_amplitude"]
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,7 @@ def noise_texture(
         raise ValueError(f"channels must be >= 1 and size >= 4, got {channels}, {size}")
     if not 0.0 <= shared <= 1.0:
         raise ValueError(f"shared must be in [0, 1], got {shared}")
-    fy = torch.fft.fftfreq(size).abs()[:, None]
-    fx = torch.fft.rfftfreq(size)[None, :]
-    f = torch.sqrt(fx**2 + fy**2)
-    amplitude = torch.exp(-((f / highcut) ** 2)) / (f + cutoff / size) ** exponent
-    amplitude[0, 0] = 0.0
+    amplitude = texture_amplitude(size, exponent, cutoff, highcut)[:, : size // 2 + 1].float()
     noise = torch.randn(channels + 1, size, size, generator=generator)
     field = torch.fft.irfft2(torch.fft.rfft2(noise) * amplitude, s=(size, size))
     field = field - field.mean(dim=(-2, -1), keepdim=True)
@@ -119,10 +115,24 @@ def noise_texture(
     return mixed / mixed.std(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
-def _source_positions(
+def texture_amplitude(size: int, exponent: float = 0.0, cutoff: float = 2.0, highcut: float = 0.2) -> Tensor:
+    """The amplitude spectrum of :func:`noise_texture` on the full ``(size, size)`` FFT grid (float64, rows =
+    vertical frequency ``fftfreq``, DC zero): what both the rendered textures and the closed-form energies
+    (:mod:`conv3t.verify.covariance`) are made from."""
+    fy = torch.fft.fftfreq(size, dtype=torch.float64).abs()[:, None]
+    fx = torch.fft.fftfreq(size, dtype=torch.float64).abs()[None, :]
+    f = torch.sqrt(fx**2 + fy**2)
+    amplitude = torch.exp(-((f / highcut) ** 2)) / (f + cutoff / size) ** exponent
+    amplitude[0, 0] = 0.0
+    return amplitude
+
+
+def source_positions(
     motions: Sequence[Motion], num_frames: int, height: int, width: int, device: torch.device | None = None
 ) -> Tensor:
     """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
+    if any(m.zoom <= 0 for m in motions):  # checked on the host numbers: no device sync per rendered batch
+        raise ValueError("zoom factors must be positive")
     f64 = {"dtype": torch.float64, "device": device}
     ys = torch.arange(height, **f64) - (height - 1) / 2
     xs = torch.arange(width, **f64) - (width - 1) / 2
@@ -132,8 +142,6 @@ def _source_positions(
     vy = torch.tensor([m.vy for m in motions], **f64)[:, None, None, None]
     w = torch.tensor([math.radians(m.rotation_cw_deg) for m in motions], **f64)[:, None, None, None]
     z = torch.tensor([m.zoom for m in motions], **f64)[:, None, None, None]
-    if (z <= 0).any():
-        raise ValueError("zoom factors must be positive")
     # invert p = z^u R(w u) q + v u  (coordinates relative to the centre, u = t - (T-1)/2)
     px, py = gx - vx * t, gy - vy * t
     angle = -w * t
@@ -171,7 +179,7 @@ def motion_clips(
         raise ValueError(f"need num_frames >= 1 and at least one motion, got {num_frames}, {len(motions)}")
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     s = texture.shape[-1]
-    q = _source_positions(motions, num_frames, h, w, texture.device)  # (M, T, H, W, 2)
+    q = source_positions(motions, num_frames, h, w, texture.device)  # (M, T, H, W, 2)
     q = q + torch.tensor(offset, dtype=q.dtype, device=q.device) + (s - 1) / 2
     q = torch.remainder(q, s)  # periodic texture; [0, S)
     # one pixel of circular padding so positions in [S-1, S) interpolate with pixel 0, then align_corners=True

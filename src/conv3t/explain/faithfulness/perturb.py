@@ -125,7 +125,12 @@ def _pull_push(x: Tensor, known: Tensor, fill: Tensor) -> Tensor:
 
 
 def road_impute(
-    frames: Tensor, removed: Tensor, fill: Tensor, noise_std: float, generator: torch.Generator, sweeps: int = 20
+    frames: Tensor,
+    removed: Tensor,
+    fill: Tensor,
+    noise_std: float | Tensor,
+    generator: torch.Generator,
+    sweeps: int = 20,
 ) -> Tensor:
     """ROAD-style noisy linear imputation of ``removed`` pixels (module notes).
 
@@ -133,7 +138,8 @@ def road_impute(
         frames: ``(N, C, H, W)`` images (frames of clips).
         removed: ``(N, H, W)`` bool, the pixels to impute.
         fill: ``(N, C)`` value of a frame with no pixel left.
-        noise_std: standard deviation of the noise added to the imputed pixels (input units).
+        noise_std: standard deviation of the noise added to the imputed pixels (input units; a number or a
+            0-dim tensor on the frames' device).
         generator: a CPU generator for the noise.
         sweeps: Jacobi sweeps after the pull-push start.
 
@@ -174,7 +180,7 @@ def spatial_probabilities(
     """
     _, c, t, h, w = clip.shape
     fill = clip.mean(dim=(2, 3, 4)).expand(t, c)
-    noise_std = NOISE * float(clip.std())
+    noise_std = NOISE * clip.std()  # stays on the clip's device: no host read per clip
     jobs = [(d, j) for d in range(orders.shape[0]) for j in range(len(counts))]
     out = torch.empty(orders.shape[0], len(counts))
     for start in range(0, len(jobs), batch_size):

@@ -44,8 +44,8 @@ TITLE = "Can the parameters be read as motion?"
 
 _EXPLANATION = (
     "Every Conv3T channel was driven with textures of known motion (translation in {directions} directions at "
-    "{speeds} px/frame, rotation at ±{rotations} °/frame, zoom by {zooms} per frame; {textures} texture views "
-    "each) and the motion it responds to most was measured. 'image' mode moves the network's input, so a layer "
+    "{speeds} px/frame, rotation at ±{rotations} °/frame, zoom by {zooms} per frame; {textures}) and the motion "
+    "it responds to most was measured. 'image' mode moves the network's input, so a layer "
     "sees that motion through the layers before it; 'layer' mode moves each layer's own input. A channel is "
     "counted when it is strongly tuned (|index| ≥ {tt} translation, {rt} rotation, {zt} zoom) and its parameters "
     "predict a motion (≥ {ms} px, {mr}°, {mz} % per frame); it agrees when the predicted direction is within "
@@ -94,7 +94,7 @@ def measured_verification(
     save_verification(out, key, result)
     batches = ", ".join(f"{mode} mode {b}" for mode, b in result.config.get("batch_sizes", {}).items())
     note = (
-        f"verification: {config.textures} texture views per stimulus, batch size {batches} "
+        f"verification: {_views(result.config)}, batch size {batches} "
         f"(memory budget {result.config.get('memory_budget')}), measured in {result.seconds:.0f} s"
     )
     return result, [note]
@@ -118,6 +118,14 @@ def _counts(row: pd.Series, motion: str) -> str:
     return f"{agree}/{counted}{verdict} ({low:.0%}–{high:.0%})"
 
 
+def _views(cfg: dict) -> str:
+    """How the stimuli were measured: texture views, and layer mode in closed form (issue 28)."""
+    text = f"{cfg.get('textures', '?')} texture views each"
+    if cfg.get("layer_energies") == "exact" and "layer" in cfg.get("modes", ()):
+        text += " in image mode; in layer mode the expected energies, computed exactly from each kernel"
+    return text
+
+
 def verification_section(
     result: VerificationResult, out_dir: str | os.PathLike[str] | None = None, image_subdir: str = "images"
 ) -> Section:
@@ -129,7 +137,7 @@ def verification_section(
         speeds=", ".join(f"{v:g}" for v in cfg.get("speeds", ())),
         rotations=", ".join(f"{v:g}" for v in cfg.get("rotations", ())),
         zooms=", ".join(f"{v:g}" for v in cfg.get("zooms", ())),
-        textures=cfg.get("textures", "?"),
+        textures=_views(cfg),
         tt=cfg.get("translation_threshold"),
         rt=cfg.get("rotation_threshold"),
         zt=cfg.get("zoom_threshold"),
