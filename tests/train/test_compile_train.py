@@ -129,7 +129,7 @@ def _config(compile_value: Any) -> dict[str, Any]:
 )
 def test_compile_setting_is_read(value, enabled, kwargs):
     cfg = validate_config(_config(value))
-    options = compile_options(cfg["model"]["compile"])
+    options = compile_options(cfg.model.compile)
     assert options.enabled is enabled
     assert options.kwargs == (value if isinstance(value, dict) else {})
 
