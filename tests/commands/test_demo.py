@@ -17,7 +17,7 @@ def test_seed_sets_the_training_seed_only():
     assert cfg.seed == 2
     # the clips stay the same, so seeds are compared on the same validation clips
     assert cfg.data.options["seed"] == demo_config().data.options["seed"]
-    assert demo_config(quick=True, seed=1)["seed"] == 1
+    assert demo_config(quick=True, seed=1).seed == 1
 
 
 def test_foreign_folders_are_refused_untouched(tmp_path):
