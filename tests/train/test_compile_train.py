@@ -142,7 +142,7 @@ def test_compile_setting_is_read(value, enabled, kwargs):
         ({"backend": "tensorrtx"}, ["model.compile.backend", "inductor", "'tensorrtx'"]),
         ({"mode": "fastest"}, ["model.compile.mode", "max-autotune", "'fastest'"]),
         ({"options": ["a"]}, ["model.compile.options", "dict"]),
-        ("inductor", ["model.compile", "true/false or dict"]),
+        ("inductor", ["model.compile", "true/false or a mapping"]),
     ],
 )
 def test_bad_compile_settings_name_the_key(value, words):

@@ -103,7 +103,7 @@ def test_train_command_options_and_overrides(tmp_path, capsys):
     argv = ["train", str(config_file), "--trainer.max_epochs", "1", "--out", str(out), "--data.num_train=12"]
     assert cli_main(argv) == 0
     saved = load_config(out / "config.yaml")
-    assert saved["trainer"]["max_epochs"] == 1 and saved["data"]["num_train"] == 12
+    assert saved.trainer.max_epochs == 1 and saved.data.options["num_train"] == 12
     assert "val top-1" in capsys.readouterr().out
     assert cli_main(["train", str(config_file), "--optim.lrr", "1", "--out", str(tmp_path / "x")]) == 2
     assert "unknown config key 'optim.lrr'" in capsys.readouterr().err

@@ -343,12 +343,18 @@ class OverrideKey:
     dotted: str
     hint: Any
     default: Any
-    choices: tuple[Any, ...] | None
+    meta: Mapping[str, Any]
 
     def help(self) -> str:
+        """``float; default 0.001; > 0``: the type, the default and what is allowed."""
         kind = getattr(self.hint, "__name__", None) or str(self.hint).replace("typing.", "")
-        text = f"{kind}; default {self.default!r}" if self.default is not dataclasses.MISSING else f"{kind}; required"
-        return f"{text}; one of {', '.join(map(str, self.choices))}" if self.choices else text
+        kind = "any YAML value" if self.hint is Any else kind
+        parts = [kind, f"default {self.default!r}" if self.default is not dataclasses.MISSING else "required"]
+        if self.meta.get("choices"):
+            parts.append(f"one of {', '.join(map(str, self.meta['choices']))}")
+        words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        parts += [f"{word} {self.meta[b]:g}" for b, word in words.items() if self.meta.get(b) is not None]
+        return "; ".join(parts)
 
 
 def override_keys(cls: type = ExperimentConfig, prefix: str = "") -> list[OverrideKey]:
@@ -364,7 +370,7 @@ def override_keys(cls: type = ExperimentConfig, prefix: str = "") -> list[Overri
             out += override_keys(hints[f.name], f"{dotted}.")
             continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        out.append(OverrideKey(dotted, hints[f.name], to_plain(default), f.metadata.get("choices")))
+        out.append(OverrideKey(dotted, hints[f.name], to_plain(default), dict(f.metadata)))
     return out
 
 
