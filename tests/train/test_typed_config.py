@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
@@ -181,3 +182,19 @@ def test_no_import_circle_inside_train():
         return any(t == goal or (t not in seen and reaches(t, goal, seen | {t})) for t in graph.get(start, ()))
 
     assert [m for m in graph if reaches(m, m, {m})] == []
+
+
+def test_the_config_reference_in_the_docs_names_every_key():
+    """docs/training.md's table explains the keys; a key added to the schema must be added there too."""
+    text = (ROOT / "docs" / "training.md").read_text()
+    table = text.split("### Config reference", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = re.split(r"(?<!\\)\|", line)  # cells hold escaped pipes: `a` \| `b`
+        rows[cells[1].strip().strip("`").replace("top level", "seed")] = cells[2]
+    missing = []
+    for key in override_keys():
+        section, _, name = key.dotted.rpartition(".")
+        if f"`{name or section}`" not in rows.get(section or key.dotted, ""):
+            missing.append(key.dotted)
+    assert missing == []
