@@ -56,6 +56,15 @@ def test_a_checkpoint_written_before_the_typed_config_loads():
     assert set(module.hparams["config"]) >= set(old["hyper_parameters"]["config"])
 
 
+def test_a_checkpoint_loads_without_the_dataset_kind_it_was_trained_on():
+    cfg = validate_config(tiny_synthetic()).to_dict()
+    cfg["data"] = {"dataset": "a_plugin_not_installed_here", "root": "/data"}
+    module = VideoClassifier(cfg, num_classes=9)
+    assert module.config.data.dataset == "a_plugin_not_installed_here"
+    with pytest.raises(ConfigError, match=r"data\.dataset: "):
+        validate_config(cfg)  # a run of it, though, is refused before it starts
+
+
 @pytest.mark.slow
 def test_a_run_of_the_old_format_resumes(tmp_path):
     run = tmp_path / "run"

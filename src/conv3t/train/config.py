@@ -278,11 +278,15 @@ def _check_relations(cfg: ExperimentConfig, source: str) -> None:
         )
 
 
-def validate_config(cfg: Mapping[str, Any] | ExperimentConfig, source: str = "config") -> ExperimentConfig:
+def validate_config(
+    cfg: Mapping[str, Any] | ExperimentConfig, source: str = "config", *, check_data: bool = True
+) -> ExperimentConfig:
     """Check a raw config mapping completely and return it typed, with every default filled in.
 
     Raises :class:`ConfigError` naming ``source`` and the offending dotted key. An :class:`ExperimentConfig`
     built in code (its dataclasses check nothing themselves) is checked the same way, through its plain form.
+    ``check_data=False`` leaves out the check of the ``data`` keys against the registered dataset kind (a
+    checkpoint's model loads where the dataset plugin it was trained on is not installed).
     """
     if isinstance(cfg, ExperimentConfig):
         cfg = cfg.to_dict()
@@ -295,7 +299,8 @@ def validate_config(cfg: Mapping[str, Any] | ExperimentConfig, source: str = "co
             )
     out = read_section(ExperimentConfig, cfg, "", source)
     _check_model(out.model, source)
-    _check_data(out.data, source)
+    if check_data:
+        _check_data(out.data, source)
     _check_relations(out, source)
     return out
 

@@ -150,7 +150,8 @@ class VideoClassifier(L.LightningModule):
         classes = [str(c) for c in classes] if classes is not None else [str(i) for i in range(num_classes)]
         if len(classes) != num_classes:
             raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
-        self.config = validate_config(config, source="VideoClassifier config")
+        # the data keys are the data module's business: a model loads without its dataset kind installed
+        self.config = validate_config(config, source="VideoClassifier config", check_data=False)
         self.save_hyperparameters(
             {"config": self.config.to_dict(), "num_classes": int(num_classes), "classes": classes}
         )
