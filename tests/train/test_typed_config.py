@@ -113,6 +113,7 @@ def test_a_bad_config_leaves_no_run_folder(tmp_path, capsys, change):
         ("model", {"kwargs": {"base_widht": 4}}, "unknown config key 'model.kwargs.base_widht' (did you mean"),
         ("data", {"batch_size": 0}, "data.batch_size must be >= 1"),
         ("data", {"dataset": "synthetc"}, "data.dataset: "),
+        ("data", {"num_frames": 0}, "data (synthetic): data.num_frames must be >= 1"),
         ("optim", {"betas": [0.9]}, "optim.betas must be a list of 2"),
         ("optim", {"temporal_lr": "fast"}, "optim.temporal_lr must be a number"),
         ("sched", {"plateau_factor": 1.0}, "sched.plateau_factor must be < 1"),

@@ -209,8 +209,16 @@ def read_section(cls: type, raw: Any, where: str, source: str) -> Any:
 
 # ------------------------------------------------------------------------------------------------ relations
 def _check_data(data: Any, source: str) -> None:
-    """The ``data:`` options against the registered dataset kind's options."""
-    from conv3t.data.registry import dataset_names, dataset_options, get_dataset, is_required, unknown_option_message
+    """The ``data:`` options against the registered dataset kind's options, and their values as the kind
+    checks them when it is built (``data.test_crops must be 1 or 3``; building a source reads no file)."""
+    from conv3t.data.registry import (
+        create_source,
+        dataset_names,
+        dataset_options,
+        get_dataset,
+        is_required,
+        unknown_option_message,
+    )
 
     try:
         get_dataset(data.dataset)
@@ -223,6 +231,10 @@ def _check_data(data: Any, source: str) -> None:
     for key, default in options.items():
         if is_required(default) and data.options.get(key) is None:
             raise ConfigError(f"{source}: data.{key} is required for dataset {data.dataset!r}")
+    try:
+        create_source(data.dataset, data.options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: data ({data.dataset}): {err}") from None
 
 
 def _check_model(model: Any, source: str) -> None:
