@@ -66,14 +66,19 @@ def test_a_checkpoint_loads_without_the_dataset_kind_it_was_trained_on():
 
 
 @pytest.mark.slow
-def test_a_run_of_the_old_format_resumes(tmp_path):
+def test_a_run_of_the_old_format_resumes(tmp_path, caplog):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(OLD_CHECKPOINT, run / "checkpoints" / "last.ckpt")
     raw = load_checkpoint_file(OLD_CHECKPOINT)["hyper_parameters"]["config"]
+    (run / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))  # as a406b80 wrote it
     from conv3t.train.run import train
 
-    result = train({**raw, "trainer": {**raw["trainer"], "max_epochs": 2}}, run, resume=True)
+    with caplog.at_level("WARNING", logger="conv3t.train"):
+        result = train({**raw, "trainer": {**raw["trainer"], "max_epochs": 2}}, run, resume=True)
+    # the keys the old file lacks (data.num_workers, ...) take their defaults: only the real change is named
+    warned = [r.getMessage() for r in caplog.records if "differs" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].endswith("in: trainer.max_epochs")
     metrics = yaml.safe_load((run / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 2 and metrics["resumed_from"].endswith("last.ckpt")
     assert result.exported and (run / "model.safetensors").is_file()

@@ -210,20 +210,30 @@ def _prepare_run_dir(run_dir: Path, resume: bool, config: ExperimentConfig) -> P
         if start != last:
             log.info("continuing from the SLURM requeue checkpoint %s", start)
         load_checkpoint_file(start)  # fail early, naming the file, if it is corrupt
-        saved = run_dir / "config.yaml"
-        if saved.is_file():
-            import yaml
-
-            old = yaml.safe_load(saved.read_text()) or {}
-            changed = _diff(old, config.to_dict())
-            if changed:
-                log.warning("resuming with a config that differs from %s in: %s", saved, ", ".join(changed))
+        _warn_if_changed(run_dir / "config.yaml", config)
         return start
     if last.is_file():
         raise RunDirError(
             f"{run_dir} already holds a run ({last}); pass --resume to continue it, or choose another --out"
         )
     return None
+
+
+def _warn_if_changed(saved: Path, config: ExperimentConfig) -> None:
+    """Log the keys in which ``config`` differs from the run's ``config.yaml`` (both with defaults filled in,
+    so a file written before a key existed differs only where a value does)."""
+    if not saved.is_file():
+        return
+    import yaml
+
+    old = yaml.safe_load(saved.read_text()) or {}
+    try:
+        old = validate_config(old, source=str(saved), check_data=False).to_dict()
+    except ConfigError:
+        pass  # compared as written
+    changed = _diff(old, config.to_dict())
+    if changed:
+        log.warning("resuming with a config that differs from %s in: %s", saved, ", ".join(changed))
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
