@@ -96,5 +96,13 @@ def test_googlenet_export_records_its_input_transform(tmp_path):
     # which transform the network used so the loaded model computes the same thing.
     run = _export(tmp_path, "googlenet_3t", aux_logits=False, transform_input=True)
     obj = json.loads((run / "model.json").read_text())
-    assert obj["model_kwargs"] == {"aux_logits": False, "transform_input": True}
+    assert obj["model_kwargs"] == {"aux_logits": False, "transform_input": True, "style": "torchvision"}
     assert load_exported(run).model.transform_input is True
+
+
+def test_googlenet_export_records_the_authors_style(tmp_path):
+    # the same weights give other logits in the other style (BatchNorm eps, pooling): model.json must say which
+    run = _export(tmp_path, "googlenet_3t", style="authors", aux_logits=False)
+    assert json.loads((run / "model.json").read_text())["model_kwargs"]["style"] == "authors"
+    model = load_exported(run).model
+    assert model.style == "authors" and model.conv1.bn.eps == 1e-5 and model.maxpool1.ceil_mode is False

@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "explain",
     "compare",
     "verify",
+    "import_authors",
 )
 
 

@@ -133,6 +133,10 @@ def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: Mod
         # GoogLeNet: whether it rescales its input is resolved at build time (True for ImageNet weights);
         # the export must rebuild the same network.
         info.model_kwargs = {**info.model_kwargs, "transform_input": bool(model.transform_input)}
+    if isinstance(getattr(model, "style", None), str) and "style" not in info.model_kwargs:
+        # GoogLeNet: ours or the authors' BatchNorm eps and pooling (conv3t.models.googlenet); the same weights
+        # give other logits in the other style
+        info.model_kwargs = {**info.model_kwargs, "style": model.style}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_FILE, save(state, metadata={"format": FORMAT}))
     text = json.dumps(info.to_json(), indent=2, sort_keys=False) + "\n"

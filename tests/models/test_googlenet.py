@@ -153,11 +153,15 @@ def test_paper_clip_forward(g3d):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_minimum_clip_size_is_exactly_what_the_pools_allow(stride, monkeypatch):
-    smallest = minimum_clip_size(stride)
-    assert smallest == ((4 if stride == 1 else 7), 31, 31)
+@pytest.mark.parametrize("style", ["torchvision", "authors"])
+def test_minimum_clip_size_is_exactly_what_the_pools_allow(stride, style, monkeypatch):
+    smallest = minimum_clip_size(stride, style)
+    if style == "torchvision":
+        assert smallest == ((4 if stride == 1 else 7), 31, 31)
+    else:  # max-pools that round down need about twice the size
+        assert smallest == ((7 if stride == 1 else 13), 61, 61)
     with torch.device("meta"):
-        model = googlenet_3t(5, stem_temporal_stride=stride).eval()
+        model = googlenet_3t(5, stem_temporal_stride=stride, style=style).eval()
         assert model(torch.empty(1, 3, *smallest)).shape == (1, 5)
         for axis in range(3):
             clip = list(smallest)
@@ -165,7 +169,7 @@ def test_minimum_clip_size_is_exactly_what_the_pools_allow(stride, monkeypatch):
             with pytest.raises(ValueError, match="too small for GoogLeNet"):
                 model(torch.empty(1, 3, *clip))
             # Without our check PyTorch's own pooling fails there too.
-            monkeypatch.setattr(googlenet_module, "minimum_clip_size", lambda _: (1, 1, 1))
+            monkeypatch.setattr(googlenet_module, "minimum_clip_size", lambda *_: (1, 1, 1))
             with pytest.raises(RuntimeError):
                 model(torch.empty(1, 3, *clip))
             monkeypatch.undo()

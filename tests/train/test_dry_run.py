@@ -68,8 +68,14 @@ def test_dry_run_accepts_every_paper_config(
     assert not out.exists()  # nothing written
     assert "resolved config:" in text and "lr: 5.0e-0" in text
     assert " trainable parameters" in text and "steps per epoch:" in text and f"outputs: {out}/" in text
-    assert "schedule: plateau on val/top1, x0.5 after 0 epochs without improvement, checked every 10 epoch(s)" in text
+    # what their code ran: a constant rate (their halving never reached Adam); the intended plateau is an override
+    assert "schedule: constant, warm-up 0 epoch(s)" in text
     assert "early stopping: paper" in text
+    assert "init=authors" in text  # N(0, 1) 2D filters, PyTorch defaults elsewhere
+    if "imagenet" in config.name:
+        assert "transfer=conv_only" in text
+    if config.name.startswith("googlenet"):
+        assert "style: authors" in text
     if "_jester_" in config.name:
         # 28 training clips; batch 32 (ResNet18) or 19/20 (GoogLeNet) on 1 device, last partial batch dropped
         assert "data: 28 training clips, 2 validation clips" in text  # val = the first half of 5
@@ -81,6 +87,15 @@ def test_dry_run_accepts_every_paper_config(
     if "imagenet" in config.name:
         assert "not cached: the run downloads https://download.pytorch.org/models/" in text
     assert online_without_downloads == []  # a dry run downloads nothing
+
+
+def test_paper_config_with_the_intended_plateau_schedule(jester_all_classes, ucf_paths, tmp_path, capsys):
+    config = REPO / "configs" / "paper" / "resnet18_3t_jester_scratch.yaml"
+    data = _data_args(config, jester_all_classes, ucf_paths)
+    argv = ["train", str(config), "--dry-run", "--out", str(tmp_path / "r"), *data, "--sched.name", "plateau"]
+    assert cli_main(argv) == 0
+    text = capsys.readouterr().out
+    assert "schedule: plateau on val/top1, x0.5 after 0 epochs without improvement, checked every 10 epoch(s)" in text
 
 
 def test_dry_run_offline_without_cached_weights_fails_naming_the_file(ucf_paths, tmp_path, monkeypatch, capsys):

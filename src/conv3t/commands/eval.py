@@ -1,4 +1,4 @@
-"""``conv3t eval RUN_DIR|WEIGHTS [--data CONFIG.yaml] [--data.key VALUE ...] [--multiview]``."""
+"""``conv3t eval RUN_DIR|WEIGHTS [--data CONFIG.yaml] [--data.key VALUE ...] [--multiview] [--protocol paper]``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ The data come from the run's own data config (recorded in model.json) unless --d
 (a full experiment config or a bare data section); single keys can be changed with --data.KEY VALUE, e.g.
   conv3t eval runs/resnet18_3t_jester_imagenet --data.root /data/jester --multiview --views 5 --crops 3
 Single view = centre clip and centre crop of every validation video; multi-view = VIEWS temporal clips x
-CROPS spatial crops per video, softmax probabilities averaged.
+CROPS spatial crops per video, softmax probabilities averaged. --protocol paper adds the authors' number:
+every non-overlapping window of num_frames frames of each validation video is a clip (videos shorter than
+one window skipped), per-clip top-1 beside per-video top-1 (windows averaged), with the counts.
+Clips go through the network in chunks sized from --max-memory (default: 25% of the available memory, at
+most 2 GB, on a CPU): the loader's batch (on a CPU) and the activations of one chunk stay within it.
 """
 
 
@@ -26,6 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("weights", type=Path, help="run directory, model.safetensors or model.json")
     p.add_argument("--data", dest="data_file", type=Path, default=None, help="YAML with the data config to use")
     p.add_argument("--multiview", action="store_true", help="also run the multi-view protocol")
+    p.add_argument(
+        "--protocol",
+        choices=("centre", "paper"),
+        default="centre",
+        help="centre: one centre clip per video (default); paper: also every non-overlapping window per video",
+    )
+    p.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="memory budget of a batch plus one forward's chunk of clips, e.g. 2GB",
+    )
     p.add_argument("--views", type=int, default=None, help="temporal clips per video for --multiview")
     p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip for --multiview")
     p.add_argument("--batch-size", type=int, default=None, help="clips per batch (default: the data config's)")
@@ -37,23 +53,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
+def load_data_section(path: Path) -> dict:
+    """The data section of a YAML file (a full experiment config or a bare data section); ConfigError if none."""
     import yaml
 
+    from conv3t.train.config import ConfigError
+
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read data config ({err})") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    section = loaded.get("data", loaded)
+    if not isinstance(section, dict) or "dataset" not in section:
+        raise ConfigError(f"{path}: no data section with a 'dataset' key")
+    return dict(section)
+
+
+def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
     from conv3t.train.config import ConfigError, parse_override_args
 
     data = dict(recorded)
     if args.data_file is not None:
-        try:
-            loaded = yaml.safe_load(args.data_file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{args.data_file}: cannot read data config ({err})") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.data_file}: expected a mapping")
-        section = loaded.get("data", loaded)
-        if not isinstance(section, dict) or "dataset" not in section:
-            raise ConfigError(f"{args.data_file}: no data section with a 'dataset' key")
-        data = dict(section)
+        data = load_data_section(args.data_file)
     for key, value in parse_override_args(args.overrides or []).items():
         if not key.startswith("data."):
             raise ConfigError(f"command line: conv3t eval only takes --data.KEY overrides, got --{key}")
@@ -80,6 +103,8 @@ _VALUED = {
     "--device": ("device", str),
     "--limit-batches": ("limit_batches", int),
     "--json": ("json", Path),
+    "--protocol": ("protocol", str),
+    "--max-memory": ("max_memory", str),
 }
 
 
@@ -99,7 +124,52 @@ def _reparse(args: argparse.Namespace) -> None:
             raise ValueError(f"{opt}: bad value {value!r}") from None
     if args.crops not in (None, 1, 3):
         raise ValueError(f"--crops must be 1 or 3, got {args.crops}")
+    if args.protocol not in ("centre", "paper"):
+        raise ValueError(f"--protocol must be centre or paper, got {args.protocol!r}")
     args.overrides = rest
+
+
+def plan_chunk(
+    model, num_frames: int, size: tuple[int, int], device, max_memory: str | None, batch_clips: int = 0
+) -> int:
+    """Clips per forward: as many as the memory budget holds (at most 64).
+
+    One clip's peak is measured; on a CPU the loader's batch of ``batch_clips`` float32 clips is held beside
+    the chunk, so it counts against the budget too (on a GPU only the chunk is moved there).
+    """
+    import torch
+
+    from conv3t.verify.budget import memory_budget, peak_bytes, plan_batch
+
+    budget = memory_budget(device, max_memory)
+    model.eval().to(device)
+    clip = torch.zeros(1, 3, num_frames, *size, device=device)
+    with torch.no_grad():
+        item = peak_bytes(lambda: model(clip), device)
+    fixed = batch_clips * clip.numel() * clip.element_size() if device.type == "cpu" else 0
+    return plan_batch(item, fixed, budget, cap=64, what="evaluation", option="--batch-size")
+
+
+def _paper_protocol(args: argparse.Namespace, exported, dm, device, chunk: int) -> dict:
+    from torch.utils.data import DataLoader
+
+    from conv3t.train.evaluate import evaluate_windows, whole_video_dataset
+
+    videos = whole_video_dataset(dm.make_dataset("val"))
+    loader = DataLoader(videos, batch_size=None, shuffle=False, num_workers=dm.num_workers)
+    stride = int(getattr(dm.source, "frame_stride", 1))
+    limit = None if args.limit_batches is None else args.limit_batches * dm.batch_size
+    print(
+        f"paper: every {dm.num_frames}-frame window of {len(videos)} videos, {chunk} clips per forward ...",
+        file=sys.stderr,
+    )
+    res = evaluate_windows(exported.model, loader, dm.num_frames, stride, device, chunk, limit)
+    print(
+        f"{'paper':>11}: per-clip top-1 {res.clip_top1:.4f} over {res.num_clips} clips (the authors' number)  "
+        f"per-video top-1 {res.video_top1:.4f} over {res.num_videos} videos; {res.skipped_short} videos "
+        f"shorter than {dm.num_frames} frames skipped"
+    )
+    return res.as_dict()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,18 +201,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"conv3t eval: {err}", file=sys.stderr)
         return 1
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        views = int(getattr(dm.source, "test_views", 1)) * int(getattr(dm.source, "test_crops", 1))
+        batch_clips = dm.batch_size * (views if args.multiview else 1)
+        chunk = plan_chunk(
+            exported.model, dm.num_frames, tuple(dm.size), torch.device(device), args.max_memory, batch_clips
+        )
+    except ValueError as err:  # MemoryBudgetError, a bad --max-memory
+        print(f"conv3t eval: {err}", file=sys.stderr)
+        return 1
     results: dict[str, dict] = {}
     protocols = [("single_view", "val")] + ([("multi_view", "test")] if args.multiview else [])
     for name, split in protocols:
         loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
         total = len(loader) if args.limit_batches is None else min(len(loader), args.limit_batches)
         print(f"{name.replace('_', '-')}: {len(loader.dataset)} videos, {total} batches ...", file=sys.stderr)
-        res = evaluate_model(exported.model, loader, exported.info.num_classes, device, args.limit_batches)
+        res = evaluate_model(exported.model, loader, exported.info.num_classes, device, args.limit_batches, chunk=chunk)
         results[name] = res.as_dict()
         print(
             f"{name.replace('_', '-'):>11}: top-1 {res.top1:.4f}  top-5 {res.top5:.4f}  mean class "
             f"{res.mean_class_acc:.4f}  ({res.num_videos} videos, {res.views} view(s) each)"
         )
+    if args.protocol == "paper":
+        results["paper"] = _paper_protocol(args, exported, dm, device, chunk)
     out = args.json
     if out is None and args.weights.is_dir():
         out = args.weights / "eval.json"

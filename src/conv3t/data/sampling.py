@@ -8,6 +8,8 @@ Rules (the same for every dataset):
 * ``"eval"``: the window centred in the video.
 * ``"multiview"``: ``views`` windows whose starts are spread evenly from the first to the last
   possible start (one view = the centre window).
+* ``"whole"``: every frame, as one "window" of the video's own length (no padding, no stride); the
+  authors' all-window evaluation cuts it into windows itself (:mod:`conv3t.train.evaluate`).
 
 Short videos are never rejected. If the window ``(num_frames - 1) * stride + 1`` does not fit,
 the stride is first lowered to the largest value that fits (at least 1); if even stride 1 does
@@ -25,9 +27,9 @@ from typing import Literal
 import numpy as np
 
 PadMode = Literal["repeat_last", "loop"]
-SampleMode = Literal["train", "eval", "multiview"]
+SampleMode = Literal["train", "eval", "multiview", "whole"]
 PAD_MODES: tuple[str, ...] = ("repeat_last", "loop")
-SAMPLE_MODES: tuple[str, ...] = ("train", "eval", "multiview")
+SAMPLE_MODES: tuple[str, ...] = ("train", "eval", "multiview", "whole")
 
 
 def _check(num_available: int, num_frames: int, stride: int, pad: str) -> None:
@@ -114,4 +116,8 @@ def sample_indices(
         return center_indices(num_available, num_frames, stride, pad)[None]
     if mode == "multiview":
         return multiview_indices(num_available, num_frames, views, stride, pad)
+    if mode == "whole":
+        if num_available < 1:
+            raise ValueError(f"num_available must be >= 1, got {num_available}")
+        return np.arange(num_available, dtype=np.int64)[None]
     raise ValueError(f"sampling mode must be one of {SAMPLE_MODES}, got {mode!r}")

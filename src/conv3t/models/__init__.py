@@ -4,6 +4,7 @@ Entry points: :func:`create_model` and :func:`list_models`; the classes and fact
 direct use. See :mod:`conv3t.models.registry` for the registered names.
 """
 
+from conv3t.models.authors import AuthorsImport, load_authors_checkpoint
 from conv3t.models.googlenet import (
     GoogLeNet,
     GoogLeNetOutputs,
@@ -32,6 +33,7 @@ from conv3t.models.transfer import (
 
 __all__ = [
     "PAPER_PARAMETER_COUNTS",
+    "AuthorsImport",
     "BasicBlock",
     "GoogLeNet",
     "GoogLeNetOutputs",
@@ -47,6 +49,7 @@ __all__ = [
     "imagenet_state_dict",
     "list_models",
     "load_2d_state_dict",
+    "load_authors_checkpoint",
     "minimum_clip_size",
     "model_spec",
     "register_model",

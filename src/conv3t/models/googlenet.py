@@ -7,14 +7,32 @@ Submodule names equal torchvision's (``conv1.conv``, ``conv1.bn``, ``inception3a
 Architecture (as the paper's research code, see ARCHITECTURE.md):
 
 * every ``k x k`` convolution with ``k > 1`` has temporal depth ``k`` (``conv1`` 7x7x7 / stride 2 / padding 3,
-  the 3x3 convolutions 3x3x3 / padding 1), 1x1 convolutions stay 1x1x1; BatchNorm3d with ``eps = 0.001``;
+  the 3x3 convolutions 3x3x3 / padding 1), 1x1 convolutions stay 1x1x1;
 * ``maxpool1`` and ``maxpool2`` pool only in space, ``(1, 3, 3)`` / stride ``(1, 2, 2)``; ``maxpool3`` and
   ``maxpool4`` are 3x3x3 / stride 2 (torchvision's ``maxpool4`` is 2x2 / stride 2; the paper's code uses 3 / 2);
-  all with ``ceil_mode=True`` as torchvision; the inception branch pools are 3x3x3 / stride 1 / padding 1;
-* the auxiliary heads pool adaptively to ``(1, 2, 3)`` positions (T, H, W), reduce to 128 channels with a 1x1x1
-  convolution and flatten to ``128 * 1 * 2 * 3 = 768`` features (the paper's size, which its 5 / 3 average
-  pool yields for 30 x 150 x 224 clips), then ``fc1`` 768 -> 1024, ReLU, dropout 0.7, ``fc2`` 1024 -> classes;
-* a global adaptive average pool before the final dropout and ``fc``, so any clip size works.
+  the inception branch pools are 3x3x3 / stride 1 / padding 1;
+* the auxiliary heads pool to ``(1, 2, 3)`` positions (T, H, W), reduce to 128 channels with a 1x1x1
+  convolution and flatten to ``128 * 1 * 2 * 3 = 768`` features, then ``fc1`` 768 -> 1024, ReLU, dropout 0.7,
+  ``fc2`` 1024 -> classes;
+* a global adaptive average pool before the final dropout and ``fc``.
+
+Two styles (:data:`STYLES`) share these layers and parameter counts and differ in three settings that change
+the logits of a trained network completely (see :class:`GoogLeNetStyle`):
+
+============================ ==================================== ======================================
+setting                      ``"torchvision"`` (default)          ``"authors"`` (redsphinx/3tconv)
+============================ ==================================== ======================================
+BatchNorm3d ``eps``          0.001 (torchvision's GoogLeNet)      1e-5 (PyTorch's default)
+``maxpool1`` .. ``maxpool4`` ``ceil_mode=True``: sizes rounded up floor: 55 wide, not 56, at 150 x 224
+auxiliary pooling            adaptive to ``(1, 2, 3)``: any clip  average 5x5x5 / stride 3: ``fc1``'s 768
+                                                                  inputs fit only 30 x 150 x 224 and
+                                                                  30 x 168 x 224 clips (training mode)
+============================ ==================================== ======================================
+
+The paper's numbers come from the authors' style (``configs/paper/`` and
+:func:`conv3t.models.load_authors_checkpoint` use it); the default stays ``"torchvision"`` because it trains at
+any clip size, its BatchNorm ``eps`` fits torchvision's ImageNet statistics, and every model exported before
+the setting existed was built that way (``model.json`` records the style; see docs/training.md).
 
 Like torchvision's GoogLeNet, inception branch 3 uses a 3x3 (not 5x5) convolution, which is what its ImageNet
 weights contain, and ``Table 1`` of the paper counts.
@@ -24,7 +42,8 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -34,9 +53,11 @@ from conv3t.nn import Conv3T
 
 __all__ = [
     "AUX_POOL_SIZE",
+    "STYLES",
     "BasicConv3d",
     "GoogLeNet",
     "GoogLeNetOutputs",
+    "GoogLeNetStyle",
     "Inception",
     "InceptionAux",
     "googlenet_3d",
@@ -55,8 +76,45 @@ AUX_POOL_SIZE: tuple[int, int, int] = (1, 2, 3)
 """Pooled ``(T, H, W)`` positions of the auxiliary heads: ``128 * 1 * 2 * 3 = 768`` features into ``fc1``."""
 
 
+Style = Literal["torchvision", "authors"]
+STYLES: tuple[str, ...] = ("torchvision", "authors")
+
+
+@dataclass(frozen=True)
+class GoogLeNetStyle:
+    """The settings in which the authors' GoogLeNet differs from ours (no parameter count changes).
+
+    Attributes:
+        bn_eps: BatchNorm3d ``eps``.
+        ceil_mode: whether ``maxpool1`` .. ``maxpool4`` round their output size up (else down).
+        aux_pool: ``None`` pools the auxiliary heads adaptively to :data:`AUX_POOL_SIZE`; ``(k, s)`` uses an
+            average pool of ``k x k x k`` at stride ``s`` (unpadded), whose output must then be
+            :data:`AUX_POOL_SIZE` for ``fc1``.
+    """
+
+    bn_eps: float
+    ceil_mode: bool
+    aux_pool: tuple[int, int] | None
+
+    @staticmethod
+    def named(style: str) -> GoogLeNetStyle:
+        """The settings of ``"torchvision"`` or ``"authors"``; :class:`ValueError` for anything else."""
+        if style == "torchvision":
+            return GoogLeNetStyle(bn_eps=0.001, ceil_mode=True, aux_pool=None)
+        if style == "authors":
+            # models/googlenet.py of redsphinx/3tconv: BatchNorm3d() defaults, MaxPool3d() defaults (floor),
+            # AvgPool3d(kernel_size=5, stride=3) before the auxiliary 1x1 convolutions.
+            return GoogLeNetStyle(bn_eps=1e-5, ceil_mode=False, aux_pool=(5, 3))
+        raise ValueError(f"GoogLeNet style must be one of {STYLES}, got {style!r}")
+
+
 def _conv_out(n: int, k: int, s: int, p: int) -> int:
     return (n + 2 * p - k) // s + 1
+
+
+def _floor_pool_out(n: int, k: int, s: int) -> int:
+    """Output length of an unpadded, ``ceil_mode=False`` pool (0 if too small)."""
+    return max((n - k) // s + 1, 0) if n >= k else 0
 
 
 def _ceil_pool_out(n: int, k: int, s: int) -> int:
@@ -67,17 +125,19 @@ def _ceil_pool_out(n: int, k: int, s: int) -> int:
     return max(out, 0)
 
 
-def minimum_clip_size(stem_temporal_stride: int = 2) -> tuple[int, int, int]:
+def minimum_clip_size(stem_temporal_stride: int = 2, style: str = "torchvision") -> tuple[int, int, int]:
     """Smallest ``(T, H, W)`` a :class:`GoogLeNet` accepts: its four max-pools need at least one position left.
 
-    ``(7, 31, 31)`` with the default temporal stride 2, ``(4, 31, 31)`` with 1 (ResNets take any size).
+    ``(7, 31, 31)`` with the default temporal stride 2, ``(4, 31, 31)`` with 1; the authors' style rounds down
+    and needs ``(13, 61, 61)`` / ``(7, 61, 61)`` (ResNets take any size).
     """
+    pool_out = _ceil_pool_out if GoogLeNetStyle.named(style).ceil_mode else _floor_pool_out
 
     def fits(n: int, spatial: bool) -> bool:
         n = _conv_out(n, 7, 2 if spatial else stem_temporal_stride, 3)
         pools = ((3, 2), (3, 2), (3, 2), (3, 2)) if spatial else ((3, 2), (3, 2))
         for k, s in pools:
-            n = _ceil_pool_out(n, k, s)
+            n = pool_out(n, k, s)
             if n < 1:
                 return False
         return True
@@ -88,9 +148,10 @@ def minimum_clip_size(stem_temporal_stride: int = 2) -> tuple[int, int, int]:
 
 
 class BasicConv3d(nn.Module):
-    """Convolution (no bias) + BatchNorm3d (eps 0.001) + ReLU, torchvision's ``BasicConv2d`` in 3D.
+    """Convolution (no bias) + BatchNorm3d + ReLU, torchvision's ``BasicConv2d`` in 3D.
 
     ``kernel_size`` is the spatial size ``k``; the convolution is ``k x k x k`` (see :func:`conv_kxk`).
+    ``bn_eps``: 0.001 as torchvision (the authors' code: 1e-5).
     """
 
     def __init__(
@@ -101,10 +162,11 @@ class BasicConv3d(nn.Module):
         variant: Variant = "3t",
         stride: int | tuple[int, int, int] = 1,
         padding: int | tuple[int, int, int] = 0,
+        bn_eps: float = 0.001,
     ) -> None:
         super().__init__()
         self.conv = conv_kxk(variant, in_channels, out_channels, kernel_size, stride=stride, padding=padding)
-        self.bn = nn.BatchNorm3d(out_channels, eps=0.001)
+        self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.relu(self.bn(self.conv(x)))
@@ -126,20 +188,23 @@ class Inception(nn.Module):
         ch5x5: int,
         pool_proj: int,
         variant: Variant = "3t",
+        bn_eps: float = 0.001,
     ) -> None:
         super().__init__()
-        self.branch1 = BasicConv3d(in_channels, ch1x1, 1, variant)
+        eps = {"bn_eps": bn_eps}
+        self.branch1 = BasicConv3d(in_channels, ch1x1, 1, variant, **eps)
         self.branch2 = nn.Sequential(
-            BasicConv3d(in_channels, ch3x3red, 1, variant),
-            BasicConv3d(ch3x3red, ch3x3, 3, variant, padding=1),
+            BasicConv3d(in_channels, ch3x3red, 1, variant, **eps),
+            BasicConv3d(ch3x3red, ch3x3, 3, variant, padding=1, **eps),
         )
         self.branch3 = nn.Sequential(
-            BasicConv3d(in_channels, ch5x5red, 1, variant),
-            BasicConv3d(ch5x5red, ch5x5, 3, variant, padding=1),
+            BasicConv3d(in_channels, ch5x5red, 1, variant, **eps),
+            BasicConv3d(ch5x5red, ch5x5, 3, variant, padding=1, **eps),
         )
+        # stride 1, padding 1: the same size whatever the rounding
         self.branch4 = nn.Sequential(
             nn.MaxPool3d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
-            BasicConv3d(in_channels, pool_proj, 1, variant),
+            BasicConv3d(in_channels, pool_proj, 1, variant, **eps),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -150,20 +215,45 @@ class Inception(nn.Module):
 class InceptionAux(nn.Module):
     """Auxiliary classifier: ``(N, C, T, H, W) -> (N, num_classes)``.
 
-    Adaptive average pool to :data:`AUX_POOL_SIZE`, 1x1x1 convolution to 128 channels, flatten (768), ``fc1``
-    (768 -> 1024), ReLU, dropout, ``fc2`` (1024 -> classes).
+    Average pool to :data:`AUX_POOL_SIZE` (adaptive, or the authors' fixed 5x5x5 / stride 3 window, see
+    :class:`GoogLeNetStyle`), 1x1x1 convolution to 128 channels, flatten (768), ``fc1`` (768 -> 1024), ReLU,
+    dropout, ``fc2`` (1024 -> classes).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.7, variant: Variant = "3t") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        dropout: float = 0.7,
+        variant: Variant = "3t",
+        style: GoogLeNetStyle | None = None,
+    ) -> None:
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool3d(AUX_POOL_SIZE)
-        self.conv = BasicConv3d(in_channels, 128, 1, variant)
+        style = style or GoogLeNetStyle.named("torchvision")
+        self.avgpool: nn.Module
+        if style.aux_pool is None:
+            self.avgpool = nn.AdaptiveAvgPool3d(AUX_POOL_SIZE)
+        else:
+            self.avgpool = nn.AvgPool3d(kernel_size=style.aux_pool[0], stride=style.aux_pool[1])
+        self.conv = BasicConv3d(in_channels, 128, 1, variant, bn_eps=style.bn_eps)
         self.fc1 = nn.Linear(128 * math.prod(AUX_POOL_SIZE), 1024)
         self.fc2 = nn.Linear(1024, num_classes)
         self.dropout = nn.Dropout(p=dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = torch.flatten(self.conv(self.avgpool(x)), 1)
+        if isinstance(self.avgpool, nn.AvgPool3d):
+            # the authors' fixed window fits only 30 x 150 x 224 and 30 x 168 x 224 clips
+            k, s = self.avgpool.kernel_size, self.avgpool.stride
+            pooled = tuple(_floor_pool_out(n, k, s) for n in x.shape[2:])  # type: ignore[arg-type]
+            if pooled != AUX_POOL_SIZE:
+                raise ValueError(
+                    f"auxiliary head: the authors' {k}x{k}x{k} / stride {s} pooling gives {pooled} positions "
+                    f"for features of {tuple(x.shape[2:])}, fc1 needs {AUX_POOL_SIZE} (clips of 30 x 150 x 224 "
+                    f"or 30 x 168 x 224); use style='torchvision' (adaptive pooling) or aux_logits=False for "
+                    f"other clip sizes"
+                )
+        x = self.avgpool(x)
+        x = torch.flatten(self.conv(x), 1)
         x = self.dropout(torch.relu(self.fc1(x)))
         return self.fc2(x)
 
@@ -186,6 +276,9 @@ class GoogLeNet(nn.Module):
         stem_temporal_stride: temporal stride of ``conv1`` (2 as the paper; 1 keeps twice as many time steps).
         init_weights: initialise like torchvision (truncated normal, std 0.01, for convolution and linear
             weights; BatchNorm weight 1, bias 0). ``False`` keeps PyTorch's default initialisation.
+        style: ``"torchvision"`` (default) or ``"authors"``: BatchNorm ``eps``, max-pool rounding and auxiliary
+            pooling as torchvision's GoogLeNet or as the authors' code (see :class:`GoogLeNetStyle` and the
+            module docstring). Parameter names and counts are the same.
 
     Shape:
         input ``(N, 3, T, H, W)``. In training mode with ``aux_logits`` the output is a
@@ -203,9 +296,12 @@ class GoogLeNet(nn.Module):
         dropout_aux: float = 0.7,
         stem_temporal_stride: int = 2,
         init_weights: bool = True,
+        style: Style = "torchvision",
     ) -> None:
         super().__init__()
         self.variant = check_variant(variant)
+        settings = GoogLeNetStyle.named(style)
+        self.style = style
         if stem_temporal_stride not in (1, 2):
             raise ValueError(f"stem_temporal_stride must be 1 or 2, got {stem_temporal_stride}")
         if num_classes < 1:
@@ -216,31 +312,32 @@ class GoogLeNet(nn.Module):
         self.stem_temporal_stride = stem_temporal_stride
         v = self.variant
 
-        self.conv1 = BasicConv3d(3, 64, 7, v, stride=(stem_temporal_stride, 2, 2), padding=3)
-        self.maxpool1 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), ceil_mode=True)
-        self.conv2 = BasicConv3d(64, 64, 1, v)
-        self.conv3 = BasicConv3d(64, 192, 3, v, padding=1)
-        self.maxpool2 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), ceil_mode=True)
+        eps, ceil = settings.bn_eps, settings.ceil_mode
+        self.conv1 = BasicConv3d(3, 64, 7, v, stride=(stem_temporal_stride, 2, 2), padding=3, bn_eps=eps)
+        self.maxpool1 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), ceil_mode=ceil)
+        self.conv2 = BasicConv3d(64, 64, 1, v, bn_eps=eps)
+        self.conv3 = BasicConv3d(64, 192, 3, v, padding=1, bn_eps=eps)
+        self.maxpool2 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), ceil_mode=ceil)
 
-        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, v)
-        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, v)
-        self.maxpool3 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, v, eps)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, v, eps)
+        self.maxpool3 = nn.MaxPool3d(3, stride=2, ceil_mode=ceil)
 
-        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, v)
-        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, v)
-        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, v)
-        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, v)
-        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, v)
-        self.maxpool4 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, v, eps)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, v, eps)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, v, eps)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, v, eps)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, v, eps)
+        self.maxpool4 = nn.MaxPool3d(3, stride=2, ceil_mode=ceil)
 
-        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, v)
-        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128, v)
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, v, eps)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128, v, eps)
 
         self.aux1: InceptionAux | None = None
         self.aux2: InceptionAux | None = None
         if aux_logits:
-            self.aux1 = InceptionAux(512, num_classes, dropout_aux, v)
-            self.aux2 = InceptionAux(528, num_classes, dropout_aux, v)
+            self.aux1 = InceptionAux(512, num_classes, dropout_aux, v, settings)
+            self.aux2 = InceptionAux(528, num_classes, dropout_aux, v, settings)
 
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(p=dropout)
@@ -257,6 +354,10 @@ class GoogLeNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def min_clip_size(self) -> tuple[int, int, int]:
+        """The smallest ``(T, H, W)`` this network accepts (see :func:`minimum_clip_size`)."""
+        return minimum_clip_size(self.stem_temporal_stride, self.style)
+
     def _transform_input(self, x: Tensor) -> Tensor:
         if not self.transform_input:
             return x
@@ -268,11 +369,12 @@ class GoogLeNet(nn.Module):
     def forward(self, x: Tensor) -> GoogLeNetOutputs | Tensor:
         if x.dim() != 5:
             raise ValueError(f"GoogLeNet expects a clip batch (N, 3, T, H, W), got shape {tuple(x.shape)}")
-        smallest = minimum_clip_size(self.stem_temporal_stride)
+        smallest = self.min_clip_size()
         if any(n < m for n, m in zip(x.shape[2:], smallest)):
             raise ValueError(
                 f"clip of shape {tuple(x.shape)} is too small for GoogLeNet (stem_temporal_stride="
-                f"{self.stem_temporal_stride}): its max-pools need T x H x W of at least {smallest}"
+                f"{self.stem_temporal_stride}, style={self.style!r}): its max-pools need T x H x W of at least "
+                f"{smallest}"
             )
         x = self._transform_input(x)
         x = self.maxpool1(self.conv1(x))

@@ -25,9 +25,11 @@ from pathlib import Path
 from torch import nn
 
 from conv3t.models.googlenet import googlenet_3d, googlenet_3t
+from conv3t.models.initialisation import INIT_MODES, authors_init_
 from conv3t.models.resnet import resnet10_3d, resnet10_3t, resnet18_3d, resnet18_3t
 from conv3t.models.transfer import (
     INFLATE_MODES,
+    TRANSFER_MODES,
     imagenet_state_dict,
     load_2d_state_dict,
     transfer_2d_weights,
@@ -103,7 +105,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 # Keyword arguments each built-in family accepts through create_model (everything else is an error).
 _RESNET_KWARGS = ("base_width", "stem_temporal_stride", "zero_init_residual", "in_channels")
-_GOOGLENET_KWARGS = ("transform_input", "dropout", "dropout_aux", "stem_temporal_stride", "init_weights")
+_GOOGLENET_KWARGS = ("transform_input", "dropout", "dropout_aux", "stem_temporal_stride", "init_weights", "style")
 
 
 def _imagenet_resnet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
@@ -114,8 +116,14 @@ def _imagenet_resnet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
 
 
 def _imagenet_googlenet(name: str, kwargs: dict[str, object]) -> dict[str, object]:
-    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform."""
+    """torchvision's ImageNet GoogLeNet was trained on ``[-1, 1]``-scaled input: its weights need the transform.
+
+    ``style="authors"`` may turn it off: the authors' code fed ImageNet-normalised clips to the transferred
+    weights without it, and the paper's numbers come from that.
+    """
     requested = kwargs.get("transform_input")
+    if kwargs.get("style") == "authors" and requested is False:
+        return kwargs
     if requested is None or requested is True:
         return {**kwargs, "transform_input": True}
     raise ValueError(
@@ -177,6 +185,8 @@ def create_model(
     pretrained: str | os.PathLike[str] | None = None,
     aux_logits: bool = True,
     inflate: str = "repeat",
+    transfer: str = "all",
+    init: str = "default",
     **kwargs: object,
 ) -> nn.Module:
     """Build a registered video model, optionally from 2D ImageNet / torchvision weights.
@@ -194,10 +204,19 @@ def create_model(
         inflate: with ``pretrained``: ``"repeat"`` (default, the paper's code) or ``"mean"`` (divide the 2D
             filter by the temporal depth ``D``, for Conv3d and Conv3T alike, so a static clip gives the 2D
             network's activations and its BatchNorm statistics fit; see :mod:`conv3t.models.transfer`).
+        transfer: with ``pretrained``: ``"all"`` (default: convolutions, BatchNorm and the heads whose shapes
+            fit) or ``"conv_only"`` (the backbone's convolution kernels only, as the authors' code; BatchNorm,
+            auxiliary heads and ``fc`` keep their initialisation).
+        init: ``"default"`` (torchvision's init: He-normal for ResNets, truncated normal std 0.01 for
+            GoogLeNets) or ``"authors"`` (as the authors' code: PyTorch's default init of every layer, Conv3T 2D
+            filters N(0, 1); see :func:`conv3t.models.initialisation.authors_init_`). Applied before
+            ``pretrained`` weights are copied.
         **kwargs: ResNets: ``base_width`` (64), ``stem_temporal_stride`` (2), ``zero_init_residual`` (False),
             ``in_channels`` (3). GoogLeNets: ``transform_input`` (False; True with ``pretrained="imagenet"``,
             which refuses False because torchvision's ImageNet weights expect it), ``dropout`` (0.4),
-            ``dropout_aux`` (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True).
+            ``dropout_aux`` (0.7), ``stem_temporal_stride`` (2), ``init_weights`` (True), ``style``
+            (``"torchvision"``; ``"authors"`` for the authors' BatchNorm eps and pooling, see
+            :mod:`conv3t.models.googlenet`).
 
     Returns:
         The model (train mode). A 3T model builds the kernels of its Conv3T layers together in each training
@@ -212,15 +231,12 @@ def create_model(
             weights file.
     """
     spec = model_spec(name)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if inflate not in INFLATE_MODES:
-        raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+    _check_choices(num_classes, inflate=inflate, transfer=transfer, init=init)
     unknown = sorted(set(kwargs) - set(spec.kwargs))
     if unknown:
         raise TypeError(
             f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(unknown)}; "
-            f"{name} accepts: num_classes, pretrained, aux_logits, inflate, {', '.join(spec.kwargs)}"
+            f"{name} accepts: num_classes, pretrained, aux_logits, inflate, transfer, init, {', '.join(spec.kwargs)}"
         )
     if spec.aux_logits:
         kwargs["aux_logits"] = aux_logits
@@ -230,6 +246,8 @@ def create_model(
     if imagenet and spec.imagenet_kwargs is not None:
         kwargs = spec.imagenet_kwargs(name, kwargs)
     model = spec.builder(num_classes, **kwargs)
+    if init == "authors":
+        authors_init_(model)
     if conv3t_layers(model, min_depth=2):
         # one computation of the sampling matrices per kernel size and training forward instead of one per layer
         # (same values and gradients; see conv3t.nn.batched)
@@ -238,12 +256,29 @@ def create_model(
     if pretrained is None:
         return model
 
-    if imagenet:
+    model.transfer_report = _transfer(model, spec, pretrained, inflate, transfer)  # type: ignore[assignment]
+    return model
+
+
+def _check_choices(num_classes: object, **choices: str) -> None:
+    """ValueError naming the argument: a bad class count, ``inflate``, ``transfer`` or ``init``."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    allowed = {"inflate": INFLATE_MODES, "transfer": TRANSFER_MODES, "init": INIT_MODES}
+    for argument, value in choices.items():
+        if value not in allowed[argument]:
+            raise ValueError(f"{argument} must be one of {allowed[argument]}, got {value!r}")
+
+
+def _transfer(
+    model: nn.Module, spec: ModelSpec, pretrained: str | os.PathLike[str], inflate: str, transfer: str
+) -> object:
+    """Copy ``pretrained`` 2D weights into ``model``; the :class:`~conv3t.models.transfer.TransferReport`."""
+    if isinstance(pretrained, str) and pretrained == "imagenet":
         state = imagenet_state_dict(spec.arch_2d)  # type: ignore[arg-type]
         source = f"imagenet:{spec.arch_2d}"
     else:
         path = Path(pretrained)
         state = load_2d_state_dict(path)
         source = str(path)
-    model.transfer_report = transfer_2d_weights(model, state, inflate=inflate, source=source)  # type: ignore[arg-type,assignment]
-    return model
+    return transfer_2d_weights(model, state, inflate=inflate, source=source, transfer=transfer)  # type: ignore[arg-type]

@@ -17,6 +17,10 @@ transfer an eval-mode network is far from its 2D original (near chance on our sm
 training re-adapts the statistics. Under ``"mean"`` every block of a ResNet gives the 2D block's output at
 interior frames of a static clip (``tests/models/test_transfer_fidelity.py``).
 * BatchNorm: affine parameters and running statistics copied.
+* ``transfer="conv_only"`` (the authors' ``utilities/setup.py``): only the convolution kernels of the backbone
+  are copied (inflated as above); BatchNorm, the auxiliary heads (their convolutions too) and ``fc`` keep the
+  model's initialisation (PyTorch's defaults with ``create_model(..., init="authors")``), and the report lists
+  them as initialised.
 * ``nn.Linear`` (classifiers, auxiliary heads): copied when the shapes agree; otherwise (another class count,
   or the auxiliary ``fc1``, which has 2048 inputs in torchvision and 768 here) the model keeps its fresh
   initialisation and the report says why.
@@ -48,6 +52,7 @@ from conv3t.nn import Conv3T
 __all__ = [
     "INFLATE_MODES",
     "OFFLINE_VARIABLES",
+    "TRANSFER_MODES",
     "TransferReport",
     "WeightsDownloadError",
     "imagenet_checkpoint_path",
@@ -73,6 +78,8 @@ def offline() -> bool:
 
 Inflate = Literal["repeat", "mean"]
 INFLATE_MODES: tuple[str, ...] = ("repeat", "mean")
+#: ``"all"``: every tensor that fits; ``"conv_only"``: the backbone's convolution kernels only (the authors').
+TRANSFER_MODES: tuple[str, ...] = ("all", "conv_only")
 ARCHITECTURES_2D: tuple[str, ...] = ("resnet18", "googlenet")
 # Top-level submodules that are heads: their keys may be missing from the source or change shape.
 _HEAD_MODULES = ("fc", "aux1", "aux2")
@@ -269,6 +276,7 @@ def transfer_2d_weights(
     state_dict: Mapping[str, Tensor],
     inflate: Inflate = "repeat",
     source: str = "state dict",
+    transfer: str = "all",
 ) -> TransferReport:
     """Load a 2D torchvision state dict into a video model built by :mod:`conv3t.models` (in place).
 
@@ -278,6 +286,7 @@ def transfer_2d_weights(
         inflate: ``"repeat"`` or ``"mean"``, how kernels of temporal depth ``D > 1`` are built from the 2D
             filter (see the module docstring): repeated unchanged, or divided by ``D`` (Conv3d and Conv3T).
         source: a label for the report.
+        transfer: ``"all"`` or ``"conv_only"`` (see the module docstring).
 
     Returns:
         A :class:`TransferReport`.
@@ -287,6 +296,8 @@ def transfer_2d_weights(
     """
     if inflate not in INFLATE_MODES:
         raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+    if transfer not in TRANSFER_MODES:
+        raise ValueError(f"transfer must be one of {TRANSFER_MODES}, got {transfer!r}")
     report = TransferReport(source=source, inflate=inflate)
     used: set[str] = set()
     missing: list[str] = []
@@ -314,6 +325,12 @@ def transfer_2d_weights(
                     if src is not None:
                         report.initialised[key] = f"2D shape {tuple(src.shape)}, video model {tuple(dst.shape)}"
                 continue
+            if transfer == "conv_only" and not _is_backbone_conv(module, prefix):
+                for local in own:
+                    if prefix + local in state_dict:
+                        used.add(prefix + local)
+                    report.initialised[prefix + local] = "transfer='conv_only': keeps its initialisation"
+                continue
             for local, dst in own.items():
                 key = prefix + local
                 if isinstance(module, Conv3T) and local in Conv3T.temporal_parameter_names:
@@ -333,6 +350,11 @@ def transfer_2d_weights(
         if key not in used:
             report.skipped[key] = "no counterpart in the video model"
     return report
+
+
+def _is_backbone_conv(module: nn.Module, prefix: str) -> bool:
+    """A convolution outside the heads: what ``transfer="conv_only"`` copies."""
+    return isinstance(module, nn.Conv3d | Conv3T) and not _is_head(prefix)
 
 
 def _head_differs(prefix: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor]) -> bool:

@@ -54,10 +54,10 @@ def _world_size(trainer_cfg: TrainerConfig) -> int | None:
 
 def _weights_line(model_cfg: ModelConfig) -> tuple[str, bool]:
     """Where the initial weights come from, and False when the run could not get them."""
-    pretrained = model_cfg.pretrained
+    pretrained, init = model_cfg.pretrained, model_cfg.init
     if pretrained is None:
-        return "weights: random initialisation (trained from scratch)", True
-    inflate = model_cfg.inflate
+        return f"weights: random initialisation (trained from scratch), init={init}", True
+    inflate = f"{model_cfg.inflate}, transfer={model_cfg.transfer}, init={init}"
     if pretrained != "imagenet":
         found = Path(pretrained).is_file()
         return f"weights: 2D state dict {pretrained} ({'found' if found else 'MISSING'}), inflate={inflate}", found

@@ -47,6 +47,8 @@ def build_model(model_cfg: ModelConfig, num_classes: int) -> nn.Module:
         num_classes=num_classes,
         pretrained=model_cfg.pretrained,
         inflate=model_cfg.inflate,
+        transfer=model_cfg.transfer,
+        init=model_cfg.init,
         aux_logits=model_cfg.aux_logits,
         **model_cfg.kwargs,
     )

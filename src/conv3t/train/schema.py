@@ -66,6 +66,12 @@ class ModelConfig:
     # activations), "mean" divides it by the depth D (activations match the 2D network's). The authors' code
     # uses repeat for 3T models (K_1 = the 2D filter) and mean for 3D baselines (repeat_interleave / D).
     inflate: str = opt("repeat", choices=("repeat", "mean"))
+    # With pretrained: "all" copies every tensor that fits (convolutions, BatchNorm weights and statistics,
+    # heads); "conv_only" copies the backbone's convolution kernels only, as the authors' code does.
+    transfer: str = opt("all", choices=("all", "conv_only"))
+    # "default": torchvision's init (He-normal for ResNets, truncated normal std 0.01 for GoogLeNets);
+    # "authors": PyTorch's default init of every layer with Conv3T 2D filters drawn from N(0, 1), as theirs.
+    init: str = opt("default", choices=("default", "authors"))
     aux_logits: bool = True
     kwargs: dict[str, Any] = field(
         default_factory=dict

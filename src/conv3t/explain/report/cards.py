@@ -50,6 +50,10 @@ def add_actmax(ctx: ReportContext, layer: str, cards: list[Card]) -> None:
     factor = min(1.0, opts.actmax_size / max(h, w))
     size = (max(16, round(h * factor)), max(16, round(w * factor)))
     frames = min(info.num_frames, opts.actmax_frames)
+    smallest = getattr(ctx.model, "min_clip_size", None)
+    if callable(smallest):  # e.g. a GoogLeNet in the authors' style pools too often for the capped clip
+        t, mh, mw = smallest()
+        frames, size = max(frames, t), (max(size[0], mh), max(size[1], mw))
     am = ActivationMaximization(ctx.model, layer, num_frames=frames, size=size, mean=info.mean, std=info.std)
     channels = [c.channel for c in cards]
     result = am.optimize(channels, steps=opts.actmax_steps, seed=opts.seed)
