@@ -15,6 +15,7 @@ own parameter groups (:func:`conv3t.train.optim.build_optimizer`) and schedule (
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +39,9 @@ from torch import Tensor, nn
 import conv3t
 from conv3t.files import atomic_write, write_json
 from conv3t.nn import Conv3T, conv3t_layers
+
+if TYPE_CHECKING:
+    from conv3t.train.schema import ExperimentConfig
 
 ROOT = Path(os.environ.get("CONV3T_EXPERIMENTS", "runs/experiments"))
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "experiments" / "small_synthetic.yaml"
@@ -91,23 +95,23 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run_key(config: Mapping[str, Any], code: str | None = None) -> str:
+def run_key(config: ExperimentConfig, code: str | None = None) -> str:
     """Cache key of a run: hash of the validated ``config``, the code version and any weights file it reads.
 
     Every setting that can change a result is in the validated config (defaults filled in) or in the code,
     so a changed setting or changed code gives another key and the run is trained again.
     """
-    pretrained = config["model"].get("pretrained")
+    pretrained = config.model.pretrained
     weights = file_digest(pretrained) if pretrained not in (None, "imagenet") else pretrained
     blob = json.dumps(
-        {"config": config, "code": code if code is not None else code_version(), "weights": weights},
+        {"config": config.to_dict(), "code": code if code is not None else code_version(), "weights": weights},
         sort_keys=True,
         default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def base_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
+def base_config(overrides: Mapping[str, Any]) -> ExperimentConfig:
     """The validated experiment config: :data:`BASE_CONFIG` plus ``overrides``."""
     from conv3t.train.config import load_config
 
@@ -138,12 +142,12 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch: int = 64) -> float:
     return correct / len(y)
 
 
-def clips(config: Mapping[str, Any], split: str) -> tuple[Tensor, Tensor]:
+def clips(config: ExperimentConfig, split: str) -> tuple[Tensor, Tensor]:
     """The rendered, normalised clips ``(N, 3, T, H, W)`` and labels of ``split`` exactly as the trainer's data
     module builds them (``train`` without its random flip)."""
     from conv3t.data import build_datamodule
 
-    dm = build_datamodule({**config["data"], "flip": None})
+    dm = build_datamodule({**config.data.as_mapping(), "flip": None})
     ds = dm.make_dataset(split)
     items = [ds[i] for i in range(len(ds))]
     return torch.stack([c for c, _ in items]), torch.tensor([int(label) for _, label in items])
@@ -183,12 +187,12 @@ def pretrained_2d(seed: int) -> Path:
     frames = x[torch.arange(len(y)), :, torch.randint(0, frames_count, (len(y),), generator=g)].unsqueeze(2)
     frames_v = xv[:, :, frames_count // 2].unsqueeze(2)  # (N, 3, 1, H, W): the middle frame
     torch.manual_seed(seed)
-    model = create_model("resnet10_3t", int(y.max()) + 1, **cfg["model"]["kwargs"])
+    model = create_model("resnet10_3t", int(y.max()) + 1, **cfg.model.kwargs)
     for _, layer in conv3t_layers(model):
         for p in layer.temporal_parameters().values():
             p.requires_grad_(False)
-    opt = build_optimizer(model, cfg["optim"])
-    bs, epochs = int(cfg["data"]["batch_size"]), int(cfg["trainer"]["max_epochs"])
+    opt = build_optimizer(model, cfg.optim)
+    bs, epochs = cfg.data.batch_size, cfg.trainer.max_epochs
     total = epochs * math.ceil(len(y) / bs)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, total, 0, "cosine", 0.0))
     flip = torch.arange(int(y.max()) + 1)
@@ -217,7 +221,7 @@ def pretrained_2d(seed: int) -> Path:
     return path
 
 
-def config_of(setting: Setting) -> dict[str, Any]:
+def config_of(setting: Setting) -> ExperimentConfig:
     """The validated trainer config of ``setting`` (pretraining the 2D weights first when it needs them)."""
     over = setting.overrides()
     if setting.pretrained == "frames2d":
@@ -227,14 +231,14 @@ def config_of(setting: Setting) -> dict[str, Any]:
     return base_config(over)
 
 
-def _acc_at_transfer(config: Mapping[str, Any], xv: Tensor, yv: Tensor) -> dict[str, float]:
+def _acc_at_transfer(config: ExperimentConfig, xv: Tensor, yv: Tensor) -> dict[str, float]:
     """Eval-mode val top-1 straight after the 2D -> video transfer, for both inflate modes."""
     from conv3t.train.module import build_model
 
     out = {}
     for mode in ("repeat", "mean"):
         torch.manual_seed(0)
-        model = build_model({**config["model"], "inflate": mode}, int(yv.max()) + 1)
+        model = build_model(dataclasses.replace(config.model, inflate=mode), int(yv.max()) + 1)
         out[mode] = accuracy(model, xv, yv)
     return out
 

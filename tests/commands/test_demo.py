@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,12 +12,12 @@ from conv3t.commands.demo import DEMO_CONFIG, DEMO_MARKER, _prepare_out, demo_co
 
 
 def test_seed_sets_the_training_seed_only():
-    assert demo_config()["seed"] == 0 == DEMO_CONFIG["seed"]
+    assert demo_config().seed == 0 == DEMO_CONFIG["seed"]
     cfg = demo_config(seed=2)
-    assert cfg["seed"] == 2
+    assert cfg.seed == 2
     # the clips stay the same, so seeds are compared on the same validation clips
-    assert cfg["data"]["seed"] == demo_config()["data"]["seed"]
-    assert demo_config(quick=True, seed=1)["seed"] == 1
+    assert cfg.data.options["seed"] == demo_config().data.options["seed"]
+    assert demo_config(quick=True, seed=1).seed == 1
 
 
 def test_foreign_folders_are_refused_untouched(tmp_path):
@@ -83,17 +84,17 @@ def test_demo_network_starts_with_one_constant_motion_per_channel():
     from conv3t.train.module import build_model
 
     cfg = demo_config(quick=True)
-    assert cfg["model"]["temporal_init_per_channel"] is True
+    assert cfg.model.temporal_init_per_channel is True
     torch.manual_seed(0)
-    layers = conv3t_layers(build_model(cfg["model"], 9), min_depth=2)
+    layers = conv3t_layers(build_model(cfg.model, 9), min_depth=2)
     assert layers
     for name, layer in layers:
         for p in (layer.rotation, layer.translation_x, layer.translation_y):
             assert torch.equal(p, p[:, :1].expand_as(p)), name  # the same at every step
-            assert p.abs().max() <= cfg["model"]["temporal_init"] and p[:, 0].unique().numel() > 1, name
+            assert p.abs().max() <= cfg.model.temporal_init and p[:, 0].unique().numel() > 1, name
         assert torch.all(layer.scale == 1)
     # without the option every step is drawn on its own (the earlier demo, whose channels went back and forth)
     torch.manual_seed(0)
-    per_step = build_model({**cfg["model"], "temporal_init_per_channel": False}, 9)
+    per_step = build_model(dataclasses.replace(cfg.model, temporal_init_per_channel=False), 9)
     rot = dict(conv3t_layers(per_step, min_depth=2))["conv1"].rotation
     assert not torch.equal(rot, rot[:, :1].expand_as(rot))

@@ -158,7 +158,7 @@ def test_datasets_of_installed_packages_register_through_entry_points(tmp_path, 
             tmp_path / "c.yaml", {"model": {"name": "resnet10_3t"}, "data": {"dataset": "plugin_clips", "root": "x"}}
         )
     )
-    assert cfg["data"]["dataset"] == "plugin_clips"
+    assert cfg.data.dataset == "plugin_clips"
 
 
 def _write(path: Path, obj: dict) -> Path:

@@ -152,5 +152,5 @@ def test_the_trainer_config_chooses_the_inflation(mode, divisor, resnet18_file):
     cfg = validate_config(
         {"model": {"name": "resnet18_3t", "pretrained": path, "inflate": mode}, "data": {"dataset": "synthetic"}}
     )
-    model = build_model(cfg["model"], 1000)
+    model = build_model(cfg.model, 1000)
     torch.testing.assert_close(model.conv1.weight, model_2d.conv1.weight / divisor, rtol=0, atol=0)

@@ -129,7 +129,7 @@ def _config(compile_value: Any) -> dict[str, Any]:
 )
 def test_compile_setting_is_read(value, enabled, kwargs):
     cfg = validate_config(_config(value))
-    options = compile_options(cfg["model"]["compile"])
+    options = compile_options(cfg.model.compile)
     assert options.enabled is enabled
     assert options.kwargs == (value if isinstance(value, dict) else {})
 
@@ -142,7 +142,7 @@ def test_compile_setting_is_read(value, enabled, kwargs):
         ({"backend": "tensorrtx"}, ["model.compile.backend", "inductor", "'tensorrtx'"]),
         ({"mode": "fastest"}, ["model.compile.mode", "max-autotune", "'fastest'"]),
         ({"options": ["a"]}, ["model.compile.options", "dict"]),
-        ("inductor", ["model.compile", "true/false or dict"]),
+        ("inductor", ["model.compile", "true/false or a mapping"]),
     ],
 )
 def test_bad_compile_settings_name_the_key(value, words):

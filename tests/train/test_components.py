@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -19,10 +20,11 @@ from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStat
 from conv3t.train.config import validate_config
 from conv3t.train.module import VideoClassifier, mean_class_accuracy, split_outputs
 from conv3t.train.optim import build_optimizer, build_scheduler, lr_multiplier, parameter_groups
+from conv3t.train.schema import SchedConfig
 
 
 def _optim_cfg(**kw):
-    return {**validate_config(tiny_synthetic())["optim"], **kw}
+    return dataclasses.replace(validate_config(tiny_synthetic()).optim, **kw)
 
 
 def test_temporal_parameters_get_their_own_group_and_rate():
@@ -67,7 +69,7 @@ def test_lr_schedule_values():
     assert lr_multiplier(110, 110, 10, "cosine", 0.1) == pytest.approx(0.1)
     assert lr_multiplier(50, 110, 0, "constant", 0.0) == 1.0
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
-    sched = build_scheduler(opt, {"name": "cosine", "warmup_epochs": 0.5, "min_lr_ratio": 0.0}, 40, 20.0)
+    sched = build_scheduler(opt, SchedConfig(name="cosine", warmup_epochs=0.5, min_lr_ratio=0.0), 40, 20.0)
     assert sched["interval"] == "step"
     lrs = []
     for _ in range(40):
@@ -76,7 +78,7 @@ def test_lr_schedule_values():
         sched["scheduler"].step()
     assert lrs[0] == pytest.approx(0.2) and lrs[9] == pytest.approx(2.0)  # 10 warm-up steps
     assert lrs[25] == pytest.approx(2.0 * 0.5 * (1 + math.cos(math.pi * 15 / 30)))
-    plateau = build_scheduler(opt, {"name": "plateau", "plateau_factor": 0.5, "plateau_patience": 1}, 40, 20.0)
+    plateau = build_scheduler(opt, SchedConfig(name="plateau", plateau_factor=0.5, plateau_patience=1), 40, 20.0)
     assert plateau["monitor"] == "val/top1" and plateau["interval"] == "epoch"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 import yaml
 from train_helpers import tiny_synthetic
 
+from conv3t.data.registry import LOADER_OPTIONS
 from conv3t.models import PAPER_PARAMETER_COUNTS, count_parameters
 from conv3t.train.config import (
     ConfigError,
@@ -20,6 +22,7 @@ from conv3t.train.config import (
     validate_config,
 )
 from conv3t.train.module import build_model
+from conv3t.train.schema import CheckpointConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER_GRID = [
@@ -34,12 +37,12 @@ def test_every_table_cell_has_a_config_with_the_papers_clip_size():
     for name in PAPER_GRID:
         cfg = load_config(CONFIGS / f"{name}.yaml")
         arch, var, ds, init = name.split("_")
-        assert cfg["model"]["name"] == f"{arch}_{var}"
-        assert cfg["model"]["pretrained"] == ("imagenet" if init == "imagenet" else None)
-        assert cfg["data"]["dataset"] == ds
-        assert cfg["data"]["num_frames"] == 30
-        assert cfg["data"]["size"] == ([150, 224] if ds == "jester" else [168, 224])
-        assert cfg["loss"]["aux_weight"] == 0.3
+        assert cfg.model.name == f"{arch}_{var}"
+        assert cfg.model.pretrained == ("imagenet" if init == "imagenet" else None)
+        assert cfg.data.dataset == ds
+        assert cfg.data.options["num_frames"] == 30
+        assert cfg.data.options["size"] == ([150, 224] if ds == "jester" else [168, 224])
+        assert cfg.loss.aux_weight == 0.3
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
@@ -48,7 +51,7 @@ def test_config_builds_model_and_datamodule(path, jester_root, ucf_paths):
     from conv3t.data import build_datamodule
 
     cfg = load_config(path)
-    data = dict(cfg["data"])
+    data = cfg.data.as_mapping()
     if data["dataset"] == "jester":
         data["root"] = str(jester_root)
     elif data["dataset"] == "ucf101":
@@ -56,11 +59,11 @@ def test_config_builds_model_and_datamodule(path, jester_root, ucf_paths):
     dm = build_datamodule(data)
     expected_classes = {"jester": 27, "ucf101": 3}.get(data["dataset"], 9)
     assert dm.num_classes == expected_classes
-    model_cfg = {**cfg["model"], "pretrained": None}  # ImageNet weights are not downloaded in tests
+    model_cfg = dataclasses.replace(cfg.model, pretrained=None)  # ImageNet weights are not downloaded in tests
     with torch.device("meta"):
         model = build_model(model_cfg, num_classes=27 if data["dataset"] == "jester" else 101)
-    name = cfg["model"]["name"]
-    if name in PAPER_PARAMETER_COUNTS and not cfg["model"]["kwargs"]:
+    name = cfg.model.name
+    if name in PAPER_PARAMETER_COUNTS and not cfg.model.kwargs:
         n = 27 if data["dataset"] == "jester" else 101
         assert count_parameters(model) == PAPER_PARAMETER_COUNTS[name][n]
 
@@ -72,19 +75,20 @@ def test_loading_one_clip_of_each_real_dataset_config(jester_root, ucf_paths):
                        ("googlenet_3t_ucf101_imagenet",
                         {"root": str(ucf_paths[0]), "annotation_path": str(ucf_paths[1])})):  # fmt: skip
         cfg = load_config(CONFIGS / f"{name}.yaml", {f"data.{k}": v for k, v in root.items()})
-        dm = build_datamodule(cfg["data"])
+        dm = build_datamodule(cfg.data.as_mapping())
         dm.setup("fit")
         clip, label = dm.train_set[0]
-        assert tuple(clip.shape) == (3, 30, *cfg["data"]["size"])
+        assert tuple(clip.shape) == (3, 30, *cfg.data.options["size"])
         assert 0 <= int(label) < dm.num_classes
 
 
 def test_defaults_and_type_coercion():
     cfg = validate_config({"model": {"name": "resnet10_3t"}, "data": {"dataset": "synthetic"}, "optim": {"lr": "1e-3"}})
-    assert cfg["optim"]["lr"] == pytest.approx(1e-3) and isinstance(cfg["optim"]["lr"], float)
-    assert cfg["loss"]["aux_weight"] == 0.3
-    assert cfg["checkpoint"] == {"every_n_epochs": 1, "every_n_train_steps": None, "save_best": True}
-    assert validate_config(tiny_synthetic(trainer={"max_epochs": 3.0}))["trainer"]["max_epochs"] == 3
+    assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.lr, float)
+    assert cfg.loss.aux_weight == 0.3
+    assert cfg.checkpoint == CheckpointConfig(every_n_epochs=1, every_n_train_steps=None, save_best=True)
+    assert cfg.data.batch_size == LOADER_OPTIONS["batch_size"]  # the loader default, written once
+    assert validate_config(tiny_synthetic(trainer={"max_epochs": 3.0})).trainer.max_epochs == 3
 
 
 @pytest.mark.parametrize(
@@ -121,7 +125,7 @@ def test_override_parsing_and_application():
     overrides = parse_override_args(tokens)
     assert overrides == {"optim.lr": 0.01, "trainer.devices": 2, "data.size": [64, 48], "model.pretrained": None}
     cfg = validate_config(apply_overrides(validate_config(tiny_synthetic()), overrides))
-    assert cfg["optim"]["lr"] == 0.01 and cfg["trainer"]["devices"] == 2 and cfg["data"]["size"] == [64, 48]
+    assert cfg.optim.lr == 0.01 and cfg.trainer.devices == 2 and cfg.data.options["size"] == [64, 48]
     with pytest.raises(ConfigError, match=r"unknown config key 'optim.momentom' \(did you mean 'momentum'\?\)"):
         apply_overrides(cfg, {"optim.momentom": 0.5})
     with pytest.raises(ConfigError, match="is a section"):
@@ -129,7 +133,7 @@ def test_override_parsing_and_application():
     with pytest.raises(ConfigError, match="needs a value"):
         parse_override_args(["--optim.lr"])
     assert parse_override_args(["--seed", "3"]) == {"seed": 3}  # top-level keys need no dot
-    assert validate_config(apply_overrides(cfg, {"seed": 3}))["seed"] == 3
+    assert validate_config(apply_overrides(cfg, {"seed": 3})).seed == 3
     with pytest.raises(ConfigError, match="unknown config key 'lr'"):
         apply_overrides(cfg, {"lr": 3})
 

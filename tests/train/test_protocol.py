@@ -15,6 +15,7 @@ from conv3t.train.config import ConfigError, validate_config
 from conv3t.train.module import VideoClassifier, inverse_frequency_weights, training_label_counts
 from conv3t.train.optim import CheckedPlateau, build_scheduler
 from conv3t.train.run import train
+from conv3t.train.schema import EarlyStopConfig, SchedConfig
 from conv3t.train.stopping import PaperEarlyStopping, is_collapsed, paper_check_epochs
 
 
@@ -69,8 +70,8 @@ def test_weighted_loss_matches_a_hand_computed_weighted_mean():
 # -------------------------------------------------------------------------------------------- plateau schedule
 def _plateau(every: int, patience: int, factor: float = 0.5) -> tuple[torch.optim.Optimizer, CheckedPlateau]:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    cfg = {"name": "plateau", "plateau_factor": factor, "plateau_patience": patience,
-           "plateau_every_n_epochs": every, "plateau_threshold": 0.0}  # fmt: skip
+    cfg = SchedConfig(name="plateau", plateau_factor=factor, plateau_patience=patience,
+                      plateau_every_n_epochs=every, plateau_threshold=0.0)  # fmt: skip
     sched = build_scheduler(opt, cfg, total_steps=100, steps_per_epoch=1.0)
     assert sched["monitor"] == "val/top1" and sched["interval"] == "epoch"
     return opt, sched["scheduler"]
@@ -110,7 +111,7 @@ def test_paper_check_epochs():
 
 
 def test_paper_rule_stops_when_top1_falls_and_loss_rises_between_checks():
-    rule = PaperEarlyStopping(check_from_epoch=9, check_every_n_epochs=5)
+    rule = PaperEarlyStopping(EarlyStopConfig(rule="paper", check_from_epoch=9, check_every_n_epochs=5))
     history = {0: (0.2, 2.0), 9: (0.5, 1.5), 14: (0.4, 1.4), 19: (0.45, 1.6), 24: (0.3, 1.7)}
     stopped = None
     for epoch in range(30):
@@ -125,7 +126,7 @@ def test_paper_rule_stops_when_top1_falls_and_loss_rises_between_checks():
 
 
 def test_paper_rule_counts_collapsed_epochs_over_the_whole_run():
-    rule = PaperEarlyStopping(collapse_epochs=3)
+    rule = PaperEarlyStopping(EarlyStopConfig(rule="paper", collapse_epochs=3))
     flags = [True, False, True, False, False, True]  # never 3 in a row, 3 in all at epoch 5
     stops = [rule.update(e, 0.5, 1.0, collapsed=c) for e, c in enumerate(flags)]
     assert stops == [False] * 5 + [True]

@@ -53,7 +53,7 @@ def test_exported_model_round_trips(synthetic_run):
     cfg, result = synthetic_run
     exported = load_exported(result.run_dir)
     assert exported.info.model == "resnet10_3t" and exported.info.num_frames == 4 and exported.info.size == (32, 32)
-    assert exported.info.model_kwargs == cfg["model"]["kwargs"]
+    assert exported.info.model_kwargs == cfg.model.kwargs
     best = load_checkpoint_file(result.best_checkpoint)["state_dict"]
     for key, value in exported.model.state_dict().items():
         assert torch.equal(value, best[f"model.{key}"]), key
@@ -71,7 +71,7 @@ def test_eval_command_reproduces_validation_accuracy(synthetic_run, capsys):
 def test_eval_with_another_data_config(synthetic_run, tmp_path, capsys):
     cfg, result = synthetic_run
     data_file = tmp_path / "data.yaml"
-    data_file.write_text(json.dumps({**cfg["data"], "num_val": 18}))  # a bare data section (JSON is YAML)
+    data_file.write_text(json.dumps({**cfg.data.as_mapping(), "num_val": 18}))  # a bare data section (JSON is YAML)
     out = tmp_path / "eval.json"
     argv = ["eval", str(result.run_dir / "model.safetensors"), "--data", str(data_file), "--json", str(out)]
     assert cli_main([*argv, "--data.batch_size", "4"]) == 0
@@ -103,7 +103,7 @@ def test_train_command_options_and_overrides(tmp_path, capsys):
     argv = ["train", str(config_file), "--trainer.max_epochs", "1", "--out", str(out), "--data.num_train=12"]
     assert cli_main(argv) == 0
     saved = load_config(out / "config.yaml")
-    assert saved["trainer"]["max_epochs"] == 1 and saved["data"]["num_train"] == 12
+    assert saved.trainer.max_epochs == 1 and saved.data.options["num_train"] == 12
     assert "val top-1" in capsys.readouterr().out
     assert cli_main(["train", str(config_file), "--optim.lrr", "1", "--out", str(tmp_path / "x")]) == 2
     assert "unknown config key 'optim.lrr'" in capsys.readouterr().err

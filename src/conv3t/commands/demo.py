@@ -29,9 +29,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conv3t.files import write_json
+
+if TYPE_CHECKING:  # importing conv3t.train loads Lightning: `conv3t --help` must not
+    from conv3t.train.schema import ExperimentConfig
 
 __all__ = ["DEMO_CONFIG", "QUICK_OVERRIDES", "demo_config", "register", "run", "run_demo"]
 
@@ -80,7 +83,7 @@ QUICK_OVERRIDES: dict[str, Any] = {
 }
 
 
-def demo_config(quick: bool = False, seed: int | None = None) -> dict[str, Any]:
+def demo_config(quick: bool = False, seed: int | None = None) -> ExperimentConfig:
     """The validated demo config (``quick``: the tiny variant; ``seed``: the training seed, default 0).
 
     ``seed`` sets the top-level seed (initial weights and temporal parameters, batch order, flip and
@@ -177,13 +180,13 @@ def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool, see
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     cfg = demo_config(quick, seed)
     _prepare_out(out, seed)
-    d, m = cfg["data"], cfg["model"]
+    d, m = cfg.data.options, cfg.model
     console.print(
         f"[bold]conv3t demo[/bold]: {d['num_train']} training + {d['num_val']} validation synthetic clips "
         f"({d['num_frames']} frames of {d['size'][0]}x{d['size'][1]} px; the class is the motion: "
         "left/right/up/down, clockwise/counter-clockwise, zoom in/out, static)\n"
-        f"model {m['name']} (reduced 3TConv ResNet, base width {m['kwargs']['base_width']}) trained from scratch "
-        f"for {cfg['trainer']['max_epochs']} epochs on the CPU; output in {out}/"
+        f"model {m.name} (reduced 3TConv ResNet, base width {m.kwargs['base_width']}) trained from scratch "
+        f"for {cfg.trainer.max_epochs} epochs on the CPU; output in {out}/"
     )
     _quiet_lightning()
 
@@ -251,29 +254,29 @@ def _print_faithfulness(console: Any, predictions: Path) -> None:
 
 
 def _summary(
-    cfg: dict[str, Any], out: Path, result: Any, quick: bool, data_seconds: float | None, load: float | None
+    cfg: ExperimentConfig, out: Path, result: Any, quick: bool, data_seconds: float | None, load: float | None
 ) -> dict[str, Any]:
     """What ``summary.json`` records: accuracy, the experiment in brief, timings and the machine's state."""
     import torch  # loaded by run_demo already
 
-    d, m = cfg["data"], cfg["model"]
+    d, m = cfg.data.options, cfg.model
     metrics = result.metrics
     summary: dict[str, Any] = {
         "val_top1": metrics.get("val/top1"),
         "val_top5": metrics.get("val/top5"),
         "val_mean_class_acc": metrics.get("val/mean_class_acc"),
-        "model": m["name"],
-        "model_kwargs": m["kwargs"],
+        "model": m.name,
+        "model_kwargs": m.kwargs,
         "task": d["task"],
         "classes": list(json.loads((out / "model.json").read_text())["classes"]),
         "clip": {"num_frames": d["num_frames"], "size": list(d["size"])},
         "num_train": d["num_train"],
         "num_val": d["num_val"],
-        "epochs": cfg["trainer"]["max_epochs"],
+        "epochs": cfg.trainer.max_epochs,
         "data_seconds": round(data_seconds, 2) if data_seconds is not None else None,
         "train_seconds": round(result.train_seconds, 2),
         "quick": quick,
-        "seed": cfg["seed"],
+        "seed": cfg.seed,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average_at_start": load,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 EPILOG = """\
@@ -33,6 +34,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="config overrides: --section.key VALUE ...")
     p.set_defaults(func=run)
+    plain_help = p.format_help
+    # The override options are listed from the config schema, which imports Lightning (seconds): only when the
+    # help is shown, not whenever `conv3t` builds its parser.
+    p.format_help = lambda: _with_override_options(plain_help)  # type: ignore[method-assign]
+
+
+def _with_override_options(plain_help: Callable[[], str]) -> str:
+    """The help text followed by every ``--section.key`` of the schema, its type, default and allowed values."""
+    from conv3t.train.config import override_keys
+
+    lines = ["", "config keys (override any with --KEY VALUE; data.* takes the dataset kind's options, trainer.* any",
+             "lightning.Trainer argument, model.kwargs.* the model's keyword arguments):"]  # fmt: skip
+    width = max(len(k.dotted) for k in override_keys()) + 4
+    lines += [f"  --{k.dotted:<{width}}{k.help()}" for k in override_keys()]
+    return plain_help() + "\n".join(lines) + "\n"
 
 
 def split_options(tokens: list[str], flags: tuple[str, ...], valued: tuple[str, ...]) -> tuple[dict, list[str]]:

@@ -9,11 +9,13 @@ from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStat
 from conv3t.train.config import ConfigError, load_config, parse_override_args, validate_config
 from conv3t.train.module import VideoClassifier, mean_class_accuracy, split_outputs
 from conv3t.train.optim import build_optimizer, build_scheduler, parameter_groups
+from conv3t.train.schema import ExperimentConfig
 
 __all__ = [
     "AtomicCheckpointIO",
     "CheckpointError",
     "ConfigError",
+    "ExperimentConfig",
     "RNGStateCallback",
     "VideoClassifier",
     "build_optimizer",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from conv3t import files
 from conv3t.exported import ModelInfo, save_exported
 from conv3t.files import atomic_write
 from conv3t.models import architecture_kwargs
+from conv3t.train.schema import ExperimentConfig
 
 __all__ = ["export_model", "model_info", "write_confusion_matrix", "write_json"]
 
@@ -82,16 +83,16 @@ def write_confusion_matrix(
     return csv_path, png_path
 
 
-def model_info(config: Mapping[str, Any], classes: Sequence[str], num_frames: int, size: Sequence[int]) -> ModelInfo:
+def model_info(config: ExperimentConfig, classes: Sequence[str], num_frames: int, size: Sequence[int]) -> ModelInfo:
     """The ``model.json`` description of a model trained with ``config``."""
     from conv3t.data import IMAGENET_MEAN, IMAGENET_STD
 
-    model_cfg = config["model"]
-    kwargs = dict(model_cfg.get("kwargs") or {})
-    if "aux_logits" in architecture_kwargs(model_cfg["name"]):
-        kwargs.setdefault("aux_logits", bool(model_cfg.get("aux_logits", True)))
+    model_cfg = config.model
+    kwargs = dict(model_cfg.kwargs)
+    if "aux_logits" in architecture_kwargs(model_cfg.name):
+        kwargs.setdefault("aux_logits", model_cfg.aux_logits)
     return ModelInfo(
-        model=model_cfg["name"],
+        model=model_cfg.name,
         num_classes=len(classes),
         classes=list(classes),
         num_frames=int(num_frames),
@@ -99,7 +100,7 @@ def model_info(config: Mapping[str, Any], classes: Sequence[str], num_frames: in
         mean=tuple(IMAGENET_MEAN),
         std=tuple(IMAGENET_STD),
         model_kwargs=kwargs,
-        data=dict(config["data"]),
+        data=config.data.as_mapping(),
     )
 
 

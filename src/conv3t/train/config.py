@@ -1,214 +1,52 @@
-"""Experiment configuration: YAML files, dotted command-line overrides, validation.
+"""Reading an experiment config: YAML file -> dotted overrides -> one validation -> :class:`ExperimentConfig`.
 
-A config is a nested mapping with these sections (every key has a default except ``model.name`` and
-``data.dataset``; see ``docs/training.md`` for the meaning of each)::
+The schema (every key, type, default and range) is :mod:`conv3t.train.schema`; this module checks a raw mapping
+against it in one pass and then the relations between keys, so a config that loads is complete: a run never
+finds a bad setting after it has written anything. Every error is a :class:`ConfigError` that starts with the
+source (the file, ``... (with command-line overrides)``, ``conv3t demo``, ...) and names the dotted key; an
+unknown key gets the closest known one. Values are coerced to their field's type where that is unambiguous, so
+``lr: 1e-3`` (a string to YAML 1.1) still becomes a float and ``max_epochs: 3.0`` an int.
 
-    seed: 0                    # seed_everything(seed, workers=True)
-    model:     name, pretrained, inflate, transfer, init, aux_logits, kwargs, channels_last_3d, temporal_init,
-               temporal_init_per_channel, compile
-    data:      passed to conv3t.data.build_datamodule (dataset, root, num_frames, size, batch_size, ...)
-    optim:     name (adam|adamw|sgd), lr, weight_decay, momentum, nesterov, betas,
-               temporal_lr, temporal_weight_decay, norm_weight_decay
-    sched:     name (cosine|constant|plateau), warmup_epochs, min_lr_ratio, plateau_* (factor, patience,
-               every_n_epochs, threshold)
-    loss:      aux_weight (GoogLeNet auxiliary heads, 0.3), label_smoothing, class_weights
-    early_stop: rule (none|lightning|paper), monitor, mode, patience, min_delta, check_from_epoch,
-               check_every_n_epochs, collapse_epochs, collapse_fraction
-    trainer:   passed to lightning.Trainer: any of its arguments (max_epochs, accelerator, devices, strategy,
-               precision, max_time, profiler, ...); strategy may be a mapping {name: ddp, <its keywords>}
-    checkpoint: every_n_epochs, every_n_train_steps, save_best
-    logging:   tensorboard, csv, progress_bar (rich|tqdm|none)
-    cache:     clips, flip, reverse (in-memory clips for small synthetic runs, with label-aware augmentation)
-
-Unknown keys are errors that name the key (and the closest known one). Values are coerced to the type of
-their default where that is unambiguous, so ``lr: 1e-3`` (a string to YAML 1.1) still becomes a float.
-The ``data`` and ``model.kwargs`` sections are free-form here: ``build_datamodule`` and ``create_model``
-check them when the run is built.
+The ``data`` section is checked against the registered dataset kind's options and ``model.kwargs`` against the
+model's keyword arguments; ``trainer`` accepts every ``lightning.Trainer`` argument. Command-line overrides
+(``--optim.lr 0.01``) are dotted keys of the same schema (:func:`override_keys` lists them), applied to the raw
+mapping before the one validation.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from conv3t.train.compiling import compile_options
+from conv3t.train.schema import REST, ExperimentConfig, to_plain
 from conv3t.train.trainer_options import TRAINER_RESERVED, strategy_keys, strategy_names, trainer_arguments
 
 __all__ = [
     "ConfigError",
     "apply_overrides",
-    "default_config",
+    "config_text",
     "dump_config",
     "load_config",
     "merge",
+    "override_keys",
     "parse_override_args",
+    "read_section",
     "validate_config",
 ]
 
 
 class ConfigError(ValueError):
-    """A config file or override is malformed; the message names the source and the key."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One leaf of the schema: its default, accepted types and, optionally, allowed values."""
-
-    default: Any
-    types: tuple[type, ...]
-    nullable: bool = False
-    choices: tuple[Any, ...] | None = None
-    required: bool = False
-
-
-def _f(default: Any, *types: type, nullable: bool = False, choices: Sequence[Any] | None = None) -> Field:
-    return Field(default, types, nullable, tuple(choices) if choices is not None else None)
-
-
-_REQUIRED_STR = Field(None, (str,), required=True)
-_ANY = object  # accepts anything YAML can produce
-
-# The schema. A dict is a section; ``FREE`` marks a section whose keys are checked elsewhere.
-FREE = "free-form"
-SCHEMA: dict[str, Any] = {
-    "seed": _f(0, int),
-    "model": {
-        "name": _REQUIRED_STR,
-        "pretrained": _f(None, str, nullable=True),  # None | "imagenet" | path to a 2D state dict
-        # With pretrained: "repeat" copies the 2D filter into every time slice (a static clip gives D x the 2D
-        # activations), "mean" divides it by the depth D (activations match the 2D network's). The authors' code
-        # uses repeat for 3T models (K_1 = the 2D filter) and mean for 3D baselines (repeat_interleave / D).
-        "inflate": _f("repeat", str, choices=("repeat", "mean")),
-        # With pretrained: "all" copies every tensor that fits (convolutions, BatchNorm weights and statistics,
-        # heads); "conv_only" copies the backbone's convolution kernels only, as the authors' code does.
-        "transfer": _f("all", str, choices=("all", "conv_only")),
-        # "default": torchvision's init (He-normal for ResNets, truncated normal std 0.01 for GoogLeNets);
-        # "authors": PyTorch's default init of every layer with Conv3T 2D filters drawn from N(0, 1), as theirs.
-        "init": _f("default", str, choices=("default", "authors")),
-        "aux_logits": _f(True, bool),
-        "kwargs": FREE,  # extra create_model keyword arguments, e.g. base_width
-        "channels_last_3d": _f(False, bool),
-        # > 0: start every Conv3T's rotation (radians) and translations (affine_grid units) uniformly in
-        # [-a, a] per channel and step instead of the identity, so that channels prefer different motions from
-        # the first step (helps small models trained from scratch; keep 0 for ImageNet-initialised models).
-        "temporal_init": _f(0.0, float),
-        # with temporal_init > 0: one draw per channel used at every step, so each channel starts as one
-        # constant motion (its parameters then read as a motion, not as steps that change direction)
-        "temporal_init_per_channel": _f(False, bool),
-        # true, or a mapping of torch.compile keywords ({fullgraph: true, mode: ...}): see conv3t.train.compiling
-        "compile": _f(False, bool, dict),
-    },
-    "data": FREE,
-    "optim": {
-        "name": _f("adam", str, choices=("adam", "adamw", "sgd")),
-        "lr": _f(1e-3, float),
-        "weight_decay": _f(0.0, float),
-        "momentum": _f(0.9, float),
-        "nesterov": _f(False, bool),
-        "betas": _f([0.9, 0.999], list),
-        # Scale, rotation and translation of Conv3T layers: few numbers that may need their own rate.
-        "temporal_lr": _f(None, float, nullable=True),  # None = same as lr
-        # Weight decay would pull scale towards 0 instead of its identity value 1: off by default.
-        "temporal_weight_decay": _f(0.0, float),
-        "norm_weight_decay": _f(0.0, float),  # BatchNorm weights and all biases
-    },
-    "sched": {
-        "name": _f("cosine", str, choices=("cosine", "constant", "plateau")),
-        "warmup_epochs": _f(0.0, float),  # linear warm-up from 0, per step; fractions of an epoch allowed
-        "min_lr_ratio": _f(0.0, float),  # cosine ends at lr * min_lr_ratio
-        # plateau: val top-1 checked at epochs 0, N, 2N, ... (N = plateau_every_n_epochs); rate x plateau_factor
-        # after plateau_patience epochs (a multiple of N) without beating the best by > plateau_threshold
-        "plateau_factor": _f(0.1, float),
-        "plateau_patience": _f(5, int),
-        "plateau_every_n_epochs": _f(1, int),
-        "plateau_threshold": _f(0.0, float),
-    },
-    "loss": {
-        "aux_weight": _f(0.3, float),  # GoogLeNet: loss = main + aux_weight * (aux1 + aux2)
-        "label_smoothing": _f(0.0, float),
-        # null | inverse_frequency (training list) | one weight per class; weights training and validation loss
-        "class_weights": _f(None, str, list, nullable=True),
-    },
-    # rule none | lightning (monitor, mode, patience, min_delta) | paper (check_*, collapse_*): train/stopping.py
-    "early_stop": {
-        "rule": _f("none", str, choices=("none", "lightning", "paper")),
-        "monitor": _f("val/top1", str),
-        "mode": _f("max", str, choices=("max", "min")),
-        "patience": _f(10, int),
-        "min_delta": _f(0.0, float),
-        "check_from_epoch": _f(9, int),
-        "check_every_n_epochs": _f(5, int),
-        "collapse_epochs": _f(0, int),
-        "collapse_fraction": _f(0.5, float),
-    },
-    "trainer": {
-        "max_epochs": _f(30, int),
-        "max_steps": _f(-1, int),
-        "accelerator": _f("auto", str),
-        "devices": _f("auto", _ANY),
-        # A name ("ddp") or a mapping {name: ddp, find_unused_parameters: true, ...} built into that strategy.
-        "strategy": _f("auto", str, dict),
-        "num_nodes": _f(1, int),
-        "precision": _f("32-true", _ANY),
-        "deterministic": _f(False, _ANY),  # True | False | "warn"
-        "benchmark": _f(None, bool, nullable=True),
-        "gradient_clip_val": _f(None, float, nullable=True),
-        "accumulate_grad_batches": _f(1, int),
-        "log_every_n_steps": _f(50, int),
-        "val_check_interval": _f(None, _ANY, nullable=True),
-        "check_val_every_n_epoch": _f(1, int),
-        "limit_train_batches": _f(None, _ANY, nullable=True),
-        "limit_val_batches": _f(None, _ANY, nullable=True),
-        "num_sanity_val_steps": _f(2, int),
-        "fast_dev_run": _f(False, _ANY),
-        "sync_batchnorm": _f(False, bool),
-        "enable_model_summary": _f(True, bool),
-        # Any other lightning.Trainer argument (max_time, profiler, plugins, use_distributed_sampler, ...) is
-        # accepted too, checked against the Trainer's signature (see _trainer_extra_keys).
-    },
-    "checkpoint": {
-        "every_n_epochs": _f(1, int),  # last.ckpt after every N epochs
-        "every_n_train_steps": _f(None, int, nullable=True),  # also every N optimizer steps (long epochs)
-        "save_best": _f(True, bool),  # best.ckpt by validation top-1
-    },
-    "logging": {
-        "tensorboard": _f(False, bool),  # needs the `tensorboard` extra: pip install 'conv3t[tensorboard]'
-        "csv": _f(True, bool),
-        "progress_bar": _f("rich", str, choices=("rich", "tqdm", "none")),
-    },
-    "cache": {
-        # Render / decode the train and validation clips once and keep them in memory (small synthetic runs
-        # such as the demo). Every epoch then sees the same clips, so the two label-aware augmentations below
-        # are applied on the cached tensors instead.
-        "clips": _f(False, bool),
-        "flip": _f(False, bool),  # random left-right mirror, labels mapped by the dataset's flip_label_map
-        "reverse": _f(False, bool),  # random time reversal (synthetic tasks only: left<->right, cw<->ccw, ...)
-    },
-}
-
-
-def _defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, spec in schema.items():
-        if spec is FREE:
-            out[key] = {}
-        elif isinstance(spec, Mapping):
-            out[key] = _defaults(spec)
-        elif not spec.required:
-            out[key] = copy.deepcopy(spec.default)
-    return out
-
-
-def default_config() -> dict[str, Any]:
-    """Every key with its default value (``model.name`` and ``data.dataset`` must still be given)."""
-    return _defaults(SCHEMA)
+    """A config file or override is malformed; the message names the source and the dotted key."""
 
 
 def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,30 +60,198 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _unknown(key: str, where: str, known: Sequence[str], source: str) -> ConfigError:
+def unknown_key(key: str, where: str, known: Sequence[str], source: str) -> ConfigError:
+    """The error for ``where.key`` not in ``known``, with the closest known key."""
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     path = f"{where}.{key}" if where else key
     return ConfigError(f"{source}: unknown config key {path!r}{hint}; known keys here: {', '.join(sorted(known))}")
 
 
-def _trainer_extra_keys() -> frozenset[str]:
-    """``lightning.Trainer`` arguments beyond the schema's ``trainer`` keys (minus those conv3t sets)."""
-    return trainer_arguments() - set(SCHEMA["trainer"])
+def _extra_keys(where: str) -> frozenset[str]:
+    """The extra keys a section lists in its errors (``trainer``: Lightning's; ``data``: the kind's, named later)."""
+    return trainer_arguments() if where == "trainer" else frozenset()
 
 
-# Sections that accept more keys than the schema lists: section path -> the extra keys.
-_EXTRA_KEYS = {"trainer": _trainer_extra_keys}
+def accepts_extra(where: str, key: str, source: str) -> bool:
+    """Whether section ``where`` takes ``key`` beyond its fields (its ``rest`` field holds it)."""
+    if where == "data":
+        return True  # the dataset kind's own options: checked by _check_data once the kind is known
+    if where == "trainer":
+        if key in TRAINER_RESERVED:
+            raise ConfigError(f"{source}: trainer.{key} is set by conv3t; use {TRAINER_RESERVED[key]} instead")
+        return key in trainer_arguments()
+    return False
 
 
-def _is_extra_key(key: str, where: str, known: Sequence[str], source: str) -> bool:
-    """True if ``where.key`` is an accepted extra key; raises the "unknown key" error otherwise."""
-    if where == "trainer" and key in TRAINER_RESERVED:
-        raise ConfigError(f"{source}: trainer.{key} is set by conv3t; use {TRAINER_RESERVED[key]} instead")
-    extra = _EXTRA_KEYS.get(where)
-    if extra is not None and key in extra():
-        return True
-    raise _unknown(key, where, [*known, *(extra() if extra is not None else ())], source)
+# ------------------------------------------------------------------------------------------------- coercion
+_NAMES = {int: "an integer", float: "a number", bool: "true/false", str: "a string", dict: "a mapping",
+          tuple: "a list"}  # fmt: skip
+
+
+def _error(source: str, path: str, what: str, value: Any) -> ConfigError:
+    return ConfigError(f"{source}: {path} must be {what}, got {value!r}")
+
+
+def _scalar(value: Any, kind: type, path: str, source: str) -> Any:
+    """``value`` as ``kind`` (int, float, bool, str), or raise; bools never pass as numbers."""
+    if isinstance(value, bool) and kind is not bool:
+        raise _error(source, path, _NAMES[kind], value)
+    if kind is float and isinstance(value, int | float | str):
+        try:
+            return float(value)
+        except ValueError:
+            raise _error(source, path, "a number", value) from None
+    if kind is int and isinstance(value, int | float | str):
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise _error(source, path, "an integer", value) from None
+        if isinstance(number, float) and not number.is_integer():
+            raise _error(source, path, "an integer", value)
+        return int(number)
+    if isinstance(value, kind):
+        return value
+    raise _error(source, path, _NAMES.get(kind, kind.__name__), value)
+
+
+def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
+    """``value`` converted to the type ``hint`` (a schema field's annotation)."""
+    if hint is Any:
+        return copy.deepcopy(value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in args if a is not type(None)]
+        if value is None:
+            if len(options) < len(args):
+                return None
+            raise ConfigError(f"{source}: {path} must not be null")
+        # the option whose kind matches the value first (a mapping to dict, a list to tuple), then coercions
+        for option in sorted(options, key=lambda a: not isinstance(value, typing.get_origin(a) or a)):
+            try:
+                return _coerce(value, option, path, source)
+            except ConfigError:
+                continue
+        raise _error(source, path, " or ".join(_NAMES.get(typing.get_origin(a) or a, str(a)) for a in options), value)
+    if value is None:
+        raise ConfigError(f"{source}: {path} must not be null")
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise _error(source, path, "a mapping", value)
+        return copy.deepcopy(dict(value))
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _error(source, path, "a list", value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{path}[{i}]", source) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _error(source, path, f"a list of {len(args)}", value)
+        return tuple(_coerce(v, a, f"{path}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
+    return _scalar(value, hint, path, source)
+
+
+def _check_bounds(value: Any, meta: Mapping[str, Any], path: str, source: str) -> None:
+    """The field's ``choices`` (strings) and numeric bounds (numbers, and every number of a tuple)."""
+    choices = meta.get("choices")
+    if choices is not None and isinstance(value, str) and value not in choices:
+        raise ConfigError(f"{source}: {path} must be one of {list(choices)}, got {value!r}")
+    numbers = value if isinstance(value, tuple) else (value,)
+    for number in numbers:
+        if not isinstance(number, int | float) or isinstance(number, bool):
+            continue
+        for bound, ok, word in (("ge", number.__ge__, ">="), ("gt", number.__gt__, ">"),
+                                ("le", number.__le__, "<="), ("lt", number.__lt__, "<")):  # fmt: skip
+            if meta.get(bound) is not None and not ok(meta[bound]):
+                raise ConfigError(f"{source}: {path} must be {word} {meta[bound]:g}, got {value!r}")
+
+
+def read_section(cls: type, raw: Any, where: str, source: str) -> Any:
+    """An instance of the schema dataclass ``cls`` from the mapping ``raw`` (YAML section ``where``).
+
+    Missing keys take the field's default; required ones (no default) must be given; unknown keys are errors
+    unless the section has a ``rest`` field that accepts them (:func:`accepts_extra`).
+    """
+    label = where or "the config"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: {label} must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get(REST)}
+    rest_field = next((f.name for f in dataclasses.fields(cls) if f.metadata.get(REST)), None)
+    values: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in raw.items():
+        key = str(key)
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            if rest_field is None or not accepts_extra(where, key, source):
+                raise unknown_key(key, where, [*fields, *_extra_keys(where)], source)
+            rest[key] = copy.deepcopy(value)
+            continue
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = read_section(hint, value, path, source)
+            continue
+        values[key] = _coerce(value, hint, path, source)
+        _check_bounds(values[key], fields[key].metadata, path, source)
+    for name, f in fields.items():
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            path = f"{where}.{name}" if where else name
+            if dataclasses.is_dataclass(hints[name]):  # a required section: name its first required key
+                values[name] = read_section(hints[name], {}, path, source)
+                continue
+            raise ConfigError(f"{source}: {path} is required")
+    if rest_field is not None:
+        values[rest_field] = rest
+    return cls(**values)
+
+
+# ------------------------------------------------------------------------------------------------ relations
+def _check_data(data: Any, source: str) -> None:
+    """The ``data:`` options against the registered dataset kind's options, and their values as the kind
+    checks them when it is built (``data.test_crops must be 1 or 3``; building a source reads no file)."""
+    from conv3t.data.registry import (
+        create_source,
+        dataset_names,
+        dataset_options,
+        get_dataset,
+        is_required,
+        unknown_option_message,
+    )
+
+    try:
+        get_dataset(data.dataset)
+    except ValueError as err:
+        raise ConfigError(f"{source}: data.dataset: {err} (registered: {', '.join(dataset_names())})") from None
+    options = dataset_options(data.dataset)
+    for key in data.options:
+        if key not in options:
+            raise ConfigError(f"{source}: {unknown_option_message(str(key), data.dataset)}")
+    for key, default in options.items():
+        if is_required(default) and data.options.get(key) is None:
+            raise ConfigError(f"{source}: data.{key} is required for dataset {data.dataset!r}")
+    try:
+        create_source(data.dataset, data.options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: data ({data.dataset}): {err}") from None
+
+
+def _check_model(model: Any, source: str) -> None:
+    """``model.name`` is registered and ``model.kwargs`` are its keyword arguments; ``model.compile`` parses."""
+    from conv3t.models import model_spec
+
+    try:
+        spec = model_spec(model.name)
+    except ValueError as err:
+        raise ConfigError(f"{source}: model.name: {err}") from None
+    for key in model.kwargs:
+        if key not in spec.kwargs:
+            raise unknown_key(str(key), "model.kwargs", list(spec.kwargs), source)
+    try:
+        compile_options(model.compile)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def _check_strategy(spec: Mapping[str, Any], source: str) -> None:
@@ -261,140 +267,57 @@ def _check_strategy(spec: Mapping[str, Any], source: str) -> None:
     accepted = strategy_keys(name)
     for key in spec:
         if accepted is not None and key != "name" and key not in accepted:
-            raise _unknown(str(key), "trainer.strategy", ["name", *accepted], source)
+            raise unknown_key(str(key), "trainer.strategy", ["name", *accepted], source)
 
 
-def _coerce(value: Any, spec: Field, path: str, source: str) -> Any:
-    if value is None:
-        if spec.nullable or spec.types == (_ANY,):
-            return None
-        raise ConfigError(f"{source}: {path} must not be null")
-    if _ANY in spec.types:
-        return value
-    if isinstance(value, bool) and bool not in spec.types:
-        raise ConfigError(f"{source}: {path} must be {_names(spec.types)}, got {value!r}")
-    if isinstance(value, spec.types):
-        out = value
-    elif float in spec.types and isinstance(value, int | str):
-        try:
-            out = float(value)
-        except ValueError:
-            raise ConfigError(f"{source}: {path} must be a number, got {value!r}") from None
-    elif int in spec.types and isinstance(value, str | float):
-        try:
-            out = int(value) if isinstance(value, str) else value
-        except ValueError:
-            raise ConfigError(f"{source}: {path} must be an integer, got {value!r}") from None
-        if isinstance(out, float):
-            if not out.is_integer():
-                raise ConfigError(f"{source}: {path} must be an integer, got {value!r}")
-            out = int(out)
-    elif list in spec.types and isinstance(value, tuple):
-        out = list(value)
-    else:
-        raise ConfigError(f"{source}: {path} must be {_names(spec.types)}, got {value!r}")
-    if spec.choices is not None and out not in spec.choices:
-        raise ConfigError(f"{source}: {path} must be one of {list(spec.choices)}, got {out!r}")
-    return out
-
-
-def _names(types: tuple[type, ...]) -> str:
-    return " or ".join(
-        {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(t, t.__name__) for t in types
-    )
-
-
-def _validate(cfg: Any, schema: Mapping[str, Any], where: str, source: str) -> dict[str, Any]:
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{source}: {where or 'the config'} must be a mapping, got {type(cfg).__name__}")
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        if key not in schema:
-            if _is_extra_key(str(key), where, list(schema), source):
-                out[key] = copy.deepcopy(value)  # checked by lightning.Trainer itself
-            continue
-        spec = schema[key]
-        path = f"{where}.{key}" if where else str(key)
-        if spec is FREE:
-            if value is None:
-                value = {}
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{source}: {path} must be a mapping, got {value!r}")
-            out[key] = copy.deepcopy(dict(value))
-        elif isinstance(spec, Mapping):
-            out[key] = _validate({} if value is None else value, spec, path, source)
-        else:
-            out[key] = _coerce(value, spec, path, source)
-    for key, spec in schema.items():
-        if isinstance(spec, Field) and spec.required and out.get(key) is None:
-            path = f"{where}.{key}" if where else key
-            raise ConfigError(f"{source}: {path} is required")
-    return out
-
-
-def _check_data(data: Mapping[str, Any], source: str) -> None:
-    """The ``data:`` keys against the registered dataset's options (its signature) and loader keys."""
-    from conv3t.data.registry import (
-        LOADER_OPTIONS,
-        dataset_names,
-        dataset_options,
-        get_dataset,
-        is_required,
-        unknown_option_message,
-    )
-
-    name = data.get("dataset")
-    if not name:
-        raise ConfigError(f"{source}: data.dataset is required (one of {', '.join(dataset_names())})")
-    try:
-        get_dataset(name)
-    except ValueError as err:
-        raise ConfigError(f"{source}: {err}") from None
-    options = dataset_options(name)
-    for key in data:
-        if key != "dataset" and key not in LOADER_OPTIONS and key not in options:
-            raise ConfigError(f"{source}: {unknown_option_message(str(key), name)}")
-    for key, default in options.items():
-        if is_required(default) and data.get(key) is None:
-            raise ConfigError(f"{source}: data.{key} is required for dataset {name!r}")
-
-
-def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
-    """Check ``cfg`` against the schema, fill in defaults, coerce types; returns a new dict.
-
-    Raises :class:`ConfigError` naming ``source`` and the offending key.
-    """
-    full = merge(default_config(), cfg)
-    out = _validate(full, SCHEMA, "", source)
-    _check_data(out["data"], source)
-    try:
-        compile_options(out["model"]["compile"])
-    except ValueError as err:
-        raise ConfigError(f"{source}: {err}") from None
-    if out["sched"]["name"] == "plateau" and out["sched"]["warmup_epochs"] > 0:
+def _check_relations(cfg: ExperimentConfig, source: str) -> None:
+    """Checks that involve more than one key (each error names the keys)."""
+    sched = cfg.sched
+    if sched.name == "plateau" and sched.warmup_epochs > 0:
         raise ConfigError(f"{source}: sched.warmup_epochs is not supported with sched.name=plateau")
-    from conv3t.train.protocol_checks import check_protocol
-
-    check_protocol(out, source)
-    if out["optim"]["lr"] <= 0:
-        raise ConfigError(f"{source}: optim.lr must be > 0, got {out['optim']['lr']}")
-    if isinstance(out["trainer"]["strategy"], Mapping):
-        _check_strategy(out["trainer"]["strategy"], source)
-    max_time = out["trainer"].get("max_time")
+    if sched.plateau_patience % sched.plateau_every_n_epochs:
+        raise ConfigError(
+            f"{source}: sched.plateau_patience ({sched.plateau_patience} epochs) must be a multiple of "
+            f"sched.plateau_every_n_epochs ({sched.plateau_every_n_epochs}): the rate can only change at a check"
+        )
+    if isinstance(cfg.trainer.strategy, Mapping):
+        _check_strategy(cfg.trainer.strategy, source)
+    max_time = cfg.trainer.extra.get("max_time")
     if isinstance(max_time, int | float) and not isinstance(max_time, bool):  # YAML read 1:00:00:00 in base 60
         raise ConfigError(
             f'{source}: trainer.max_time must be quoted "DD:HH:MM:SS" or a mapping such as {{hours: 20}}, got the '
             f"number {max_time} (YAML reads an unquoted 1:00:00:00 as a base-60 number)"
         )
-    if out["checkpoint"]["every_n_epochs"] < 1:
-        raise ConfigError(f"{source}: checkpoint.every_n_epochs must be >= 1")
-    betas = out["optim"]["betas"]
-    if len(betas) != 2 or not all(isinstance(b, int | float) for b in betas):
-        raise ConfigError(f"{source}: optim.betas must be two numbers, got {betas!r}")
+
+
+def validate_config(
+    cfg: Mapping[str, Any] | ExperimentConfig, source: str = "config", *, check_data: bool = True
+) -> ExperimentConfig:
+    """Check a raw config mapping completely and return it typed, with every default filled in.
+
+    Raises :class:`ConfigError` naming ``source`` and the offending dotted key. An :class:`ExperimentConfig`
+    built in code (its dataclasses check nothing themselves) is checked the same way, through its plain form.
+    ``check_data=False`` leaves out the check of the ``data`` keys against the registered dataset kind (a
+    checkpoint's model loads where the dataset plugin it was trained on is not installed).
+    """
+    if isinstance(cfg, ExperimentConfig):
+        cfg = cfg.to_dict()
+    if isinstance(cfg, Mapping):
+        misplaced = sorted(k for k in ("name", "dataset", "lr", "max_epochs", "batch_size") if k in cfg)
+        if misplaced:  # a flat config: say which section the key belongs in
+            raise ConfigError(
+                f"{source}: {misplaced[0]!r} must sit in its section (model.name, data.dataset, optim.lr, "
+                "trainer.max_epochs, data.batch_size); see configs/ for the layout"
+            )
+    out = read_section(ExperimentConfig, cfg, "", source)
+    _check_model(out.model, source)
+    if check_data:
+        _check_data(out.data, source)
+    _check_relations(out, source)
     return out
 
 
-def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """Read a YAML config, apply dotted ``overrides`` (``{"optim.lr": 0.01}``) and validate it."""
     path = Path(path)
     try:
@@ -411,39 +334,98 @@ def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | Non
         raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(raw).__name__}")
     cfg = validate_config(raw, source=str(path))
     if overrides:
-        cfg = validate_config(apply_overrides(cfg, overrides), source=f"{path} (with command-line overrides)")
+        cfg = validate_config(apply_overrides(raw, overrides), source=f"{path} (with command-line overrides)")
     return cfg
 
 
-def apply_overrides(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Set dotted keys: ``{"trainer.max_epochs": 3}`` sets ``cfg["trainer"]["max_epochs"] = 3``.
+def config_text(cfg: ExperimentConfig) -> str:
+    """The resolved config as YAML text (what ``config.yaml`` holds and ``--dry-run`` prints)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None)
 
-    Keys must exist in the schema (free-form sections such as ``data`` accept new keys).
+
+def dump_config(cfg: ExperimentConfig, path: str | os.PathLike[str]) -> Path:
+    """Write the resolved config as YAML, atomically (temp file + rename)."""
+    from conv3t.files import atomic_write
+
+    path = Path(path)
+    atomic_write(path, config_text(cfg).encode())
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ overrides
+@dataclasses.dataclass(frozen=True)
+class OverrideKey:
+    """One ``--section.key`` option of the schema: its dotted name, type, default and allowed values."""
+
+    dotted: str
+    hint: Any
+    default: Any
+    meta: Mapping[str, Any]
+
+    def help(self) -> str:
+        """``float; default 0.001; > 0``: the type, the default and what is allowed."""
+        kind = getattr(self.hint, "__name__", None) or str(self.hint).replace("typing.", "")
+        kind = "any YAML value" if self.hint is Any else kind
+        parts = [kind, f"default {self.default!r}" if self.default is not dataclasses.MISSING else "required"]
+        if self.meta.get("choices"):
+            parts.append(f"one of {', '.join(map(str, self.meta['choices']))}")
+        words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        parts += [f"{word} {self.meta[b]:g}" for b, word in words.items() if self.meta.get(b) is not None]
+        return "; ".join(parts)
+
+
+def override_keys(cls: type = ExperimentConfig, prefix: str = "") -> list[OverrideKey]:
+    """Every leaf key of the schema as a dotted override, in YAML order (``rest`` fields left out: their keys
+    depend on the dataset kind / Lightning, and are accepted as overrides all the same)."""
+    hints = typing.get_type_hints(cls)
+    out: list[OverrideKey] = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get(REST):
+            continue
+        dotted = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += override_keys(hints[f.name], f"{dotted}.")
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out.append(OverrideKey(dotted, hints[f.name], to_plain(default), dict(f.metadata)))
+    return out
+
+
+def _takes_mapping(hint: Any) -> bool:
+    return hint is dict or typing.get_origin(hint) is dict or any(_takes_mapping(a) for a in typing.get_args(hint))
+
+
+def apply_overrides(raw: Mapping[str, Any] | ExperimentConfig, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Set dotted keys of a raw config: ``{"trainer.max_epochs": 3}`` sets ``raw["trainer"]["max_epochs"]``.
+
+    Keys must exist in the schema; below a mapping-valued key (``model.kwargs``, ``trainer.strategy``) and in
+    the ``data`` / ``trainer`` sections' extra keys any name is accepted here and checked by validation.
+    Returns a new raw mapping (validate it with :func:`validate_config`).
     """
-    out = copy.deepcopy(dict(cfg))
+    out = raw.to_dict() if isinstance(raw, ExperimentConfig) else copy.deepcopy(dict(raw))
     for dotted, value in overrides.items():
         parts = dotted.split(".")
+        cls: Any = ExperimentConfig  # None once below the schema (a mapping-valued key or an extra key)
         node: dict[str, Any] = out
-        schema: Any = SCHEMA
         for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(schema, Field) and dict in schema.types:
-                schema = FREE  # a leaf that may be a mapping (trainer.strategy): --trainer.strategy.name ddp
-            if schema is not FREE:
-                if not isinstance(schema, Mapping) or part not in schema:
-                    known = list(schema) if isinstance(schema, Mapping) else []
-                    if not isinstance(schema, Mapping) or not _is_extra_key(
-                        part, ".".join(parts[:i]), known, "command line"
-                    ):
-                        raise _unknown(part, ".".join(parts[:i]), known, "command line")
-                    schema = FREE
+            where, last = ".".join(parts[:i]), i == len(parts) - 1
+            if cls is not None:
+                fields = {f.name for f in dataclasses.fields(cls) if not f.metadata.get(REST)}
+                has_rest = len(fields) < len(dataclasses.fields(cls))
+                if part in fields:
+                    hint = typing.get_type_hints(cls)[part]
+                    cls = hint if dataclasses.is_dataclass(hint) else None
+                    if last and cls is not None:
+                        first = dataclasses.fields(cls)[0].name
+                        raise ConfigError(f"command line: {dotted} is a section; set one of its keys, e.g. "
+                                          f"{dotted}.{first}")  # fmt: skip
+                    if not last and cls is None and not _takes_mapping(hint):
+                        raise ConfigError(f"command line: {'.'.join(parts[: i + 1])} is a value, not a section")
+                elif has_rest and accepts_extra(where, part, "command line"):
+                    cls = None
                 else:
-                    schema = schema[part]
+                    raise unknown_key(part, where, [*fields, *_extra_keys(where)], "command line")
             if last:
-                if isinstance(schema, Mapping) and schema is not FREE:
-                    raise ConfigError(
-                        f"command line: {dotted} is a section; set one of its keys, e.g. {dotted}.{next(iter(schema))}"
-                    )
                 node[part] = value
             else:
                 child = node.get(part)
@@ -474,27 +456,13 @@ def parse_override_args(tokens: Sequence[str]) -> dict[str, Any]:
                 raise ConfigError(f"command line: override --{key} needs a value")
             text = tokens[i + 1]
             i += 2
-        try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError:
-            value = text
-        out[key] = value
+        out[key] = parse_value(text)
     return out
 
 
-def dump_config(cfg: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write the resolved config as YAML, atomically (temp file + rename)."""
-    from conv3t.files import atomic_write
-
-    path = Path(path)
-    text = yaml.safe_dump(_plain(cfg), sort_keys=False, default_flow_style=None)
-    atomic_write(path, text.encode())
-    return path
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
+def parse_value(text: str) -> Any:
+    """A command-line value read as YAML (``3``, ``0.01``, ``null``, ``[150, 224]``); other text stays text."""
+    try:
+        return yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        return text

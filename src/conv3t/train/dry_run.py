@@ -9,6 +9,7 @@ reported instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -16,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from conv3t.train.config import _plain
+from conv3t.train.config import config_text
+from conv3t.train.schema import ExperimentConfig, ModelConfig, TrainerConfig
 
 __all__ = ["DryRunReport", "dry_run", "steps_per_epoch"]
 
@@ -43,31 +43,30 @@ def steps_per_epoch(num_train: int, batch_size: int, world_size: int, accumulate
     return batches, math.ceil(batches / max(1, accumulate))
 
 
-def _world_size(trainer_cfg: Mapping[str, Any]) -> int | None:
-    devices, nodes = trainer_cfg.get("devices"), trainer_cfg.get("num_nodes") or 1
+def _world_size(trainer_cfg: TrainerConfig) -> int | None:
+    devices, nodes = trainer_cfg.devices, trainer_cfg.num_nodes
     if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
-        return devices * int(nodes)
+        return devices * nodes
     if isinstance(devices, list):
-        return len(devices) * int(nodes)
+        return len(devices) * nodes
     return None  # "auto" or -1: decided by the machine the job lands on
 
 
-def _weights_line(model_cfg: Mapping[str, Any]) -> tuple[str, bool]:
+def _weights_line(model_cfg: ModelConfig) -> tuple[str, bool]:
     """Where the initial weights come from, and False when the run could not get them."""
-    pretrained = model_cfg.get("pretrained")
-    init = model_cfg.get("init", "default")
+    pretrained, init = model_cfg.pretrained, model_cfg.init
     if pretrained is None:
         return f"weights: random initialisation (trained from scratch), init={init}", True
-    inflate = f"{model_cfg.get('inflate', 'repeat')}, transfer={model_cfg.get('transfer', 'all')}, init={init}"
+    inflate = f"{model_cfg.inflate}, transfer={model_cfg.transfer}, init={init}"
     if pretrained != "imagenet":
         found = Path(pretrained).is_file()
         return f"weights: 2D state dict {pretrained} ({'found' if found else 'MISSING'}), inflate={inflate}", found
     from conv3t.models import model_spec
     from conv3t.models.transfer import imagenet_checkpoint_path, imagenet_weights_url, offline
 
-    arch = model_spec(model_cfg["name"]).arch_2d
+    arch = model_spec(model_cfg.name).arch_2d
     if arch is None:
-        return f"weights: {model_cfg['name']} has no ImageNet counterpart", False
+        return f"weights: {model_cfg.name} has no ImageNet counterpart", False
     path = imagenet_checkpoint_path(arch)
     url = imagenet_weights_url(arch)
     if path.is_file():
@@ -89,7 +88,7 @@ def _data_check(data_cfg: Mapping[str, Any]) -> tuple[str, bool]:
     return report.format(), report.ok
 
 
-def dry_run(config: Mapping[str, Any], run_dir: str | os.PathLike[str], resume: bool = False) -> DryRunReport:
+def dry_run(config: ExperimentConfig, run_dir: str | os.PathLike[str], resume: bool = False) -> DryRunReport:
     """Check and describe the run of the validated ``config`` in ``run_dir``; nothing is trained or written.
 
     ``ok`` is False when the data check finds problems (missing root, unreadable lists, missing frames), the
@@ -100,27 +99,27 @@ def dry_run(config: Mapping[str, Any], run_dir: str | os.PathLike[str], resume: 
     from conv3t.train.module import build_model, resolve_class_weights
     from conv3t.train.run import checkpoint_paths
 
-    out = ["resolved config:", yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None).rstrip()]
-    check_text, ok = _data_check(config["data"])
+    out = ["resolved config:", config_text(config).rstrip()]
+    check_text, ok = _data_check(config.data.as_mapping())
     out += ["", "data check:", check_text]
     if not ok:
         out.append("dry run: the data check failed; fix the data settings above before queueing this job")
         return DryRunReport("\n".join(out), False)
     try:
-        dm = build_datamodule(config["data"])
+        dm = build_datamodule(config.data.as_mapping())
         dm.setup("fit")
-        weights = resolve_class_weights(config["loss"].get("class_weights"), dm)
-        model = build_model({**config["model"], "pretrained": None}, len(dm.classes))
+        weights = resolve_class_weights(config.loss.class_weights, dm)
+        model = build_model(dataclasses.replace(config.model, pretrained=None), len(dm.classes))
     except (TypeError, ValueError, KeyError, OSError) as err:
         out.append(f"dry run: cannot build the run from its data / model settings: {type(err).__name__}: {err}")
         return DryRunReport("\n".join(out), False)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    weights_line, weights_ok = _weights_line(config["model"])
-    out += ["", f"model: {config['model']['name']}, {len(dm.classes)} classes, {trainable:,} trainable parameters"
+    weights_line, weights_ok = _weights_line(config.model)
+    out += ["", f"model: {config.model.name}, {len(dm.classes)} classes, {trainable:,} trainable parameters"
             f" ({total:,} in all)", weights_line]  # fmt: skip
     if weights is not None:
-        out.append(f"class weights ({config['loss']['class_weights']}): " + ", ".join(f"{w:.4f}" for w in weights))
+        out.append(f"class weights ({config.loss.class_weights}): " + ", ".join(f"{w:.4f}" for w in weights))
     out += _schedule_lines(config, len(dm.train_set), len(dm.val_set))
     out += _output_lines(Path(run_dir), resume, checkpoint_paths(run_dir)[0])
     if not weights_ok:
@@ -128,25 +127,25 @@ def dry_run(config: Mapping[str, Any], run_dir: str | os.PathLike[str], resume: 
     return DryRunReport("\n".join(out), weights_ok)
 
 
-def _schedule_lines(config: Mapping[str, Any], num_train: int, num_val: int) -> list[str]:
-    tr, data, sched, stop = config["trainer"], config["data"], config["sched"], config["early_stop"]
-    batch = int(data.get("batch_size") or 8)
+def _schedule_lines(config: ExperimentConfig, num_train: int, num_val: int) -> list[str]:
+    tr, sched, stop = config.trainer, config.sched, config.early_stop
+    batch = config.data.batch_size
     world = _world_size(tr)
-    batches, steps = steps_per_epoch(num_train, batch, world or 1, int(tr.get("accumulate_grad_batches") or 1))
+    batches, steps = steps_per_epoch(num_train, batch, world or 1, tr.accumulate_grad_batches)
     where = f"{world} process(es)" if world else "1 process (trainer.devices is 'auto': divide by the devices used)"
     lines = [
         f"data: {num_train} training clips, {num_val} validation clips; batch {batch} per device",
         f"steps per epoch: {batches} batches per device, {steps} optimizer steps, on {where}",
-        f"epochs: at most {tr['max_epochs']}; optimiser {config['optim']['name']} lr {config['optim']['lr']:g}",
+        f"epochs: at most {tr.max_epochs}; optimiser {config.optim.name} lr {config.optim.lr:g}",
     ]
-    if sched["name"] == "plateau":
+    if sched.name == "plateau":
         lines.append(
-            f"schedule: plateau on val/top1, x{sched['plateau_factor']:g} after {sched['plateau_patience']} epochs "
-            f"without improvement, checked every {sched['plateau_every_n_epochs']} epoch(s)"
+            f"schedule: plateau on val/top1, x{sched.plateau_factor:g} after {sched.plateau_patience} epochs "
+            f"without improvement, checked every {sched.plateau_every_n_epochs} epoch(s)"
         )
     else:
-        lines.append(f"schedule: {sched['name']}, warm-up {sched['warmup_epochs']:g} epoch(s)")
-    lines.append(f"early stopping: {stop['rule']}")
+        lines.append(f"schedule: {sched.name}, warm-up {sched.warmup_epochs:g} epoch(s)")
+    lines.append(f"early stopping: {stop.rule}")
     return lines
 
 

@@ -13,7 +13,6 @@ are kept too, with every validation's metrics (:attr:`VideoClassifier.val_histor
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +23,9 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from conv3t.nn import randomize_temporal_parameters
+from conv3t.train.config import validate_config
 from conv3t.train.optim import build_optimizer, build_scheduler
+from conv3t.train.schema import ExperimentConfig, LossConfig, ModelConfig
 
 __all__ = [
     "VideoClassifier",
@@ -37,24 +38,23 @@ __all__ = [
 ]
 
 
-def build_model(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+def build_model(model_cfg: ModelConfig, num_classes: int) -> nn.Module:
     """``create_model`` from the ``model`` config section."""
     from conv3t.models import create_model
 
     model = create_model(
-        model_cfg["name"],
+        model_cfg.name,
         num_classes=num_classes,
-        pretrained=model_cfg.get("pretrained"),
-        inflate=str(model_cfg.get("inflate", "repeat")),
-        transfer=str(model_cfg.get("transfer", "all")),
-        init=str(model_cfg.get("init", "default")),
-        aux_logits=bool(model_cfg.get("aux_logits", True)),
-        **dict(model_cfg.get("kwargs") or {}),
+        pretrained=model_cfg.pretrained,
+        inflate=model_cfg.inflate,
+        transfer=model_cfg.transfer,
+        init=model_cfg.init,
+        aux_logits=model_cfg.aux_logits,
+        **model_cfg.kwargs,
     )
-    init = float(model_cfg.get("temporal_init") or 0.0)
-    if init > 0:
-        randomize_temporal_parameters(model, init, per_channel=bool(model_cfg.get("temporal_init_per_channel")))
-    if model_cfg.get("channels_last_3d"):
+    if model_cfg.temporal_init > 0:
+        randomize_temporal_parameters(model, model_cfg.temporal_init, per_channel=model_cfg.temporal_init_per_channel)
+    if model_cfg.channels_last_3d:
         model = model.to(memory_format=torch.channels_last_3d)
     return model
 
@@ -105,7 +105,7 @@ def training_label_counts(dataset: Any, num_classes: int) -> list[int]:
     return [int(found.get(c, 0)) for c in range(num_classes)]
 
 
-def resolve_class_weights(setting: Any, datamodule: Any) -> list[float] | None:
+def resolve_class_weights(setting: str | Sequence[float] | None, datamodule: Any) -> list[float] | None:
     """``loss.class_weights`` as numbers: ``"inverse_frequency"`` is computed from ``datamodule``'s training
     set (set up here); a list or None is returned unchanged."""
     if setting != "inverse_frequency":
@@ -128,18 +128,21 @@ class VideoClassifier(L.LightningModule):
     """Train / validate a video classifier built from the config.
 
     Args:
-        config: the validated experiment config (see :mod:`conv3t.train.config`); stored as hyperparameters
-            (plain types only, so checkpoints load with ``torch.load(weights_only=True)``).
+        config: the experiment config (:class:`~conv3t.train.schema.ExperimentConfig`). It is stored as
+            hyperparameters in its plain form (:meth:`ExperimentConfig.to_dict`: plain types only, so checkpoints
+            load with ``torch.load(weights_only=True)``); a plain mapping, as checkpoints hold it, is validated
+            into an ``ExperimentConfig`` first, so ``load_from_checkpoint`` reads checkpoints written before the
+            config was typed (keys added since take their defaults).
         num_classes: classifier size.
         classes: class names, index = label (stored for the exported ``model.json``).
-        model: an already built network; built from ``config["model"]`` when omitted.
-        class_weights: ``(C,)`` per-class loss weights; default: ``config["loss"]["class_weights"]`` when that
+        model: an already built network; built from ``config.model`` when omitted.
+        class_weights: ``(C,)`` per-class loss weights; default: ``config.loss.class_weights`` when that
             is a list (``"inverse_frequency"`` must be resolved by the caller from the training labels).
     """
 
     def __init__(
         self,
-        config: Mapping[str, Any],
+        config: ExperimentConfig | Mapping[str, Any],
         num_classes: int,
         classes: Sequence[str] | None = None,
         model: nn.Module | None = None,
@@ -149,17 +152,18 @@ class VideoClassifier(L.LightningModule):
         classes = [str(c) for c in classes] if classes is not None else [str(i) for i in range(num_classes)]
         if len(classes) != num_classes:
             raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
+        # the data keys are the data module's business: a model loads without its dataset kind installed
+        self.config = validate_config(config, source="VideoClassifier config", check_data=False)
         self.save_hyperparameters(
-            {"config": copy.deepcopy(dict(config)), "num_classes": int(num_classes), "classes": classes}
+            {"config": self.config.to_dict(), "num_classes": int(num_classes), "classes": classes}
         )
-        self.config = self.hparams["config"]
         self.classes = classes
         self.num_classes = int(num_classes)
-        self.model = model if model is not None else build_model(self.config["model"], self.num_classes)
-        self.channels_last = bool(self.config["model"].get("channels_last_3d", False))
-        self.aux_weight = float(self.config["loss"]["aux_weight"])
-        self.label_smoothing = float(self.config["loss"]["label_smoothing"])
-        self.register_buffer("class_weights", _class_weights(self.config["loss"], class_weights, num_classes), False)
+        self.model = model if model is not None else build_model(self.config.model, self.num_classes)
+        self.channels_last = self.config.model.channels_last_3d
+        self.aux_weight = self.config.loss.aux_weight
+        self.label_smoothing = self.config.loss.label_smoothing
+        self.register_buffer("class_weights", _class_weights(self.config.loss, class_weights, num_classes), False)
         self.register_buffer("train_pred_counts", torch.zeros(self.num_classes, dtype=torch.long), False)
         self.lr_history: list[dict[str, Any]] = []  # {"epoch", "lr": [per parameter group]} at each epoch start
         self.val_history: list[dict[str, float]] = []  # every validation's metrics (sanity checks excluded)
@@ -241,20 +245,20 @@ class VideoClassifier(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.model, self.config["optim"])
+        optimizer = build_optimizer(self.model, self.config.optim)
         total = int(self.trainer.estimated_stepping_batches)
         max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
         if self.trainer.max_steps and self.trainer.max_steps > 0:
             per_epoch = _steps_per_epoch(self.trainer) or total / max_epochs
         else:
             per_epoch = total / max_epochs
-        sched = build_scheduler(optimizer, self.config["sched"], total_steps=total, steps_per_epoch=per_epoch)
+        sched = build_scheduler(optimizer, self.config.sched, total_steps=total, steps_per_epoch=per_epoch)
         return {"optimizer": optimizer, "lr_scheduler": sched}
 
 
-def _class_weights(loss_cfg: Mapping[str, Any], given: Sequence[float] | None, num_classes: int) -> Tensor | None:
+def _class_weights(loss_cfg: LossConfig, given: Sequence[float] | None, num_classes: int) -> Tensor | None:
     """The ``(C,)`` float32 weights to use, or None for plain cross-entropy; wrong lengths name the key."""
-    setting = loss_cfg.get("class_weights")
+    setting = loss_cfg.class_weights
     if given is None and isinstance(setting, str):
         raise ValueError(f"loss.class_weights={setting!r} needs the training labels: pass class_weights")
     weights = given if given is not None else setting

@@ -18,13 +18,13 @@ every group's rate by ``plateau_factor`` when validation top-1 stops improving, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from conv3t.nn import TEMPORAL_PARAMETER_NAMES, conv3t_layers
+from conv3t.train.schema import OptimConfig, SchedConfig
 
 __all__ = [
     "TEMPORAL_PARAMETER_NAMES",
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-def parameter_groups(model: nn.Module, optim_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+def parameter_groups(model: nn.Module, optim_cfg: OptimConfig) -> list[dict[str, Any]]:
     """Split ``model``'s trainable parameters into temporal / no-decay / decay groups (empty groups dropped).
 
     Each group carries a ``name`` key (``"temporal"``, ``"no_decay"``, ``"decay"``) so logs can tell them apart.
@@ -56,34 +56,30 @@ def parameter_groups(model: nn.Module, optim_cfg: Mapping[str, Any]) -> list[dic
             no_decay.append(p)
         else:
             decay.append(p)
-    lr = float(optim_cfg["lr"])
-    temporal_lr = optim_cfg.get("temporal_lr")
+    lr = optim_cfg.lr
     groups = [
-        {"name": "decay", "params": decay, "lr": lr, "weight_decay": float(optim_cfg["weight_decay"])},
-        {"name": "no_decay", "params": no_decay, "lr": lr, "weight_decay": float(optim_cfg["norm_weight_decay"])},
+        {"name": "decay", "params": decay, "lr": lr, "weight_decay": optim_cfg.weight_decay},
+        {"name": "no_decay", "params": no_decay, "lr": lr, "weight_decay": optim_cfg.norm_weight_decay},
         {
             "name": "temporal",
             "params": temporal,
-            "lr": float(temporal_lr) if temporal_lr is not None else lr,
-            "weight_decay": float(optim_cfg["temporal_weight_decay"]),
+            "lr": optim_cfg.temporal_lr if optim_cfg.temporal_lr is not None else lr,
+            "weight_decay": optim_cfg.temporal_weight_decay,
         },
     ]
     return [g for g in groups if g["params"]]
 
 
-def build_optimizer(model: nn.Module, optim_cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, optim_cfg: OptimConfig) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD (with momentum) over :func:`parameter_groups`."""
     groups = parameter_groups(model, optim_cfg)
-    name = optim_cfg["name"]
-    lr = float(optim_cfg["lr"])
+    name, lr = optim_cfg.name, optim_cfg.lr
     if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=tuple(optim_cfg["betas"]))
+        return torch.optim.Adam(groups, lr=lr, betas=optim_cfg.betas)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=tuple(optim_cfg["betas"]))
+        return torch.optim.AdamW(groups, lr=lr, betas=optim_cfg.betas)
     if name == "sgd":
-        return torch.optim.SGD(
-            groups, lr=lr, momentum=float(optim_cfg["momentum"]), nesterov=bool(optim_cfg["nesterov"])
-        )
+        return torch.optim.SGD(groups, lr=lr, momentum=optim_cfg.momentum, nesterov=optim_cfg.nesterov)
     raise ValueError(f"optim.name must be adam, adamw or sgd, got {name!r}")
 
 
@@ -133,26 +129,26 @@ class CheckedPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, sched_cfg: Mapping[str, Any], total_steps: int, steps_per_epoch: float
+    optimizer: torch.optim.Optimizer, sched_cfg: SchedConfig, total_steps: int, steps_per_epoch: float
 ) -> dict[str, Any]:
     """A Lightning ``lr_scheduler`` config dict for ``optimizer``.
 
     ``total_steps`` is the number of optimizer steps of the whole run, ``steps_per_epoch`` of one epoch (used
     to turn ``warmup_epochs`` into steps).
     """
-    kind = sched_cfg["name"]
+    kind = sched_cfg.name
     if kind == "plateau":
-        every = int(sched_cfg.get("plateau_every_n_epochs", 1))
+        every = sched_cfg.plateau_every_n_epochs
         plateau = CheckedPlateau(
             optimizer,
-            factor=float(sched_cfg["plateau_factor"]),
-            patience_checks=int(sched_cfg["plateau_patience"]) // every,
+            factor=sched_cfg.plateau_factor,
+            patience_checks=sched_cfg.plateau_patience // every,
             every_n_epochs=every,
-            threshold=float(sched_cfg.get("plateau_threshold", 0.0)),
+            threshold=sched_cfg.plateau_threshold,
         )
         return {"scheduler": plateau, "interval": "epoch", "monitor": "val/top1", "strict": False}
-    warmup = round(float(sched_cfg["warmup_epochs"]) * steps_per_epoch)
-    min_ratio = float(sched_cfg["min_lr_ratio"])
+    warmup = round(sched_cfg.warmup_epochs * steps_per_epoch)
+    min_ratio = sched_cfg.min_lr_ratio
 
     # A closure (not a callable object) keeps LambdaLR.state_dict free of pickled code.
     def factor(step: int) -> float:

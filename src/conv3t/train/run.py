@@ -18,6 +18,7 @@ atomically and read back with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -34,9 +35,10 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from conv3t.train.artifacts import export_model, model_info, write_confusion_matrix, write_json
 from conv3t.train.checkpoint import AtomicCheckpointIO, CheckpointError, RNGStateCallback, load_checkpoint_file
 from conv3t.train.compiling import apply_compile, compile_options
-from conv3t.train.config import ConfigError, _plain, dump_config
+from conv3t.train.config import ConfigError, dump_config, validate_config
 from conv3t.train.module import VideoClassifier, resolve_class_weights
 from conv3t.train.requeue import RequeueOnSignal, hpc_checkpoints
+from conv3t.train.schema import ExperimentConfig, LoggingConfig
 from conv3t.train.stopping import build_stopping_callbacks, stop_record
 from conv3t.train.trainer_options import build_strategy
 
@@ -74,19 +76,18 @@ def checkpoint_paths(run_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     return d / f"{LAST}.ckpt", d / f"{BEST}.ckpt"
 
 
-def _loggers(config: Mapping[str, Any], run_dir: Path) -> list[Any]:
+def _loggers(cfg: LoggingConfig, run_dir: Path) -> list[Any]:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     out: list[Any] = []
-    cfg = config["logging"]
-    if cfg["tensorboard"]:
+    if cfg.tensorboard:
         if not tensorboard_available():
             raise ConfigError(
                 "logging.tensorboard is true but the `tensorboard` package is not installed: "
                 "pip install 'conv3t[tensorboard]', or set logging.tensorboard: false (CSV logs only)"
             )
         out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", default_hp_metric=False))
-    if cfg["csv"] or not out:
+    if cfg.csv or not out:
         out.append(CSVLogger(save_dir=str(run_dir), name="logs"))
     return out
 
@@ -114,7 +115,7 @@ def _progress_bar(kind: str) -> L.Callback | None:
 
 
 def build_trainer(
-    config: Mapping[str, Any], run_dir: Path, extra_callbacks: Sequence[L.Callback] = (), enable_logging: bool = True
+    config: ExperimentConfig, run_dir: Path, extra_callbacks: Sequence[L.Callback] = (), enable_logging: bool = True
 ) -> tuple[L.Trainer, dict[str, Any]]:
     """The Lightning Trainer for ``config`` and the checkpoint callbacks (``{"best": ..., "last": [...]}``)."""
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -122,7 +123,7 @@ def build_trainer(
     from conv3t.data import SkippedSamplesReport
 
     ckpt_dir = run_dir / CHECKPOINT_DIR
-    ck = config["checkpoint"]
+    ck = config.checkpoint
     callbacks: list[L.Callback] = [RNGStateCallback(), SkippedSamplesReport()]
     last_cbs = [
         ModelCheckpoint(
@@ -130,24 +131,24 @@ def build_trainer(
             filename=LAST,
             monitor=None,
             save_top_k=1,
-            every_n_epochs=ck["every_n_epochs"],
+            every_n_epochs=ck.every_n_epochs,
             enable_version_counter=False,
         )
     ]
-    if ck["every_n_train_steps"]:
+    if ck.every_n_train_steps:
         last_cbs.append(
             ModelCheckpoint(
                 dirpath=ckpt_dir,
                 filename=LAST,
                 monitor=None,
                 save_top_k=1,
-                every_n_train_steps=ck["every_n_train_steps"],
+                every_n_train_steps=ck.every_n_train_steps,
                 enable_version_counter=False,
             )
         )
     callbacks += last_cbs
     best_cb = None
-    if ck["save_best"]:
+    if ck.save_best:
         best_cb = ModelCheckpoint(
             dirpath=ckpt_dir,
             filename=BEST,
@@ -158,13 +159,13 @@ def build_trainer(
             enable_version_counter=False,
         )
         callbacks.append(best_cb)
-    bar = _progress_bar(config["logging"]["progress_bar"])
+    bar = _progress_bar(config.logging.progress_bar)
     if bar is not None:
         callbacks.append(bar)
-    loggers = _loggers(config, run_dir) if enable_logging else []
+    loggers = _loggers(config.logging, run_dir) if enable_logging else []
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    callbacks += build_stopping_callbacks(config.get("early_stop") or {})
+    callbacks += build_stopping_callbacks(config.early_stop)
     callbacks += list(extra_callbacks)
     from lightning.fabric.plugins.environments import SLURMEnvironment
 
@@ -172,8 +173,8 @@ def build_trainer(
         requeue = RequeueOnSignal(run_dir)
         requeue.install()
         callbacks.append(requeue)
-    kwargs = {k: v for k, v in config["trainer"].items() if v is not None}
-    kwargs["strategy"] = build_strategy(kwargs.get("strategy", "auto"))
+    kwargs = config.trainer.arguments()
+    kwargs["strategy"] = build_strategy(config.trainer.strategy)
     user_plugins = kwargs.pop("plugins", None) or []
     plugins = [AtomicCheckpointIO(), *(user_plugins if isinstance(user_plugins, list) else [user_plugins])]
     try:
@@ -201,7 +202,7 @@ def _resume_point(run_dir: Path, resume: bool) -> Path | None:
     return max(candidates, key=lambda p: (p.stat().st_mtime_ns, p in hpc))  # same time: the requeue one
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool, config: Mapping[str, Any]) -> Path | None:
+def _prepare_run_dir(run_dir: Path, resume: bool, config: ExperimentConfig) -> Path | None:
     last, _ = checkpoint_paths(run_dir)
     start = _resume_point(run_dir, resume)
     if resume and start is None:
@@ -210,20 +211,28 @@ def _prepare_run_dir(run_dir: Path, resume: bool, config: Mapping[str, Any]) -> 
         if start != last:
             log.info("continuing from the SLURM requeue checkpoint %s", start)
         load_checkpoint_file(start)  # fail early, naming the file, if it is corrupt
-        saved = run_dir / "config.yaml"
-        if saved.is_file():
-            import yaml
-
-            old = yaml.safe_load(saved.read_text()) or {}
-            changed = _diff(old, _plain(config))
-            if changed:
-                log.warning("resuming with a config that differs from %s in: %s", saved, ", ".join(changed))
+        _warn_if_changed(run_dir / "config.yaml", config)
         return start
     if last.is_file():
         raise RunDirError(
             f"{run_dir} already holds a run ({last}); pass --resume to continue it, or choose another --out"
         )
     return None
+
+
+def _warn_if_changed(saved: Path, config: ExperimentConfig) -> None:
+    """Log the keys in which ``config`` differs from the run's ``config.yaml`` (both with defaults filled in,
+    so a file written before a key existed differs only where a value does)."""
+    if not saved.is_file():
+        return
+    import yaml
+
+    old = yaml.safe_load(saved.read_text()) or {}
+    with contextlib.suppress(ConfigError):  # a file that no longer validates is compared as written
+        old = validate_config(old, source=str(saved), check_data=False).to_dict()
+    changed = _diff(old, config.to_dict())
+    if changed:
+        log.warning("resuming with a config that differs from %s in: %s", saved, ", ".join(changed))
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -235,18 +244,18 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
-def _cache_clips(config: Mapping[str, Any], dm: Any, progress: Callable[[int, int, str], None] | None) -> None:
+def _cache_clips(config: ExperimentConfig, dm: Any, progress: Callable[[int, int, str], None] | None) -> None:
     from conv3t.train.cache import cache_dataset
 
     dm.setup("fit")
-    cache = config["cache"]
-    flip_map = dict(getattr(dm.train_set, "flip_label_map", {}) or {}) if cache["flip"] else None
+    cache = config.cache
+    flip_map = dict(getattr(dm.train_set, "flip_label_map", {}) or {}) if cache.flip else None
     reverse_map = None
-    if cache["reverse"]:
+    if cache.reverse:
         reverse_map = dm.source.reverse_label_map()
         if reverse_map is None:
             raise ValueError(f"cache.reverse: time reversal is not label-safe for dataset {dm.dataset!r}")
-    workers = int(config["data"].get("num_workers") or 0) or min(2, os.cpu_count() or 1)
+    workers = config.data.num_workers or min(2, os.cpu_count() or 1)
     dm.train_set = cache_dataset(
         dm.train_set,
         workers,
@@ -260,21 +269,21 @@ def _cache_clips(config: Mapping[str, Any], dm: Any, progress: Callable[[int, in
 
 
 def _build(
-    config: Mapping[str, Any], cache_progress: Callable[[int, int, str], None] | None
+    config: ExperimentConfig, cache_progress: Callable[[int, int, str], None] | None
 ) -> tuple[Any, VideoClassifier]:
     """The data module and the LightningModule of ``config``; settings that cannot be built -> ConfigError."""
     from conv3t.data import build_datamodule
 
     try:  # errors here come from the data / model settings; later ones are not re-worded
-        dm = build_datamodule(config["data"])
+        dm = build_datamodule(config.data.as_mapping())
         classes = dm.classes
-        weights = resolve_class_weights(config["loss"].get("class_weights"), dm)
+        weights = resolve_class_weights(config.loss.class_weights, dm)
         module = VideoClassifier(config, num_classes=len(classes), classes=classes, class_weights=weights)
     except (TypeError, ValueError, KeyError) as err:
         raise ConfigError(f"cannot build the run from its data / model settings: {type(err).__name__}: {err}") from err
-    dm.sample_seed = int(config["seed"])
-    apply_compile(module.model, compile_options(config["model"].get("compile", False)))  # in place: same state dict
-    if config["cache"]["clips"]:
+    dm.sample_seed = config.seed
+    apply_compile(module.model, compile_options(config.model.compile))  # in place: same state dict
+    if config.cache.clips:
         _cache_clips(config, dm, cache_progress)
     return dm, module
 
@@ -295,22 +304,22 @@ def _use_best_weights(trainer: L.Trainer, module: VideoClassifier, dm: Any, best
 
 
 def _write_outputs(
-    config: Mapping[str, Any], run_dir: Path, trainer: L.Trainer, module: VideoClassifier, dm: Any, **record: Any
+    config: ExperimentConfig, run_dir: Path, trainer: L.Trainer, module: VideoClassifier, dm: Any, **record: Any
 ) -> None:
     """Rank 0's files: confusion matrix, exported weights, metrics.json (``record`` adds to it)."""
     from conv3t.data import SkippedSamplesReport
 
     if module.last_confusion is not None:
-        write_confusion_matrix(module.last_confusion, dm.classes, run_dir, title=config["model"]["name"])
+        write_confusion_matrix(module.last_confusion, dm.classes, run_dir, title=config.model.name)
     export_model(module.model, run_dir, model_info(config, dm.classes, dm.num_frames, dm.size))
     skips = next(cb for cb in trainer.callbacks if isinstance(cb, SkippedSamplesReport))
     summary = {
-        "model": config["model"]["name"],
+        "model": config.model.name,
         "metrics": dict(module.last_val_metrics),
         "epochs_completed": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
         **record,
-        "early_stop": stop_record(str((config.get("early_stop") or {}).get("rule", "none")), trainer.callbacks),
+        "early_stop": stop_record(config.early_stop.rule, trainer.callbacks),
         "lr_history": list(module.lr_history),  # this process's epochs (since the last resume)
         "val_history": list(module.val_history),
         "class_weights": module.class_weights.tolist() if module.class_weights is not None else None,
@@ -325,7 +334,7 @@ def _write_outputs(
 
 
 def train(
-    config: Mapping[str, Any],
+    config: ExperimentConfig | Mapping[str, Any],
     run_dir: str | os.PathLike[str],
     resume: bool = False,
     *,
@@ -335,8 +344,9 @@ def train(
     """Train the model described by the validated ``config``; outputs go to ``run_dir``.
 
     Args:
-        config: a validated config (:func:`conv3t.train.config.load_config`).
-        run_dir: output folder; created if needed.
+        config: the experiment (:func:`conv3t.train.config.load_config`); a plain mapping is validated first.
+        run_dir: output folder; created once the config is valid and the data module, model and trainer are
+            built, so a config that cannot run leaves no folder behind.
         resume: continue from ``run_dir/checkpoints/last.ckpt`` (epoch, step, optimizer, scheduler, RNG, loader
             position), or from a newer SLURM requeue checkpoint ``run_dir/hpc_ckpt_N.ckpt``, which is also used
             without ``resume``.
@@ -346,17 +356,18 @@ def train(
     Raises:
         RunDirError: ``run_dir`` has a run but ``resume`` is False, or ``resume`` without a checkpoint.
         CheckpointError: the checkpoint to resume from is corrupt (the message names the file).
-        ConfigError: the data / model / trainer settings cannot be built.
+        ConfigError: the config is invalid, or its data / model / trainer settings cannot be built.
     """
+    config = validate_config(config, source="conv3t.train.run.train")
     run_dir = Path(run_dir)
     ckpt = _prepare_run_dir(run_dir, resume, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # inside Lightning, not actionable here
-    L.seed_everything(int(config["seed"]), workers=True, verbose=False)
+    L.seed_everything(config.seed, workers=True, verbose=False)
     dm, module = _build(config, cache_progress)
     trainer, ck = build_trainer(config, run_dir, extra_callbacks)
+    run_dir.mkdir(parents=True, exist_ok=True)  # the first write: everything above is built and checked
     zero = bool(trainer.is_global_zero)
     if zero:
         dump_config(config, run_dir / "config.yaml")

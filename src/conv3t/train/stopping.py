@@ -14,12 +14,14 @@ Either way the run's ``metrics.json`` gets an ``early_stop`` record (:func:`stop
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+
+from conv3t.train.schema import EarlyStopConfig
 
 __all__ = ["PaperEarlyStopping", "build_stopping_callbacks", "is_collapsed", "paper_check_epochs", "stop_record"]
 
@@ -53,14 +55,12 @@ class PaperEarlyStopping(L.Callback):
     Reads ``val/top1`` and ``val/loss`` from the trainer's metrics and the module's ``train_pred_counts``.
     """
 
-    def __init__(
-        self, check_from_epoch: int = 9, check_every_n_epochs: int = 5, collapse_epochs: int = 0,
-        collapse_fraction: float = 0.5,
-    ) -> None:  # fmt: skip
-        self.check_from_epoch = int(check_from_epoch)
-        self.check_every_n_epochs = int(check_every_n_epochs)
-        self.collapse_epochs = int(collapse_epochs)
-        self.collapse_fraction = float(collapse_fraction)
+    def __init__(self, rule: EarlyStopConfig | None = None) -> None:
+        rule = rule if rule is not None else EarlyStopConfig(rule="paper")
+        self.check_from_epoch = rule.check_from_epoch
+        self.check_every_n_epochs = rule.check_every_n_epochs
+        self.collapse_epochs = rule.collapse_epochs
+        self.collapse_fraction = rule.collapse_fraction
         self.last_top1 = -math.inf
         self.last_loss = math.inf
         self.collapsed = 0
@@ -119,29 +119,21 @@ class PaperEarlyStopping(L.Callback):
             trainer.should_stop = True
 
 
-def build_stopping_callbacks(stop_cfg: Mapping[str, Any]) -> list[L.Callback]:
+def build_stopping_callbacks(stop_cfg: EarlyStopConfig) -> list[L.Callback]:
     """The callbacks of the ``early_stop`` section (empty for ``rule: none``)."""
-    rule = stop_cfg.get("rule", "none")
-    if rule == "lightning":
+    if stop_cfg.rule == "lightning":
         return [
             EarlyStopping(
-                monitor=str(stop_cfg["monitor"]),
-                mode=str(stop_cfg["mode"]),
-                patience=int(stop_cfg["patience"]),
-                min_delta=float(stop_cfg["min_delta"]),
+                monitor=stop_cfg.monitor,
+                mode=stop_cfg.mode,
+                patience=stop_cfg.patience,
+                min_delta=stop_cfg.min_delta,
                 strict=True,
                 check_finite=True,
             )
         ]
-    if rule == "paper":
-        return [
-            PaperEarlyStopping(
-                check_from_epoch=int(stop_cfg["check_from_epoch"]),
-                check_every_n_epochs=int(stop_cfg["check_every_n_epochs"]),
-                collapse_epochs=int(stop_cfg["collapse_epochs"]),
-                collapse_fraction=float(stop_cfg["collapse_fraction"]),
-            )
-        ]
+    if stop_cfg.rule == "paper":
+        return [PaperEarlyStopping(stop_cfg)]
     return []
 
 
