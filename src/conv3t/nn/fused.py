@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch._subclasses.fake_tensor import is_fake
 from torch.autograd import forward_ad
 
 from conv3t.nn.sampling import composed_step_matrices, cumulative_sampling_matrices, whole_pixel_tolerance
@@ -63,31 +64,40 @@ def _geometry(height: int, width: int, like: Tensor) -> tuple[Any, ...]:
     (``k - 1`` and ``k + 1`` per axis, NaN-padded like ``idx``: the whole pixels next to pixel ``k``) and
     ``tolerance``, the :func:`~conv3t.nn.sampling.whole_pixel_tolerance` of the kernel.
     """
+    if is_fake(like):
+        # FakeTensorMode (torch.compile's tracing, the fake-CUDA tests) reports the real device: cached real
+        # constants would meet fake tensors, and fake ones cached would reach every later real forward
+        return _build_geometry(height, width, like)
     key = (height, width, like.dtype, like.device)
     if key not in _constants:
-        with torch.no_grad():
-            opts = {"dtype": like.dtype, "device": like.device}
-
-            def coords(k: int) -> Tensor:
-                return torch.linspace(-1.0, 1.0, k, **opts) if k > 1 else torch.zeros(1, **opts)
-
-            xs, ys = coords(width), coords(height)
-            base = torch.complex(xs.repeat(height), ys.repeat_interleave(width))
-            half = torch.tensor([(width - 1) / 2, (height - 1) / 2], **opts)
-            idx = torch.full((max(height, width), 2), float("nan"), **opts)
-            idx[:width, 0] = torch.arange(width, **opts)
-            idx[:height, 1] = torch.arange(height, **opts)
-            flip = half * torch.tensor([1.0, -1.0], **opts)
-            signs = torch.tensor([1.0, -1.0, 1.0, -1.0], **opts).view(4, 1, 1)
-            eye = torch.eye(height * width, **opts)
-            around = torch.stack((idx - 1, idx + 1)).unsqueeze(-1)
-            idx = torch.stack((idx, idx - 1)).unsqueeze(-1)
-            ends = torch.stack((base, torch.ones_like(base)), dim=-1)
-            first = torch.tensor([1.0, 0.0], **opts).to(base.dtype)
-            tolerance = whole_pixel_tolerance(like.dtype, height, width)
-            half, flip = half.view(2, 1, 1, 1), flip.view(2, 1)
-            _constants[key] = (base, half, idx, flip, signs, eye, ends, first, around, tolerance)
+        _constants[key] = _build_geometry(height, width, like)
     return _constants[key]
+
+
+def _build_geometry(height: int, width: int, like: Tensor) -> tuple[Any, ...]:
+    """The constants :func:`_geometry` returns, built on ``like``'s dtype and device."""
+    with torch.no_grad():
+        opts = {"dtype": like.dtype, "device": like.device}
+
+        def coords(k: int) -> Tensor:
+            return torch.linspace(-1.0, 1.0, k, **opts) if k > 1 else torch.zeros(1, **opts)
+
+        xs, ys = coords(width), coords(height)
+        base = torch.complex(xs.repeat(height), ys.repeat_interleave(width))
+        half = torch.tensor([(width - 1) / 2, (height - 1) / 2], **opts)
+        idx = torch.full((max(height, width), 2), float("nan"), **opts)
+        idx[:width, 0] = torch.arange(width, **opts)
+        idx[:height, 1] = torch.arange(height, **opts)
+        flip = half * torch.tensor([1.0, -1.0], **opts)
+        signs = torch.tensor([1.0, -1.0, 1.0, -1.0], **opts).view(4, 1, 1)
+        eye = torch.eye(height * width, **opts)
+        around = torch.stack((idx - 1, idx + 1)).unsqueeze(-1)
+        idx = torch.stack((idx, idx - 1)).unsqueeze(-1)
+        ends = torch.stack((base, torch.ones_like(base)), dim=-1)
+        first = torch.tensor([1.0, 0.0], **opts).to(base.dtype)
+        tolerance = whole_pixel_tolerance(like.dtype, height, width)
+        half, flip = half.view(2, 1, 1, 1), flip.view(2, 1)
+        return (base, half, idx, flip, signs, eye, ends, first, around, tolerance)
 
 
 def _matrices_forward(packed: Tensor, height: int, width: int) -> tuple[Tensor, tuple[Tensor, ...]]:
