@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ import _common
 
 
 def _leaves(node: Any, path: tuple = ()) -> list[tuple]:
-    if isinstance(node, dict):
-        return [leaf for k, v in node.items() for leaf in _leaves(v, (*path, k))] or [path]
+    """Paths of the typed config's settings: every dataclass field, recursively (a mapping is one setting)."""
+    if dataclasses.is_dataclass(node):
+        return [leaf for f in dataclasses.fields(node) for leaf in _leaves(getattr(node, f.name), (*path, f.name))]
     return [path]
 
 
@@ -27,8 +27,8 @@ def _changed(value: Any) -> Any:
         return value + 1
     if isinstance(value, str):
         return value + "x"
-    if isinstance(value, list):
-        return [*value, 1]
+    if isinstance(value, list | tuple):
+        return type(value)([*value, 1])
     if value is None:
         return "x"
     if isinstance(value, dict):
@@ -36,17 +36,21 @@ def _changed(value: Any) -> Any:
     raise TypeError(type(value))
 
 
-def _set(cfg: dict, path: tuple, value: Any) -> dict:
-    out = copy.deepcopy(cfg)
-    node = out
-    for k in path[:-1]:
-        node = node[k]
-    node[path[-1]] = value
-    return out
+def _get(cfg: Any, path: tuple) -> Any:
+    for k in path:
+        cfg = getattr(cfg, k)
+    return cfg
+
+
+def _set(cfg: Any, path: tuple, value: Any) -> Any:
+    """A copy of the frozen config with one setting replaced (unvalidated: the key must not depend on checks)."""
+    if len(path) == 1:
+        return dataclasses.replace(cfg, **{path[0]: value})
+    return dataclasses.replace(cfg, **{path[0]: _set(getattr(cfg, path[0]), path[1:], value)})
 
 
 @pytest.fixture(scope="module")
-def config() -> dict:
+def config() -> Any:
     return _common.base_config({})
 
 
@@ -57,10 +61,7 @@ def test_every_config_setting_is_part_of_the_key(config):
     for path in leaves:
         if path == ("model", "pretrained"):
             continue  # a path: keyed by the file's bytes (below)
-        node: Any = config
-        for k in path:
-            node = node[k]
-        assert _common.run_key(_set(config, path, _changed(node)), code="c") != key, path
+        assert _common.run_key(_set(config, path, _changed(_get(config, path))), code="c") != key, path
 
 
 def test_code_version_is_part_of_the_key(config):
