@@ -102,7 +102,7 @@ def test_the_report_ranks_measures_and_explains_the_planted_network(tmp_path, mo
     assert (top.loc[2, "measured_rotation"], top.loc[3, "measured_rotation"]) == ("cw", "ccw")
     assert (top.loc[4, "measured_zoom"], top.loc[5, "measured_zoom"]) == ("in", "out")
     assert pd.isna(ranking.set_index("channel").loc[8, "parameters_agree"])  # untuned (dead): empty
-    records = json.loads((tmp_path / "report" / "predictions.json").read_text())
+    records = json.loads((tmp_path / "report" / "predictions.json").read_text())["predictions"]
     assert [r["video"] for r in records] == ["translate_right", "translate_left"]
     for record, channel in zip(records, (0, 1)):
         assert record["top"][0]["class"] == record["video"]

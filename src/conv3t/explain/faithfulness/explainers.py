@@ -47,7 +47,14 @@ def conv3t_explainer(
         for value, name, c in ranked[:top_channels]:
             if value > 0:
                 credited[name] = (*credited.get(name, ()), c)
-        return Explanation(channels=credited, frame_importance=importance, gradcam=cam, channel_scores=scores)
+        return Explanation(
+            channels=credited,
+            frame_importance=importance,
+            gradcam=cam,
+            channel_scores=scores,
+            gradcam_layer=where,
+            method="conv3t",
+        )
 
     return explain
 

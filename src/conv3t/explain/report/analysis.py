@@ -243,6 +243,7 @@ def _check(
                 batch_size=8,
                 classes=classes,
                 explainer=conv3t_explainer(layers, record.cam_layer or None),
+                pixel_std=info.std,
             )
             results.append(check.evaluate(clip.clip, target, explanation_of(record)))
     return tuple(results)

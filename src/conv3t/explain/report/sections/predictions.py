@@ -17,7 +17,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
 from conv3t.explain.attribution import PredictionExplanation
-from conv3t.explain.faithfulness import FaithfulnessResult
+from conv3t.explain.faithfulness import FaithfulnessResult, summarise
 from conv3t.explain.measured import prediction_sentence
 from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
@@ -46,11 +46,13 @@ def prediction_sections(ctx: ReportContext) -> list[Section]:
 def write_predictions(
     ctx: ReportContext, records: list[PredictionExplanation], checks: list[FaithfulnessResult] | None
 ) -> None:
-    """``predictions.json``: each record, with its ``faithfulness`` object when the checks ran."""
+    """``predictions.json``: ``{"predictions": [each record, with its ``faithfulness`` object when the checks
+    ran], "faithfulness_summary": the checks over the clips (None when they did not run)}``."""
     entries = [r.to_json() for r in records]
     for entry, check in zip(entries, checks or []):
         entry["faithfulness"] = check.to_json()
-    write_json(entries, ctx.out / "predictions.json")
+    summary = summarise(checks).to_json() if checks else None
+    write_json({"predictions": entries, "faithfulness_summary": summary}, ctx.out / "predictions.json")
 
 
 def _section(
