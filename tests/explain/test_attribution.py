@@ -107,7 +107,6 @@ def test_explain_predictions_records():
         assert rec.cam is not None and rec.cam.shape == (4, 8, 8)
 
 
-
 def three_logit_model() -> nn.Sequential:
     """Logits ``(0, 1, 5) * sum(x)`` through a 1x1x1 convolution ("0"): class 2 wins on positive clips."""
     fc = nn.Linear(1, 3, bias=False)
