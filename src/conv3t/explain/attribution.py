@@ -158,6 +158,8 @@ class PredictionExplanation:
     Attributes:
         video: the clip's name.
         top: ``[{"class": str, "probability": float}, ...]``, most probable first.
+        target: the logit index of the top class, the class explained (the report checks this index; a class
+            name need not identify it).
         channels: ``[{"layer", "channel", "attribution", "reading"}, ...]``: the channels with the largest
             positive attribution to the top class, largest first; ``reading`` is the channel's measured motion
             reading in words ("" when not measured).
@@ -168,6 +170,7 @@ class PredictionExplanation:
 
     video: str
     top: list[dict[str, Any]]
+    target: int
     channels: list[dict[str, Any]]
     frame_importance: list[float]
     cam: Tensor | None = None
@@ -175,10 +178,11 @@ class PredictionExplanation:
     label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``predictions.json`` record: ``video``, ``top``, ``channels``, ``frame_importance``."""
+        """The ``predictions.json`` record: ``video``, ``top``, ``target``, ``channels``, ``frame_importance``."""
         return {
             "video": self.video,
             "top": self.top,
+            "target": self.target,
             "channels": self.channels,
             "frame_importance": self.frame_importance,
         }
@@ -244,6 +248,7 @@ def explain_predictions(
             PredictionExplanation(
                 video=str(name),
                 top=top,
+                target=int(target),
                 channels=chosen,
                 frame_importance=[float(v) for v in frame_importance(model, clip, target)[0]],
                 cam=grad_cam(model, cam_layer, clip, target)[0],

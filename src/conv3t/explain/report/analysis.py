@@ -235,7 +235,6 @@ def _check(
     results = []
     for i, (record, clip) in enumerate(zip(records, clips)):
         with progress.step(f"faithfulness: clip {i + 1} of {len(records)}"):
-            target = classes.index(record.top[0]["class"]) if record.top[0]["class"] in classes else 0
             check = Faithfulness(
                 model,
                 draws=options.faithfulness_draws,
@@ -245,5 +244,5 @@ def _check(
                 explainer=conv3t_explainer(layers, record.cam_layer or None),
                 pixel_std=info.std,
             )
-            results.append(check.evaluate(clip.clip, target, explanation_of(record)))
+            results.append(check.evaluate(clip.clip, record.target, explanation_of(record)))
     return tuple(results)
