@@ -53,7 +53,7 @@ def test_the_planted_explanation_credits_the_decisive_channels_and_frames() -> N
     _, _, e = _explained()
     assert dict(e.channels) == {"conv1": DECISIVE_CHANNELS}
     assert set(e.frame_importance.topk(len(DECISIVE_FRAMES)).indices.tolist()) == set(DECISIVE_FRAMES)
-    assert e.method == "conv3t" and e.gradcam_layer == "conv1"
+    assert e.method == "conv3t/integrated_gradients" and e.gradcam_layer == "conv1"
 
 
 @pytest.mark.slow
@@ -179,6 +179,7 @@ def test_p_after_credited_equals_a_direct_computation_with_own_hooks() -> None:
     assert abs(r.channel_ablation.logit_after_credited - logits[0, TARGET].item()) < 1e-4
 
 
+@pytest.mark.slow
 def test_spatial_deletion_uses_morf_and_lerf_and_log_spaced_fractions() -> None:
     net, clip, e = _explained()
     r = Faithfulness(net, draws=19, seed=0, randomise=False).evaluate(clip, TARGET, e)
@@ -193,6 +194,7 @@ def test_spatial_deletion_uses_morf_and_lerf_and_log_spaced_fractions() -> None:
     assert v.passed is None and "resolution" in v.sentence
 
 
+@pytest.mark.slow
 def test_randomisation_is_a_sanity_check_with_a_cascade_in_execution_order() -> None:
     net, clip, e = _explained()
     net.train()
@@ -211,6 +213,7 @@ def test_randomisation_is_a_sanity_check_with_a_cascade_in_execution_order() -> 
     assert net.training and all(m.training for m in net.modules())
 
 
+@pytest.mark.slow
 def test_the_randomisation_verdict_agrees_across_seeds() -> None:
     net, clip, e = _explained()
     verdicts = {

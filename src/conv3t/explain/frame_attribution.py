@@ -32,6 +32,7 @@ from conv3t.explain.attribution import _check_clips, _targets, frame_importance,
 from conv3t.explain.saliency import frozen_parameters, model_device
 
 __all__ = [
+    "DEFAULT_FRAME_ATTRIBUTION",
     "FRAME_ATTRIBUTIONS",
     "FrameAttribution",
     "first_order_frame_attribution",
@@ -39,6 +40,10 @@ __all__ = [
     "integrated_frame_attribution",
     "mean_frame_clip",
 ]
+
+#: The frame attribution conv3t's explainer and report show (the one that passes its checks on the demo models,
+#: RESULTS.md section 5); input x gradient is kept beside it as a labelled comparison.
+DEFAULT_FRAME_ATTRIBUTION = "integrated_gradients"
 
 #: The frame attributions :func:`frame_attribution` computes, with the label a table or a page shows.
 FRAME_ATTRIBUTIONS: dict[str, str] = {
