@@ -143,7 +143,7 @@ def test_the_readme_example_runs_as_printed() -> None:
     namespace: dict = {}
     exec(compile(code, "README.md (faithfulness example)", "exec"), namespace)
     result = namespace["result"]
-    assert result.channel_ablation.draws <= 20 and len(result.verdicts) == 7
+    assert result.channel_ablation.draws <= 20 and len(result.verdicts) == 10  # 4 faithfulness, 6 sanity
     assert {v.kind for v in result.verdicts} == {"faithfulness", "sanity"}
     assert result.randomisation[0].layers_randomised == ("fc",)
 

@@ -51,7 +51,12 @@ from conv3t.explain.faithfulness.results import (
     RandomisationTest,
 )
 from conv3t.explain.faithfulness.summary import summarise
-from conv3t.explain.faithfulness.verdicts import ablation_verdict, curve_verdict, randomisation_verdicts
+from conv3t.explain.faithfulness.verdicts import (
+    ablation_verdict,
+    curve_verdict,
+    random_logit_verdicts,
+    randomisation_verdicts,
+)
 
 __all__ = ["Faithfulness", "eval_mode", "frame_counts"]
 
@@ -149,6 +154,7 @@ class Faithfulness:
         self.min_frames, self.exact_frames = min_frames, exact_frames
         self.pixel_std = None if pixel_std is None else [float(v) for v in pixel_std]
         self.randomisation_seeds, self.batchnorm = randomisation_seeds, batchnorm
+        self._classes = 0  # the model's class count, set by each evaluate's first forward pass
 
     summarise = staticmethod(summarise)
 
@@ -193,7 +199,9 @@ class Faithfulness:
                     exact_frames=self.exact_frames,
                 )  # fmt: skip
             spatial = self._spatial(x, target, explanation, coarse, generator)
-            cascade, tests = self._randomisation(x, target, explanation, explainer, ran, coarse, generator)
+            cascade, tests, logit_tests, other = self._randomisation(
+                x, target, explanation, explainer, ran, coarse, generator
+            )
         verdicts = [] if ablation is None else [ablation_verdict(ablation, label)]
         for check, curve in (
             ("frame_deletion", deletion),
@@ -203,7 +211,11 @@ class Faithfulness:
             if curve is not None:
                 verdicts.append(curve_verdict(check, curve, label))
         verdicts += randomisation_verdicts(tests)
-        return FaithfulnessResult(int(target), ablation, deletion, insertion, spatial, cascade, tuple(verdicts), tests)
+        other_label = self.classes[other] if self.classes and 0 <= other < len(self.classes) else f"class {other}"
+        verdicts += random_logit_verdicts(logit_tests, label, other_label)
+        return FaithfulnessResult(
+            int(target), ablation, deletion, insertion, spatial, cascade, tuple(verdicts), tests, logit_tests, other
+        )
 
     def _explainer(self, explanation: Explanation) -> Explainer:
         if self.explainer is not None:
@@ -261,6 +273,7 @@ class Faithfulness:
                 )
         coarse = _coarse(explanation, shapes)
         before = (float(torch.softmax(logits, 1)[0, target]), float(logits[0, target]))
+        self._classes = classes
         return before, widths, ran, coarse
 
     def _spatial(
@@ -292,9 +305,10 @@ class Faithfulness:
         ran: list[str],
         coarse: tuple[int, int, int] | None,
         generator: torch.Generator,
-    ) -> tuple[tuple[RandomisationStep, ...], tuple[RandomisationTest, ...]]:
+    ) -> tuple[tuple[RandomisationStep, ...], tuple[RandomisationTest, ...], tuple[RandomisationTest, ...], int]:
+        """The cascade, the randomisation tests, and the random-logit tests with the other class drawn."""
         if explainer is None:
-            return (), ()
+            return (), (), (), -1
         groups = self.layer_groups if self.layer_groups is not None else default_layer_groups(self.model, ran)
         reference, cascade, last = randomisation_cascade(
             self.model, x, target, explainer, groups, generator, self.batchnorm
@@ -303,7 +317,14 @@ class Faithfulness:
         randomised = [] if last is None else [last]
         for _ in range(self.randomisation_seeds - len(randomised)):
             randomised.append(fully_randomised(self.model, x, target, explainer, groups, generator, self.batchnorm))
-        return cascade, randomisation_tests(reference, randomised, coarse, generator)
+        tests = randomisation_tests(reference, randomised, coarse, generator)
+        classes = self._classes
+        if classes < 2:
+            return cascade, tests, (), -1
+        other = int(torch.randint(0, classes - 1, (1,), generator=generator))
+        other += int(other >= target)  # uniformly among the classes other than the target
+        other_explanation = explainer(self.model, x, other)
+        return cascade, tests, randomisation_tests(reference, [other_explanation], coarse, generator), other
 
 
 def _as_index(target: object) -> int:

@@ -247,7 +247,9 @@ class Verdict:
 
 @dataclass(frozen=True)
 class FaithfulnessResult:
-    """Everything :meth:`Faithfulness.evaluate` measured for one clip; a check left out is None (or empty)."""
+    """Everything :meth:`Faithfulness.evaluate` measured for one clip; a check left out is None (or empty).
+    ``random_logit_tests``: the target's explanation against that of ``random_logit_class``, a class drawn at
+    random among the others (``seeds`` 1, ``null_corr`` undefined)."""
 
     target: int
     channel_ablation: ChannelAblation | None
@@ -257,6 +259,8 @@ class FaithfulnessResult:
     randomisation: tuple[RandomisationStep, ...]
     verdicts: tuple[Verdict, ...]
     randomisation_tests: tuple[RandomisationTest, ...] = ()
+    random_logit_tests: tuple[RandomisationTest, ...] = ()
+    random_logit_class: int = -1
 
     def verdict(self, check: str) -> Verdict | None:
         """The verdict of ``check`` (e.g. ``"channel_ablation"``), None when it was not run."""
@@ -276,5 +280,7 @@ class FaithfulnessResult:
             "spatial_deletion": part(self.spatial_deletion),
             "randomisation": [s.to_json() for s in self.randomisation],
             "randomisation_tests": [t.to_json() for t in self.randomisation_tests],
+            "random_logit_class": self.random_logit_class,
+            "random_logit_tests": [t.to_json() for t in self.random_logit_tests],
             "verdicts": [v.to_json() for v in self.verdicts],
         }

@@ -14,7 +14,7 @@ import math
 from conv3t.explain.faithfulness.results import ChannelAblation, PerturbationCurve, RandomisationTest, Verdict
 from conv3t.explain.faithfulness.stats import ALPHA, RankTest
 
-__all__ = ["ALPHA", "ablation_verdict", "curve_verdict", "randomisation_verdicts"]
+__all__ = ["ALPHA", "ablation_verdict", "curve_verdict", "random_logit_verdicts", "randomisation_verdicts"]
 
 
 def _p(test: RankTest) -> str:
@@ -121,4 +121,24 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
             else "it survives the randomisation, so it explains little about what the model learned."
         )
         verdicts.append(Verdict(check, passed, head + tail, "sanity", t.p_value, t.trained_corr))
+    return verdicts
+
+
+def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, other: str) -> list[Verdict]:
+    """Class specificity (a sanity check): the explanation of ``label`` must not be significantly like that of
+    a random other class ``other`` (the same null as the randomisation tests, one comparison)."""
+    verdicts = []
+    for t in tests:
+        check, name = f"random_logit_{t.kind}", _NAMES[t.kind]
+        if t.p_value is None or not math.isfinite(t.trained_corr):
+            sentence = f"{name} is constant for {label} or for {other}: class specificity undefined."
+            verdicts.append(Verdict(check, None, sentence, "sanity"))
+            continue
+        passed = t.p_value > ALPHA
+        sentence = (
+            f"{name} of {label} and of a random other class ({other}) keep a rank correlation of "
+            f"{t.trained_corr:.2f}; unrelated explanations reach that with p = {t.p_value:.3g}: "
+            + ("it is specific to the class." if passed else "it is much the same whatever class is explained.")
+        )
+        verdicts.append(Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr))
     return verdicts

@@ -37,6 +37,9 @@ CHECKS = (
     ("randomisation_gradcam", "Grad-CAM changes with the weights"),
     ("randomisation_frame_importance", "frame importance changes with the weights"),
     ("randomisation_channels", "channel attribution changes with the weights"),
+    ("random_logit_gradcam", "Grad-CAM specific to the class"),
+    ("random_logit_frame_importance", "frame attribution specific to the class"),
+    ("random_logit_channels", "channel attribution specific to the class"),
 )
 _NAMES = dict(CHECKS)
 
@@ -161,7 +164,7 @@ def faithfulness_section(ctx: ReportContext) -> Section | None:
 def _unchanged(results: list[FaithfulnessResult]) -> Markup:
     """Plain sentences for explanations that survive the randomisation of the whole model."""
     out = Markup("")
-    for check, name in CHECKS[4:]:
+    for check, name in CHECKS[4:7]:
         failed = [v for r in results if (v := r.verdict(check)) is not None and v.passed is False]
         if failed:
             what = name.split(" changes")[0]
