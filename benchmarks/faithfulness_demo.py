@@ -65,7 +65,7 @@ def main() -> None:
             layers,
             frame_attribution=(args.frame_method, functools.partial(frame_attribution, method=args.frame_method)),
         )
-        results, start = [], time.perf_counter()
+        results, start, cpu = [], time.perf_counter(), time.process_time()
         for record, clip in zip(records, clips):
             t = time.perf_counter()
             check = Faithfulness(
@@ -85,8 +85,11 @@ def main() -> None:
                 for v in r.verdicts
             )
             print(f"seed {seed} {clip.name} ({record.top[0]['class']}): {time.perf_counter() - t:.1f} s  {marks}")
-        seconds = time.perf_counter() - start
-        print(f"seed {seed}: faithfulness stage {seconds:.1f} s for {len(clips)} clips; load {os.getloadavg()}")
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        print(
+            f"seed {seed}: faithfulness stage {seconds:.1f} s wall, {cpu:.1f} s CPU for {len(clips)} clips; "
+            f"load {os.getloadavg()}"
+        )
         _summary(f"seed {seed}", results)
         everything += results
     _summary(f"all {len(everything)} clips", everything)

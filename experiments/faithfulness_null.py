@@ -97,9 +97,13 @@ def main() -> None:
     parser.add_argument("--explanations", type=int, default=50)
     parser.add_argument("--draws", type=int, default=99)
     parser.add_argument("--kinds", nargs="+", default=["white", "smooth", "frames", "channels"])
+    parser.add_argument("--networks", nargs="+", default=["FramePlantedNet", "PlantedNet (3T)"])
+    parser.add_argument("--every", type=int, default=0, help="also print the rows so far every N explanations")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name, net, clip, target, layer, k, perfect in _networks():
+        if name not in args.networks:
+            continue
         if perfect is not None:
             start = time.perf_counter()
             r = Faithfulness(net, draws=args.draws, randomise=False).evaluate(clip, target, perfect)
@@ -114,24 +118,31 @@ def main() -> None:
                 check = Faithfulness(net, draws=args.draws, seed=i, randomise=False)
                 for v in check.evaluate(clip, target, _explanation(kind, net, clip, layer, k, g)).verdicts:
                     outcomes.setdefault(v.check, []).append((v.passed, v.p_value))
-            for check, rows in outcomes.items():
-                tested = [(p, q) for p, q in rows if p is not None]
-                passed = sum(bool(p) for p, _ in tested)
-                low, high = _wilson(passed, len(tested))
-                row = {
-                    "network": name,
-                    "kind": kind,
-                    "check": check,
-                    "explanations": len(rows),
-                    "testable": len(tested),
-                    "passed": passed,
-                    "rate": round(passed / len(tested), 3) if tested else None,
-                    "wilson95": [round(low, 3), round(high, 3)],
-                    "mean_p": round(sum(q for _, q in tested) / len(tested), 3) if tested else None,
-                    "alpha": ALPHA,
-                    "seconds": round(time.perf_counter() - start, 1),
-                }
-                print(json.dumps(row), flush=True)
+                if args.every and (i + 1) % args.every == 0 and i + 1 < args.explanations:
+                    _print(name, kind, outcomes, start)
+            _print(name, kind, outcomes, start)
+
+
+def _print(name: str, kind: str, outcomes: dict[str, list[tuple[bool | None, float | None]]], start: float) -> None:
+    """One JSON line per check: the pass rate so far with its Wilson 95 % interval."""
+    for check, rows in outcomes.items():
+        tested = [(p, q) for p, q in rows if p is not None]
+        passed = sum(bool(p) for p, _ in tested)
+        low, high = _wilson(passed, len(tested))
+        row = {
+            "network": name,
+            "kind": kind,
+            "check": check,
+            "explanations": len(rows),
+            "testable": len(tested),
+            "passed": passed,
+            "rate": round(passed / len(tested), 3) if tested else None,
+            "wilson95": [round(low, 3), round(high, 3)],
+            "mean_p": round(sum(q for _, q in tested) / len(tested), 3) if tested else None,
+            "alpha": ALPHA,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
