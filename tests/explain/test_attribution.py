@@ -103,7 +103,8 @@ def test_explain_predictions_records():
         assert len(rec.channels) == 1 and rec.channels[0]["layer"] == "0"
         assert sum(rec.frame_importance) == pytest.approx(1.0)
         assert rec.target == int(probs.argmax())
-        assert set(rec.to_json()) == {"video", "top", "target", "channels", "frame_importance"}
+        assert set(rec.to_json()) == {"video", "top", "target", "channels", "frame_importance", "frame_method"}
+        assert rec.frame_method == "input_x_gradient" and rec.frame_comparison is None  # the default here
         assert rec.cam is not None and rec.cam.shape == (4, 8, 8)
 
 

@@ -109,9 +109,9 @@ def test_the_faithfulness_checks_explain_the_recorded_top_class_index() -> None:
         model[0].weight.fill_(0.5)
         model[4].weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 3.0]]))
     clip = torch.rand(1, 4, 8, 8) + 0.5
-    records = explain_predictions(model, clip[None], ["a"], ["x", "y"], ["0"], top_channels=1)
+    records = explain_predictions(model, clip[None], ["a"], ["x", "y"], ["0"])  # as the report: 5 channels
     assert records[0].target == 2 and records[0].top[0]["class"] == "2"  # logit 2 has no name of its own
-    info = types.SimpleNamespace(classes=["x", "y"])  # as a model.json written before classes were checked
+    info = types.SimpleNamespace(classes=["x", "y"], std=(1.0,))  # a model.json before classes were checked
     options = analysis_module.ReportOptions(faithfulness_draws=2, device="cpu")
     results = analysis_module._check(model, [ReportClip("a", clip)], records, info, options, StepCounter(1, False))
     assert results[0].target == 2
