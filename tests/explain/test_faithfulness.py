@@ -202,7 +202,8 @@ def test_randomisation_is_a_sanity_check_with_a_cascade_in_execution_order() -> 
     r = Faithfulness(net, draws=2, seed=0).evaluate(clip, TARGET, e)
     assert [s.layers_randomised for s in r.randomisation] == [("fc",), ("fc", "time"), ("fc", "time", "conv1")]
     assert r.randomisation[0].frame_importance_rank_corr > 0.8  # the head alone: the time layer still decides
-    sanity = [v for v in r.verdicts if v.kind == "sanity"]
+    assert not any(v.check.startswith("family_") for v in r.verdicts)  # no Conv3T layer: no family checks
+    sanity = [v for v in r.verdicts if v.kind == "sanity" and v.check.startswith("randomisation_")]
     assert {v.check for v in sanity} == {
         "randomisation_gradcam",
         "randomisation_frame_importance",

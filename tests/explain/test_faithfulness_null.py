@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from planted import planted_clips, planted_net
 
 from conv3t.explain.faithfulness import ALPHA, Explanation, Faithfulness, explain_clip
+from conv3t.explain.faithfulness.randomise import KINDS
 
 
 def _setup():  # type: ignore[no-untyped-def]
@@ -44,3 +45,15 @@ def test_the_real_gradcam_of_the_planted_network_passes_spatial_deletion() -> No
     r = Faithfulness(net, draws=19, seed=0, randomise=False).evaluate(clip, 0, e)
     v = r.verdict("spatial_deletion")
     assert v.passed is True and v.p_value <= ALPHA, v.sentence
+
+
+@pytest.mark.slow
+def test_on_a_3t_network_the_frame_attribution_depends_on_the_learned_motion() -> None:
+    net, clip = _setup()
+    e = explain_clip(net, clip, 0, layers=["conv1"], cam_layer="conv1")
+    r = Faithfulness(net, draws=2, seed=0, randomisation_seeds=2).evaluate(clip, 0, e)
+    families = {v.check: v for v in r.verdicts if v.check.startswith("family_")}
+    assert set(families) == {f"family_{f}_{k}" for f in ("filters_2d", "temporal") for k in KINDS}
+    assert all(v.kind == "sanity" for v in families.values())
+    # randomising only the scale / rotation / translation of conv1 changes which frames carry the evidence
+    assert families["family_temporal_frame_importance"].passed is True

@@ -37,8 +37,10 @@ from conv3t.explain.faithfulness.channels import channel_ablation
 from conv3t.explain.faithfulness.frames import frame_counts, frame_curves
 from conv3t.explain.faithfulness.pixels import spatial_curve
 from conv3t.explain.faithfulness.randomise import (
+    FAMILIES,
     Explainer,
     default_layer_groups,
+    family_randomised,
     fully_randomised,
     randomisation_cascade,
     randomisation_tests,
@@ -318,6 +320,11 @@ class Faithfulness:
         for _ in range(self.randomisation_seeds - len(randomised)):
             randomised.append(fully_randomised(self.model, x, target, explainer, groups, generator, self.batchnorm))
         tests = randomisation_tests(reference, randomised, coarse, generator)
+        for family in FAMILIES:  # 3T networks: does the explanation depend on the learned motion at all?
+            changed = family_randomised(self.model, x, target, explainer, family, generator)
+            if changed is not None:
+                found = randomisation_tests(reference, [changed], coarse, generator)
+                tests += tuple(dataclasses.replace(t, kind=f"{family}/{t.kind}") for t in found)
         classes = self._classes
         if classes < 2:
             return cascade, tests, (), -1

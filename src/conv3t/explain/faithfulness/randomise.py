@@ -38,8 +38,10 @@ from torch import Tensor, nn
 from conv3t.explain.faithfulness.results import Explanation, RandomisationStep, RandomisationTest
 
 __all__ = [
+    "FAMILIES",
     "Explainer",
     "default_layer_groups",
+    "family_randomised",
     "randomisation_cascade",
     "randomisation_tests",
     "randomise_",
@@ -98,13 +100,13 @@ def randomise_(module: nn.Module, generator: torch.Generator, batchnorm: str = "
         raise ValueError(f"batchnorm must be 'keep' or 'reset', got {batchnorm!r}")
     with torch.no_grad():
         for p in module.parameters():
-            values = p.detach().double()
+            values = p.detach().float()
             mean = float(values.mean())
             std = float(values.std()) if p.numel() > 1 else 0.0
             if not std > 0:
                 std = abs(mean) or 1.0
-            draw = torch.randn(p.shape, generator=generator, dtype=torch.float64) * std + mean
-            p.copy_(draw.to(p))
+            # float32 draws: a ResNet's 33 M parameters in float64 took most of a randomisation's time
+            p.copy_((torch.randn(p.shape, generator=generator) * std + mean).to(p))
         if batchnorm == "reset":
             for m in module.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
@@ -178,6 +180,34 @@ def fully_randomised(
     copied = copy.deepcopy(model).eval()
     for name in groups:
         randomise_(copied.get_submodule(name), generator, batchnorm)
+    out = explainer(copied, clip, target)
+    del copied
+    return out
+
+
+#: The parameter families of a 3T network (issue 24 item 4b): its 2D filters, and its learned motion.
+FAMILIES = {"filters_2d": ("weight",), "temporal": ("scale", "rotation", "translation_x", "translation_y")}
+
+
+def family_randomised(
+    model: nn.Module, clip: Tensor, target: int, explainer: Explainer, family: str, generator: torch.Generator
+) -> Explanation | None:
+    """The explanation of a copy of ``model`` whose Conv3T layers have only one parameter family randomised (each
+    tensor by its own mean and std, as :func:`randomise_`); None when the model has no Conv3T layer with
+    temporal depth > 1."""
+    from conv3t.nn import Conv3T
+
+    copied = copy.deepcopy(model).eval()
+    layers = [m for m in copied.modules() if isinstance(m, Conv3T) and m.kernel_size[0] > 1]
+    if not layers:
+        return None
+    holder = nn.Module()
+    with torch.no_grad():
+        for layer in layers:
+            for name in FAMILIES[family]:
+                holder.p = getattr(layer, name)
+                randomise_(holder, generator)
+            layer.clear_kernel_cache()
     out = explainer(copied, clip, target)
     del copied
     return out

@@ -101,6 +101,10 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
     """One sanity verdict per explanation kind tested (module notes)."""
     verdicts = []
     for t in tests:
+        family, _, kind = t.kind.rpartition("/")
+        if family:
+            verdicts.append(_family_verdict(t, family, kind))
+            continue
         check, name = f"randomisation_{t.kind}", _NAMES[t.kind]
         if t.p_value is None or not math.isfinite(t.trained_corr):
             sentence = (
@@ -142,3 +146,20 @@ def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, othe
         )
         verdicts.append(Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr))
     return verdicts
+
+
+_FAMILY_NAMES = {"filters_2d": "2D filters", "temporal": "temporal parameters (the learned motion)"}
+
+
+def _family_verdict(t: RandomisationTest, family: str, kind: str) -> Verdict:
+    """3T networks: the explanation with one parameter family of every Conv3T layer randomised."""
+    check, name, what = f"family_{family}_{kind}", _NAMES[kind], _FAMILY_NAMES[family]
+    if t.p_value is None or not math.isfinite(t.trained_corr):
+        return Verdict(check, None, f"{name} is constant with the {what} randomised: undefined.", "sanity")
+    passed = t.p_value > ALPHA
+    sentence = (
+        f"with only the {what} of every 3T layer randomised {name} keeps a rank correlation of {t.trained_corr:.2f} "
+        f"with the trained model's; unrelated explanations reach that with p = {t.p_value:.3g}: "
+        + (f"it depends on the {what}." if passed else f"it does not depend on the {what}.")
+    )
+    return Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr)

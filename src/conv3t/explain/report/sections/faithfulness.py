@@ -40,6 +40,12 @@ CHECKS = (
     ("random_logit_gradcam", "Grad-CAM specific to the class"),
     ("random_logit_frame_importance", "frame attribution specific to the class"),
     ("random_logit_channels", "channel attribution specific to the class"),
+    ("family_filters_2d_gradcam", "3T: Grad-CAM depends on the 2D filters"),
+    ("family_filters_2d_frame_importance", "3T: frame attribution depends on the 2D filters"),
+    ("family_filters_2d_channels", "3T: channel attribution depends on the 2D filters"),
+    ("family_temporal_gradcam", "3T: Grad-CAM depends on the learned motion"),
+    ("family_temporal_frame_importance", "3T: frame attribution depends on the learned motion"),
+    ("family_temporal_channels", "3T: channel attribution depends on the learned motion"),
 )
 _NAMES = dict(CHECKS)
 
