@@ -3,6 +3,7 @@ against hand-computed values, a dense linear solve and properties of valid p-val
 
 from __future__ import annotations
 
+import ast
 import math
 
 import numpy as np
@@ -110,3 +111,21 @@ def test_road_noise_is_in_the_units_given_per_colour() -> None:
     hole = out[0][:, removed[0]]
     assert 0.07 < float(hole[0].std()) < 0.13 and 0.007 < float(hole[1].std()) < 0.013
     assert float(out[0][:, ~removed[0]].abs().max()) == 0.0
+
+
+def test_the_position_only_baseline_is_tested_on_each_clips_exact_table() -> None:
+    from planted import DECISIVE_FRAMES, frame_planted_clip, frame_planted_net
+
+    from conv3t.explain.faithfulness import Explanation, Faithfulness
+
+    net = frame_planted_net()
+    importance = torch.zeros(8)
+    importance[list(DECISIVE_FRAMES)] = 1.0
+    check = Faithfulness(net, randomise=False)
+    results = [check.evaluate(frame_planted_clip(s), 0, Explanation(frame_importance=importance)) for s in (0, 1)]
+    summary = Faithfulness.summarise(results)
+    deletion = summary.position_only[0]
+    # the planted frames are the same in every clip: position alone is as good as the explanation
+    assert deletion.kind == "baseline" and deletion.clips == 2 and deletion.passed == 2
+    assert set(ast.literal_eval(deletion.check.split("only ")[1])[:4]) == set(DECISIVE_FRAMES)
+    assert all(c.kind != "baseline" for c in summary.checks)

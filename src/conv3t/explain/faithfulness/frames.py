@@ -14,6 +14,8 @@ Ties in the explanation's importance are broken at random (seeded), so a constan
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -22,7 +24,7 @@ from conv3t.explain.faithfulness import perturb
 from conv3t.explain.faithfulness.results import PerturbationCurve
 from conv3t.explain.faithfulness.stats import RankTest, all_orders, exact_test, sequential_test
 
-__all__ = ["frame_counts", "frame_curves", "random_order"]
+__all__ = ["fixed_order_test", "frame_counts", "frame_curves", "random_order"]
 
 
 def random_order(scores: Tensor, generator: torch.Generator) -> Tensor:
@@ -78,8 +80,22 @@ def _exact(
         population = _all_aucs(table[:, 0], t, insertion)
         auc = _auc(table[rows, 0])
         test = exact_test(auc, population, lower=not insertion)
-        out.append(_curve(test, table[rows, 0], table[rows, 1], fractions, insertion))
+        curve = _curve(test, table[rows, 0], table[rows, 1], fractions, insertion)
+        out.append(dataclasses.replace(curve, order=tuple(order.tolist()), subset_table=tuple(table[:, 0].tolist())))
     return out[0], out[1]
+
+
+def fixed_order_test(curve: PerturbationCurve, order: tuple[int, ...], insertion: bool) -> RankTest | None:
+    """The exact test of another frame ``order`` on the clip of an exact ``curve`` (from its subset table, no
+    forward pass): e.g. a position-only order. None when the curve has no table."""
+    if not curve.subset_table:
+        return None
+    table = np.asarray(curve.subset_table)
+    t = len(order)
+    full = 2**t - 1
+    sets = np.concatenate([[0], np.cumsum(1 << np.asarray(order, dtype=np.int64))])
+    rows = full ^ sets if insertion else sets
+    return exact_test(_auc(table[rows]), _all_aucs(table, t, insertion), lower=not insertion)
 
 
 def _auc(values: np.ndarray, fractions: np.ndarray | None = None) -> float:

@@ -124,7 +124,9 @@ class PerturbationCurve:
 
     ``auc``: trapezoidal area over the fractions actually removed (or inserted), ``fractions`` (0..1), so in
     probability units 0..1; ``random_auc_*`` over the random orders compared. ``rule``: what "deleted" means.
-    ``road_residual``: the largest relative residual of the ROAD systems solved (spatial deletion).
+    ``road_residual``: the largest relative residual of the ROAD systems solved (spatial deletion). Exact frame
+    tests keep the explanation's ``order`` (ties broken) and ``subset_table``, the probability with each subset
+    of frames deleted (bit ``t`` of the index: frame ``t``), from which any other order is tested (not in JSON).
     ``logit_curve`` / ``logit_auc``: the same with the target's logit. ``lerf_curve``: least relevant first
     (spatial deletion). ``test``: the rank test of the checked statistic (``statistic`` says which; for frames
     the AUC, for pixels LeRF - MoRF AUC); ``effect``: exact tests (random mean - auc) / (random mean - best
@@ -146,6 +148,8 @@ class PerturbationCurve:
     statistic: str = "auc"
     effect: float | None = None
     road_residual: float | None = None
+    order: tuple[int, ...] = ()
+    subset_table: tuple[float, ...] = ()
 
     @property
     def p_value(self) -> float | None:
@@ -166,6 +170,7 @@ class PerturbationCurve:
             "statistic": self.statistic,
             "effect": _opt(self.effect),
             "road_residual": _opt(self.road_residual),
+            "order": list(self.order),
             "test": _test_json(self.test),
         }
 

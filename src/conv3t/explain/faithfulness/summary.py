@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from conv3t.explain.faithfulness.frames import fixed_order_test
 from conv3t.explain.faithfulness.results import FaithfulnessResult, _opt
 from conv3t.explain.faithfulness.stats import ALPHA, binomial_tail, fisher_combined, holm
 
@@ -62,10 +65,14 @@ class CheckSummary:
 
 @dataclass(frozen=True)
 class FaithfulnessSummary:
-    """Every check over the clips, faithfulness checks first; ``alpha`` the level used."""
+    """Every check over the clips, faithfulness checks first; ``alpha`` the level used. ``position_only``: the
+    frame checks of one fixed order that ignores the clip (frames by their mean rank in the explanations over
+    the clips), tested on each clip's exact table: how far position alone gets (a baseline, not in the Holm
+    correction; empty without exact frame tests of equally long clips)."""
 
     alpha: float
     checks: tuple[CheckSummary, ...]
+    position_only: tuple[CheckSummary, ...] = ()
 
     def check(self, name: str) -> CheckSummary | None:
         return next((c for c in self.checks if c.check == name), None)
@@ -76,6 +83,7 @@ class FaithfulnessSummary:
             "alpha": self.alpha,
             "combined_test": "Fisher's combination of the per-clip p-values, Holm-corrected across checks",
             "checks": [c.to_json() for c in self.checks],
+            "position_only": [c.to_json() for c in self.position_only],
         }
 
 
@@ -99,4 +107,25 @@ def summarise(results: Sequence[FaithfulnessResult]) -> FaithfulnessSummary:
         rows.append([check, kind, len(verdicts), len(tested), passed, combined, None, binomial, median])
     for row, corrected in zip(rows, holm([row[5] for row in rows])):
         row[6] = corrected
-    return FaithfulnessSummary(ALPHA, tuple(CheckSummary(*row) for row in rows))
+    return FaithfulnessSummary(ALPHA, tuple(CheckSummary(*row) for row in rows), _position_only(results))
+
+
+def _position_only(results: Sequence[FaithfulnessResult]) -> tuple[CheckSummary, ...]:
+    curves = [(r.frame_deletion, r.frame_insertion) for r in results]
+    usable = [(d, i) for d, i in curves if d is not None and i is not None and d.subset_table and i.subset_table]
+    if len(usable) < 2 or len({len(d.order) for d, _ in usable}) != 1:
+        return ()
+    t = len(usable[0][0].order)
+    mean_rank = np.zeros(t)
+    for d, _ in usable:
+        mean_rank[list(d.order)] += np.arange(t)
+    order = tuple(int(f) for f in np.argsort(mean_rank, kind="stable"))
+    out = []
+    for index, (check, insertion) in enumerate((("frame_deletion", False), ("frame_insertion", True))):
+        tests = [fixed_order_test(pair[index], order, insertion) for pair in usable]
+        tested = [t_ for t_ in tests if t_ is not None and t_.testable]
+        passed = sum(t_.p_value <= ALPHA for t_ in tested)
+        combined = fisher_combined([t_.p_value for t_ in tested]) if tested else None
+        name = f"{check}_position_only {order}"
+        out.append(CheckSummary(name, "baseline", len(usable), len(tested), passed, combined, None, None, None))
+    return tuple(out)

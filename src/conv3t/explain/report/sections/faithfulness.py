@@ -135,6 +135,15 @@ def summary_tables(summary: FaithfulnessSummary) -> Markup:
         if rows:
             header = ("check", "clips testable", "clips passing", "combined p", "Holm p", "over the clips")
             out += Markup("<h3>{}</h3>").format(title) + m.table(header, rows)
+        if kind == "faithfulness" and summary.position_only:
+            out += Markup(
+                "<p>Baseline: one frame order that ignores the clip (frames by their mean rank over these "
+                "explanations), tested on each clip the same way: {}. Where it passes as often as the "
+                "explanations, frame position alone explains the frame checks.</p>"
+            ).format(
+                "; ".join(f"{c.check.split('_position')[0].replace('_', ' ')} {c.passed} of {c.tested} clips"
+                          for c in summary.position_only)
+            )  # fmt: skip
     return out
 
 
