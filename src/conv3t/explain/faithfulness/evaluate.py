@@ -222,16 +222,18 @@ class Faithfulness:
     def _explainer(self, explanation: Explanation) -> Explainer:
         if self.explainer is not None:
             return self.explainer
-        method, _, frames = (explanation.method or "").partition("/")
+        method, frames, top = [*(explanation.method or "").split("/"), "", ""][:3]
         if method == "conv3t" and explanation.gradcam_layer:
             from conv3t.explain.faithfulness.explainers import conv3t_explainer
 
             layers = sorted(explanation.channel_scores or explanation.channels) or None
-            return conv3t_explainer(layers, explanation.gradcam_layer, frame_method=frames or "input_x_gradient")
+            top_channels = int(top) if top.isdigit() else 5
+            return conv3t_explainer(layers, explanation.gradcam_layer, top_channels, frames or "input_x_gradient")
         raise ValueError(
             "explainer: the randomisation check recomputes the explanation on randomised models and needs the "
             "explainer that made it (Faithfulness(model, explainer=...)), or an Explanation that records "
-            "method='conv3t/<frame method>' and its gradcam_layer (explain_clip's do); or pass randomise=False"
+            "method='conv3t/<frame method>/<top channels>' and its gradcam_layer (explain_clip's do); or pass "
+            "randomise=False"
         )
 
     def _probe(

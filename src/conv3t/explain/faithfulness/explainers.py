@@ -61,7 +61,7 @@ def conv3t_explainer(
             gradcam=cam,
             channel_scores=scores,
             gradcam_layer=where,
-            method=f"conv3t/{frame_method}",
+            method=f"conv3t/{frame_method}/{top_channels}",
         )
 
     return explain

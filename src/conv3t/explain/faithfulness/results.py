@@ -39,9 +39,9 @@ class Explanation:
             (trilinear); without it (and without ``gradcam_shape``) the spatial check is not testable.
         gradcam_shape: ``(T', H', W')`` the map's own resolution, when it is not a module's output (a pixel-level
             map: the clip's ``(T, H, W)``).
-        method: the method that made the explanation (``"conv3t/<frame method>"``: :func:`conv3t_explainer` with
-            that frame attribution), so that the randomisation check can recompute the same explanation without
-            being handed the explainer.
+        method: the method that made the explanation (``"conv3t/<frame method>/<top channels>"``:
+            :func:`conv3t_explainer` with that frame attribution and channel count), so that the randomisation
+            check can recompute the same explanation without being handed the explainer.
 
     Any field may be left empty; the checks that need it are then left out.
     """

@@ -61,7 +61,7 @@ def explanation_of(record: PredictionExplanation) -> Explanation:
         frame_importance=torch.tensor(record.frame_importance),
         gradcam=None if record.cam is None else record.cam.detach().cpu(),
         gradcam_layer=record.cam_layer or None,
-        method=f"conv3t/{record.frame_method}",
+        method=f"conv3t/{record.frame_method}/5",
     )
 
 
