@@ -106,3 +106,28 @@ def test_googlenet_export_records_the_authors_style(tmp_path):
     assert json.loads((run / "model.json").read_text())["model_kwargs"]["style"] == "authors"
     model = load_exported(run).model
     assert model.style == "authors" and model.conv1.bn.eps == 1e-5 and model.maxpool1.ceil_mode is False
+
+def _edit(run: Path, **fields: object) -> None:
+    meta = run / "model.json"
+    obj = json.loads(meta.read_text())
+    obj.update(fields)
+    meta.write_text(json.dumps(obj))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"classes": ["a", "b"]}, r"run/model\.json: classes lists 2 names but num_classes is 3"),
+        ({"classes": ["a", "b", "c", "d"]}, r"run/model\.json: classes lists 4 names but num_classes is 3"),
+        ({"classes": ["a", "b", "a"]}, r"run/model\.json: classes names \['a'\] more than once"),
+    ],
+)
+def test_a_class_list_that_does_not_name_each_logit_once_is_refused(tmp_path, fields, message):
+    # class k names logit k: a short list would leave a logit unnamed, a repeated name would make the report
+    # look the class up at the wrong index
+    run = _export(tmp_path, base_width=8)
+    _edit(run, **fields)
+    with pytest.raises(ValueError, match=message):
+        load_exported(run)
+    with pytest.raises(ValueError, match="ModelInfo: classes"):
+        ModelInfo("resnet10_3t", 3, fields["classes"], 4, (32, 32), (0.5,) * 3, (0.25,) * 3)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from torch import nn
 
 from conv3t.files import atomic_write
 
-__all__ = ["ExportedModel", "ModelInfo", "check_model_kwargs", "load_exported", "save_exported"]
+__all__ = ["ExportedModel", "ModelInfo", "check_classes", "check_model_kwargs", "load_exported", "save_exported"]
 
 FORMAT = "conv3t-model"
 FORMAT_VERSION = 1
@@ -36,9 +38,26 @@ WEIGHTS_FILE = "model.safetensors"
 INFO_FILE = "model.json"
 
 
+def check_classes(classes: Sequence[str], num_classes: int, source: str = "model.json") -> None:
+    """:class:`ValueError` naming ``source`` unless ``classes`` holds ``num_classes`` distinct names.
+
+    Class ``k`` is the model's logit ``k``: a list of another length, or with a name twice, would make a
+    report name (or check) the wrong class.
+    """
+    if len(classes) != num_classes:
+        raise ValueError(
+            f"{source}: classes lists {len(classes)} names but num_classes is {num_classes}; "
+            "class k must name the model's logit k, one name per logit"
+        )
+    repeated = sorted(name for name, count in Counter(classes).items() if count > 1)
+    if repeated:
+        raise ValueError(f"{source}: classes names {repeated} more than once; each logit needs its own name")
+
+
 @dataclass
 class ModelInfo:
-    """What ``model.json`` says about an exported model."""
+    """What ``model.json`` says about an exported model (``classes``: ``num_classes`` distinct names, class
+    ``k`` = logit ``k``; :func:`check_classes`)."""
 
     model: str
     num_classes: int
@@ -49,6 +68,9 @@ class ModelInfo:
     std: tuple[float, float, float]
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_classes(list(self.classes), int(self.num_classes), "ModelInfo")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,19 +95,20 @@ class ModelInfo:
                 f"understands ({FORMAT_VERSION}); upgrade conv3t"
             )
         try:
-            return cls(
+            num_classes, classes = int(obj["num_classes"]), [str(c) for c in obj["classes"]]
+            rest: dict[str, Any] = dict(
                 model=str(obj["model"]),
-                num_classes=int(obj["num_classes"]),
-                classes=[str(c) for c in obj["classes"]],
                 num_frames=int(obj["clip"]["num_frames"]),
                 size=(int(obj["clip"]["size"][0]), int(obj["clip"]["size"][1])),
-                mean=tuple(float(v) for v in obj["normalization"]["mean"]),  # type: ignore[arg-type]
-                std=tuple(float(v) for v in obj["normalization"]["std"]),  # type: ignore[arg-type]
+                mean=tuple(float(v) for v in obj["normalization"]["mean"]),
+                std=tuple(float(v) for v in obj["normalization"]["std"]),
                 model_kwargs=_mapping(obj.get("model_kwargs", {}), "model_kwargs", source),
                 data=_mapping(obj.get("data", {}), "data", source),
             )
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ValueError(f"{source}: missing or malformed field ({err!r})") from err
+        check_classes(classes, num_classes, source)
+        return cls(num_classes=num_classes, classes=classes, **rest)
 
 
 def _mapping(value: Any, name: str, source: str) -> dict[str, Any]:

@@ -176,7 +176,8 @@ def exported_planted() -> ExportedModel:
 
 # --- A plain nn.Conv3d network whose decisive channel and frames are known (the faithfulness checks) ---------
 
-DECISIVE_CHANNEL = 0  # conv1's only channel the head reads
+DECISIVE_CHANNELS = (0, 1, 2)  # conv1's channels the head reads (each a third of the logit)
+DECISIVE_CHANNEL = DECISIVE_CHANNELS[0]
 DECISIVE_FRAMES = (1, 3, 4, 6)  # the only frames the temporal layer reads
 FRAME_CLASSES = ("red_square", "nothing")
 SQUARE = (slice(5, 11), slice(5, 11))  # rows, columns of the square in a 16 x 16 frame
@@ -185,10 +186,14 @@ SQUARE = (slice(5, 11), slice(5, 11))  # rows, columns of the square in a 16 x 1
 class FramePlantedNet(nn.Module):
     """``(N, 3, 8, 16, 16) -> (N, 2)`` logits, plain ``nn.Conv3d`` layers.
 
-    * ``conv1`` (1 x 3 x 3, per frame): channel 0 = mean over 3 x 3 of ``R - (G + B) / 2`` ("redness");
-      channels 1..15: small random filters the head ignores;
+    * ``conv1`` (1 x 3 x 3, per frame): channels 0, 1, 2 = mean over 3 x 3 of ``R - (G + B) / 2`` ("redness");
+      channels 3..15: small random filters the head ignores;
     * ``time`` (8 x 1 x 1, depthwise, no padding): every channel's weight is 1 at frames 1, 3, 4 and 6, 0 elsewhere;
-    * ``fc``: ``logit(red_square) = GAIN * mean_{y,x} relu(time(relu(conv1)))_0``, ``logit(nothing) = 3``.
+    * ``fc``: ``logit(red_square) = GAIN / 3 * sum_{c < 3} mean_{y,x} relu(time(relu(conv1)))_c``,
+      ``logit(nothing) = 3``.
+
+    Three decisive channels of 16, so that a perfect channel explanation can be told from a random one at
+    alpha 0.05 (one of 16 cannot: a random channel hits it with probability 1/16).
     """
 
     GAIN = 8.0 / (3.0 * 36 / 256 * 4)  # logit 8 on frame_planted_clip: redness 3 on 36 of 256 pixels in 4 frames
@@ -210,13 +215,14 @@ def frame_planted_net() -> FramePlantedNet:
     with torch.no_grad():
         torch.manual_seed(0)
         net.conv1.weight.normal_(0.0, 0.05)
-        net.conv1.weight[DECISIVE_CHANNEL] = 0.0
-        net.conv1.weight[DECISIVE_CHANNEL, 0] = 1.0 / 9
-        net.conv1.weight[DECISIVE_CHANNEL, 1:] = -0.5 / 9
+        for c in DECISIVE_CHANNELS:
+            net.conv1.weight[c] = 0.0
+            net.conv1.weight[c, 0] = 1.0 / 9
+            net.conv1.weight[c, 1:] = -0.5 / 9
         net.time.weight.zero_()
         net.time.weight[:, 0, list(DECISIVE_FRAMES)] = 1.0
         net.fc.weight.zero_()
-        net.fc.weight[0, DECISIVE_CHANNEL] = FramePlantedNet.GAIN
+        net.fc.weight[0, list(DECISIVE_CHANNELS)] = FramePlantedNet.GAIN / len(DECISIVE_CHANNELS)
         net.fc.bias.copy_(torch.tensor([0.0, 3.0]))
     return net
 

@@ -102,5 +102,24 @@ def test_explain_predictions_records():
         assert rec.top[0]["probability"] == pytest.approx(float(probs.max()), rel=1e-5)
         assert len(rec.channels) == 1 and rec.channels[0]["layer"] == "0"
         assert sum(rec.frame_importance) == pytest.approx(1.0)
-        assert set(rec.to_json()) == {"video", "top", "channels", "frame_importance"}
+        assert rec.target == int(probs.argmax())
+        assert set(rec.to_json()) == {"video", "top", "target", "channels", "frame_importance", "frame_method"}
+        assert rec.frame_method == "input_x_gradient" and rec.frame_comparison is None  # the default here
         assert rec.cam is not None and rec.cam.shape == (4, 8, 8)
+
+
+def three_logit_model() -> nn.Sequential:
+    """Logits ``(0, 1, 5) * sum(x)`` through a 1x1x1 convolution ("0"): class 2 wins on positive clips."""
+    fc = nn.Linear(1, 3, bias=False)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[0.0], [1.0], [5.0]]))
+    return nn.Sequential(nn.Conv3d(1, 1, 1, bias=False), SumPool(), fc).eval()
+
+
+def test_the_record_carries_the_top_class_index_not_only_its_name():
+    model = three_logit_model()
+    nn.init.ones_(model[0].weight)
+    # two names for three logits: the winner (logit 2) has no name of its own, so its name cannot identify it
+    records = explain_predictions(model, torch.rand(1, 1, 4, 8, 8) + 0.5, ["a.mp4"], ["x", "y"], ["0"])
+    assert records[0].target == 2 and records[0].top[0]["class"] == "2"
+    assert records[0].to_json()["target"] == 2

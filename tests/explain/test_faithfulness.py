@@ -1,26 +1,31 @@
-"""The faithfulness checks (conv3t.explain.faithfulness) against a planted network whose decisive channel and
-frames are known (tests/explain/planted.py, FramePlantedNet), against explanations that are wrong on purpose,
-against hooks written here, and on models that are not conv3t's (a plain nn.Conv3d network, torchvision r3d_18)."""
+"""The faithfulness checks (conv3t.explain.faithfulness) against a planted network whose decisive channels,
+frames and pixels are known (tests/explain/planted.py, FramePlantedNet): a perfect explanation passes every
+faithfulness check at alpha 0.05, explanations that carry no information pass at most at the nominal rate,
+exact p-values agree with a brute-force enumeration written here, and the checks run on models that are not
+conv3t's (a plain nn.Conv3d network, torchvision r3d_18)."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 import torch
 from planted import (
-    DECISIVE_CHANNEL,
+    DECISIVE_CHANNELS,
     DECISIVE_FRAMES,
     FRAME_CLASSES,
+    SQUARE,
     frame_planted_clip,
     frame_planted_net,
 )
 from torch import nn
 
 from conv3t.explain.faithfulness import (
+    ALPHA,
     Explanation,
     Faithfulness,
     default_layer_groups,
     explain_clip,
-    road_impute,
     spearman,
 )
 
@@ -33,30 +38,124 @@ def _explained():  # type: ignore[no-untyped-def]
     return net, clip, explanation
 
 
-def test_the_planted_explanation_credits_the_decisive_channel_and_frames() -> None:
+def _perfect() -> Explanation:
+    importance = torch.zeros(8)
+    importance[list(DECISIVE_FRAMES)] = 1.0
+    cam = torch.zeros(8, 16, 16)
+    for t in DECISIVE_FRAMES:
+        cam[t][SQUARE] = 1.0
+    return Explanation(
+        channels={"conv1": DECISIVE_CHANNELS}, frame_importance=importance, gradcam=cam, gradcam_shape=(8, 16, 16)
+    )
+
+
+def test_the_planted_explanation_credits_the_decisive_channels_and_frames() -> None:
     _, _, e = _explained()
-    assert dict(e.channels) == {"conv1": (DECISIVE_CHANNEL,)}
+    assert dict(e.channels) == {"conv1": DECISIVE_CHANNELS}
     assert set(e.frame_importance.topk(len(DECISIVE_FRAMES)).indices.tolist()) == set(DECISIVE_FRAMES)
+    assert e.method == "conv3t/integrated_gradients/5" and e.gradcam_layer == "conv1"
 
 
-def test_ablating_the_credited_channel_removes_the_class_and_beats_random_channels() -> None:
-    net, clip, e = _explained()
-    r = Faithfulness(net, draws=20, seed=0, randomise=False, classes=FRAME_CLASSES).evaluate(clip, TARGET, e)
+@pytest.mark.slow
+def test_a_perfect_explanation_passes_every_faithfulness_check_at_alpha() -> None:
+    net, clip = frame_planted_net(), frame_planted_clip()
+    r = Faithfulness(net, draws=19, seed=0, randomise=False, classes=FRAME_CLASSES).evaluate(clip, TARGET, _perfect())
+    checks = ("channel_ablation", "frame_deletion", "frame_insertion", "spatial_deletion")
+    assert [v.check for v in r.verdicts] == list(checks)
+    for v in r.verdicts:
+        assert v.kind == "faithfulness" and v.passed is True and v.p_value <= ALPHA, v.sentence
+    # the frame tests are exact: 8! orders, and the perfect order is (within noise) the best possible one
+    for curve in (r.frame_deletion, r.frame_insertion):
+        assert curve.test.exact and curve.test.draws == 40320 and curve.effect > 0.95
     a = r.channel_ablation
-    assert a.k == 1 and a.draws == 20 and a.p_before > 0.99
-    assert a.p_after_credited < 0.5  # the other class wins: logit 0 against the bias 3
-    # 1 of 16 channels is decisive: the random mean is near p_before
-    assert a.p_after_random_mean > 0.8
-    assert r.verdict("channel_ablation").passed is True
+    assert a.p_before > 0.99 and a.p_after_credited < 0.5 and a.p_after_random_mean > 0.8
     assert (
-        "removing the 1 credited channel drops p(red_square) from 1.00 to 0.05"
+        "removing the 3 credited channels drops p(red_square) from 1.00 to 0.05"
         in r.verdict("channel_ablation").sentence
     )
 
 
+def test_exact_frame_p_values_equal_a_brute_force_enumeration() -> None:
+    net, clip = frame_planted_net(), frame_planted_clip()
+    importance = torch.tensor([0.1, 0.9, 0.3, 0.8, 0.7, 0.0, 0.6, 0.2])  # no ties: one order
+    r = Faithfulness(net, randomise=False).evaluate(clip, TARGET, Explanation(frame_importance=importance))
+    mean = clip.mean(dim=1, keepdim=True)
+    subsets = list(itertools.product([False, True], repeat=8))
+    with torch.no_grad():
+        clips = torch.stack([torch.where(torch.tensor(s).view(1, 8, 1, 1), mean, clip) for s in subsets])
+        p = dict(zip(subsets, torch.softmax(net(clips).double(), 1)[:, TARGET].tolist()))
+
+    def auc(order: tuple[int, ...], insertion: bool) -> float:
+        values = []
+        for k in range(9):
+            first = set(order[:k])
+            values.append(p[tuple((f not in first) if insertion else (f in first) for f in range(8))])
+        return sum((a + b) / 2 for a, b in itertools.pairwise(values)) / 8
+
+    mine = tuple(torch.argsort(importance, descending=True).tolist())
+    for curve, insertion in ((r.frame_deletion, False), (r.frame_insertion, True)):
+        every = [auc(o, insertion) for o in itertools.permutations(range(8))]
+        own = auc(mine, insertion)
+        better = sum((a >= own - 1e-6) if insertion else (a <= own + 1e-6) for a in every)
+        assert abs(curve.auc - own) < 1e-6
+        assert curve.test.p_value == pytest.approx(better / len(every))
+        assert curve.test.best == pytest.approx(max(every) if insertion else min(every), abs=1e-6)
+        assert curve.fractions == tuple(k / 8 for k in range(9))
+
+
+@pytest.mark.slow
+def test_random_frame_orders_pass_at_most_at_the_nominal_rate() -> None:
+    net, clip = frame_planted_net(), frame_planted_clip()
+    check = Faithfulness(net, seed=1, randomise=False)
+    gen = torch.Generator().manual_seed(5)
+    p = [
+        check.evaluate(clip, TARGET, Explanation(frame_importance=torch.rand(8, generator=gen))).verdicts[0].p_value
+        for _ in range(20)
+    ]
+    # an exact p-value of a uniformly random order is super-uniform: P(p <= a) <= a
+    assert sum(v <= ALPHA for v in p) <= 3  # 20 draws at rate 0.05: 1 expected, P(> 3) = 0.016
+    assert 0.3 < sum(p) / len(p) < 0.8
+
+
+def test_a_constant_frame_importance_is_a_random_order_not_a_pass() -> None:
+    net, clip = frame_planted_net(), frame_planted_clip()
+    passes = [
+        Faithfulness(net, seed=s, randomise=False)
+        .evaluate(clip, TARGET, Explanation(frame_importance=torch.ones(8)))
+        .verdict("frame_deletion")
+        .passed
+        for s in range(8)
+    ]
+    assert passes.count(True) <= 1  # ties broken at random: a random order each time
+
+
+def test_three_frames_are_not_testable() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv3d(3, 4, (3, 1, 1)), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    clip = torch.randn(3, 3, 8, 8)
+    r = Faithfulness(net, randomise=False).evaluate(clip, 0, Explanation(frame_importance=torch.tensor([3.0, 2, 1])))
+    v = r.verdict("frame_deletion")
+    assert v.passed is None and v.p_value is None and "not testable" in v.sentence
+    assert r.frame_deletion.test.min_p >= 1 / 6  # 3! orders: no order can reach p <= 0.05
+
+
+def test_one_channel_of_sixteen_is_not_testable_and_three_random_channels_do_not_pass() -> None:
+    net, clip, _ = _explained()
+    check = Faithfulness(net, draws=19, seed=0, randomise=False)
+    one = check.evaluate(clip, TARGET, Explanation(channels={"conv1": (0,)})).verdict("channel_ablation")
+    assert one.passed is None and "not testable" in one.sentence  # 16 possible sets: p >= 1/16 > 0.05
+    gen = torch.Generator().manual_seed(3)
+    passed = []
+    for _ in range(10):
+        picks = tuple(torch.randperm(16, generator=gen)[:3].sort().values.tolist())
+        v = check.evaluate(clip, TARGET, Explanation(channels={"conv1": picks})).verdict("channel_ablation")
+        passed.append(v.passed)
+    assert passed.count(True) <= 1
+
+
 def test_p_after_credited_equals_a_direct_computation_with_own_hooks() -> None:
     net, clip, _ = _explained()
-    channels = (DECISIVE_CHANNEL, 7)
+    channels = (0, 7)
     e = Explanation(channels={"conv1": channels, "time": (3,)})
     r = Faithfulness(net, draws=3, seed=0, randomise=False).evaluate(clip, TARGET, e)
 
@@ -71,48 +170,114 @@ def test_p_after_credited_equals_a_direct_computation_with_own_hooks() -> None:
     handles = [net.conv1.register_forward_hook(zero(channels)), net.time.register_forward_hook(zero((3,)))]
     try:
         with torch.no_grad():
-            expected = torch.softmax(net(clip[None]), 1)[0, TARGET].item()
+            logits = net(clip[None])
     finally:
         for h in handles:
             h.remove()
     assert r.channel_ablation.k == 3
-    assert abs(r.channel_ablation.p_after_credited - expected) < 1e-5
+    assert abs(r.channel_ablation.p_after_credited - torch.softmax(logits, 1)[0, TARGET].item()) < 1e-5
+    assert abs(r.channel_ablation.logit_after_credited - logits[0, TARGET].item()) < 1e-4
 
 
-def test_frame_deletion_auc_is_below_random_orders_and_insertion_above() -> None:
+@pytest.mark.slow
+def test_spatial_deletion_uses_morf_and_lerf_and_log_spaced_fractions() -> None:
     net, clip, e = _explained()
-    r = Faithfulness(net, draws=20, seed=0, randomise=False).evaluate(clip, TARGET, e)
-    d, i = r.frame_deletion, r.frame_insertion
-    assert d.auc < d.random_auc_mean and i.auc > i.random_auc_mean
-    # curves start at the whole clip (deletion) / the all-deleted clip (insertion) and meet at the other end
-    assert d.curve[0] == i.curve[-1] and d.curve[-1] == i.curve[0]
-    # after the 4 decisive frames are deleted nothing of the square is left (its temporal mean is grey)
-    assert max(d.curve[len(DECISIVE_FRAMES) :]) < 0.1
-    assert "temporal mean" in d.rule
-
-
-def test_spatial_deletion_from_gradcam_beats_random_pixel_orders() -> None:
-    net, clip, e = _explained()
-    r = Faithfulness(net, draws=20, steps=10, seed=0, randomise=False).evaluate(clip, TARGET, e)
+    r = Faithfulness(net, draws=19, seed=0, randomise=False).evaluate(clip, TARGET, e)
     s = r.spatial_deletion
-    assert s.auc < s.random_auc_mean - 2 * s.random_auc_std
-    assert s.curve[1] < 0.5  # the square (4 x 36 of 2048 positions) is gone within the first 10 %
+    assert s.statistic == "AUC(LeRF) - AUC(MoRF)" and len(s.lerf_curve) == len(s.curve) == len(s.fractions)
+    assert s.fractions[0] == 0 and s.fractions[-1] == 1 and s.fractions[1] <= 0.011
+    assert s.curve[0] == s.lerf_curve[0] and s.curve[-1] == s.lerf_curve[-1]
+    assert s.road_residual < 1e-4
     assert r.verdict("spatial_deletion").passed is True
+    no_resolution = Explanation(gradcam=e.gradcam)
+    v = Faithfulness(net, draws=19, randomise=False).evaluate(clip, TARGET, no_resolution).verdict("spatial_deletion")
+    assert v.passed is None and "resolution" in v.sentence
 
 
-def test_randomisation_correlations_fall_and_the_model_is_not_changed() -> None:
+@pytest.mark.slow
+def test_randomisation_is_a_sanity_check_with_a_cascade_in_execution_order() -> None:
     net, clip, e = _explained()
     net.train()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     r = Faithfulness(net, draws=2, seed=0).evaluate(clip, TARGET, e)
     assert [s.layers_randomised for s in r.randomisation] == [("fc",), ("fc", "time"), ("fc", "time", "conv1")]
-    first, last = r.randomisation[0], r.randomisation[-1]
-    # with only the head randomised the temporal layer still reads the decisive frames alone
-    assert first.frame_importance_rank_corr > 0.9
-    for name in ("gradcam_rank_corr", "frame_importance_rank_corr", "channel_rank_corr"):
-        assert getattr(last, name) < getattr(first, name)
+    assert r.randomisation[0].frame_importance_rank_corr > 0.8  # the head alone: the time layer still decides
+    assert not any(v.check.startswith("family_") for v in r.verdicts)  # no Conv3T layer: no family checks
+    sanity = [v for v in r.verdicts if v.kind == "sanity" and v.check.startswith("randomisation_")]
+    assert {v.check for v in sanity} == {
+        "randomisation_gradcam",
+        "randomisation_frame_importance",
+        "randomisation_channels",
+    }
+    assert r.verdict("randomisation_frame_importance").passed is True  # the decisive frames are learned
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert net.training and all(m.training for m in net.modules())
+
+
+@pytest.mark.slow
+def test_the_randomisation_verdict_agrees_across_seeds() -> None:
+    net, clip, e = _explained()
+    verdicts = {Faithfulness(net, draws=2, seed=s).evaluate(clip, TARGET, e).verdict("randomisation_channels").passed
+                for s in range(5)}  # fmt: skip
+    # (the integrated-gradients frame attribution's verdict is at the boundary here and flips between seeds:
+    # issue 24's note; the channel attribution's does not)
+    assert verdicts == {True}
+
+
+@pytest.mark.slow
+def test_an_explanation_that_ignores_the_weights_fails_randomisation_and_constant_is_undefined() -> None:
+    net, clip, _ = _explained()
+    ramp = torch.linspace(1, 0, 8)
+
+    def fixed(model: nn.Module, x: torch.Tensor, target: int) -> Explanation:  # ranks frames by position only
+        return Explanation(frame_importance=ramp.clone())
+
+    r = Faithfulness(net, draws=2, explainer=fixed).evaluate(clip, TARGET, Explanation(frame_importance=ramp))
+    v = r.verdict("randomisation_frame_importance")
+    assert v.passed is False and v.kind == "sanity" and "survives the randomisation" in v.sentence
+    # the same ranking whatever class is explained: not class-specific (random logit)
+    v = r.verdict("random_logit_frame_importance")
+    assert r.random_logit_class == 1 and v.passed is False and "whatever class is explained" in v.sentence
+
+    def flat(model: nn.Module, x: torch.Tensor, target: int) -> Explanation:
+        return Explanation(frame_importance=torch.ones(8))
+
+    r = Faithfulness(net, draws=2, explainer=flat).evaluate(clip, TARGET, Explanation(frame_importance=torch.ones(8)))
+    assert r.verdict("randomisation_frame_importance").passed is None
+
+
+def test_the_explainer_must_reproduce_the_explanation() -> None:
+    net, clip, e = _explained()
+    with pytest.raises(ValueError, match=r"^explainer: the randomisation check recomputes"):
+        Faithfulness(net, draws=2).evaluate(clip, TARGET, Explanation(frame_importance=e.frame_importance))
+    other = explain_clip(net, clip, TARGET, layers=["conv1", "time"], cam_layer="time")
+    with pytest.raises(ValueError, match=r"^explainer: on the trained model it does not reproduce explanation.gradcam"):
+        claimed = Explanation(gradcam=other.gradcam, gradcam_layer="conv1", method="conv3t", channels=e.channels)
+        Faithfulness(net, draws=2).evaluate(clip, TARGET, claimed)  # made at "time", claims conv1
+
+
+def test_groups_follow_execution_order_and_every_parameter_changes() -> None:
+    from conv3t.explain.faithfulness.randomise import randomise_
+
+    class Backwards(nn.Module):  # defined head first, runs stem first
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Linear(4, 2)
+            self.stem = nn.Conv3d(3, 4, 1)
+            self.gain = nn.Parameter(torch.ones(1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.stem(x).mean((2, 3, 4))) * self.gain
+
+    model = Backwards()
+    assert default_layer_groups(model, ["stem", "head"]) == ["head", "stem"]
+    bn = nn.BatchNorm3d(4)
+    bn.running_mean.fill_(3.0)
+    holder = nn.Sequential(bn, nn.Linear(1, 1))
+    holder[1].weight.data.fill_(2.0)
+    randomise_(holder, torch.Generator().manual_seed(0), batchnorm="reset")
+    assert not torch.equal(bn.weight, torch.ones(4)) and float(holder[1].weight) != 2.0
+    assert torch.equal(bn.running_mean, torch.zeros(4))
 
 
 def test_eval_mode_is_used_and_each_module_mode_restored() -> None:
@@ -126,31 +291,6 @@ def test_eval_mode_is_used_and_each_module_mode_restored() -> None:
     assert net.training and net.conv1.training and not net.time.training
 
 
-def test_random_channels_as_explanation_pass_only_when_they_hit_the_decisive_one() -> None:
-    net, clip, _ = _explained()
-    picks = torch.randint(0, 16, (12,), generator=torch.Generator().manual_seed(3)).tolist()
-    check = Faithfulness(net, draws=20, seed=0, randomise=False)
-    passed = [
-        check.evaluate(clip, TARGET, Explanation(channels={"conv1": (c,)})).verdict("channel_ablation").passed
-        for c in picks
-    ]
-    assert passed == [c == DECISIVE_CHANNEL for c in picks]
-
-
-def test_random_frame_importance_scores_at_chance() -> None:
-    net, clip, _ = _explained()
-    check = Faithfulness(net, draws=20, seed=1, randomise=False)
-    gen = torch.Generator().manual_seed(5)
-    results = [
-        check.evaluate(clip, TARGET, Explanation(frame_importance=torch.rand(8, generator=gen))).frame_deletion
-        for _ in range(10)
-    ]
-    z = torch.tensor([(r.random_auc_mean - r.auc) / r.random_auc_std for r in results])
-    # a random order is one more draw from the random orders' distribution: mean z near 0, rarely beyond 2
-    assert abs(float(z.mean())) < 2 / 10**0.5
-    assert int((z > 2).sum()) <= 1
-
-
 @pytest.mark.slow
 def test_works_on_torchvision_r3d_18_and_leaves_its_weights() -> None:
     from torchvision.models.video import r3d_18
@@ -161,7 +301,7 @@ def test_works_on_torchvision_r3d_18_and_leaves_its_weights() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     e = explain_clip(model, clip, 1, layers=["layer1.0.conv1.0", "layer2.0.conv1.0"], top_channels=3)
     assert e.gradcam.shape == (4, 32, 32) and e.frame_importance.shape == (4,) and e.credited >= 1
-    r = Faithfulness(model, draws=3, steps=2, seed=0).evaluate(clip, 1, e)
+    r = Faithfulness(model, draws=3, seed=0, randomisation_seeds=2).evaluate(clip, 1, e)
     assert r.channel_ablation.k == e.credited and r.frame_deletion is not None and r.spatial_deletion is not None
     assert [s.layers_randomised[-1] for s in r.randomisation] == ["fc", "layer4", "layer3", "layer2", "layer1", "stem"]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -178,7 +318,7 @@ def test_bad_input_names_the_argument() -> None:
         check.evaluate(clip, 2, e)
     with pytest.raises(ValueError, match=r"^target must be a class index \(an integer\), got 0.0"):
         check.evaluate(clip, 0.0, e)  # type: ignore[arg-type]
-    assert check.evaluate(clip, torch.tensor(TARGET), e).target == TARGET
+    assert check.evaluate(clip, torch.tensor(TARGET), Explanation()).target == TARGET
     with pytest.raises(ValueError, match=r"^explanation.channels: layer 'conv9' is not a module of FramePlantedNet"):
         check.evaluate(clip, TARGET, Explanation(channels={"conv9": (0,)}))
     with pytest.raises(ValueError, match=r"^explanation.channels\['conv1'\]: channels \[16\] out of range"):
@@ -194,19 +334,8 @@ def test_bad_input_names_the_argument() -> None:
         Faithfulness(net, draws=1)
     with pytest.raises(ValueError, match=r"^layer_groups: 'head' is not a module"):
         Faithfulness(net, layer_groups=["head"])
-
-
-def test_road_imputation_fills_a_hole_in_a_linear_ramp_exactly() -> None:
-    # a linear function is its own neighbour mean (ROAD's weights are symmetric): the hole is filled exactly
-    ys, xs = torch.meshgrid(torch.arange(12.0), torch.arange(12.0), indexing="ij")
-    frame = (0.5 * xs - 0.25 * ys)[None, None]
-    removed = torch.zeros(1, 12, 12, dtype=torch.bool)
-    removed[0, 3:8, 4:9] = True
-    out = road_impute(frame, removed, torch.zeros(1, 1), 0.0, torch.Generator(), sweeps=400)
-    assert torch.allclose(out, frame, atol=1e-3)
-    noisy = road_impute(frame, removed, torch.zeros(1, 1), 0.1, torch.Generator().manual_seed(0), sweeps=400)
-    assert torch.equal(noisy[0, 0][~removed[0]], frame[0, 0][~removed[0]])  # known pixels are never touched
-    assert 0.05 < float((noisy - frame)[0, 0][removed[0]].std()) < 0.15
+    with pytest.raises(ValueError, match=r"^batchnorm must be 'keep' or 'reset'"):
+        Faithfulness(net, batchnorm="drop")
 
 
 def test_spearman_and_layer_groups() -> None:
@@ -217,22 +346,18 @@ def test_spearman_and_layer_groups() -> None:
     assert default_layer_groups(wrapped) == ["0.2", "0.0"]
 
 
-def test_frame_curves_of_a_clip_longer_than_steps_take_equal_shares_of_frames() -> None:
+def test_frame_curves_of_a_clip_longer_than_exact_frames_are_monte_carlo_on_equal_shares() -> None:
     from conv3t.explain.faithfulness.evaluate import frame_counts
 
-    assert frame_counts(8, 10).tolist() == list(range(1, 8))  # one frame a step: the demo's 8-frame clips
-    assert frame_counts(30, 10).tolist() == [3, 6, 9, 12, 15, 18, 21, 24, 27]  # the paper's 30-frame clips
+    assert frame_counts(8, 10).tolist() == list(range(1, 8))
+    assert frame_counts(30, 10).tolist() == [3, 6, 9, 12, 15, 18, 21, 24, 27]
     net, clip, e = _explained()
-    r = Faithfulness(net, draws=3, steps=4, seed=0, randomise=False).evaluate(clip, TARGET, e)
+    r = Faithfulness(net, draws=19, steps=4, seed=0, randomise=False, exact_frames=7).evaluate(clip, TARGET, e)
     d, i = r.frame_deletion, r.frame_insertion
-    assert len(d.curve) == len(i.curve) == 5  # 8 frames in 4 shares of 2, plus the whole clip
-    order = torch.argsort(e.frame_importance.double(), descending=True, stable=True).tolist()
+    assert not d.test.exact and d.fractions == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert r.verdict("frame_deletion").passed is True and d.test.draws == 19  # a good order takes every draw
     mean = clip.mean(dim=1, keepdim=True).expand_as(clip)
-    for step, deleted in enumerate((2, 4, 6), start=1):
-        gone = order[:deleted]
-        deleted_clip, inserted_clip = clip.clone(), mean.clone()
-        deleted_clip[:, gone] = mean[:, gone]
-        inserted_clip[:, gone] = clip[:, gone]
-        with torch.no_grad():
-            p = torch.softmax(net(torch.stack([deleted_clip, inserted_clip])), 1)[:, TARGET]
-        assert abs(d.curve[step] - float(p[0])) < 1e-6 and abs(i.curve[step] - float(p[1])) < 1e-6
+    assert len(d.curve) == len(i.curve) == 5 and d.curve[0] == i.curve[-1] and d.curve[-1] == i.curve[0]
+    with torch.no_grad():
+        p_all = torch.softmax(net(mean[None]), 1)[0, TARGET].item()
+    assert abs(d.curve[-1] - p_all) < 1e-6

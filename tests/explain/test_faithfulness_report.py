@@ -13,7 +13,15 @@ import torch
 from planted import exported_planted, write_frame_folders
 from rich.console import Console
 
-KEYS = {"channel_ablation", "frame_deletion", "frame_insertion", "spatial_deletion", "randomisation", "verdicts"}
+KEYS = {
+    "channel_ablation",
+    "frame_deletion",
+    "frame_insertion",
+    "spatial_deletion",
+    "randomisation",
+    "randomisation_tests",
+    "verdicts",
+}
 FAST = {"num_channels": 1, "actmax_steps": 1, "progress": False, "verify": False}
 
 
@@ -24,22 +32,34 @@ def _report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: object) -
     videos = write_frame_folders(tmp_path / "videos")
     torch.set_num_threads(1)
     index = build.build_report("planted", tmp_path / "report", videos=videos, **FAST, **kwargs)
-    return json.loads((tmp_path / "report" / "predictions.json").read_text()), index.read_text()
+    data = json.loads((tmp_path / "report" / "predictions.json").read_text())
+    return data, index.read_text()
 
 
 @pytest.mark.slow
 def test_predictions_json_and_page_carry_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    records, page = _report(tmp_path, monkeypatch, faithfulness_draws=5)
+    data, page = _report(tmp_path, monkeypatch, faithfulness_draws=5)
+    records = data["predictions"]
     assert len(records) == 2
+    summary = data["faithfulness_summary"]
+    assert summary["alpha"] == 0.05
+    assert [c["kind"] for c in summary["checks"]][:4] == ["faithfulness"] * 4
+    assert {c["check"] for c in summary["checks"]} >= {"channel_ablation", "frame_deletion", "randomisation_channels"}
+    for c in summary["checks"]:
+        assert c["clips"] == 2 and 0 <= c["passed"] <= c["tested"] <= 2
     for record in records:
         f = record["faithfulness"]
         assert set(f) >= KEYS
         a = f["channel_ablation"]
-        assert set(a) == {"k", "p_before", "p_after_credited", "p_after_random_mean", "p_after_random_std", "draws"}
-        assert a["draws"] == 5 and a["k"] == len(record["channels"])
+        assert {"k", "p_before", "p_after_credited", "p_after_random_mean", "test", "logit_before"} <= set(a)
+        assert a["draws"] <= 5 and a["k"] == len(record["channels"])
+        assert a["test"]["min_p"] == pytest.approx(1 / 6)  # at most 5 draws: p >= 1/6, not testable
+        assert f["frame_deletion"]["test"]["method"] == "exact"  # 8 frames: all 40320 orders
         assert abs(a["p_before"] - record["top"][0]["probability"]) < 1e-5
         for key in ("frame_deletion", "frame_insertion", "spatial_deletion"):
-            assert {"auc", "random_auc_mean", "random_auc_std", "rule"} <= set(f[key])
+            assert {"auc", "random_auc_mean", "random_auc_std", "rule", "fractions", "test", "logit_curve"} <= set(
+                f[key]
+            )
         # the planted network's groups, top first: fc, then conv1
         assert [s["layers_randomised"] for s in f["randomisation"]] == [["fc"], ["fc", "conv1"]]
         assert set(f["randomisation"][0]) == {
@@ -49,16 +69,21 @@ def test_predictions_json_and_page_carry_the_checks(tmp_path: Path, monkeypatch:
             "channel_rank_corr",
         }
         assert {v["check"] for v in f["verdicts"]} >= {"channel_ablation", "frame_deletion", "spatial_deletion"}
+        kinds = {v["check"]: v["kind"] for v in f["verdicts"]}
+        assert kinds["channel_ablation"] == "faithfulness" and kinds["randomisation_channels"] == "sanity"
+        assert next(v for v in f["verdicts"] if v["check"] == "channel_ablation")["passed"] is None
     right = records[0]
     assert f"credited channels drops p({right['top'][0]['class']}) from" in page or "credited channel drops" in page
     assert page.count('<p class="verdict">') == 2
-    assert 'id="faithfulness"' in page and "Checks passed:" in page
+    assert 'id="faithfulness"' in page and "Holm p" in page
+    assert page.index("Faithfulness: does what") < page.index("Sanity (necessary, never evidence")
 
 
 @pytest.mark.slow
 def test_no_faithfulness_leaves_the_checks_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    records, page = _report(tmp_path, monkeypatch, faithfulness=False)
-    assert records and all("faithfulness" not in r for r in records)
+    data, page = _report(tmp_path, monkeypatch, faithfulness=False)
+    records = data["predictions"]
+    assert records and all("faithfulness" not in r for r in records) and data["faithfulness_summary"] is None
     assert 'id="faithfulness"' not in page and '<p class="verdict">' not in page
 
 
@@ -76,7 +101,7 @@ def test_the_command_line_flags_reach_the_report(tmp_path: Path, monkeypatch: py
     assert cli_main(["explain", "run", "--out", str(tmp_path), "--no-faithfulness", "--faithfulness-draws", "7"]) == 0
     assert seen["faithfulness"] is False and seen["faithfulness_draws"] == 7
     assert cli_main(["explain", "run", "--out", str(tmp_path)]) == 0
-    assert seen["faithfulness"] is True and seen["faithfulness_draws"] == 20
+    assert seen["faithfulness"] is True and seen["faithfulness_draws"] == 19
 
 
 def test_too_few_draws_is_refused_naming_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,11 +119,15 @@ def test_the_demo_prints_the_verdicts(tmp_path: Path) -> None:
         {"check": "frame_deletion", "passed": False, "sentence": "deleting frames most important first: ..."},
     ]
     entry = {"video": "clip 0", "top": [{"class": "x", "probability": 0.9}], "faithfulness": {"verdicts": verdicts}}
-    (tmp_path / "predictions.json").write_text(json.dumps([entry]))
+    summary = {
+        "checks": [{"kind": "faithfulness", "check": "channel_ablation", "passed": 1, "tested": 1, "holm_p": 0.03}]
+    }
+    (tmp_path / "predictions.json").write_text(json.dumps({"predictions": [entry], "faithfulness_summary": summary}))
     out = io.StringIO()
     _print_faithfulness(Console(file=out, width=200), tmp_path / "predictions.json")
     text = out.getvalue()
     assert "clip 0 -> x: 1 of 2 checks passed" in text
+    assert "channel_ablation: 1 of 1 testable clips pass; over the clips Holm p = 0.03" in text
     assert "pass  removing the 5 credited channels drops p(x)" in text and "fail  deleting frames" in text
 
 
@@ -114,39 +143,41 @@ def test_the_readme_example_runs_as_printed() -> None:
     namespace: dict = {}
     exec(compile(code, "README.md (faithfulness example)", "exec"), namespace)
     result = namespace["result"]
-    assert result.channel_ablation.draws == 20 and len(result.verdicts) == 7
+    assert result.channel_ablation.draws <= 20 and len(result.verdicts) == 10  # 4 faithfulness, 6 sanity
+    assert {v.kind for v in result.verdicts} == {"faithfulness", "sanity"}
     assert result.randomisation[0].layers_randomised == ("fc",)
 
 
-def test_the_summary_counts_passes_and_says_plainly_what_survives_randomisation() -> None:
+def test_the_summary_leads_the_section_and_says_plainly_what_survives_randomisation() -> None:
     from types import SimpleNamespace
 
-    from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RandomisationStep, Verdict
+    from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RandomisationTest, RankTest
     from conv3t.explain.faithfulness.verdicts import ablation_verdict, randomisation_verdicts
     from conv3t.explain.report.sections.faithfulness import faithfulness_section
 
-    def result(p_after: float, frame_corr: float) -> FaithfulnessResult:
-        ablation = ChannelAblation(5, 0.97, p_after, 0.95, 0.02, 20)
-        steps = (RandomisationStep(("fc",), 0.9, 1.0, 0.8), RandomisationStep(("fc", "conv1"), 0.1, frame_corr, 0.0))
-        verdicts = (ablation_verdict(ablation, "rotate_cw"), *randomisation_verdicts(steps))
-        return FaithfulnessResult(0, ablation, None, None, None, steps, verdicts)
+    def result(p_value: float, survives: float) -> FaithfulnessResult:
+        test = RankTest(0.21, 0.95, 0.02, 99, p_value, 0.01, False)
+        ablation = ChannelAblation(5, 0.97, 0.21, 0.95, 0.02, 99, test)
+        tests = (RandomisationTest("frame_importance", 0.9, 0.9, survives, 5, 0),)
+        verdicts = (ablation_verdict(ablation, "rotate_cw"), *randomisation_verdicts(tests))
+        return FaithfulnessResult(0, ablation, None, None, None, (), verdicts, tests)
 
-    results = [result(0.21, 0.98), result(0.94, 0.2)]
+    results = [result(0.01, 0.001), result(0.3, 0.4)]
     assert results[0].verdict("channel_ablation").sentence == (
         "removing the 5 credited channels drops p(rotate_cw) from 0.97 to 0.21; 5 random channels of the same "
-        "layers: 0.95 ± 0.02 (20 draws): the credited channels matter."
+        "layers: 0.95 ± 0.02, p = 0.01 (99 random draws): the credited channels matter."
     )
-    assert results[1].verdict("channel_ablation").passed is False  # 0.94 is not below 0.95 - 2 x 0.02
-    assert isinstance(results[0].verdict("randomisation_gradcam"), Verdict)
+    assert results[1].verdict("channel_ablation").passed is False
+    assert results[0].verdict("randomisation_frame_importance").passed is False
     ctx = SimpleNamespace(
-        options=SimpleNamespace(faithfulness=True, faithfulness_draws=20),
+        options=SimpleNamespace(faithfulness=True, faithfulness_draws=99),
         clips=[SimpleNamespace(name="a"), SimpleNamespace(name="b")],
         info=SimpleNamespace(classes=["rotate_cw"]),
         analysis=SimpleNamespace(faithfulness=tuple(results)),
     )
-    section = faithfulness_section(ctx)  # type: ignore[arg-type]
-    text = str(section.html)
-    assert "<td>credited channels</td><td>1 of 2 clips</td>" in text
-    assert "<td>frame importance changes with the weights</td><td>1 of 2 clips</td>" in text
-    assert "The frame importance stays the same when every layer's weights are randomised (on 1 of 2 clips)" in text
-    assert "explains nothing about what the model learned" in text
+    text = str(faithfulness_section(ctx).html)  # type: ignore[arg-type]
+    # credited channels: 1 of 2 clips pass; Fisher over p = 0.01, 0.3: x = 9.21 on 4 df, e^(-x/2)(1 + x/2) = 0.0204;
+    # Holm over the 2 checks: the sanity check's 0.0035 is first (x 2 = 0.0071), then max(0.0071, 0.0204)
+    assert "<td>credited channels</td><td>2 of 2</td><td>1 of 2</td><td>0.02</td><td>0.02</td><td>✔</td>" in text
+    assert text.index("Faithfulness: does what") < text.index("Sanity (necessary") < text.index("Per clip")
+    assert "The frame importance survives the randomisation of every layer's weights (on 1 of 2 clips)" in text

@@ -102,12 +102,14 @@ def test_the_report_ranks_measures_and_explains_the_planted_network(tmp_path, mo
     assert (top.loc[2, "measured_rotation"], top.loc[3, "measured_rotation"]) == ("cw", "ccw")
     assert (top.loc[4, "measured_zoom"], top.loc[5, "measured_zoom"]) == ("in", "out")
     assert pd.isna(ranking.set_index("channel").loc[8, "parameters_agree"])  # untuned (dead): empty
-    records = json.loads((tmp_path / "report" / "predictions.json").read_text())
+    records = json.loads((tmp_path / "report" / "predictions.json").read_text())["predictions"]
     assert [r["video"] for r in records] == ["translate_right", "translate_left"]
     for record, channel in zip(records, (0, 1)):
         assert record["top"][0]["class"] == record["video"]
         assert (record["channels"][0]["layer"], record["channels"][0]["channel"]) == ("conv1", channel)
-        assert len(record["frame_importance"]) == 8 and abs(sum(record["frame_importance"]) - 1) < 1e-5
+        # the frame attribution shown: integrated gradients (logit units); input x gradient shares beside it
+        assert record["frame_method"] == "integrated_gradients" and len(record["frame_importance"]) == 8
+        assert abs(sum(record["frame_importance_input_x_gradient"]) - 1) < 1e-5
     page = index.read_text()
     for cid in ("prediction_0", "prediction_1", "verification", "conv1"):
         assert f'id="{cid}"' in page

@@ -88,3 +88,30 @@ def test_the_analysis_computes_only_what_the_sections_need(tmp_path: Path, monke
     assert len(ctx.analysis.clips) == 1 and ctx.analysis.ranking is not None  # the cheap parts are there
     by_name = {entry.name: entry for entry in SECTIONS}
     assert by_name["verification"].render(ctx) is None and by_name["predictions"].render(ctx) == []
+
+
+def test_the_faithfulness_checks_explain_the_recorded_top_class_index() -> None:
+    """The checks take the class index the prediction record carries, never a lookup of its name (which fell
+    back to class 0 when the name was not in the class list)."""
+    import types
+
+    import torch
+    from torch import nn
+
+    from conv3t.explain.attribution import explain_predictions
+    from conv3t.explain.report.context import ReportClip, StepCounter
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv3d(1, 2, (3, 1, 1), padding=(1, 0, 0)), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(2, 3)
+    ).eval()
+    with torch.no_grad():
+        model[0].weight.fill_(0.5)
+        model[4].weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 3.0]]))
+    clip = torch.rand(1, 4, 8, 8) + 0.5
+    records = explain_predictions(model, clip[None], ["a"], ["x", "y"], ["0"])  # as the report: 5 channels
+    assert records[0].target == 2 and records[0].top[0]["class"] == "2"  # logit 2 has no name of its own
+    info = types.SimpleNamespace(classes=["x", "y"], std=(1.0,))  # a model.json before classes were checked
+    options = analysis_module.ReportOptions(faithfulness_draws=2, device="cpu")
+    results = analysis_module._check(model, [ReportClip("a", clip)], records, info, options, StepCounter(1, False))
+    assert results[0].target == 2

@@ -28,7 +28,7 @@ def test_saved_analysis_holds_what_the_report_files_hold(tmp_path: Path) -> None
     assert saved.ranking.to_csv(index=False) == (out / "ranking.csv").read_text()
     assert saved.table.to_csv(index=False) == (out / "parameters.csv").read_text()
     assert saved.verification["summary"].to_csv(index=False) == (out / "verification_summary.csv").read_text()
-    assert list(saved.predictions) == json.loads((out / "predictions.json").read_text())
+    assert list(saved.predictions) == json.loads((out / "predictions.json").read_text())["predictions"]
     assert "faithfulness" in saved.predictions[0]
     page = (out / "index.html").read_text()
     assert saved.channels and {c.layer for c in saved.channels} <= set(saved.layers)

@@ -238,12 +238,23 @@ def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool, see
 
 
 def _print_faithfulness(console: Any, predictions: Path) -> None:
-    """The report's faithfulness verdicts, one block per explained clip (``predictions.json``)."""
-    entries = json.loads(predictions.read_text(encoding="utf-8")) if predictions.is_file() else []
+    """The report's faithfulness verdicts (``predictions.json``): the checks over the clips, then one block per
+    explained clip."""
+    data = json.loads(predictions.read_text(encoding="utf-8")) if predictions.is_file() else {}
+    entries = data.get("predictions", []) if isinstance(data, dict) else data
     checked = [e for e in entries if e.get("faithfulness")]
     if not checked:
         return
     console.print("\nAre the explanations of the predictions faithful to the model? (report section Faithfulness)")
+    summary = data.get("faithfulness_summary") if isinstance(data, dict) else None
+    for c in (summary or {}).get("checks", []):
+        holm = "-" if c["holm_p"] is None else f"{c['holm_p']:.2g}"
+        console.print(
+            f"  {c['kind']:12s} {c['check']}: {c['passed']} of {c['tested']} testable clips pass; "
+            f"over the clips Holm p = {holm}",
+            highlight=False,
+            markup=False,
+        )
     for entry in checked:
         verdicts = entry["faithfulness"]["verdicts"]
         passed = sum(1 for v in verdicts if v["passed"])

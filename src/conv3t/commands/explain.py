@@ -119,9 +119,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--faithfulness-draws",
         type=int,
-        default=20,
+        default=19,
         metavar="N",
-        help="random channel sets and frame / pixel orders each faithfulness check compares with (20)",
+        help="the most random channel sets, frame orders and maps a Monte-Carlo faithfulness check draws (19: the "
+        "fewest with which p = 1/(N+1) reaches alpha 0.05; frame checks of clips up to 10 frames are exact)",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(func=run)

@@ -158,30 +158,45 @@ class PredictionExplanation:
     Attributes:
         video: the clip's name.
         top: ``[{"class": str, "probability": float}, ...]``, most probable first.
+        target: the logit index of the top class, the class explained (the report checks this index; a class
+            name need not identify it).
         channels: ``[{"layer", "channel", "attribution", "reading"}, ...]``: the channels with the largest
             positive attribution to the top class, largest first; ``reading`` is the channel's measured motion
             reading in words ("" when not measured).
-        frame_importance: ``T`` shares summing to 1.
+        frame_importance: ``T`` values, one per frame, by ``frame_method``: ``"input_x_gradient"`` shares summing
+            to 1, or a signed attribution against the mean frame in logit units
+            (:mod:`conv3t.explain.frame_attribution`).
         cam: ``(T, H, W)`` Grad-CAM in [0, 1] (not written to JSON); ``cam_layer`` its layer.
         label: the clip's true class when known.
+        frame_comparison: the input x gradient shares, kept beside another ``frame_method`` as a labelled
+            comparison (None when ``frame_method`` is input x gradient).
     """
 
     video: str
     top: list[dict[str, Any]]
+    target: int
     channels: list[dict[str, Any]]
     frame_importance: list[float]
     cam: Tensor | None = None
     cam_layer: str = ""
     label: str | None = None
+    frame_method: str = "input_x_gradient"
+    frame_comparison: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``predictions.json`` record: ``video``, ``top``, ``channels``, ``frame_importance``."""
-        return {
+        """The ``predictions.json`` record: ``video``, ``top``, ``target``, ``channels``, ``frame_importance``,
+        ``frame_method`` and, beside another method, ``frame_importance_input_x_gradient``."""
+        out = {
             "video": self.video,
             "top": self.top,
+            "target": self.target,
             "channels": self.channels,
             "frame_importance": self.frame_importance,
+            "frame_method": self.frame_method,
         }
+        if self.frame_comparison is not None:
+            out["frame_importance_input_x_gradient"] = self.frame_comparison
+        return out
 
 
 def explain_predictions(
@@ -195,6 +210,7 @@ def explain_predictions(
     top_classes: int = 3,
     top_channels: int = 5,
     cam_layer: str | None = None,
+    frame_attribution: tuple[str, Callable[[nn.Module, Tensor, Tensor], Tensor]] | None = None,
 ) -> list[PredictionExplanation]:
     """Explain the model's top prediction on each clip.
 
@@ -207,6 +223,8 @@ def explain_predictions(
             or None; ``reading_text`` turns one such row into words.
         top_classes, top_channels: how many classes and channels to keep.
         cam_layer: Grad-CAM layer (default :func:`gradcam_layer` of ``layers``).
+        frame_attribution: ``(method, fn)`` with ``fn(model, clip (1, C, T, H, W), target (1,)) -> (1, T)``, the
+            frame attribution shown (input x gradient is then kept as the comparison); default input x gradient.
 
     Returns:
         One :class:`PredictionExplanation` per clip.
@@ -219,6 +237,7 @@ def explain_predictions(
     if readings is not None and reading_text is not None:
         lookup = {(str(r["layer"]), int(r["channel"])): reading_text(r) for _, r in readings.iterrows()}
     attribution = ChannelAttribution(model, layers)
+    method, frame_fn = frame_attribution or ("input_x_gradient", None)
     out = []
     # one clip at a time: the attributions hold every attributed layer's activations and gradients, so a
     # batch of clips would hold them for all clips at once
@@ -240,14 +259,19 @@ def explain_predictions(
             for value, layer, c in ranked[:top_channels]
             if value > 0
         ]
+        shares = frame_importance(model, clip, target)
+        shown = shares if frame_fn is None else frame_fn(model, clip, target)
         out.append(
             PredictionExplanation(
                 video=str(name),
                 top=top,
+                target=int(target),
                 channels=chosen,
-                frame_importance=[float(v) for v in frame_importance(model, clip, target)[0]],
+                frame_importance=[float(v) for v in shown[0]],
                 cam=grad_cam(model, cam_layer, clip, target)[0],
                 cam_layer=cam_layer,
+                frame_method=method,
+                frame_comparison=None if frame_fn is None else [float(v) for v in shares[0]],
             )
         )
     return out

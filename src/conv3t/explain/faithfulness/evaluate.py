@@ -2,16 +2,20 @@
 model? One object, one call, any model ``(N, C, T, H, W) -> (N, classes)`` logits (a plain ``nn.Conv3d``
 network, torchvision's ``r3d_18``, a conv3t model).
 
-For one clip, one target class and one :class:`~conv3t.explain.faithfulness.Explanation` it measures
+For one clip, one target class and one :class:`~conv3t.explain.faithfulness.Explanation` it measures the
+faithfulness checks
 
-* channel ablation: the target's probability with the credited channels' outputs set to zero (forward hooks),
-  against as many random channels of the same layers, ``draws`` times;
-* frame deletion and insertion: the probability curve as frames are deleted (inserted) most important first,
-  against ``draws`` random frame orders; area under the curve;
-* spatial deletion: the same for pixel positions ranked by the Grad-CAM, removed in ``steps`` steps with ROAD
-  imputation (:mod:`conv3t.explain.faithfulness.perturb`);
-* model-parameter randomisation: the explanation recomputed after randomising the model's layer groups top
-  down, on a copy (:mod:`conv3t.explain.faithfulness.randomise`);
+* channel ablation (:mod:`~conv3t.explain.faithfulness.channels`): the credited channels zeroed against random
+  channel sets of the same layers;
+* frame deletion and insertion (:mod:`~conv3t.explain.faithfulness.frames`): exact over every frame order for
+  clips of up to 10 frames;
+* spatial deletion (:mod:`~conv3t.explain.faithfulness.pixels`): MoRF and LeRF curves with ROAD imputation
+  against random maps at the map's own resolution;
+
+each with a rank p-value (:mod:`~conv3t.explain.faithfulness.stats`), and the sanity check
+
+* model-parameter randomisation (:mod:`~conv3t.explain.faithfulness.randomise`): the cascade curve and a test
+  against unrelated explanations over several randomisation seeds;
 
 and judges each by the rules of :mod:`conv3t.explain.faithfulness.verdicts`. The model is evaluated in eval
 mode (each module's mode is restored afterwards) and none of its weights changes.
@@ -19,6 +23,7 @@ mode (each module's mode is restored afterwards) and none of its weights changes
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,17 +33,34 @@ from torch import Tensor, nn
 
 from conv3t.explain.attribution import logits_of
 from conv3t.explain.faithfulness import perturb
-from conv3t.explain.faithfulness.randomise import Explainer, default_layer_groups, randomisation_cascade
+from conv3t.explain.faithfulness.channels import channel_ablation
+from conv3t.explain.faithfulness.frames import frame_counts, frame_curves
+from conv3t.explain.faithfulness.pixels import spatial_curve
+from conv3t.explain.faithfulness.randomise import (
+    FAMILIES,
+    Explainer,
+    default_layer_groups,
+    family_randomised,
+    fully_randomised,
+    randomisation_cascade,
+    randomisation_tests,
+)
 from conv3t.explain.faithfulness.results import (
-    ChannelAblation,
     Explanation,
     FaithfulnessResult,
     PerturbationCurve,
     RandomisationStep,
+    RandomisationTest,
 )
-from conv3t.explain.faithfulness.verdicts import ablation_verdict, curve_verdict, randomisation_verdicts
+from conv3t.explain.faithfulness.summary import summarise
+from conv3t.explain.faithfulness.verdicts import (
+    ablation_verdict,
+    curve_verdict,
+    random_logit_verdicts,
+    randomisation_verdicts,
+)
 
-__all__ = ["Faithfulness", "eval_mode"]
+__all__ = ["Faithfulness", "eval_mode", "frame_counts"]
 
 
 @contextmanager
@@ -65,30 +87,36 @@ class Faithfulness:
 
     Args:
         model: the classifier, ``(N, C, T, H, W) -> (N, classes)`` logits (or a tuple whose first item is).
-        draws: random channel sets and random frame / pixel orders to compare with (>= 2; 20 by default).
-        steps: steps of the spatial deletion curve (>= 2): pixels removed in ``steps`` equal shares; also of the
-            frame curves of a clip with more than ``steps`` frames (:func:`frame_counts`), else one frame a step.
-        seed: seeds every random draw (channels, orders, imputation noise, randomised weights).
+        draws: the most random draws (channel sets, frame orders, maps) a Monte-Carlo test takes (>= 19, so that
+            ``p = 1 / (draws + 1) <= 0.05`` can be reached; 99 by default); fewer when the sequential rule
+            stops a clear failure early. Exact tests enumerate instead.
+        steps: frame-curve steps for clips longer than ``exact_frames`` (equal shares of frames).
+        seed: seeds every random draw (tie-breaking, channels, orders, maps, imputation noise, randomised weights).
         batch_size: perturbed clips per forward pass (memory: one batch of clips and its activations).
-        randomise: run the model-parameter randomisation check.
-        explainer: recomputes the explanation on a randomised model; default
-            :func:`~conv3t.explain.faithfulness.conv3t_explainer` over the explanation's channel layers.
+        randomise: run the model-parameter randomisation (sanity) check.
+        explainer: recomputes the explanation on randomised models; it must reproduce ``explanation`` on the
+            trained model (checked). Default: the method the explanation records (``Explanation.method``
+            ``"conv3t"`` with its ``gradcam_layer``); an explanation that records none needs one.
         layer_groups: module names to randomise, in order (top first); default
-            :func:`~conv3t.explain.faithfulness.randomise.default_layer_groups`.
+            :func:`~conv3t.explain.faithfulness.randomise.default_layer_groups` in execution order.
         classes: class names for the sentences (default ``"class <k>"``).
         min_frames: the fewest frames the model takes (>= 2: frame deletion needs two).
-        sweeps: Jacobi sweeps of the ROAD imputation.
+        pixel_std: the model's input normalisation std per colour (``x = (pixel - mean) / std``), so that the ROAD
+            noise is 0.01 in [0, 1] pixel units; default 1 (the clip is in pixel units).
+        exact_frames: clips with at most this many frames get exact frame tests (2^T forward passes; <= 10).
+        randomisation_seeds: fully randomised copies the sanity test compares with (>= 2).
+        batchnorm: ``"keep"`` or ``"reset"`` BatchNorm running statistics of randomised groups.
 
     Example::
 
-        result = Faithfulness(model, draws=20, seed=0).evaluate(clip, target=3, explanation=explanation)
+        result = Faithfulness(model, seed=0).evaluate(clip, target=3, explanation=explanation)
         print(result.verdict("channel_ablation").sentence)
     """
 
     def __init__(
         self,
         model: nn.Module,
-        draws: int = 20,
+        draws: int = 99,
         steps: int = 10,
         seed: int = 0,
         batch_size: int = 16,
@@ -97,13 +125,25 @@ class Faithfulness:
         layer_groups: Sequence[str] | None = None,
         classes: Sequence[str] | None = None,
         min_frames: int = 2,
-        sweeps: int = 20,
+        pixel_std: Sequence[float] | None = None,
+        exact_frames: int = 10,
+        randomisation_seeds: int = 5,
+        batchnorm: str = "keep",
     ) -> None:
-        for name, value, least in (("draws", draws, 2), ("steps", steps, 2), ("batch_size", batch_size, 1)):
+        for name, value, least in (
+            ("draws", draws, 2),
+            ("steps", steps, 2),
+            ("batch_size", batch_size, 1),
+            ("randomisation_seeds", randomisation_seeds, 2),
+        ):
             if not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         if min_frames < 2:
             raise ValueError(f"min_frames must be >= 2 (frame deletion needs two frames), got {min_frames}")
+        if not 1 <= exact_frames <= 10:
+            raise ValueError(f"exact_frames must be in 1..10 (2^T forward passes), got {exact_frames}")
+        if batchnorm not in ("keep", "reset"):
+            raise ValueError(f"batchnorm must be 'keep' or 'reset', got {batchnorm!r}")
         modules = dict(model.named_modules())
         for name in layer_groups or ():
             if name not in modules:
@@ -113,7 +153,12 @@ class Faithfulness:
         self.randomise, self.explainer = randomise, explainer
         self.layer_groups = None if layer_groups is None else list(layer_groups)
         self.classes = None if classes is None else list(classes)
-        self.min_frames, self.sweeps = min_frames, sweeps
+        self.min_frames, self.exact_frames = min_frames, exact_frames
+        self.pixel_std = None if pixel_std is None else [float(v) for v in pixel_std]
+        self.randomisation_seeds, self.batchnorm = randomisation_seeds, batchnorm
+        self._classes = 0  # the model's class count, set by each evaluate's first forward pass
+
+    summarise = staticmethod(summarise)
 
     def evaluate(self, clip: Tensor, target: int, explanation: Explanation) -> FaithfulnessResult:
         """Run every check the explanation has the fields for.
@@ -127,26 +172,39 @@ class Faithfulness:
             A :class:`FaithfulnessResult`.
 
         Raises:
-            ValueError naming ``clip``, ``target`` or the ``explanation`` field that is wrong.
+            ValueError naming ``clip``, ``target``, ``explainer`` or the ``explanation`` field that is wrong.
         """
         x = _as_batch(clip)
         target = _as_index(target)
         if x.shape[2] < self.min_frames:
             raise ValueError(f"clip has {x.shape[2]} frames; the checks need at least {self.min_frames}")
         _check_explanation(self.model, explanation, tuple(x.shape[2:]))
+        explainer = self._explainer(explanation) if self.randomise else None
         device = next((p.device for p in self.model.parameters()), x.device)
         x = x.to(device)
         generator = torch.Generator().manual_seed(self.seed)
         with eval_mode(self.model):
-            p_before, widths, ran = self._probe(x, target, explanation)
+            before, widths, ran, coarse = self._probe(x, target, explanation)
             label = self.classes[target] if self.classes and target < len(self.classes) else f"class {target}"
-            ablation = self._ablation(x, target, explanation, widths, p_before, generator)
-            deletion, insertion = self._frames(x, target, explanation, generator)
-            spatial = self._spatial(x, target, explanation, generator)
-            cascade = self._randomisation(x, target, explanation, ran, generator)
-        verdicts = []
-        if ablation is not None:
-            verdicts.append(ablation_verdict(ablation, label))
+            layers = {name: [int(c) for c in chs] for name, chs in explanation.channels.items() if len(chs)}
+            ablation = None
+            if layers:
+                ablation = channel_ablation(
+                    self.model, x, target, layers, widths, before, generator,
+                    max_draws=self.draws, batch_size=self.batch_size,
+                )  # fmt: skip
+            deletion = insertion = None
+            if explanation.frame_importance is not None:
+                deletion, insertion = frame_curves(
+                    self.model, x, target, explanation.frame_importance, generator,
+                    max_draws=self.draws, steps=self.steps, batch_size=self.batch_size,
+                    exact_frames=self.exact_frames,
+                )  # fmt: skip
+            spatial = self._spatial(x, target, explanation, coarse, generator)
+            cascade, tests, logit_tests, other = self._randomisation(
+                x, target, explanation, explainer, ran, coarse, generator
+            )
+        verdicts = [] if ablation is None else [ablation_verdict(ablation, label)]
         for check, curve in (
             ("frame_deletion", deletion),
             ("frame_insertion", insertion),
@@ -154,17 +212,41 @@ class Faithfulness:
         ):
             if curve is not None:
                 verdicts.append(curve_verdict(check, curve, label))
-        verdicts += randomisation_verdicts(cascade)
-        return FaithfulnessResult(int(target), ablation, deletion, insertion, spatial, cascade, tuple(verdicts))
+        verdicts += randomisation_verdicts(tests)
+        other_label = self.classes[other] if self.classes and 0 <= other < len(self.classes) else f"class {other}"
+        verdicts += random_logit_verdicts(logit_tests, label, other_label)
+        return FaithfulnessResult(
+            int(target), ablation, deletion, insertion, spatial, cascade, tuple(verdicts), tests, logit_tests, other
+        )
 
-    def _probe(self, x: Tensor, target: int, explanation: Explanation) -> tuple[float, dict[str, int], set[str]]:
-        """One forward pass: the target's probability, the channel count of each credited layer, and the names
-        of the modules that ran (for the randomisation's layer groups)."""
+    def _explainer(self, explanation: Explanation) -> Explainer:
+        if self.explainer is not None:
+            return self.explainer
+        method, frames, top = [*(explanation.method or "").split("/"), "", ""][:3]
+        if method == "conv3t" and explanation.gradcam_layer:
+            from conv3t.explain.faithfulness.explainers import conv3t_explainer
+
+            layers = sorted(explanation.channel_scores or explanation.channels) or None
+            top_channels = int(top) if top.isdigit() else 5
+            return conv3t_explainer(layers, explanation.gradcam_layer, top_channels, frames or "input_x_gradient")
+        raise ValueError(
+            "explainer: the randomisation check recomputes the explanation on randomised models and needs the "
+            "explainer that made it (Faithfulness(model, explainer=...)), or an Explanation that records "
+            "method='conv3t/<frame method>/<top channels>' and its gradcam_layer (explain_clip's do); or pass "
+            "randomise=False"
+        )
+
+    def _probe(
+        self, x: Tensor, target: int, explanation: Explanation
+    ) -> tuple[tuple[float, float], dict[str, int], list[str], tuple[int, int, int] | None]:
+        """One forward pass: the target's probability and logit, the channel count of each credited layer, the
+        names of the modules in the order they finished running (the randomisation's layer groups), and the
+        Grad-CAM's own resolution."""
         modules = dict(self.model.named_modules())
-        widths: dict[str, int] = {}
-        ran: set[str] = set()
+        shapes: dict[str, tuple[int, ...]] = {}
+        ran: list[str] = []
         handles = [
-            m.register_forward_hook(lambda _m, _i, o, _n=n: _record(_n, o, widths, ran, explanation))
+            m.register_forward_hook(lambda _m, _i, o, _n=n: _record(_n, o, shapes, ran))
             for n, m in modules.items()
             if n
         ]
@@ -181,6 +263,7 @@ class Faithfulness:
         classes = logits.shape[1]
         if not 0 <= target < classes:
             raise ValueError(f"target must be a class index in [0, {classes}) for this model, got {target!r}")
+        widths = {n: s[1] for n, s in shapes.items() if len(s) >= 2}
         for name, channels in explanation.channels.items():
             if name not in widths:
                 raise ValueError(
@@ -192,105 +275,65 @@ class Faithfulness:
                     f"explanation.channels[{name!r}]: channels {bad} out of range, the layer has "
                     f"{widths[name]} output channels"
                 )
-        return float(torch.softmax(logits, 1)[0, target]), widths, ran
+        coarse = _coarse(explanation, shapes)
+        before = (float(torch.softmax(logits, 1)[0, target]), float(logits[0, target]))
+        self._classes = classes
+        return before, widths, ran, coarse
 
-    def _ablation(
+    def _spatial(
         self,
         x: Tensor,
         target: int,
         explanation: Explanation,
-        widths: dict[str, int],
-        p_before: float,
+        coarse: tuple[int, int, int] | None,
         generator: torch.Generator,
-    ) -> ChannelAblation | None:
-        layers = {name: [int(c) for c in chs] for name, chs in explanation.channels.items() if len(chs)}
-        if not layers:
-            return None
-        keep = {name: torch.ones(1 + self.draws, widths[name], dtype=torch.bool) for name in layers}
-        for name, chs in layers.items():
-            keep[name][0, chs] = False
-            for d in range(1, 1 + self.draws):  # the same count per layer, drawn among all its channels
-                keep[name][d, torch.randperm(widths[name], generator=generator)[: len(chs)]] = False
-        p = perturb.ablated_probabilities(self.model, x, target, keep, self.batch_size)
-        random = p[1:].double()
-        return ChannelAblation(
-            k=sum(len(c) for c in layers.values()),
-            p_before=p_before,
-            p_after_credited=float(p[0]),
-            p_after_random_mean=float(random.mean()),
-            p_after_random_std=float(random.std()),
-            draws=self.draws,
-        )
-
-    def _orders(self, importance: Tensor, generator: torch.Generator) -> Tensor:
-        """``(1 + draws, n)``: the explanation's order (most important first, ties by position) and random ones."""
-        n = importance.numel()
-        first = torch.argsort(importance.detach().flatten().cpu().double(), descending=True, stable=True)
-        return torch.stack([first, *(torch.randperm(n, generator=generator) for _ in range(self.draws))])
-
-    def _frames(
-        self, x: Tensor, target: int, explanation: Explanation, generator: torch.Generator
-    ) -> tuple[PerturbationCurve | None, PerturbationCurve | None]:
-        if explanation.frame_importance is None:
-            return None, None
-        t = x.shape[2]
-        orders = self._orders(explanation.frame_importance, generator)
-        # row (o, i): the first counts[i] frames of order o; rank[o, f] = position of frame f in order o
-        rank = torch.empty_like(orders)
-        rank.scatter_(1, orders, torch.arange(t).expand_as(orders).contiguous())
-        counts = frame_counts(t, self.steps)
-        first = rank[:, None, :] < counts.view(1, -1, 1)  # (orders, S - 1, T)
-        ends = torch.tensor([[False] * t, [True] * t])
-        masks = torch.cat([ends, first.flatten(0, 1), ~first.flatten(0, 1)])
-        p = perturb.frame_probabilities(self.model, x, target, masks, self.batch_size)
-        whole, empty, rest = p[0], p[1], p[2:].view(2, orders.shape[0], len(counts))
-        deletion = torch.cat([whole.expand(orders.shape[0], 1), rest[0], empty.expand(orders.shape[0], 1)], 1)
-        insertion = torch.cat([empty.expand(orders.shape[0], 1), rest[1], whole.expand(orders.shape[0], 1)], 1)
-        return _curve(deletion, perturb.FRAME_RULE, self.draws), _curve(insertion, perturb.FRAME_RULE, self.draws)
-
-    def _spatial(
-        self, x: Tensor, target: int, explanation: Explanation, generator: torch.Generator
     ) -> PerturbationCurve | None:
         if explanation.gradcam is None:
             return None
-        positions = explanation.gradcam.numel()
-        orders = self._orders(explanation.gradcam, generator)
-        counts = [round(positions * i / self.steps) for i in range(1, self.steps)]
-        inner = perturb.spatial_probabilities(
-            self.model, x, target, orders, counts, self.batch_size, generator, self.sweeps
-        )
-        ends = perturb.spatial_probabilities(
-            self.model, x, target, orders[:1], [0, positions], self.batch_size, generator, self.sweeps
-        )
-        n = orders.shape[0]
-        curve = torch.cat([ends[:, :1].expand(n, 1), inner, ends[:, 1:].expand(n, 1)], 1)
-        return _curve(curve, perturb.SPATIAL_RULE, self.draws)
+        if coarse is None:
+            # no resolution to match the random maps to: an unmatched baseline would favour any smooth map
+            return PerturbationCurve(float("nan"), float("nan"), float("nan"), perturb.SPATIAL_RULE, (), 0)
+        std = torch.tensor(self.pixel_std or [1.0] * x.shape[1], dtype=torch.float32)
+        curve, residual = spatial_curve(
+            self.model, x, target, explanation.gradcam, coarse, perturb.NOISE / std, generator,
+            max_draws=self.draws, batch_size=self.batch_size,
+        )  # fmt: skip
+        return dataclasses.replace(curve, road_residual=residual)
 
     def _randomisation(
-        self, x: Tensor, target: int, explanation: Explanation, ran: set[str], generator: torch.Generator
-    ) -> tuple[RandomisationStep, ...]:
-        if not self.randomise:
-            return ()
-        groups = self.layer_groups if self.layer_groups is not None else default_layer_groups(self.model, ran)
-        explainer = self.explainer
+        self,
+        x: Tensor,
+        target: int,
+        explanation: Explanation,
+        explainer: Explainer | None,
+        ran: list[str],
+        coarse: tuple[int, int, int] | None,
+        generator: torch.Generator,
+    ) -> tuple[tuple[RandomisationStep, ...], tuple[RandomisationTest, ...], tuple[RandomisationTest, ...], int]:
+        """The cascade, the randomisation tests, and the random-logit tests with the other class drawn."""
         if explainer is None:
-            from conv3t.explain.faithfulness.explainers import conv3t_explainer
-
-            explainer = conv3t_explainer(layers=sorted(explanation.channels) or None)
-        return randomisation_cascade(self.model, x, target, explainer, groups, generator)
-
-
-def frame_counts(frames: int, steps: int) -> Tensor:
-    """Frames deleted (inserted) after each inner step of a frame curve: ``(S - 1,)`` integers.
-
-    One frame per step (``1, ..., T - 1``; ``S = T``) when the clip has at most ``steps`` frames; otherwise
-    ``steps`` equal shares (``round(T * i / steps)``; ``S = steps``), as the spatial curve does. Why: each point
-    is a forward pass per order, so per-frame steps cost ``2 (draws + 1) (T - 1)`` passes, 1 218 for the paper's
-    30-frame clips at 20 draws, ~14 minutes per clip on a 2-core CPU; 10 shares cost 378. The area is the same
-    trapezoid over the fraction 0..1 either way; a coarser curve only resolves the order more coarsely."""
-    if frames <= steps:
-        return torch.arange(1, frames)
-    return torch.tensor([round(frames * i / steps) for i in range(1, steps)])
+            return (), (), (), -1
+        groups = self.layer_groups if self.layer_groups is not None else default_layer_groups(self.model, ran)
+        reference, cascade, last = randomisation_cascade(
+            self.model, x, target, explainer, groups, generator, self.batchnorm
+        )
+        _same_explanation(explanation, reference)
+        randomised = [] if last is None else [last]
+        for _ in range(self.randomisation_seeds - len(randomised)):
+            randomised.append(fully_randomised(self.model, x, target, explainer, groups, generator, self.batchnorm))
+        tests = randomisation_tests(reference, randomised, coarse, generator)
+        for family in FAMILIES:  # 3T networks: does the explanation depend on the learned motion at all?
+            changed = family_randomised(self.model, x, target, explainer, family, generator)
+            if changed is not None:
+                found = randomisation_tests(reference, [changed], coarse, generator)
+                tests += tuple(dataclasses.replace(t, kind=f"{family}/{t.kind}") for t in found)
+        classes = self._classes
+        if classes < 2:
+            return cascade, tests, (), -1
+        other = int(torch.randint(0, classes - 1, (1,), generator=generator))
+        other += int(other >= target)  # uniformly among the classes other than the target
+        other_explanation = explainer(self.model, x, other)
+        return cascade, tests, randomisation_tests(reference, [other_explanation], coarse, generator), other
 
 
 def _as_index(target: object) -> int:
@@ -305,23 +348,47 @@ def _as_index(target: object) -> int:
         raise ValueError(f"target must be a class index (an integer), got {target!r}") from None
 
 
-def _record(name: str, out: object, widths: dict[str, int], ran: set[str], explanation: Explanation) -> None:
-    ran.add(name)
-    if name in explanation.channels and isinstance(out, Tensor) and out.ndim >= 2:
-        widths[name] = int(out.shape[1])
+def _record(name: str, out: object, shapes: dict[str, tuple[int, ...]], ran: list[str]) -> None:
+    ran.append(name)
+    if isinstance(out, Tensor):
+        shapes[name] = tuple(out.shape)
 
 
-def _curve(curves: Tensor, rule: str, draws: int) -> PerturbationCurve:
-    """Row 0: the explanation's order; the other rows: random orders. ``curves (1 + draws, S + 1)``."""
-    auc = perturb.curve_auc(curves.double())
-    return PerturbationCurve(
-        auc=float(auc[0]),
-        random_auc_mean=float(auc[1:].mean()),
-        random_auc_std=float(auc[1:].std()),
-        rule=rule,
-        curve=tuple(float(v) for v in curves[0]),
-        draws=draws,
-    )
+def _coarse(explanation: Explanation, shapes: dict[str, tuple[int, ...]]) -> tuple[int, int, int] | None:
+    """The map's own resolution: ``gradcam_shape``, else the last three sizes of ``gradcam_layer``'s output."""
+    if explanation.gradcam_shape is not None:
+        return tuple(int(v) for v in explanation.gradcam_shape)  # type: ignore[return-value]
+    if explanation.gradcam_layer is None:
+        return None
+    shape = shapes.get(explanation.gradcam_layer)
+    if shape is None or len(shape) != 5:
+        raise ValueError(
+            f"explanation.gradcam_layer: {explanation.gradcam_layer!r} gave no (N, C, T, H, W) output in the "
+            "forward pass"
+        )
+    return shape[2], shape[3], shape[4]
+
+
+def _same_explanation(given: Explanation, reference: Explanation) -> None:
+    """The explainer must reproduce the explanation it is to stand for (else the cascade checks another one)."""
+    for name in ("frame_importance", "gradcam"):
+        a, b = getattr(given, name), getattr(reference, name)
+        if a is None:
+            continue
+        a = a.detach().double().cpu()
+        if b is None or b.shape != a.shape or not torch.allclose(b.detach().double().cpu(), a, rtol=1e-3, atol=1e-4):
+            raise ValueError(
+                f"explainer: on the trained model it does not reproduce explanation.{name} (the randomisation "
+                "would check another explanation); pass the explainer that made the explanation"
+            )
+    if given.channels and reference.channels is not None and dict(reference.channels) != dict(given.channels):
+        mine = {k: tuple(v) for k, v in given.channels.items() if len(v)}
+        theirs = {k: tuple(v) for k, v in reference.channels.items() if len(v)}
+        if mine != theirs:
+            raise ValueError(
+                f"explainer: on the trained model it credits {theirs}, the explanation credits {mine}; pass the "
+                "explainer that made the explanation"
+            )
 
 
 def _check_explanation(model: nn.Module, explanation: Explanation, size: tuple[int, int, int]) -> None:

@@ -1,6 +1,7 @@
 """conv3t's own explanation of one prediction as an :class:`~conv3t.explain.faithfulness.Explanation`: the
-channels credited by gradient x activation, the frame importance (input x gradient) and the per-frame Grad-CAM
-of :mod:`conv3t.explain.attribution`, for any video classifier."""
+channels credited by gradient x activation and the per-frame Grad-CAM of :mod:`conv3t.explain.attribution`, and
+the frame attribution of :mod:`conv3t.explain.frame_attribution` (default: the one that passes its checks on the
+demo models), for any video classifier."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import ChannelAttribution, frame_importance, grad_cam, gradcam_layer
+from conv3t.explain.attribution import ChannelAttribution, grad_cam, gradcam_layer
 from conv3t.explain.faithfulness.randomise import Explainer
 from conv3t.explain.faithfulness.results import Explanation
+from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, FRAME_ATTRIBUTIONS, frame_attribution
 from conv3t.nn import Conv3T
 
 __all__ = ["conv3t_explainer", "explain_clip", "temporal_layers"]
@@ -26,7 +28,10 @@ def temporal_layers(model: nn.Module) -> list[str]:
 
 
 def conv3t_explainer(
-    layers: Sequence[str] | None = None, cam_layer: str | None = None, top_channels: int = 5
+    layers: Sequence[str] | None = None,
+    cam_layer: str | None = None,
+    top_channels: int = 5,
+    frame_method: str = DEFAULT_FRAME_ATTRIBUTION,
 ) -> Explainer:
     """An explainer ``(model, clip (1, C, T, H, W), target) -> Explanation`` with every field filled.
 
@@ -34,20 +39,30 @@ def conv3t_explainer(
         layers: layers whose channels are attributed (default :func:`temporal_layers` of the model).
         cam_layer: the Grad-CAM layer (default :func:`conv3t.explain.attribution.gradcam_layer` of ``layers``).
         top_channels: how many channels with the largest positive attribution are credited (over all layers).
+        frame_method: the frame attribution (:data:`conv3t.explain.frame_attribution.FRAME_ATTRIBUTIONS`).
     """
+    if frame_method not in FRAME_ATTRIBUTIONS:
+        raise ValueError(f"frame_method must be one of {sorted(FRAME_ATTRIBUTIONS)}, got {frame_method!r}")
 
     def explain(model: nn.Module, clip: Tensor, target: int) -> Explanation:
         names = list(layers) if layers else temporal_layers(model)
         scores = {n: a[0] for n, a in ChannelAttribution(model, names).attribute(clip, target).items()}
         where = cam_layer or gradcam_layer(model, names, tuple(clip.shape[1:]))
         cam = grad_cam(model, where, clip, target)[0]
-        importance = frame_importance(model, clip, target)[0]
+        importance = frame_attribution(model, clip, target, frame_method)[0]
         ranked = sorted(((float(v), n, c) for n, a in scores.items() for c, v in enumerate(a)), key=lambda r: -r[0])
         credited: dict[str, tuple[int, ...]] = {}
         for value, name, c in ranked[:top_channels]:
             if value > 0:
                 credited[name] = (*credited.get(name, ()), c)
-        return Explanation(channels=credited, frame_importance=importance, gradcam=cam, channel_scores=scores)
+        return Explanation(
+            channels=credited,
+            frame_importance=importance,
+            gradcam=cam,
+            channel_scores=scores,
+            gradcam_layer=where,
+            method=f"conv3t/{frame_method}/{top_channels}",
+        )
 
     return explain
 
@@ -59,9 +74,10 @@ def explain_clip(
     layers: Sequence[str] | None = None,
     cam_layer: str | None = None,
     top_channels: int = 5,
+    frame_method: str = DEFAULT_FRAME_ATTRIBUTION,
 ) -> Explanation:
     """conv3t's explanation of ``model``'s class ``target`` on one clip ``(C, T, H, W)`` or ``(1, C, T, H, W)``
     (see :func:`conv3t_explainer`); the model is used as it is (put it in eval mode)."""
     x = clip if clip.ndim == 5 else clip[None]
     with torch.enable_grad():
-        return conv3t_explainer(layers, cam_layer, top_channels)(model, x.detach(), int(target))
+        return conv3t_explainer(layers, cam_layer, top_channels, frame_method)(model, x.detach(), int(target))

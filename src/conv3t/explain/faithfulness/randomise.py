@@ -1,28 +1,55 @@
-"""The sanity check of Adebayo et al. (2018), "model-parameter randomisation", cascading from the top.
+"""The sanity check of Adebayo et al. (2018), "model-parameter randomisation", tested against a null.
 
 The layer groups of a model are its top-level children that hold parameters and run in the forward pass
-(descending through a single wrapping child), the last one (nearest the output) first. Step ``k`` randomises
-groups ``1..k`` of a deep copy of the model (never the caller's model) and recomputes the explanation; the
-Spearman rank correlation with the explanation of the trained model says how much of the explanation survived.
+(descending through a single wrapping child), in the order they *execute*, reversed: the last one to run (nearest
+the output) first. The *cascade* randomises groups ``1..k`` of a deep copy of the model (never the caller's
+model) and recomputes the explanation at each step; the Spearman rank correlation with the explanation of the
+trained model says how much of the explanation survived (the whole curve is reported, not judged).
+
+The *test* randomises every group of ``seeds`` independent copies. For each explanation kind the mean rank
+correlation ``r`` of the trained model's explanation with the randomised ones is compared with unrelated
+explanations: the same statistic with the items of each randomised explanation in a random order (999
+permutations). The items are the frames, the channels, and for a map the cells of its own coarse resolution
+(neighbouring pixels of an upsampled map are not separate items). ``p = P(null >= r)``: small p means the
+explanation survives the randomisation of the weights (it does not depend on what was learned) and the check
+fails; an explanation that is constant on the trained or any randomised model is undefined (not a pass).
+``null_corr``, the mean correlation of two independently randomised models' explanations, shows how much of an
+explanation the architecture alone gives.
 
 Randomising a group replaces every parameter tensor in it by independent Gaussian draws with that tensor's own
-mean and standard deviation: activations keep their scale (the network neither saturates nor goes silent)
-while every learned pattern is gone. Buffers (BatchNorm's running statistics) are kept.
+mean and standard deviation (scale ``|mean|``, or 1, when the tensor is constant, e.g. a one-element parameter
+or BatchNorm's initial weight): activations keep their scale while every learned pattern is gone. BatchNorm's
+running statistics are kept (``batchnorm="keep"``, the default: the randomised weights then see the trained
+normalisation) or reset to mean 0, variance 1 (``"reset"``).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.faithfulness.results import Explanation, RandomisationStep
+from conv3t.explain.faithfulness.results import Explanation, RandomisationStep, RandomisationTest
 
-__all__ = ["Explainer", "default_layer_groups", "randomisation_cascade", "randomise_", "spearman"]
+__all__ = [
+    "FAMILIES",
+    "Explainer",
+    "default_layer_groups",
+    "family_randomised",
+    "randomisation_cascade",
+    "randomisation_tests",
+    "randomise_",
+    "spearman",
+]
+
+KINDS = ("gradcam", "frame_importance", "channels")
+PERMUTATIONS = 999
 
 #: ``explainer(model, clip (1, C, T, H, W), target) -> Explanation`` with the fields to compare filled.
 Explainer = Callable[[nn.Module, Tensor, int], Explanation]
@@ -44,11 +71,12 @@ def spearman(a: Tensor | None, b: Tensor | None) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def default_layer_groups(model: nn.Module, ran: set[str] | None = None) -> list[str]:
+def default_layer_groups(model: nn.Module, ran: Sequence[str] | None = None) -> list[str]:
     """Qualified names of the model's layer groups, top (output side) first (module notes).
 
-    ``ran``: names of modules seen running in a forward pass; groups not among them (e.g. auxiliary heads that
-    only run in training) are left out. None keeps every group.
+    ``ran``: names of modules in the order they finished running in a forward pass; groups are ordered by it
+    (the last to run first) and groups not among them (e.g. auxiliary heads that only run in training) are
+    left out. None keeps every group in definition order, reversed.
     """
     prefix, root = "", model
     while True:
@@ -59,19 +87,30 @@ def default_layer_groups(model: nn.Module, ran: set[str] | None = None) -> list[
         break
     names = [prefix + n for n, _ in children]
     if ran is not None:
-        names = [n for n in names if n in ran]
+        position = {n: i for i, n in enumerate(ran)}
+        names = sorted((n for n in names if n in position), key=position.__getitem__)
     return names[::-1]
 
 
-def randomise_(module: nn.Module, generator: torch.Generator) -> None:
+def randomise_(module: nn.Module, generator: torch.Generator, batchnorm: str = "keep") -> None:
     """Replace every parameter of ``module`` in place by Gaussian draws with its own mean and std (module
-    notes). Conv3T kernel caches are dropped."""
+    notes; a constant tensor gets scale ``|mean|`` or 1, so every parameter changes). ``batchnorm``: ``"keep"``
+    or ``"reset"`` the running statistics. Conv3T kernel caches are dropped."""
+    if batchnorm not in ("keep", "reset"):
+        raise ValueError(f"batchnorm must be 'keep' or 'reset', got {batchnorm!r}")
     with torch.no_grad():
         for p in module.parameters():
             values = p.detach().float()
-            mean, std = float(values.mean()), float(values.std()) if p.numel() > 1 else 0.0
-            draw = torch.randn(p.shape, generator=generator) * std + mean
-            p.copy_(draw.to(p))
+            mean = float(values.mean())
+            std = float(values.std()) if p.numel() > 1 else 0.0
+            if not std > 0:
+                std = abs(mean) or 1.0
+            # float32 draws: a ResNet's 33 M parameters in float64 took most of a randomisation's time
+            p.copy_((torch.randn(p.shape, generator=generator) * std + mean).to(p))
+        if batchnorm == "reset":
+            for m in module.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                    m.reset_running_stats()
     for m in module.modules():
         clear = getattr(m, "clear_kernel_cache", None)
         if callable(clear):
@@ -92,7 +131,8 @@ def randomisation_cascade(
     explainer: Explainer,
     groups: Sequence[str],
     generator: torch.Generator,
-) -> tuple[RandomisationStep, ...]:
+    batchnorm: str = "keep",
+) -> tuple[Explanation, tuple[RandomisationStep, ...], Explanation | None]:
     """Randomise ``groups`` of a copy of ``model`` one after the other and compare the explanations.
 
     Args:
@@ -102,15 +142,17 @@ def randomisation_cascade(
         groups: module names, in the order to randomise them (top first).
 
     Returns:
-        One :class:`RandomisationStep` per group, each listing every group randomised so far.
+        The explanation of the untouched copy (the reference), one :class:`RandomisationStep` per group (each
+        listing every group randomised so far), and the explanation with every group randomised (None
+        without groups).
     """
     copied = copy.deepcopy(model).eval()
     reference = explainer(copied, clip, target)
     layers = sorted(reference.channel_scores or {})
     ref_channels = _channel_vector(reference, layers)
-    steps, done = [], []
+    steps, done, now = [], [], None
     for name in groups:
-        randomise_(copied.get_submodule(name), generator)
+        randomise_(copied.get_submodule(name), generator, batchnorm)
         done.append(name)
         now = explainer(copied, clip, target)
         steps.append(
@@ -122,4 +164,115 @@ def randomisation_cascade(
             )
         )
     del copied
-    return tuple(steps)
+    return reference, tuple(steps), now
+
+
+def fully_randomised(
+    model: nn.Module,
+    clip: Tensor,
+    target: int,
+    explainer: Explainer,
+    groups: Sequence[str],
+    generator: torch.Generator,
+    batchnorm: str = "keep",
+) -> Explanation:
+    """The explanation of a copy of ``model`` with every group in ``groups`` randomised."""
+    copied = copy.deepcopy(model).eval()
+    for name in groups:
+        randomise_(copied.get_submodule(name), generator, batchnorm)
+    out = explainer(copied, clip, target)
+    del copied
+    return out
+
+
+#: The parameter families of a 3T network (issue 24 item 4b): its 2D filters, and its learned motion.
+FAMILIES = {"filters_2d": ("weight",), "temporal": ("scale", "rotation", "translation_x", "translation_y")}
+
+
+def family_randomised(
+    model: nn.Module, clip: Tensor, target: int, explainer: Explainer, family: str, generator: torch.Generator
+) -> Explanation | None:
+    """The explanation of a copy of ``model`` whose Conv3T layers have only one parameter family randomised (each
+    tensor by its own mean and std, as :func:`randomise_`); None when the model has no Conv3T layer with
+    temporal depth > 1."""
+    from conv3t.nn import Conv3T
+
+    copied = copy.deepcopy(model).eval()
+    layers = [m for m in copied.modules() if isinstance(m, Conv3T) and m.kernel_size[0] > 1]
+    if not layers:
+        return None
+    holder = nn.Module()
+    with torch.no_grad():
+        for layer in layers:
+            for name in FAMILIES[family]:
+                holder.p = getattr(layer, name)
+                randomise_(holder, generator)
+            layer.clear_kernel_cache()
+    out = explainer(copied, clip, target)
+    del copied
+    return out
+
+
+def _items(explanation: Explanation, kind: str, layers: Sequence[str], coarse: tuple[int, ...] | None) -> Tensor | None:
+    """The scores whose ranks are compared: frames, channels, or a map's coarse cells (module notes)."""
+    if kind == "frame_importance":
+        return explanation.frame_importance
+    if kind == "channels":
+        return _channel_vector(explanation, layers)
+    cam = explanation.gradcam
+    if cam is None or coarse is None:
+        return cam
+    return F.adaptive_avg_pool3d(cam.detach().double()[None, None].cpu(), coarse)[0, 0]
+
+
+def randomisation_tests(
+    reference: Explanation,
+    randomised: Sequence[Explanation],
+    coarse: tuple[int, ...] | None,
+    generator: torch.Generator,
+) -> tuple[RandomisationTest, ...]:
+    """The test of each explanation kind present (module notes): ``reference`` (the trained model's) against
+    the explanations of ``randomised`` independently, fully randomised copies; ``coarse``: the map's own
+    resolution ``(T', H', W')`` (None: every pixel is an item)."""
+    layers = sorted(reference.channel_scores or {})
+    out = []
+    for kind in KINDS:
+        ref = _items(reference, kind, layers, coarse)
+        if ref is None or not randomised:
+            continue
+        others = [_items(e, kind, layers, coarse) for e in randomised]
+        if any(o is None for o in others):
+            continue
+        out.append(_test(kind, ref, others, generator))
+    return tuple(out)
+
+
+def _ranks(x: Tensor) -> np.ndarray:
+    return pd.Series(x.detach().double().flatten().cpu().numpy()).rank(method="average").to_numpy()
+
+
+def _test(kind: str, ref: Tensor, others: list[Tensor], generator: torch.Generator) -> RandomisationTest:
+    ranks = [_ranks(ref), *(_ranks(o) for o in others)]
+    constant = sum(int(r.std() == 0) for r in ranks)
+    if constant:
+        return RandomisationTest(kind, float("nan"), float("nan"), None, len(others), constant)
+    z = [(r - r.mean()) / r.std() for r in ranks]
+    n = z[0].size
+    trained = float(np.mean([z[0] @ o / n for o in z[1:]]))
+    pairs = [z[i] @ z[j] / n for i in range(1, len(z)) for j in range(i + 1, len(z))]
+    null_corr = float(np.mean(pairs)) if pairs else float("nan")
+    p = _null_p(trained, np.stack(z[1:]), z[0], generator)
+    return RandomisationTest(kind, trained, null_corr, p, len(others), 0)
+
+
+def _null_p(trained: float, randomised: np.ndarray, reference: np.ndarray, generator: torch.Generator) -> float:
+    """``P(null >= trained)`` for the mean correlation of ``reference (n,)`` with ``randomised (K, n)`` whose
+    items are put in random orders: by 999 permutations for up to 50 items, else by the normal limit (mean 0,
+    variance ``1 / (K (n - 1))``, exact moments of a permutation correlation)."""
+    k, n = randomised.shape
+    if n > 50:
+        return 0.5 * math.erfc(trained * math.sqrt(k * (n - 1)) / math.sqrt(2))
+    rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    perms = np.argsort(rng.random((PERMUTATIONS, k, n)), axis=2)
+    null = (np.take_along_axis(np.broadcast_to(randomised, perms.shape), perms, 2) @ reference).mean(1) / n
+    return (1 + int((null >= trained - 1e-12).sum())) / (PERMUTATIONS + 1)

@@ -10,12 +10,15 @@ from typing import Any
 
 from torch import Tensor
 
+from conv3t.explain.faithfulness.stats import RankTest
+
 __all__ = [
     "ChannelAblation",
     "Explanation",
     "FaithfulnessResult",
     "PerturbationCurve",
     "RandomisationStep",
+    "RandomisationTest",
     "Verdict",
 ]
 
@@ -31,6 +34,14 @@ class Explanation:
         gradcam: ``(T, H, W)`` importance of each input pixel position (larger = more important; any scale).
         channel_scores: layer name -> ``(C,)`` a score for every channel of the layer (e.g. the attribution the
             credited channels were picked by); only the randomisation check reads it.
+        gradcam_layer: the layer whose output resolution the map was computed at (a Grad-CAM's layer): the
+            spatial check draws its random maps at that resolution and upsamples them as the map was
+            (trilinear); without it (and without ``gradcam_shape``) the spatial check is not testable.
+        gradcam_shape: ``(T', H', W')`` the map's own resolution, when it is not a module's output (a pixel-level
+            map: the clip's ``(T, H, W)``).
+        method: the method that made the explanation (``"conv3t/<frame method>/<top channels>"``:
+            :func:`conv3t_explainer` with that frame attribution and channel count), so that the randomisation
+            check can recompute the same explanation without being handed the explainer.
 
     Any field may be left empty; the checks that need it are then left out.
     """
@@ -39,6 +50,9 @@ class Explanation:
     frame_importance: Tensor | None = None
     gradcam: Tensor | None = None
     channel_scores: Mapping[str, Tensor] | None = None
+    gradcam_layer: str | None = None
+    gradcam_shape: tuple[int, int, int] | None = None
+    method: str | None = None
 
     @property
     def credited(self) -> int:
@@ -51,10 +65,27 @@ def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _test_json(test: RankTest | None) -> dict[str, Any] | None:
+    if test is None:
+        return None
+    return {
+        "observed": _num(test.observed),
+        "random_mean": _num(test.random_mean),
+        "random_std": _num(test.random_std),
+        "draws": test.draws,
+        "p_value": _num(test.p_value),
+        "min_p": _num(test.min_p),
+        "method": test.method,
+        "best": None if test.best is None else _num(test.best),
+    }
+
+
 @dataclass(frozen=True)
 class ChannelAblation:
     """The target's softmax probability with the credited channels' outputs set to zero, and with as many
-    channels drawn at random from the same layers (same count per layer), ``draws`` times."""
+    channels drawn at random from the same layers (same count per layer): ``draws`` random sets (or every
+    possible set, ``test.exact``). ``test``: the rank test of ``p_after_credited`` (lower is better);
+    ``logit_*``: the target's logit, beside the probabilities."""
 
     k: int
     p_before: float
@@ -62,6 +93,10 @@ class ChannelAblation:
     p_after_random_mean: float
     p_after_random_std: float
     draws: int
+    test: RankTest | None = None
+    logit_before: float | None = None
+    logit_after_credited: float | None = None
+    logit_after_random_mean: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,7 +106,15 @@ class ChannelAblation:
             "p_after_random_mean": _num(self.p_after_random_mean),
             "p_after_random_std": _num(self.p_after_random_std),
             "draws": self.draws,
+            "logit_before": _opt(self.logit_before),
+            "logit_after_credited": _opt(self.logit_after_credited),
+            "logit_after_random_mean": _opt(self.logit_after_random_mean),
+            "test": _test_json(self.test),
         }
+
+
+def _opt(x: float | None) -> float | None:
+    return None if x is None else _num(x)
 
 
 @dataclass(frozen=True)
@@ -79,8 +122,16 @@ class PerturbationCurve:
     """A deletion or insertion curve: the target's probability after each step, in the explanation's order
     (``curve``) and the area under it against ``draws`` random orders.
 
-    ``auc``: trapezoidal area over the removed (or inserted) fraction 0..1, so in probability units 0..1.
-    ``rule``: what "deleted" means, in words.
+    ``auc``: trapezoidal area over the fractions actually removed (or inserted), ``fractions`` (0..1), so in
+    probability units 0..1; ``random_auc_*`` over the random orders compared. ``rule``: what "deleted" means.
+    ``road_residual``: the largest relative residual of the ROAD systems solved (spatial deletion). Exact frame
+    tests keep the explanation's ``order`` (ties broken) and ``subset_table``, the probability with each subset
+    of frames deleted (bit ``t`` of the index: frame ``t``), from which any other order is tested (not in JSON).
+    ``logit_curve`` / ``logit_auc``: the same with the target's logit. ``lerf_curve``: least relevant first
+    (spatial deletion). ``test``: the rank test of the checked statistic (``statistic`` says which; for frames
+    the AUC, for pixels LeRF - MoRF AUC); ``effect``: exact tests (random mean - auc) / (random mean - best
+    possible) (1: the best possible order, 0: chance); Monte-Carlo frame tests (random mean - auc) / random
+    std; pixels: the gain minus the random maps' mean gain; signs turned so that larger is better.
     """
 
     auc: float
@@ -89,6 +140,20 @@ class PerturbationCurve:
     rule: str
     curve: tuple[float, ...]
     draws: int
+    fractions: tuple[float, ...] = ()
+    logit_curve: tuple[float, ...] = ()
+    logit_auc: float | None = None
+    lerf_curve: tuple[float, ...] = ()
+    test: RankTest | None = None
+    statistic: str = "auc"
+    effect: float | None = None
+    road_residual: float | None = None
+    order: tuple[int, ...] = ()
+    subset_table: tuple[float, ...] = ()
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.test is None or not self.test.testable else self.test.p_value
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +162,16 @@ class PerturbationCurve:
             "random_auc_std": _num(self.random_auc_std),
             "rule": self.rule,
             "curve": [_num(p) for p in self.curve],
+            "fractions": [_num(f) for f in self.fractions],
+            "logit_curve": [_num(v) for v in self.logit_curve],
+            "logit_auc": _opt(self.logit_auc),
+            "lerf_curve": [_num(p) for p in self.lerf_curve],
             "draws": self.draws,
+            "statistic": self.statistic,
+            "effect": _opt(self.effect),
+            "road_residual": _opt(self.road_residual),
+            "order": list(self.order),
+            "test": _test_json(self.test),
         }
 
 
@@ -122,21 +196,65 @@ class RandomisationStep:
 
 
 @dataclass(frozen=True)
+class RandomisationTest:
+    """The sanity test of one explanation kind against a null (docs/conventions.md): the explanation of the
+    trained model and those of ``seeds`` fully randomised copies (independent seeds) are exchangeable when the
+    explanation does not depend on what was learned. ``trained_corr``: mean rank correlation of the trained
+    model's explanation with the randomised ones; ``null_corr``: mean correlation of two randomised ones;
+    ``p_value``: the share of the ``seeds + 1`` explanations whose mean correlation with the others is at most
+    the trained one's (small: the trained explanation is unlike what random weights give). ``constant``: how
+    many explanations were constant (then undefined)."""
+
+    kind: str
+    trained_corr: float
+    null_corr: float
+    p_value: float | None
+    seeds: int
+    constant: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "trained_corr": _num(self.trained_corr),
+            "null_corr": _num(self.null_corr),
+            "p_value": _opt(self.p_value),
+            "seeds": self.seeds,
+            "constant": self.constant,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """One check's outcome under the rule of docs/conventions.md: ``passed`` is None when it could not be
-    judged; ``sentence`` says it in words with the numbers."""
+    """One check's outcome under the rule of docs/conventions.md.
+
+    ``kind``: ``"faithfulness"`` (does what the explanation points at matter to the model?) or ``"sanity"``
+    (does it depend on the model at all? necessary, never evidence of faithfulness). ``passed``: True / False,
+    None when the check is not testable on this input (``p_value`` None then). ``effect``: the check's effect
+    size (see its result); ``sentence`` says it in words with the numbers."""
 
     check: str
     passed: bool | None
     sentence: str
+    kind: str = "faithfulness"
+    p_value: float | None = None
+    effect: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "passed": self.passed, "sentence": self.sentence}
+        return {
+            "check": self.check,
+            "kind": self.kind,
+            "passed": self.passed,
+            "p_value": _opt(self.p_value),
+            "effect": _opt(self.effect),
+            "sentence": self.sentence,
+        }
 
 
 @dataclass(frozen=True)
 class FaithfulnessResult:
-    """Everything :meth:`Faithfulness.evaluate` measured for one clip; a check left out is None (or empty)."""
+    """Everything :meth:`Faithfulness.evaluate` measured for one clip; a check left out is None (or empty).
+    ``random_logit_tests``: the target's explanation against that of ``random_logit_class``, a class drawn at
+    random among the others (``seeds`` 1, ``null_corr`` undefined)."""
 
     target: int
     channel_ablation: ChannelAblation | None
@@ -145,6 +263,9 @@ class FaithfulnessResult:
     spatial_deletion: PerturbationCurve | None
     randomisation: tuple[RandomisationStep, ...]
     verdicts: tuple[Verdict, ...]
+    randomisation_tests: tuple[RandomisationTest, ...] = ()
+    random_logit_tests: tuple[RandomisationTest, ...] = ()
+    random_logit_class: int = -1
 
     def verdict(self, check: str) -> Verdict | None:
         """The verdict of ``check`` (e.g. ``"channel_ablation"``), None when it was not run."""
@@ -163,5 +284,8 @@ class FaithfulnessResult:
             "frame_insertion": part(self.frame_insertion),
             "spatial_deletion": part(self.spatial_deletion),
             "randomisation": [s.to_json() for s in self.randomisation],
+            "randomisation_tests": [t.to_json() for t in self.randomisation_tests],
+            "random_logit_class": self.random_logit_class,
+            "random_logit_tests": [t.to_json() for t in self.random_logit_tests],
             "verdicts": [v.to_json() for v in self.verdicts],
         }

@@ -1,111 +1,165 @@
-"""The verdicts of the faithfulness checks, by rules fixed before any model was looked at
-(docs/conventions.md, "Faithfulness"), each said in one sentence with its numbers."""
+"""The verdicts of the faithfulness and sanity checks, by rules fixed before any model was looked at
+(docs/conventions.md, "Faithfulness"), each said in one sentence with its numbers.
+
+A faithfulness check passes when its rank p-value is at most :data:`ALPHA`; it is not testable (``passed`` None)
+when no explanation could reach ``ALPHA`` on this clip. A sanity check (randomisation) fails when the
+explanation's correlation with those of randomised models is significantly above that of unrelated explanations
+(p <= ALPHA): it survives the destruction of what the model learned.
+"""
 
 from __future__ import annotations
 
 import math
 
-from conv3t.explain.faithfulness.results import ChannelAblation, PerturbationCurve, RandomisationStep, Verdict
+from conv3t.explain.faithfulness.results import ChannelAblation, PerturbationCurve, RandomisationTest, Verdict
+from conv3t.explain.faithfulness.stats import ALPHA, RankTest
 
-__all__ = [
-    "MAX_RANDOMISED_CORR",
-    "Z",
-    "ablation_verdict",
-    "curve_verdict",
-    "randomisation_verdicts",
-]
+__all__ = ["ALPHA", "ablation_verdict", "curve_verdict", "random_logit_verdicts", "randomisation_verdicts"]
 
-#: An explanation beats chance when its effect exceeds the random draws' mean by more than Z of their std.
-Z = 2.0
-#: With every layer group randomised, an explanation whose rank correlation with the trained model's is
-#: still at least this has not changed: it does not depend on what the model learned.
-MAX_RANDOMISED_CORR = 0.5
+
+def _p(test: RankTest) -> str:
+    how = f"exact over all {test.draws} random" if test.exact else f"{test.draws} random draws"
+    return f"p = {test.p_value:.3g} ({how})"
+
+
+def _judge(test: RankTest | None) -> tuple[bool | None, float | None]:
+    if test is None or not test.testable:
+        return None, None
+    return test.p_value <= ALPHA, test.p_value
+
+
+def _untestable(test: RankTest | None) -> str:
+    if test is None:
+        return (
+            "not testable: the explanation does not say at which resolution its map was made "
+            "(Explanation.gradcam_layer or gradcam_shape), so no matched random maps can be drawn."
+        )
+    return (
+        f"not testable here: even the best possible explanation would reach only p = {test.min_p:.3g} > {ALPHA:g}"
+        + (" (the model does not respond to this perturbation)." if test.min_p >= 1 else ".")
+    )
 
 
 def ablation_verdict(result: ChannelAblation, label: str) -> Verdict:
-    """ "credited channels matter" when ``p_after_credited < p_after_random_mean - Z * p_after_random_std``
-    (the credited drop exceeds the random mean drop by more than Z std of the random drops)."""
+    """ "The credited channels matter" when the rank p-value of ``p_after_credited`` against random channel sets
+    is at most ALPHA."""
     r = result
-    passed = r.p_after_credited < r.p_after_random_mean - Z * r.p_after_random_std
+    passed, p = _judge(r.test)
     plural = "s" if r.k != 1 else ""
     verb = "drops" if r.p_after_credited < r.p_before else "changes"
-    sentence = (
+    head = (
         f"removing the {r.k} credited channel{plural} {verb} p({label}) from {r.p_before:.2f} to "
         f"{r.p_after_credited:.2f}; {r.k} random channel{plural} of the same layers: "
-        f"{r.p_after_random_mean:.2f} ± {r.p_after_random_std:.2f} ({r.draws} draws): "
-        + ("the credited channels matter." if passed else "the credited channels matter no more than random ones.")
+        f"{r.p_after_random_mean:.2f} ± {r.p_after_random_std:.2f}"
     )
-    return Verdict("channel_ablation", bool(passed), sentence)
+    if passed is None:
+        tail = ": " + _untestable(r.test)
+    else:
+        tail = f", {_p(r.test)}: " + (
+            "the credited channels matter." if passed else "the credited channels matter no more than random ones."
+        )
+    # the drop beyond the random sets' mean, as a share of the prediction
+    effect = (r.p_after_random_mean - r.p_after_credited) / r.p_before if r.p_before > 0 else None
+    return Verdict("channel_ablation", passed, head + tail, "faithfulness", p, effect)
 
 
 _CURVES = {
-    "frame_deletion": ("deleting frames most important first", "frame importance", "lower"),
-    "frame_insertion": ("inserting frames most important first", "frame importance", "higher"),
-    "spatial_deletion": ("removing pixels in Grad-CAM order", "Grad-CAM", "lower"),
+    "frame_deletion": ("deleting frames most important first", "frame importance", "area under p({})"),
+    "frame_insertion": ("inserting frames most important first", "frame importance", "area under p({})"),
+    "spatial_deletion": (
+        "removing pixels in Grad-CAM order",
+        "Grad-CAM",
+        "area under p({}) least minus most relevant first",
+    ),
 }
 
 
 def curve_verdict(check: str, curve: PerturbationCurve, label: str) -> Verdict:
-    """Deletion passes when ``auc < random_auc_mean - Z * random_auc_std``, insertion when
-    ``auc > random_auc_mean + Z * random_auc_std`` (the order is better than random orders)."""
-    what, source, better = _CURVES[check]
-    margin = Z * curve.random_auc_std
-    if better == "lower":
-        passed = curve.auc < curve.random_auc_mean - margin
+    """Passes when the rank p-value of the curve's statistic (frames: the area; pixels: LeRF - MoRF area)
+    against random orders (maps) is at most ALPHA."""
+    what, source, stat = _CURVES[check]
+    test = curve.test
+    passed, p = _judge(test)
+    head = what if test is None else f"{what}: {stat.format(label)} {test.observed:.3f}"
+    if test is not None:
+        head += f"; random: {test.random_mean:.3f} ± {test.random_std:.3f}"
+        if test.best is not None:
+            head += f", best possible {test.best:.3f}"
+    if passed is None:
+        tail = ": " + _untestable(test)
     else:
-        passed = curve.auc > curve.random_auc_mean + margin
-    sentence = (
-        f"{what}: area under p({label}) {curve.auc:.2f}; random orders {curve.random_auc_mean:.2f} ± "
-        f"{curve.random_auc_std:.2f} ({curve.draws} draws): "
-        + (f"the {source} ranks better than chance." if passed else f"the {source} ranks no better than chance.")
-    )
-    return Verdict(check, bool(passed), sentence)
+        tail = f", {_p(test)}: " + (  # type: ignore[arg-type]
+            f"the {source} ranks better than chance." if passed else f"the {source} ranks no better than chance."
+        )
+    return Verdict(check, passed, head + tail, "faithfulness", p, curve.effect)
 
 
-_KINDS = (
-    ("gradcam", "gradcam_rank_corr", "the Grad-CAM"),
-    ("frame_importance", "frame_importance_rank_corr", "the frame importance"),
-    ("channels", "channel_rank_corr", "the channel attribution"),
-)
+_NAMES = {"gradcam": "the Grad-CAM", "frame_importance": "the frame importance", "channels": "the channel attribution"}
 
 
-def randomisation_verdicts(steps: tuple[RandomisationStep, ...]) -> list[Verdict]:
-    """One verdict per explanation kind from the last cascade step (every group randomised): it *depends on
-    the model* when its rank correlation is below ``MAX_RANDOMISED_CORR`` or undefined (it became constant);
-    otherwise it stays the same when the model is destroyed, and the sentence says that it explains nothing."""
-    if not steps:
-        return []
-    last = steps[-1]
+def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict]:
+    """One sanity verdict per explanation kind tested (module notes)."""
     verdicts = []
-    for kind, attr, name in _KINDS:
-        corr = getattr(last, attr)
-        check = f"randomisation_{kind}"
-        groups = len(last.layers_randomised)
-        if corr is None or (isinstance(corr, float) and math.isnan(corr)):
-            first = [getattr(s, attr) for s in steps]
-            if all(isinstance(c, float) and math.isnan(c) for c in first):
-                verdicts.append(Verdict(check, None, f"{name} could not be compared (not computed or constant)."))
-            else:
-                verdicts.append(
-                    Verdict(
-                        check,
-                        True,
-                        f"with all {groups} layer groups randomised {name} becomes constant: it "
-                        "depends on the learned weights.",
-                    )
-                )
+    for t in tests:
+        family, _, kind = t.kind.rpartition("/")
+        if family:
+            verdicts.append(_family_verdict(t, family, kind))
             continue
-        if corr < MAX_RANDOMISED_CORR:
+        check, name = f"randomisation_{t.kind}", _NAMES[t.kind]
+        if t.p_value is None or not math.isfinite(t.trained_corr):
             sentence = (
-                f"with all {groups} layer groups randomised {name} keeps a rank correlation of {corr:.2f} with the "
-                "trained model's: it depends on the learned weights."
+                f"{name} is constant on the trained model or on {t.constant} of the {t.seeds} randomised ones: "
+                "undefined, the randomisation cannot say whether it depends on the learned weights."
             )
-            verdicts.append(Verdict(check, True, sentence))
-        else:
-            sentence = (
-                f"with all {groups} layer groups randomised {name} keeps a rank correlation of {corr:.2f} with the "
-                "trained model's: it stays the same when the model is destroyed, so it explains nothing about what "
-                "the model learned."
-            )
-            verdicts.append(Verdict(check, False, sentence))
+            verdicts.append(Verdict(check, None, sentence, "sanity"))
+            continue
+        passed = t.p_value > ALPHA
+        head = (
+            f"with every layer group randomised ({t.seeds} seeds) {name} keeps a mean rank correlation of "
+            f"{t.trained_corr:.2f} with the trained model's (two randomised models: {t.null_corr:.2f}); "
+            f"unrelated explanations reach that with p = {t.p_value:.3g}: "
+        )
+        tail = (
+            "it depends on the learned weights."
+            if passed
+            else "it survives the randomisation, so it explains little about what the model learned."
+        )
+        verdicts.append(Verdict(check, passed, head + tail, "sanity", t.p_value, t.trained_corr))
     return verdicts
+
+
+def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, other: str) -> list[Verdict]:
+    """Class specificity (a sanity check): the explanation of ``label`` must not be significantly like that of
+    a random other class ``other`` (the same null as the randomisation tests, one comparison)."""
+    verdicts = []
+    for t in tests:
+        check, name = f"random_logit_{t.kind}", _NAMES[t.kind]
+        if t.p_value is None or not math.isfinite(t.trained_corr):
+            sentence = f"{name} is constant for {label} or for {other}: class specificity undefined."
+            verdicts.append(Verdict(check, None, sentence, "sanity"))
+            continue
+        passed = t.p_value > ALPHA
+        sentence = (
+            f"{name} of {label} and of a random other class ({other}) keep a rank correlation of "
+            f"{t.trained_corr:.2f}; unrelated explanations reach that with p = {t.p_value:.3g}: "
+            + ("it is specific to the class." if passed else "it is much the same whatever class is explained.")
+        )
+        verdicts.append(Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr))
+    return verdicts
+
+
+_FAMILY_NAMES = {"filters_2d": "2D filters", "temporal": "temporal parameters (the learned motion)"}
+
+
+def _family_verdict(t: RandomisationTest, family: str, kind: str) -> Verdict:
+    """3T networks: the explanation with one parameter family of every Conv3T layer randomised."""
+    check, name, what = f"family_{family}_{kind}", _NAMES[kind], _FAMILY_NAMES[family]
+    if t.p_value is None or not math.isfinite(t.trained_corr):
+        return Verdict(check, None, f"{name} is constant with the {what} randomised: undefined.", "sanity")
+    passed = t.p_value > ALPHA
+    sentence = (
+        f"with only the {what} of every 3T layer randomised {name} keeps a rank correlation of {t.trained_corr:.2f} "
+        f"with the trained model's; unrelated explanations reach that with p = {t.p_value:.3g}: "
+        + (f"it depends on the {what}." if passed else f"it does not depend on the {what}.")
+    )
+    return Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr)

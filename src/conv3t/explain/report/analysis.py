@@ -10,6 +10,7 @@ that explanation (:mod:`conv3t.explain.faithfulness`). The sections
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from torch import nn
 from conv3t.explain.attribution import PredictionExplanation, explain_predictions
 from conv3t.explain.describe import rank_channels
 from conv3t.explain.faithfulness import Faithfulness, FaithfulnessResult, conv3t_explainer
+from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, frame_attribution
 from conv3t.explain.measured import reading_text
 from conv3t.explain.report.context import ReportClip, ReportOptions, StepCounter
 from conv3t.explain.report.inputs import predict, read_clips
@@ -215,6 +217,10 @@ def _explain(
         attributed_layers(model),
         readings=readings,
         reading_text=reading_text if readings is not None else None,
+        frame_attribution=(
+            DEFAULT_FRAME_ATTRIBUTION,
+            functools.partial(frame_attribution, method=DEFAULT_FRAME_ATTRIBUTION),
+        ),
     )
     for record, clip in zip(records, clips):
         record.label = clip.label
@@ -235,14 +241,14 @@ def _check(
     results = []
     for i, (record, clip) in enumerate(zip(records, clips)):
         with progress.step(f"faithfulness: clip {i + 1} of {len(records)}"):
-            target = classes.index(record.top[0]["class"]) if record.top[0]["class"] in classes else 0
             check = Faithfulness(
                 model,
                 draws=options.faithfulness_draws,
                 seed=options.seed,
                 batch_size=8,
                 classes=classes,
-                explainer=conv3t_explainer(layers, record.cam_layer or None),
+                explainer=conv3t_explainer(layers, record.cam_layer or None, frame_method=record.frame_method),
+                pixel_std=info.std,
             )
-            results.append(check.evaluate(clip.clip, target, explanation_of(record)))
+            results.append(check.evaluate(clip.clip, record.target, explanation_of(record)))
     return tuple(results)

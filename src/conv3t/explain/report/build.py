@@ -69,7 +69,7 @@ def build_report(
     max_memory: str | None = None,
     verify_textures: int = 24,
     faithfulness: bool = True,
-    faithfulness_draws: int = 20,
+    faithfulness_draws: int = 19,
 ) -> Path:
     """Write the explanation report of an exported model; returns the path of ``index.html``.
 
@@ -102,7 +102,8 @@ def build_report(
             reused by a later report of the same weights and settings (:mod:`conv3t.verify.store`).
         faithfulness: check every prediction explanation (channel ablation, frame deletion and insertion,
             Grad-CAM pixel deletion, weight randomisation; :mod:`conv3t.explain.faithfulness`).
-        faithfulness_draws: random draws those checks compare with (>= 2; the verdict rules assume 20).
+        faithfulness_draws: the most random draws a Monte-Carlo check takes (>= 2; 19, the fewest with which
+            p = 1 / (B + 1) reaches alpha 0.05; fewer makes those checks not testable).
 
     Raises:
         ValueError / FileNotFoundError naming the argument (``layers``, ``channels``, ``videos[i]``).

@@ -59,7 +59,7 @@ class ReportOptions:
     device: str = "auto"
     max_memory: str | None = None
     faithfulness: bool = True  # the faithfulness checks of the prediction explanations
-    faithfulness_draws: int = 20  # their random draws (channels, frame and pixel orders)
+    faithfulness_draws: int = 19  # their most random draws (channel sets, frame orders, maps): p >= 1 / (B + 1)
 
     def __post_init__(self) -> None:
         if self.verify_textures < 1:

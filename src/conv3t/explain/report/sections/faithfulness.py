@@ -3,9 +3,9 @@
 The report's analysis (:func:`conv3t.explain.report.analysis.analyse`) runs
 :class:`conv3t.explain.faithfulness.Faithfulness` on every explained clip (the credited channels, frame
 importance and Grad-CAM of its prediction, :func:`explanation_of`); the prediction sections show one verdict
-line each (and ``predictions.json`` the results), and :func:`faithfulness_section` summarises them over the
-clips. The rules are those of
-docs/conventions.md, "Faithfulness".
+line each (and ``predictions.json`` the results). :func:`faithfulness_section` leads with the test of each check
+over the clips (:func:`conv3t.explain.faithfulness.summarise`), faithfulness and sanity checks apart, and lists
+the per-clip p-values below. The rules are those of docs/conventions.md, "Faithfulness".
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from markupsafe import Markup
 
 from conv3t.explain.attribution import PredictionExplanation
-from conv3t.explain.faithfulness import MAX_RANDOMISED_CORR, Explanation, FaithfulnessResult, Z
+from conv3t.explain.faithfulness import ALPHA, Explanation, FaithfulnessResult, FaithfulnessSummary, summarise
 from conv3t.explain.report.context import ReportContext
 from conv3t.explain.report.page import macros
 from conv3t.explain.report.section import Section
@@ -28,20 +28,31 @@ __all__ = [
 ]
 
 
-#: The checks in page order, with their names on the page.
+#: The checks in page order, with their names on the page: faithfulness first, then sanity.
 CHECKS = (
     ("channel_ablation", "credited channels"),
     ("frame_deletion", "frame deletion"),
     ("frame_insertion", "frame insertion"),
-    ("spatial_deletion", "Grad-CAM pixels"),
+    ("spatial_deletion", "Grad-CAM pixels (LeRF − MoRF)"),
     ("randomisation_gradcam", "Grad-CAM changes with the weights"),
     ("randomisation_frame_importance", "frame importance changes with the weights"),
     ("randomisation_channels", "channel attribution changes with the weights"),
+    ("random_logit_gradcam", "Grad-CAM specific to the class"),
+    ("random_logit_frame_importance", "frame attribution specific to the class"),
+    ("random_logit_channels", "channel attribution specific to the class"),
+    ("family_filters_2d_gradcam", "3T: Grad-CAM depends on the 2D filters"),
+    ("family_filters_2d_frame_importance", "3T: frame attribution depends on the 2D filters"),
+    ("family_filters_2d_channels", "3T: channel attribution depends on the 2D filters"),
+    ("family_temporal_gradcam", "3T: Grad-CAM depends on the learned motion"),
+    ("family_temporal_frame_importance", "3T: frame attribution depends on the learned motion"),
+    ("family_temporal_channels", "3T: channel attribution depends on the learned motion"),
 )
+_NAMES = dict(CHECKS)
 
 
 def explanation_of(record: PredictionExplanation) -> Explanation:
-    """The prediction section's explanation of one clip as the checks take it."""
+    """The prediction section's explanation of one clip as the checks take it (conv3t's method, its Grad-CAM
+    layer recorded so that the checks can rebuild it)."""
     channels: dict[str, tuple[int, ...]] = {}
     for c in record.channels:
         channels[str(c["layer"])] = (*channels.get(str(c["layer"]), ()), int(c["channel"]))
@@ -49,81 +60,132 @@ def explanation_of(record: PredictionExplanation) -> Explanation:
         channels=channels,
         frame_importance=torch.tensor(record.frame_importance),
         gradcam=None if record.cam is None else record.cam.detach().cpu(),
+        gradcam_layer=record.cam_layer or None,
+        method=f"conv3t/{record.frame_method}/5",
     )
 
 
 def verdict_line(result: FaithfulnessResult) -> Markup:
-    """The one-line verdict of a prediction section: the channel ablation's sentence (else the first check's)
-    and how many checks passed."""
+    """The one-line verdict of a prediction section: the channel ablation's sentence (else the first check's),
+    how many faithfulness checks passed at alpha and how many sanity checks."""
     first = result.verdict("channel_ablation") or (result.verdicts[0] if result.verdicts else None)
-    judged = [v for v in result.verdicts if v.passed is not None]
     if first is None:
         return Markup("")
-    return Markup('<p class="verdict">{} {} ({} of {} faithfulness checks passed.)</p>').format(
-        _mark(first.passed),
-        first.sentence[:1].upper() + first.sentence[1:],
-        sum(bool(v.passed) for v in judged),
-        len(judged),
+    return Markup('<p class="verdict">{} {} ({})</p>').format(
+        _mark(first.passed), first.sentence[:1].upper() + first.sentence[1:], _counts(result)
     )
+
+
+def _counts(result: FaithfulnessResult) -> str:
+    parts = []
+    for kind in ("faithfulness", "sanity"):
+        verdicts = [v for v in result.verdicts if v.kind == kind]
+        if not verdicts:
+            continue
+        judged = [v for v in verdicts if v.passed is not None]
+        text = f"{sum(bool(v.passed) for v in judged)} of {len(judged)} {kind} checks passed at α = {ALPHA:g}"
+        if len(judged) < len(verdicts):
+            text += f", {len(verdicts) - len(judged)} not testable"
+        parts.append(text)
+    return "; ".join(parts) + "."
 
 
 def verdict_items(result: FaithfulnessResult) -> Markup:
-    """The verdicts of one clip as a ``<ul class="verdicts">``, the channel ablation's first."""
-    items = Markup("").join(
-        Markup("<li>{} {}</li>").format(_mark(v.passed), v.sentence[:1].upper() + v.sentence[1:])
-        for v in result.verdicts
-    )
-    return Markup('<ul class="verdicts">{}</ul>').format(items)
+    """The verdicts of one clip as two ``<ul class="verdicts">``: faithfulness, then sanity checks."""
+    out = Markup("")
+    for kind, title in (("faithfulness", "Faithfulness"), ("sanity", "Sanity (necessary, not evidence)")):
+        verdicts = [v for v in result.verdicts if v.kind == kind]
+        if verdicts:
+            items = Markup("").join(
+                Markup("<li>{} {}</li>").format(_mark(v.passed), v.sentence[:1].upper() + v.sentence[1:])
+                for v in verdicts
+            )
+            out += Markup('<p>{}:</p><ul class="verdicts">{}</ul>').format(title, items)
+    return out
 
 
 def _mark(passed: bool | None) -> str:
     return "✔" if passed else ("✘" if passed is False else "–")
 
 
+def _p(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.2g}"
+
+
+def summary_tables(summary: FaithfulnessSummary) -> Markup:
+    """The dataset summary: one table per kind of check (module notes)."""
+    m = macros()
+    out = Markup("")
+    for kind, title in (
+        ("faithfulness", "Faithfulness: does what the explanation points at matter to the model?"),
+        ("sanity", "Sanity (necessary, never evidence of faithfulness): does the explanation depend on the weights?"),
+    ):
+        rows = [
+            (
+                _NAMES.get(c.check, c.check),
+                f"{c.tested} of {c.clips}",
+                f"{c.passed} of {c.tested}",
+                _p(c.combined_p),
+                _p(c.holm_p),
+                _mark(c.holds),
+            )
+            for c in summary.checks
+            if c.kind == kind
+        ]
+        if rows:
+            header = ("check", "clips testable", "clips passing", "combined p", "Holm p", "over the clips")
+            out += Markup("<h3>{}</h3>").format(title) + m.table(header, rows)
+        if kind == "faithfulness" and summary.position_only:
+            out += Markup(
+                "<p>Baseline: one frame order that ignores the clip (frames by their mean rank over these "
+                "explanations), tested on each clip the same way: {}. Where it passes as often as the "
+                "explanations, frame position alone explains the frame checks.</p>"
+            ).format(
+                "; ".join(f"{c.check.split('_position')[0].replace('_', ' ')} {c.passed} of {c.tested} clips"
+                          for c in summary.position_only)
+            )  # fmt: skip
+    return out
+
+
 def faithfulness_section(ctx: ReportContext) -> Section | None:
-    """The summary over clips: how often each check passed, a table of the numbers, and a plain statement for
-    any explanation that does not change when the model's weights are randomised."""
+    """The summary over clips first (a test per check, Holm-corrected), then plain sentences for explanations
+    that survive the randomisation of the weights, then the per-clip numbers."""
     results = ctx.analysis.faithfulness
     if not ctx.options.faithfulness or not ctx.clips:
         return None
-    m = macros()
     if not results:
         return Section("faithfulness", "Faithfulness", Markup("<p>No clip was explained.</p>"))
-    counts = []
-    for check, name in CHECKS:
-        verdicts = [v for r in results if (v := r.verdict(check)) is not None and v.passed is not None]
-        if verdicts:
-            counts.append((name, f"{sum(bool(v.passed) for v in verdicts)} of {len(verdicts)} clips"))
+    summary = summarise(list(results))
     html = Markup(
-        "<p>Each explanation of a prediction is put to the test: are the credited channels, the important frames "
-        "and the Grad-CAM's pixels more decisive for the model than random ones ({} draws; a check passes when "
-        "its effect beats the random draws' mean by more than {:g} of their standard deviations), and does the "
-        "explanation change when the model's weights are randomised layer group by layer group from the top "
-        "(it must keep a rank correlation below {:g} once all are)? Rules and definitions: "
+        "<p>Each explanation of a prediction is put to the test against random explanations of the same kind: "
+        "credited channels against random channel sets of the same layers, the frame order against every frame "
+        "order (exact for clips of up to 10 frames), the Grad-CAM against random maps drawn at its own "
+        "resolution (removing its most and its least relevant pixels first). A check passes on a clip when its "
+        "rank p-value is at most α = {:g} (at most {} random draws; a check that cannot reach α on a clip is "
+        "not testable). Over the clips, Fisher's combination of the per-clip p-values, Holm-corrected across "
+        "checks. The randomisation checks are sanity checks: an explanation that survives the randomisation of "
+        "the weights explains little, one that changes is not thereby faithful. Rules and definitions: "
         "docs/conventions.md, “Faithfulness”.</p>"
-    ).format(ctx.options.faithfulness_draws, Z, MAX_RANDOMISED_CORR)
-    html += Markup("<p>Checks passed:</p>") + m.table(("check", "passed"), counts)
-    html += _unchanged(results)
+    ).format(ALPHA, ctx.options.faithfulness_draws)
+    html += summary_tables(summary)
+    html += _unchanged(list(results))
     html += Markup(
-        "<p>The numbers per clip. <em>channels</em>: the class probability before → with the credited channels "
-        "zeroed / with random channels zeroed (mean±std); <em>frames</em>, <em>CAM pixels</em>: the area under the "
-        "class probability as frames or Grad-CAM pixels are deleted or inserted, the explanation's order / random "
-        "orders (mean±std); <em>randomised ρ</em>: the rank correlations of the Grad-CAM / frame importance / "
-        "channel attribution with the trained model's once every layer group is randomised.</p>"
-    ) + _numbers(ctx, results)
+        "<p>Per clip: the p-value of each check (– not testable or not run); <em>channels</em>: the class "
+        "probability before → with the credited channels zeroed / random sets (mean).</p>"
+    ) + _numbers(ctx, list(results))
     return Section("faithfulness", "Faithfulness of the prediction explanations", html, nav="Faithfulness")
 
 
 def _unchanged(results: list[FaithfulnessResult]) -> Markup:
     """Plain sentences for explanations that survive the randomisation of the whole model."""
     out = Markup("")
-    for check, name in CHECKS[4:]:
+    for check, name in CHECKS[4:7]:
         failed = [v for r in results if (v := r.verdict(check)) is not None and v.passed is False]
         if failed:
             what = name.split(" changes")[0]
             out += Markup(
-                '<p class="sentence">The {} stays the same when every layer\'s weights are randomised '
-                "(on {} of {} clips): it explains nothing about what the model learned.</p>"
+                '<p class="sentence">The {} survives the randomisation of every layer\'s weights (on {} of {} '
+                "clips): it explains little about what the model learned.</p>"
             ).format(what, len(failed), len(results))
     return out
 
@@ -135,24 +197,14 @@ def _fmt(value: float | None) -> str:
 def _numbers(ctx: ReportContext, results: list[FaithfulnessResult]) -> Markup:
     rows = []
     for clip, r in zip(ctx.clips, results):
-        a, last = r.channel_ablation, (r.randomisation[-1] if r.randomisation else None)
-        curves = [
-            f"{_fmt(c.auc)} / {_fmt(c.random_auc_mean)}±{_fmt(c.random_auc_std)}" if c else "–"
-            for c in (r.frame_deletion, r.frame_insertion, r.spatial_deletion)
-        ]
-        ablation = (
-            f"{_fmt(a.p_before)} → {_fmt(a.p_after_credited)} / {_fmt(a.p_after_random_mean)}±"
-            f"{_fmt(a.p_after_random_std)}"
-            if a
-            else "–"
-        )
-        corr = (
-            " / ".join(
-                _fmt(x) for x in (last.gradcam_rank_corr, last.frame_importance_rank_corr, last.channel_rank_corr)
-            )
-            if last
-            else "–"
-        )
-        rows.append((clip.name, ctx.info.classes[r.target], ablation, *curves, corr))
-    header = ("clip", "class", "channels", "frames deleted", "frames inserted", "CAM pixels", "randomised ρ")
+        a = r.channel_ablation
+        ablation = f"{_fmt(a.p_before)} → {_fmt(a.p_after_credited)} / {_fmt(a.p_after_random_mean)}" if a else "–"
+        cells = []
+        for check, _ in CHECKS:
+            v = r.verdict(check)
+            cells.append("–" if v is None else f"{_mark(v.passed)} {_p(v.p_value)}")
+        classes = ctx.info.classes
+        name = classes[r.target] if 0 <= r.target < len(classes) else str(r.target)
+        rows.append((clip.name, name, ablation, *cells))
+    header = ("clip", "class", "channels", *(name for _, name in CHECKS))
     return macros().table(header, rows)

@@ -17,7 +17,8 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
 from conv3t.explain.attribution import PredictionExplanation
-from conv3t.explain.faithfulness import FaithfulnessResult
+from conv3t.explain.faithfulness import FaithfulnessResult, summarise
+from conv3t.explain.frame_attribution import FRAME_ATTRIBUTIONS
 from conv3t.explain.measured import prediction_sentence
 from conv3t.explain.plots import save_figure
 from conv3t.explain.report.context import ReportContext
@@ -46,11 +47,13 @@ def prediction_sections(ctx: ReportContext) -> list[Section]:
 def write_predictions(
     ctx: ReportContext, records: list[PredictionExplanation], checks: list[FaithfulnessResult] | None
 ) -> None:
-    """``predictions.json``: each record, with its ``faithfulness`` object when the checks ran."""
+    """``predictions.json``: ``{"predictions": [each record, with its ``faithfulness`` object when the checks
+    ran], "faithfulness_summary": the checks over the clips (None when they did not run)}``."""
     entries = [r.to_json() for r in records]
     for entry, check in zip(entries, checks or []):
         entry["faithfulness"] = check.to_json()
-    write_json(entries, ctx.out / "predictions.json")
+    summary = summarise(checks).to_json() if checks else None
+    write_json({"predictions": entries, "faithfulness_summary": summary}, ctx.out / "predictions.json")
 
 
 def _section(
@@ -106,19 +109,36 @@ def _figures(ctx: ReportContext, index: int, record: PredictionExplanation) -> l
         caption = f"Grad-CAM of {record.cam_layer} per frame for {record.top[0]['class']} (top: frames)"
         figures.append(Figure(ctx.rel(path), caption, "wide"))
     path = ctx.images / f"frame_importance_{index}_{slug(record.video)}.png"
-    save_figure(_importance_plot(record.frame_importance), path, dpi=80)
-    figures.append(Figure(ctx.rel(path), "which frames mattered: share of |input × gradient| per frame", "plot"))
+    save_figure(_importance_plot(record), path, dpi=80)
+    if record.frame_comparison is None:
+        caption = "which frames mattered: share of |input × gradient| per frame"
+    else:
+        caption = (
+            f"which frames mattered: {FRAME_ATTRIBUTIONS.get(record.frame_method, record.frame_method)} (bars); "
+            "the old |input × gradient| share for comparison (line, right axis; it fails its checks, RESULTS.md)"
+        )
+    figures.append(Figure(ctx.rel(path), caption, "plot"))
     return figures
 
 
-def _importance_plot(importance: list[float]) -> MplFigure:
+def _importance_plot(record: PredictionExplanation) -> MplFigure:
+    importance = record.frame_importance
     fig = MplFigure(figsize=(4.2, 2.2), layout="constrained")
     ax = fig.subplots()
     frames = np.arange(len(importance))
-    ax.bar(frames, importance, color="tab:blue")
-    ax.axhline(1.0 / max(len(importance), 1), color="0.5", lw=0.8, ls="--", label="uniform")
     ax.set_xticks(frames)
     ax.set_xlabel("input frame")
-    ax.set_ylabel("share of importance")
-    ax.legend(loc="best", fontsize="small")
+    if record.frame_comparison is None:
+        ax.bar(frames, importance, color="tab:blue")
+        ax.axhline(1.0 / max(len(importance), 1), color="0.5", lw=0.8, ls="--", label="uniform")
+        ax.set_ylabel("share of importance")
+        ax.legend(loc="best", fontsize="small")
+        return fig
+    ax.bar(frames, importance, color=["tab:blue" if v >= 0 else "tab:red" for v in importance])
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_ylabel("logit vs mean frame")
+    old = ax.twinx()
+    old.plot(frames, record.frame_comparison, color="0.3", marker=".", lw=0.8, label="|input × gradient| (old)")
+    old.set_ylabel("share (old)", fontsize="small")
+    old.legend(loc="best", fontsize="small")
     return fig

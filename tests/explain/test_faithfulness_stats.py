@@ -1,0 +1,131 @@
+"""The statistics of the faithfulness checks (conv3t.explain.faithfulness.stats, summary, perturb.road_solve)
+against hand-computed values, a dense linear solve and properties of valid p-values."""
+
+from __future__ import annotations
+
+import ast
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conv3t.explain.faithfulness import road_impute, road_solve
+from conv3t.explain.faithfulness.stats import (
+    all_orders,
+    binomial_tail,
+    exact_test,
+    fisher_combined,
+    holm,
+    rank_test,
+    sequential_test,
+)
+
+
+def test_rank_p_value_counts_ties_as_at_least_as_good() -> None:
+    # deletion (lower is better): draws 0.1, 0.3 (tie), 0.5, 0.7 against 0.3 -> (1 + 2) / (4 + 1)
+    t = rank_test(0.3, np.array([0.1, 0.3, 0.5, 0.7]), lower=True)
+    assert t.p_value == pytest.approx(3 / 5) and t.min_p == pytest.approx(1 / 5) and not t.exact
+    assert rank_test(0.8, np.array([0.1, 0.3, 0.5, 0.7]), lower=False).p_value == pytest.approx(1 / 5)
+    flat = rank_test(0.5, np.full(9, 0.5), lower=True)
+    assert flat.min_p == 1.0 and not flat.testable  # the model did not respond
+
+
+def test_exact_test_and_the_smallest_reachable_p() -> None:
+    population = np.array([0.2, 0.4, 0.4, 0.6, 0.8, 1.0])
+    t = exact_test(0.4, population, lower=True)
+    assert t.p_value == pytest.approx(3 / 6) and t.best == 0.2 and t.min_p == pytest.approx(1 / 6)
+    assert not t.testable  # 6 orders (T = 3): nothing can reach 0.05
+
+
+def test_all_orders_are_every_permutation_once() -> None:
+    orders = all_orders(5)
+    assert orders.shape == (120, 5)
+    assert len({tuple(r) for r in orders.tolist()}) == 120
+    assert all(sorted(r) == list(range(5)) for r in orders.tolist())
+
+
+def test_besag_clifford_stops_after_h_hits_and_is_valid_under_the_null() -> None:
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def draw(n: int) -> np.ndarray:
+        calls.append(n)
+        return rng.random(n)
+
+    t, used = sequential_test(0.9, draw, lower=True, max_draws=99, hits=10, batch=10)
+    assert t.p_value == pytest.approx(10 / used.size) and used.size < 30  # a clear failure stops early
+    # under the null (observed is one more uniform draw) P(p <= 0.05) <= 0.05
+    rejections = 0
+    for _ in range(400):
+        observed = rng.random()
+        t, _ = sequential_test(observed, lambda n: rng.random(n), lower=True, max_draws=99, hits=10, batch=10)
+        rejections += t.p_value <= 0.05
+    assert rejections / 400 <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 400)
+    best, used = sequential_test(-1.0, lambda n: rng.random(n), lower=True, max_draws=99)
+    assert best.p_value == pytest.approx(1 / 100) and used.size == 99  # a clear pass takes every draw
+
+
+def test_fisher_holm_and_binomial_against_hand_values() -> None:
+    # two p-values 0.05: x = -2 (2 ln 0.05) = 11.98 on 4 df: e^(-x/2) (1 + x/2) = 0.0175
+    assert fisher_combined([0.05, 0.05]) == pytest.approx(math.exp(-5.9915) * (1 + 5.9915), rel=1e-4)
+    assert fisher_combined([0.3]) == pytest.approx(0.3)
+    assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
+    assert binomial_tail(1, 2, 0.05) == pytest.approx(1 - 0.95**2)
+
+
+def test_road_solve_matches_a_dense_solve_of_the_road_system() -> None:
+    torch.manual_seed(0)
+    h = w = 12
+    frame = torch.nn.functional.avg_pool2d(torch.randn(1, 1, h + 4, w + 4), 5, 1)
+    removed = torch.zeros(1, h, w, dtype=torch.bool)
+    removed[0, 3:8, 2:9] = True
+    removed[0, 0, :4] = True  # at the border: weights renormalised
+    got, residual = road_solve(frame, removed, torch.zeros(1, 1), tol=1e-6)
+    weights = {(-1, -1): 1 / 12, (-1, 0): 1 / 6, (-1, 1): 1 / 12, (0, -1): 1 / 6, (0, 1): 1 / 6}
+    weights.update({(1, -1): 1 / 12, (1, 0): 1 / 6, (1, 1): 1 / 12})
+    cells = [tuple(c) for c in removed[0].nonzero().tolist()]
+    index = {c: i for i, c in enumerate(cells)}
+    a, b = np.zeros((len(cells), len(cells))), np.zeros(len(cells))
+    f = frame[0, 0].double().numpy()
+    for (y, x), i in index.items():
+        for (dy, dx), wgt in weights.items():
+            yy, xx = y + dy, x + dx
+            if 0 <= yy < h and 0 <= xx < w:
+                a[i, i] += wgt
+                if (yy, xx) in index:
+                    a[i, index[(yy, xx)]] -= wgt
+                else:
+                    b[i] += wgt * f[yy, xx]
+    exact = np.linalg.solve(a, b)
+    assert residual <= 1e-6
+    assert np.abs(np.array([float(got[0, 0, y, x]) for y, x in cells]) - exact).max() < 1e-4 * f.std()
+    assert torch.equal(got[0, 0][~removed[0]], frame[0, 0][~removed[0]])  # known pixels are never touched
+
+
+def test_road_noise_is_in_the_units_given_per_colour() -> None:
+    frames = torch.zeros(1, 2, 16, 16)
+    removed = torch.zeros(1, 16, 16, dtype=torch.bool)
+    removed[0, 4:12, 4:12] = True
+    out = road_impute(frames, removed, torch.zeros(1, 2), torch.tensor([0.1, 0.01]), torch.Generator().manual_seed(0))
+    hole = out[0][:, removed[0]]
+    assert 0.07 < float(hole[0].std()) < 0.13 and 0.007 < float(hole[1].std()) < 0.013
+    assert float(out[0][:, ~removed[0]].abs().max()) == 0.0
+
+
+def test_the_position_only_baseline_is_tested_on_each_clips_exact_table() -> None:
+    from planted import DECISIVE_FRAMES, frame_planted_clip, frame_planted_net
+
+    from conv3t.explain.faithfulness import Explanation, Faithfulness
+
+    net = frame_planted_net()
+    importance = torch.zeros(8)
+    importance[list(DECISIVE_FRAMES)] = 1.0
+    check = Faithfulness(net, randomise=False)
+    results = [check.evaluate(frame_planted_clip(s), 0, Explanation(frame_importance=importance)) for s in (0, 1)]
+    summary = Faithfulness.summarise(results)
+    deletion = summary.position_only[0]
+    # the planted frames are the same in every clip: position alone is as good as the explanation
+    assert deletion.kind == "baseline" and deletion.clips == 2 and deletion.passed == 2
+    assert set(ast.literal_eval(deletion.check.split("only ")[1])[:4]) == set(DECISIVE_FRAMES)
+    assert all(c.kind != "baseline" for c in summary.checks)
