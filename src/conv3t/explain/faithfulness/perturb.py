@@ -189,8 +189,9 @@ def _cg(x0: Tensor, removed: Tensor, fill: Tensor, tol: float, max_iter: int) ->
     d = z.clone()
     rz = (r * z).flatten(2).sum(2)
     residual = r.flatten(2).norm(dim=2) / b_norm
-    out, worst = x.clone(), torch.zeros(n, dtype=x0.dtype)
-    live = torch.arange(n)
+    # on the frames' device: the masks below are computed there (CPU index tensors would not take them on CUDA)
+    out, worst = x.clone(), torch.zeros(n, dtype=x0.dtype, device=x0.device)
+    live = torch.arange(n, device=x0.device)
     for _ in range(max_iter):
         going = (residual > tol).any(1)
         if not bool(going.all()):
