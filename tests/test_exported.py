@@ -107,6 +107,7 @@ def test_googlenet_export_records_the_authors_style(tmp_path):
     model = load_exported(run).model
     assert model.style == "authors" and model.conv1.bn.eps == 1e-5 and model.maxpool1.ceil_mode is False
 
+
 def _edit(run: Path, **fields: object) -> None:
     meta = run / "model.json"
     obj = json.loads(meta.read_text())
