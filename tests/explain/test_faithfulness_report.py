@@ -180,4 +180,15 @@ def test_the_summary_leads_the_section_and_says_plainly_what_survives_randomisat
     # Holm over the 2 checks: the sanity check's 0.0035 is first (x 2 = 0.0071), then max(0.0071, 0.0204)
     assert "<td>credited channels</td><td>2 of 2</td><td>1 of 2</td><td>0.02</td><td>0.02</td><td>✔</td>" in text
     assert text.index("Faithfulness: does what") < text.index("Sanity (necessary") < text.index("Per clip")
-    assert "The frame importance survives the randomisation of every layer's weights (on 1 of 2 clips)" in text
+    # the sanity check fails over the clips (Fisher over 0.001, 0.4 = 0.0035, Holm x 2 = 0.0071)
+    assert (
+        "Over the clips, the frame importance survives the randomisation of every layer's weights "
+        "(Holm-corrected p = 0.0071; on its own on 1 of 2 testable clips)"
+    ) in text
+    # one clip fails (p = 0.03) but over the clips the check holds (Fisher over 0.03, 0.9, 0.9 = 0.25): the table
+    # says ✔, so no sentence may say the explanation survives
+    held = [result(0.01, 0.03), result(0.01, 0.9), result(0.01, 0.9)]
+    assert held[0].verdict("randomisation_frame_importance").passed is False
+    ctx.clips = [SimpleNamespace(name=n) for n in "abc"]
+    ctx.analysis = SimpleNamespace(faithfulness=tuple(held))
+    assert "survives the randomisation of every layer" not in str(faithfulness_section(ctx).html)  # type: ignore[arg-type]
