@@ -82,36 +82,29 @@ class ConversionSettings:
     temporal_padding: str = "zeros"
 
 
-class TimePaddedConv3T(Conv3T):
-    """A :class:`~conv3t.Conv3T` whose time axis is padded on its own (``time_padding`` frames each side, mode
-    ``time_padding_mode``) before the convolution, which pads only height and width (in its
-    ``padding_mode``). Shapes as ``Conv3T``."""
+class _TimePadding:
+    """Pads the time axis on its own (``time_padding`` frames each side, mode ``time_padding_mode``) before the
+    convolution it is mixed into, which pads only height and width (in its ``padding_mode``)."""
 
     def __init__(self, *args: object, time_padding: int, time_padding_mode: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.time_padding = time_padding
         self.time_padding_mode = time_padding_mode
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(_pad_time(x, self.time_padding, self.time_padding_mode))
+        return super().forward(_pad_time(x, self.time_padding, self.time_padding_mode))  # type: ignore[misc]
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, time_padding={self.time_padding}, time_padding_mode={self.time_padding_mode!r}"
+        return f"{super().extra_repr()}, time_padding={self.time_padding}, time_padding_mode={self.time_padding_mode!r}"  # type: ignore[misc]
 
 
-class TimePaddedConv3d(nn.Conv3d):
+class TimePaddedConv3T(_TimePadding, Conv3T):
+    """A :class:`~conv3t.Conv3T` whose time axis is padded on its own (see :class:`_TimePadding`). Shapes as
+    ``Conv3T``."""
+
+
+class TimePaddedConv3d(_TimePadding, nn.Conv3d):
     """:class:`torch.nn.Conv3d` with the time axis padded on its own, as :class:`TimePaddedConv3T`."""
-
-    def __init__(self, *args: object, time_padding: int, time_padding_mode: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.time_padding = time_padding
-        self.time_padding_mode = time_padding_mode
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(_pad_time(x, self.time_padding, self.time_padding_mode))
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, time_padding={self.time_padding}, time_padding_mode={self.time_padding_mode!r}"
 
 
 def _pad_time(x: Tensor, amount: int, mode: str) -> Tensor:
