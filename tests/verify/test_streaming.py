@@ -10,15 +10,14 @@ import torch
 from torch import nn
 
 from conv3t import Conv3T
+from conv3t.runtime import parse_memory, resolve_device
 from conv3t.verify.budget import (
     MemoryBudget,
     MemoryBudgetError,
     available_bytes,
     memory_budget,
-    parse_memory,
     peak_bytes,
     plan_batch,
-    resolve_device,
     run_in_batches,
 )
 from conv3t.verify.energies import StimulusSet, centre_window, stream_energies

@@ -11,7 +11,8 @@
 * :mod:`conv3t.verify.store` -- a verification saved beside a report, reused for the same weights and settings.
 """
 
-from conv3t.verify.budget import MemoryBudgetError, resolve_device
+from conv3t.runtime import resolve_device
+from conv3t.verify.budget import MemoryBudgetError
 from conv3t.verify.identifiability import (
     PARAMETER_NAMES,
     RecoveryResult,

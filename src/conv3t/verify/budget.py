@@ -1,4 +1,4 @@
-"""Where the work runs and how much of it fits at once: device choice, memory budget, batch size, OOM retry.
+"""How much of the work fits at once: memory budget, batch size, OOM retry (device names and sizes: conv3t.runtime).
 
 The explanation report and ``conv3t verify`` stream their clips through the network in batches. The batch
 size follows a memory budget: by default a share of the memory the device has free now (on a CPU
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from conv3t.runtime import parse_memory, resolve_device  # re-export until explain is re-pointed
 
 __all__ = [
     "CPU_CAP_BYTES",
@@ -49,30 +50,10 @@ CPU_CAP_BYTES = 2 * 10**9
 #: Default budget on a GPU: this fraction of its free memory.
 CUDA_FRACTION = 0.8
 
-_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12}
-_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
 
 
 class MemoryBudgetError(ValueError):
     """The work does not fit the memory budget even one item at a time (the message names the option)."""
-
-
-def parse_memory(text: str | int | float, argument: str = "max_memory") -> int:
-    """``"4GB"``, ``"512MB"``, ``"1.5GiB"``, ``"4G"`` or a number of bytes -> bytes.
-
-    Decimal units (``GB = 10^9``) and binary ones (``GiB = 2^30``). Errors name ``argument``.
-    """
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        value, unit = float(text), ""
-    else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
-        if not match or match.group(2).upper() not in _UNITS:
-            raise ValueError(f"{argument}: expected a size such as 4GB, 512MB or 1.5GiB, got {text!r}")
-        value, unit = float(match.group(1)), match.group(2).upper()
-    size = int(value * _UNITS[unit])
-    if size <= 0:
-        raise ValueError(f"{argument}: must be more than 0 bytes, got {text!r}")
-    return size
 
 
 def format_bytes(n: float) -> str:
@@ -81,31 +62,6 @@ def format_bytes(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{int(n)} B"
-
-
-def resolve_device(spec: str | torch.device | None = "auto", argument: str = "device") -> torch.device:
-    """``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> a device.
-
-    Raises ValueError naming ``argument`` for an unknown name, CUDA asked for on a machine without it, or a
-    GPU index the machine does not have.
-    """
-    text = "auto" if spec is None else str(spec).strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
-        raise ValueError(f"{argument}: expected auto, cpu, cuda or cuda:N, got {spec!r}")
-    device = torch.device(text)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"{argument}: {spec!r} asked for, but CUDA is not available on this machine "
-                "(torch.cuda.is_available() is False); use cpu or auto"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"{argument}: {spec!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
-            )
-    return device
 
 
 def available_bytes(device: torch.device, meminfo: str | os.PathLike[str] = "/proc/meminfo") -> int:

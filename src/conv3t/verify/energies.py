@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from conv3t.runtime import model_device
 from conv3t.verify.budget import run_in_batches
 from conv3t.verify.stimuli import Motion, motion_clips
 from conv3t.verify.tuning import response_energy
@@ -152,7 +153,7 @@ def stream_energies(
     """
     motions = len(stimuli.motions)
     acc = accumulators if accumulators is not None else {n: EnergyAccumulator(motions, centre_radius) for n in layers}
-    device = next(model.parameters()).device
+    device = model_device(model)
     modules = dict(model.named_modules())
     pending: dict[str, tuple[Tensor, Tensor, Tensor, int]] = {}
     handles = []

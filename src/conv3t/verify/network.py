@@ -42,7 +42,8 @@ from torch import nn
 
 from conv3t.exported import load_exported
 from conv3t.nn import conv3t_layers
-from conv3t.verify.budget import MemoryBudget, memory_budget, peak_bytes, plan_batch, resolve_device
+from conv3t.runtime import resolve_device
+from conv3t.verify.budget import MemoryBudget, memory_budget, peak_bytes, plan_batch
 from conv3t.verify.closed_form import exact_layer_energies
 from conv3t.verify.covariance import TextureCovariance
 from conv3t.verify.energies import EnergyAccumulator, StimulusSet, stream_energies
@@ -389,7 +390,7 @@ def verify_model(
         mean, std: per-channel normalisation applied to ``[0, 1]`` pixels before the model.
         config: :class:`VerifyConfig`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
-            (:func:`conv3t.verify.budget.resolve_device`).
+            (:func:`conv3t.runtime.resolve_device`).
         max_memory: memory budget of the streamed clips (``"4GB"``); default a fraction of the device's free
             memory (:func:`conv3t.verify.budget.memory_budget`).
         progress: called as ``progress(stage, done, total)`` while clips are measured.

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from torch import nn
 
 from conv3t.files import atomic_write
+from conv3t.runtime import hash_weights  # re-export until explain is re-pointed
 from conv3t.verify.network import VerificationResult, VerifyConfig, json_records
 from conv3t.verify.report import _json_default
 
@@ -72,14 +72,6 @@ def verification_key(
     )
     digest.update(json.dumps(settings, sort_keys=True, default=_json_default).encode())
     return digest.hexdigest()
-
-
-def hash_weights(model: nn.Module, digest: hashlib._Hash) -> None:
-    """Feed every tensor of ``model.state_dict()`` (name, dtype, shape, bytes; by name) into ``digest``."""
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
 
 
 def frame_to_json(df: pd.DataFrame) -> dict[str, Any]:
