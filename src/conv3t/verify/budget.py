@@ -51,7 +51,6 @@ CPU_CAP_BYTES = 2 * 10**9
 CUDA_FRACTION = 0.8
 
 
-
 class MemoryBudgetError(ValueError):
     """The work does not fit the memory budget even one item at a time (the message names the option)."""
 
