@@ -52,6 +52,8 @@ from conv3t.verify.stimuli import Motion, noise_texture, standard_stimuli
 from conv3t.verify.tuning import tuning_table
 
 __all__ = [
+    "AGREE_ANGLE_DEG",
+    "CHANCE",
     "LAYER_ENERGIES",
     "SUMMARY_FIELDS",
     "RunSettings",
@@ -289,6 +291,15 @@ def _layer_energies(
     return out, used
 
 
+#: A translation-tuned channel agrees with its parameters when the predicted direction is within this many
+#: degrees of the measured one.
+AGREE_ANGLE_DEG = 45.0
+#: Probability of agreement per motion type when parameters and measurement are unrelated: a predicted direction
+#: falls within ±AGREE_ANGLE_DEG of a uniformly random measured one with probability 2 · 45 / 360; a predicted
+#: sense (clockwise or not, zoom in or out) matches a random one half of the time.
+CHANCE: dict[str, float] = {"translation": 2 * AGREE_ANGLE_DEG / 360.0, "rotation": 0.5, "zoom": 0.5}
+
+
 def _angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs((a - b + 180.0) % 360.0 - 180.0)
 
@@ -311,7 +322,7 @@ def _judge(channels: pd.DataFrame, cfg: VerifyConfig) -> pd.DataFrame:
     df["angle_error_deg"] = _angle_error(df["measured_direction_deg"].to_numpy(), df["pred_direction_deg"].to_numpy())
     df["translation_tuned"] = df["translation_index"].abs() >= cfg.translation_threshold
     df["translation_counted"] = df["translation_tuned"] & (df["pred_speed"] >= cfg.min_speed)
-    df["translation_agree"] = df["translation_counted"] & (df["angle_error_deg"] <= 45.0)
+    df["translation_agree"] = df["translation_counted"] & (df["angle_error_deg"] <= AGREE_ANGLE_DEG)
     df["rotation_tuned"] = df["rotation_index"].abs() >= cfg.rotation_threshold
     df["rotation_counted"] = df["rotation_tuned"] & (np.abs(rot) >= cfg.min_rotation)
     df["rotation_agree"] = df["rotation_counted"] & (np.sign(rot) == np.sign(df["rotation_index"]))
@@ -330,7 +341,6 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 def summarize(channels: pd.DataFrame) -> pd.DataFrame:
     """Per mode x layer x motion type: counts, agreement fraction, chance level and speed rank correlation."""
     rows = []
-    chance = {"translation": 0.25, "rotation": 0.5, "zoom": 0.5}
     measured = {"translation": "measured_speed", "rotation": "measured_rotation_speed", "zoom": "measured_zoom"}
     predicted = {"translation": "pred_speed", "rotation": "pred_rotation_cw", "zoom": "pred_zoom"}
     for (mode, layer), df in channels.groupby(["mode", "layer"], sort=False):
@@ -351,7 +361,7 @@ def summarize(channels: pd.DataFrame) -> pd.DataFrame:
                     "counted": len(counted),
                     "agree": agree,
                     "agreement": agree / len(counted) if len(counted) else math.nan,
-                    "chance": chance[motion],
+                    "chance": CHANCE[motion],
                     "median_angle_error_deg": float(counted["angle_error_deg"].median())
                     if motion == "translation" and len(counted)
                     else math.nan,

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from conv3t.verify.network import VerificationResult
+from conv3t.verify.network import CHANCE, VerificationResult, VerifyConfig
 
 __all__ = [
     "ALPHA",
@@ -64,12 +64,13 @@ MIN_COUNTED = 5
 ALPHA = 0.01
 
 _THRESHOLD_KEYS = {"translation": "translation_threshold", "rotation": "rotation_threshold", "zoom": "zoom_threshold"}
-_DEFAULT_THRESHOLDS = {"translation": 0.1, "rotation": 0.05, "zoom": 0.05}
-_CHANCE = {"translation": 0.25, "rotation": 0.5, "zoom": 0.5}
 
 
 def _thresholds(config: dict) -> dict[str, float]:
-    return {m: float(config.get(key, _DEFAULT_THRESHOLDS[m])) for m, key in _THRESHOLD_KEYS.items()}
+    """The tuning thresholds a verification ran with; :class:`VerifyConfig`'s defaults for a result that does not
+    record them (stores written before they were configurable)."""
+    defaults = VerifyConfig()
+    return {m: float(config.get(key, getattr(defaults, key))) for m, key in _THRESHOLD_KEYS.items()}
 
 
 def channel_readings(result: VerificationResult, mode: str = "image") -> pd.DataFrame:
@@ -181,7 +182,7 @@ def layer_verdicts(result: VerificationResult, modes: Sequence[str] = ("image", 
         for m in MOTION_TYPES:
             agree, counted = int(by.loc[m, "agree"]), int(by.loc[m, "counted"])
             row[f"{m}_agree"], row[f"{m}_counted"] = agree, counted
-            verdicts[m] = row[f"{m}_verdict"] = _motion_verdict(agree, counted, _CHANCE[m])
+            verdicts[m] = row[f"{m}_verdict"] = _motion_verdict(agree, counted, CHANCE[m])
         judged = [m for m in MOTION_TYPES if verdicts[m] != "too few"]
         good = [m for m in judged if verdicts[m] == "agrees"]
         if not judged:
@@ -198,7 +199,7 @@ def layer_verdicts(result: VerificationResult, modes: Sequence[str] = ("image", 
 
 
 def _counts(row: dict[str, object], motions: Sequence[str]) -> str:
-    return "; ".join(f"{m} {row[f'{m}_agree']}/{row[f'{m}_counted']} agree, chance {_CHANCE[m]:.0%}" for m in motions)
+    return "; ".join(f"{m} {row[f'{m}_agree']}/{row[f'{m}_counted']} agree, chance {CHANCE[m]:.0%}" for m in motions)
 
 
 def _sentence(layer: str, mode: str, row: dict[str, object], verdicts: dict[str, str]) -> str:
