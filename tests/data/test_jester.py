@@ -1,5 +1,6 @@
 import logging
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from torch.utils.data import DataLoader
 from videogen import BROKEN_JESTER_TRAIN, JESTER_CLASSES, frame_index
 
 from conv3t.data import DataError, JesterDataset, VideoReadError
+from conv3t.data.jester import JESTER_CLIPS
 
 
 def raw(frames, label):
@@ -26,14 +28,14 @@ def test_default_item_is_paper_sized_and_normalised(jester_root):
 
 
 def test_eval_takes_the_centre_window(jester_root):
-    ds = JesterDataset(jester_root, "train", mode="eval", transform=raw)
+    ds = JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, mode="eval"), transform=raw)
     frames, _ = ds[3]  # video 104: 50 frames, centre window starts at 10
     assert frames.dtype == torch.uint8 and frames.shape == (30, 3, 100, 176)
     assert [frame_index(f) for f in frames] == list(range(10, 40))
 
 
 def test_train_window_is_random_and_contiguous(jester_root):
-    ds = JesterDataset(jester_root, "train", num_frames=8, transform=raw)
+    ds = JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, num_frames=8), transform=raw)
     torch.manual_seed(0)
     starts = set()
     for _ in range(12):
@@ -44,22 +46,26 @@ def test_train_window_is_random_and_contiguous(jester_root):
 
 
 def test_frame_stride(jester_root):
-    ds = JesterDataset(jester_root, "train", num_frames=10, mode="eval", frame_stride=4, transform=raw)
+    ds = JesterDataset(
+        jester_root, "train", clips=replace(JESTER_CLIPS, num_frames=10, mode="eval", frame_stride=4), transform=raw
+    )
     numbers = [frame_index(f) for f in ds[3][0]]  # 50 frames, span 37, start 6
     assert numbers == list(range(6, 43, 4))
 
 
 def test_short_video_repeats_its_last_frame(jester_root):
-    ds = JesterDataset(jester_root, "train", mode="eval", transform=raw)
+    ds = JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, mode="eval"), transform=raw)
     numbers = [frame_index(f) for f in ds[2][0]]  # video 103: 12 frames
     assert numbers == list(range(12)) + [11] * 18
-    loop = JesterDataset(jester_root, "train", mode="eval", pad="loop", transform=raw)
+    loop = JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, mode="eval", pad="loop"), transform=raw)
     assert [frame_index(f) for f in loop[2][0]] == [i % 12 for i in range(30)]
 
 
 def test_multiview_items(jester_root):
     ds = JesterDataset(
-        jester_root, "validation", num_frames=8, size=(32, 48), mode="multiview", temporal_views=4, spatial_crops=3
+        jester_root,
+        "validation",
+        clips=replace(JESTER_CLIPS, num_frames=8, size=(32, 48), mode="multiview", temporal_views=4, spatial_crops=3),
     )
     clip, label = ds[0]
     assert clip.shape == (12, 3, 8, 32, 48) and label == 0
@@ -69,7 +75,7 @@ def test_validation_and_unlabeled_test_split(jester_root):
     val = JesterDataset(jester_root, "validation")
     assert val.videos == ["201", "202"] and val.labels == [0, 23]
     assert val.mode == "eval"
-    test = JesterDataset(jester_root, "test", num_frames=4, size=(32, 48))
+    test = JesterDataset(jester_root, "test", clips=replace(JESTER_CLIPS, num_frames=4, size=(32, 48)))
     assert test.labels == [-1] and test[0][1] == -1
 
 
@@ -79,7 +85,11 @@ def test_annotation_and_frames_folders_apart(jester_root, tmp_path):
     for f in jester_root.glob("*.csv"):
         shutil.copy(f, ann)
     ds = JesterDataset(
-        None, "validation", num_frames=4, size=(32, 48), annotation_dir=ann, frames_dir=jester_root / "20bn-jester-v1"
+        None,
+        "validation",
+        clips=replace(JESTER_CLIPS, num_frames=4, size=(32, 48)),
+        annotation_dir=ann,
+        frames_dir=jester_root / "20bn-jester-v1",
     )
     assert ds[1][0].shape == (3, 4, 32, 48)
     with pytest.raises(ValueError, match="annotation_dir and frames_dir"):
@@ -87,7 +97,7 @@ def test_annotation_and_frames_folders_apart(jester_root, tmp_path):
 
 
 def test_flip_swaps_jester_labels(jester_root):
-    ds = JesterDataset(jester_root, "train", num_frames=4, size=(32, 48), flip=True)
+    ds = JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, num_frames=4, size=(32, 48), flip=True))
     ds.transform.flip.p = 1.0
     assert [ds[i][1] for i in range(5)] == [1, 0, 15, 20, 7]
     assert JesterDataset(jester_root, "train").transform.flip.p == 0.0  # off by default
@@ -104,7 +114,9 @@ def test_flip_swaps_jester_labels(jester_root):
     ],
 )
 def test_raise_names_video_and_file(broken_jester, index, file, reason):
-    ds = JesterDataset(broken_jester, "train", num_frames=12, size=(32, 48), mode="eval", on_error="skip")
+    ds = JesterDataset(
+        broken_jester, "train", clips=replace(JESTER_CLIPS, num_frames=12, size=(32, 48), mode="eval", on_error="skip")
+    )
     ds.on_error = "raise"  # annotation lines were dropped above; now raise on videos
     vid = ds.videos[index]
     with pytest.raises(VideoReadError, match=reason) as info:
@@ -123,7 +135,9 @@ def test_bad_annotation_lines_raise_with_file_and_line(broken_jester):
 
 def test_skip_mode_skips_counts_and_logs_once(broken_jester, caplog):
     # eval mode and 12 frames: every frame of the bad videos is read, every time
-    ds = JesterDataset(broken_jester, "train", num_frames=12, size=(32, 48), mode="eval", on_error="skip")
+    ds = JesterDataset(
+        broken_jester, "train", clips=replace(JESTER_CLIPS, num_frames=12, size=(32, 48), mode="eval", on_error="skip")
+    )
     assert len(ds) == len(BROKEN_JESTER_TRAIN) - 2  # the two bad lines are dropped
     with caplog.at_level(logging.WARNING, logger="conv3t.data"):
         items = [ds[i] for i in range(len(ds))] + [ds[1]]
@@ -138,7 +152,9 @@ def test_skip_mode_skips_counts_and_logs_once(broken_jester, caplog):
 
 
 def test_skip_count_is_shared_with_loader_workers(broken_jester):
-    ds = JesterDataset(broken_jester, "train", num_frames=12, size=(16, 24), mode="eval", on_error="skip")
+    ds = JesterDataset(
+        broken_jester, "train", clips=replace(JESTER_CLIPS, num_frames=12, size=(16, 24), mode="eval", on_error="skip")
+    )
     loader = DataLoader(ds, batch_size=2, num_workers=2)
     batches = list(loader)
     assert sum(len(b[1]) for b in batches) == len(ds)
@@ -146,6 +162,10 @@ def test_skip_count_is_shared_with_loader_workers(broken_jester):
 
 
 def test_too_many_bad_videos_in_a_row(broken_jester):
-    ds = JesterDataset(broken_jester, "train", num_frames=12, size=(16, 24), mode="eval", on_error="skip", max_skips=2)
+    ds = JesterDataset(
+        broken_jester,
+        "train",
+        clips=replace(JESTER_CLIPS, num_frames=12, size=(16, 24), mode="eval", on_error="skip", max_skips=2),
+    )
     with pytest.raises(DataError, match="3 bad videos in a row"):
         ds[1]

@@ -53,3 +53,38 @@ def test_describe_data_reads_no_file():
     assert describe_data({"dataset": "jester", "root": "/nowhere", "batch_size": 4}) == "jester"
     assert describe_data({"dataset": "kinetics"}) == "kinetics"  # a kind not installed here
     assert describe_data({}) == "unknown data"
+
+
+def test_clip_options_of_a_source_are_one_frozen_value_per_split():
+    import dataclasses
+
+    from conv3t.data import ClipOptions
+
+    source = create_source(
+        "video_folder", {"root": "x", "num_frames": 8, "size": [32, 48], "frame_stride": 2, "test_views": 3}
+    )
+    train, val, test = (source.clip_options(s) for s in ("train", "val", "test"))
+    assert isinstance(val, ClipOptions)
+    assert (train.mode, val.mode, test.mode) == ("train", "eval", "multiview")
+    assert val == ClipOptions(num_frames=8, mode="eval", frame_stride=2, size=(32, 48), temporal_views=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        val.num_frames = 4  # type: ignore[misc]
+    # a YAML list or an int becomes the (H, W) tuple the transforms compare
+    assert ClipOptions(size=[20, 30]).size == (20, 30) and ClipOptions(size=20).size == (20, 20)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pad", "mirror", "pad must be one of"),
+        ("mode", "random", "mode must be one of"),
+        ("num_frames", 0, "num_frames must be >= 1"),
+        ("on_error", "ignore", "on_error must be one of"),
+        ("spatial_crops", 2, "spatial_crops must be 1 or 3"),
+    ],
+)
+def test_clip_options_refuse_bad_values_by_name(field, value, message):
+    from conv3t.data import ClipOptions
+
+    with pytest.raises(ValueError, match=message):
+        ClipOptions(**{field: value})

@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import pytest
 import torch
 from videogen import UCF_CLASSES, frame_index
 
 from conv3t.data import DataError, UCF101Dataset, VideoReadError
 from conv3t.data.decode import VideoFile
+from conv3t.data.ucf101 import UCF101_CLIPS
 
 
 def raw(frames, label):
@@ -37,7 +40,7 @@ def test_seeking_returns_the_right_frames(ucf_paths):
 
 def test_eval_window_and_stride(ucf_paths):
     root, ann = ucf_paths
-    ds = UCF101Dataset(root, ann, train=True, mode="eval", frame_stride=2, transform=raw)
+    ds = UCF101Dataset(root, ann, clips=replace(UCF101_CLIPS, mode="eval", frame_stride=2), train=True, transform=raw)
     frames, _ = ds[1]  # Basketball g02: 67 frames; stride 2 needs 59, start (67 - 59) // 2 = 4
     assert frames.shape == (30, 3, 240, 320)
     assert [frame_index(f) for f in frames] == list(range(4, 63, 2))
@@ -45,7 +48,7 @@ def test_eval_window_and_stride(ucf_paths):
 
 def test_short_video_is_padded(ucf_paths):
     root, ann = ucf_paths
-    ds = UCF101Dataset(root, ann, train=True, num_frames=40, mode="eval", transform=raw)
+    ds = UCF101Dataset(root, ann, clips=replace(UCF101_CLIPS, num_frames=40, mode="eval"), train=True, transform=raw)
     numbers = [frame_index(f) for f in ds[2][0]]  # YoYo g02: 31 frames
     assert numbers == list(range(31)) + [30] * 9
 
@@ -53,12 +56,20 @@ def test_short_video_is_padded(ucf_paths):
 def test_multiview_three_crops(ucf_paths):
     root, ann = ucf_paths
     ds = UCF101Dataset(
-        root, ann, train=False, num_frames=4, size=(56, 56), mode="multiview", temporal_views=2, spatial_crops=3
+        root,
+        ann,
+        clips=replace(UCF101_CLIPS, num_frames=4, size=(56, 56), mode="multiview", temporal_views=2, spatial_crops=3),
+        train=False,
     )
     clip, _ = ds[0]
     assert clip.shape == (6, 3, 4, 56, 56)
     assert not torch.allclose(clip[0], clip[2])  # left and right squares of a 4:3 frame differ
-    one = UCF101Dataset(root, ann, train=False, num_frames=4, size=(56, 56), mode="multiview", temporal_views=1)
+    one = UCF101Dataset(
+        root,
+        ann,
+        clips=replace(UCF101_CLIPS, num_frames=4, size=(56, 56), mode="multiview", temporal_views=1),
+        train=False,
+    )
     assert one[0][0].shape == (1, 3, 4, 56, 56)  # multiview items always have the view axis
 
 
@@ -72,7 +83,9 @@ def test_multiview_three_crops(ucf_paths):
 )
 def test_bad_videos_raise_with_video_and_file(broken_ucf, index, file, reason):
     root, ann = broken_ucf
-    ds = UCF101Dataset(root, ann, num_frames=30, size=(32, 32), mode="eval", on_error="skip")
+    ds = UCF101Dataset(
+        root, ann, clips=replace(UCF101_CLIPS, num_frames=30, size=(32, 32), mode="eval", on_error="skip")
+    )
     ds.on_error = "raise"
     vid = ds.videos[index]
     with pytest.raises(VideoReadError, match=reason) as info:
@@ -93,7 +106,9 @@ def test_bad_annotation_lines(broken_ucf):
 
 def test_skip_mode_keeps_going(broken_ucf):
     root, ann = broken_ucf
-    ds = UCF101Dataset(root, ann, num_frames=30, size=(32, 32), mode="eval", on_error="skip")
+    ds = UCF101Dataset(
+        root, ann, clips=replace(UCF101_CLIPS, num_frames=30, size=(32, 32), mode="eval", on_error="skip")
+    )
     assert len(ds) == 5  # four bad lines dropped
     labels = [ds[i][1] for i in range(len(ds))]
     assert labels == [0, 2, 2, 2, 2]  # bad 1, 2, 3 fall through to index 4 (YoYo g03)

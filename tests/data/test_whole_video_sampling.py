@@ -1,9 +1,12 @@
 """Sampling mode "whole": every frame of a video, in order (the input of the authors' all-window evaluation)."""
 
+from dataclasses import replace
+
 import numpy as np
 from videogen import frame_index
 
 from conv3t.data import JesterDataset
+from conv3t.data.jester import JESTER_CLIPS
 from conv3t.data.sampling import sample_indices
 from conv3t.train.evaluate import whole_video_dataset
 
@@ -13,10 +16,14 @@ def test_whole_mode_returns_every_frame_once():
 
 
 def test_whole_video_dataset_decodes_all_frames_in_order(jester_root):
-    ds = whole_video_dataset(JesterDataset(jester_root, "train", mode="eval", size=(50, 88)))
+    ds = whole_video_dataset(
+        JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, mode="eval", size=(50, 88)))
+    )
     clip, label = ds[3]  # video 104: 50 frames
     assert clip.shape == (3, 50, 50, 88) and label == ds.labels[3]
-    raw = whole_video_dataset(JesterDataset(jester_root, "train", mode="eval", transform=lambda f, y: (f, y)))
+    raw = whole_video_dataset(
+        JesterDataset(jester_root, "train", clips=replace(JESTER_CLIPS, mode="eval"), transform=lambda f, y: (f, y))
+    )
     frames, _ = raw[2]  # video 103: 12 frames, shorter than a 30-frame window: not padded
     assert [frame_index(f) for f in frames] == list(range(12))
 

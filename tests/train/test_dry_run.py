@@ -4,13 +4,14 @@ and Jester's validation list splits into the documented halves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from train_helpers import JESTER_CLASSES, write_jester
 
 from conv3t.cli import main as cli_main
-from conv3t.data.jester import JesterDataset
+from conv3t.data.jester import JESTER_CLIPS, JesterDataset
 from conv3t.train.dry_run import steps_per_epoch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ def test_steps_per_epoch_by_hand():
 
 
 def test_jester_validation_halves_are_disjoint_and_in_file_order(jester_all_classes):
-    kw = {"num_frames": 2, "size": (16, 16)}
+    kw = {"clips": replace(JESTER_CLIPS, num_frames=2, size=(16, 16))}
     whole = JesterDataset(jester_all_classes, "validation", **kw)
     first = JesterDataset(jester_all_classes, "validation", half=0, **kw)
     second = JesterDataset(jester_all_classes, "validation", half=1, **kw)

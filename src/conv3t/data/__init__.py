@@ -7,7 +7,7 @@ Every dataset yields ``(clip, label)`` with ``clip`` a float32 tensor ``(3, T, H
 """
 
 # Importing a dataset module registers its kind; a new dataset is one module plus one line here.
-from conv3t.data.base import ClipSource
+from conv3t.data.base import ClipOptions, ClipSource
 from conv3t.data.check import CheckReport, check_data_config, check_jester, check_ucf101
 from conv3t.data.datamodule import SkippedSamplesReport, VideoDataModule, build_datamodule
 from conv3t.data.errors import DataError, Problem, SkipCounter, VideoReadError
@@ -58,6 +58,7 @@ __all__ = [
     "SYNTHETIC_FLIP_LABEL_MAP",
     "UCF101_SIZE",
     "CheckReport",
+    "ClipOptions",
     "ClipSource",
     "DataError",
     "DatasetSource",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -26,6 +26,64 @@ def torch_seeded_rng() -> np.random.Generator:
     return np.random.default_rng(int(torch.randint(0, 2**62, ())))
 
 
+@dataclass(frozen=True)
+class ClipOptions:
+    """How a file-backed dataset turns one video into an item: clip sampling, crops, views, bad-sample policy.
+
+    One value handed to every :class:`VideoClipDataset` (and built by :meth:`ClipSource.clip_options` from a
+    data config), so the datasets do not each repeat these keywords.
+
+    Args:
+        num_frames: ``T``, frames per clip.
+        mode: ``"train"`` (random window, scale jitter, random crop, optional flip), ``"eval"`` (centre window,
+            centre crop) or ``"multiview"`` (``temporal_views`` windows x ``spatial_crops`` crops); None = the
+            dataset's default (Jester, UCF101: ``"train"`` for the training split, else ``"eval"``; others
+            ``"eval"``).
+        frame_stride, pad: clip sampling, see :mod:`conv3t.data.sampling`.
+        size: output ``(H, W)`` in pixels, or an int for square.
+        scale: training scale-jitter range of the crop side (``(1, 1)`` = random crop only).
+        flip: random horizontal flip in training; labels follow the dataset's ``flip_label_map``.
+        temporal_views, spatial_crops: the multi-view protocol (``spatial_crops`` 1 or 3); ignored in other modes.
+        on_error: ``"raise"`` or ``"skip"`` bad videos.
+        max_skips: bad videos in a row tried before giving up (with ``"skip"``).
+    """
+
+    num_frames: int = 16
+    mode: str | None = None
+    frame_stride: int = 1
+    pad: str = "repeat_last"
+    size: int | tuple[int, int] = (112, 112)
+    scale: tuple[float, float] = (0.8, 1.0)
+    flip: bool = False
+    temporal_views: int = 1
+    spatial_crops: int = 1
+    on_error: str = "raise"
+    max_skips: int = 10
+
+    def __post_init__(self) -> None:
+        size = (self.size, self.size) if isinstance(self.size, int) else tuple(int(v) for v in self.size)
+        object.__setattr__(self, "size", size)  # a list from YAML becomes the tuple the transforms compare
+        object.__setattr__(self, "scale", tuple(float(v) for v in self.scale))
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.mode is not None and self.mode not in SAMPLE_MODES:
+            raise ValueError(f"mode must be one of {SAMPLE_MODES}, got {self.mode!r}")
+        if self.pad not in PAD_MODES:
+            raise ValueError(f"pad must be one of {PAD_MODES}, got {self.pad!r}")
+        if self.frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {self.on_error!r}")
+        if self.temporal_views < 1:
+            raise ValueError(f"temporal_views must be >= 1, got {self.temporal_views}")
+        if self.spatial_crops not in (1, 3):
+            raise ValueError(f"spatial_crops must be 1 or 3, got {self.spatial_crops}")
+
+    def with_mode(self, mode: str) -> ClipOptions:
+        """These options with ``mode`` filled in where it is None (the dataset's default)."""
+        return self if self.mode is not None else replace(self, mode=mode)
+
+
 class VideoClipDataset(Dataset):
     """Base of the file-backed datasets (:class:`JesterDataset`, :class:`VideoListDataset`, ...).
 
@@ -44,45 +102,21 @@ class VideoClipDataset(Dataset):
     classes: list[str]
     flip_label_map: dict[int, int]
 
-    def __init__(
-        self,
-        *,
-        num_frames: int,
-        mode: str,
-        frame_stride: int,
-        pad: str,
-        size: Sequence[int],
-        scale: tuple[float, float],
-        flip: bool,
-        temporal_views: int,
-        spatial_crops: int,
-        transform: ClipTransform | None,
-        on_error: str,
-        max_skips: int,
-    ) -> None:
-        if num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-        if mode not in SAMPLE_MODES:
-            raise ValueError(f"mode must be one of {SAMPLE_MODES}, got {mode!r}")
-        if pad not in PAD_MODES:
-            raise ValueError(f"pad must be one of {PAD_MODES}, got {pad!r}")
-        if frame_stride < 1:
-            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        if temporal_views < 1:
-            raise ValueError(f"temporal_views must be >= 1, got {temporal_views}")
-        self.num_frames, self.mode, self.frame_stride, self.pad = num_frames, mode, frame_stride, pad
-        self.temporal_views = temporal_views if mode == "multiview" else 1
-        self.on_error, self.max_skips = on_error, max_skips
+    def __init__(self, options: ClipOptions, transform: ClipTransform | None = None) -> None:
+        options = options.with_mode("eval")
+        self.options = options
+        self.num_frames, self.mode = options.num_frames, options.mode
+        self.frame_stride, self.pad = options.frame_stride, options.pad
+        self.temporal_views = options.temporal_views if options.mode == "multiview" else 1
+        self.on_error, self.max_skips = options.on_error, options.max_skips
         self.skipped = SkipCounter()
         self.transform: ClipTransform = transform or VideoTransform(
-            size,
-            mode=mode,
-            scale=scale,
-            flip_p=0.5 if flip else 0.0,
+            options.size,
+            mode=options.mode,
+            scale=options.scale,
+            flip_p=0.5 if options.flip else 0.0,
             flip_label_map=self.flip_label_map,
-            spatial_crops=spatial_crops if mode == "multiview" else 1,
+            spatial_crops=options.spatial_crops if options.mode == "multiview" else 1,
         )
 
     @property
@@ -174,19 +208,19 @@ class ClipSource(DatasetSource):
             raise ValueError(f"data.scale must be [low, high], got {self.scale!r}")
         self.scale = (float(self.scale[0]), float(self.scale[1]))
 
-    def clip_options(self, split: str) -> dict:
-        """The :class:`VideoClipDataset` keyword arguments of ``split`` (its mode, sampling, transform)."""
+    def clip_options(self, split: str) -> ClipOptions:
+        """The :class:`ClipOptions` of ``split``: its mode (:data:`SPLIT_MODES`), sampling, crops and views."""
         if split not in SPLIT_MODES:
             raise ValueError(f"split must be one of {tuple(SPLIT_MODES)}, got {split!r}")
-        return {
-            "num_frames": self.num_frames,
-            "mode": SPLIT_MODES[split],
-            "frame_stride": self.frame_stride,
-            "pad": self.pad,
-            "size": self.size,
-            "scale": self.scale,
-            "flip": self.flip,
-            "temporal_views": self.test_views,
-            "spatial_crops": self.test_crops,
-            "on_error": self.on_error,
-        }
+        return ClipOptions(
+            num_frames=self.num_frames,
+            mode=SPLIT_MODES[split],
+            frame_stride=self.frame_stride,
+            pad=self.pad,
+            size=self.size if isinstance(self.size, int) else tuple(self.size),
+            scale=self.scale,
+            flip=self.flip,
+            temporal_views=self.test_views,
+            spatial_crops=self.test_crops,
+            on_error=self.on_error,
+        )

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conv3t.data.base import ClipTransform, VideoClipDataset
+from conv3t.data.base import ClipOptions, ClipTransform, VideoClipDataset
 from conv3t.data.decode import read_jpeg_frames
 from conv3t.data.errors import Problem
 from conv3t.data.lists import ListEntry, ListSource
@@ -60,7 +60,8 @@ class FrameListDataset(VideoClipDataset):
         frame_counts: frames of each folder (as listed).
         labels: 0-based labels; ``classes``: names in label order.
         frame_template: file name of frame ``i`` (1-based).
-        num_frames, mode, ...: as for :class:`~conv3t.data.JesterDataset`.
+        clips: sampling, crops, views and bad-video policy (:class:`~conv3t.data.base.ClipOptions`).
+        transform: replaces the built-in transform, as for :class:`~conv3t.data.JesterDataset`.
     """
 
     def __init__(
@@ -71,19 +72,9 @@ class FrameListDataset(VideoClipDataset):
         labels: Sequence[int],
         classes: Sequence[str],
         frame_template: str = DEFAULT_FRAME_TEMPLATE,
+        clips: ClipOptions | None = None,
         *,
-        num_frames: int = 16,
-        mode: str = "eval",
-        frame_stride: int = 1,
-        pad: str = "repeat_last",
-        size: Sequence[int] = (112, 112),
-        scale: tuple[float, float] = (0.8, 1.0),
-        flip: bool = False,
-        temporal_views: int = 1,
-        spatial_crops: int = 1,
         transform: ClipTransform | None = None,
-        on_error: str = "raise",
-        max_skips: int = 10,
     ) -> None:
         if not len(folders) == len(frame_counts) == len(labels):
             raise ValueError(f"{len(folders)} folders, {len(frame_counts)} frame counts, {len(labels)} labels")
@@ -91,20 +82,7 @@ class FrameListDataset(VideoClipDataset):
         self.videos, self.frame_counts = list(folders), [int(n) for n in frame_counts]
         self.labels, self.classes = list(labels), list(classes)
         self.flip_label_map = {}
-        super().__init__(
-            num_frames=num_frames,
-            mode=mode,
-            frame_stride=frame_stride,
-            pad=pad,
-            size=size,
-            scale=scale,
-            flip=flip,
-            temporal_views=temporal_views,
-            spatial_crops=spatial_crops,
-            transform=transform,
-            on_error=on_error,
-            max_skips=max_skips,
-        )
+        super().__init__(clips or ClipOptions(), transform)
 
     def read_frames(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         vid = self.videos[index]
@@ -141,7 +119,7 @@ class FrameListSource(ListSource):
             [label for _, label in rows],
             self.class_names(),
             self.frame_template,
-            **self.clip_options(split),
+            self.clip_options(split),
         )
 
     def video_check(self, entries: dict[str, ListEntry]) -> VideoCheck:

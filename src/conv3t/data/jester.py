@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conv3t.data.base import ClipSource, ClipTransform, VideoClipDataset
+from conv3t.data.base import ClipOptions, ClipSource, ClipTransform, VideoClipDataset
 from conv3t.data.decode import list_frame_files, read_jpeg_frames
 from conv3t.data.errors import DataError, Problem, raise_or_warn, read_text_lines
 from conv3t.data.registry import register_dataset
@@ -35,6 +35,8 @@ from conv3t.data.transforms import JESTER_SIZE, symmetric_label_map
 JESTER_SPLITS = ("train", "validation", "test")
 JESTER_FRAMES_DIR = "20bn-jester-v1"
 JESTER_LABELS_FILE = "jester-v1-labels.csv"
+#: The paper's Jester clips: 30 frames of 150×224, no flip.
+JESTER_CLIPS = ClipOptions(num_frames=30, size=JESTER_SIZE)
 
 #: Classes a horizontal mirror swaps (a mirror also reverses the sense of rotation).
 JESTER_FLIP_NAME_PAIRS: tuple[tuple[str, str], ...] = (
@@ -127,25 +129,14 @@ class JesterDataset(VideoClipDataset):
     Args:
         root: dataset folder in the official layout (or None when both folders below are given).
         split: ``"train"``, ``"validation"`` or ``"test"`` (test items have label -1).
-        num_frames: ``T``, frames per clip (30 in the paper).
+        clips: sampling, crops, views and bad-video policy (:class:`~conv3t.data.base.ClipOptions`); default
+            :data:`JESTER_CLIPS`, the paper's 30 frames of 150×224. ``mode`` None = ``"train"`` for the train
+            split, else ``"eval"``. A flip (``clips.flip``, off by default: it changes gesture meaning) swaps
+            labels by :func:`jester_flip_label_map`, for the official order :data:`JESTER_FLIP_LABEL_MAP`.
         annotation_dir: folder of the ``jester-v1-*.csv`` files (default ``root``).
         frames_dir: folder of the per-video frame folders (default ``root/20bn-jester-v1``).
-        mode: ``"train"`` (random window, scale jitter, random crop, optional flip), ``"eval"``
-            (centre window, centre crop) or ``"multiview"``; default ``"train"`` for the train
-            split, else ``"eval"``.
-        frame_stride: take every ``frame_stride``-th frame (lowered for short videos).
-        pad: ``"repeat_last"`` or ``"loop"`` for videos shorter than the clip
-            (see :mod:`conv3t.data.sampling`).
-        size: output ``(H, W)``; the paper's 150×224 by default.
-        scale: training scale-jitter range of the crop side.
-        flip: random horizontal flip in training (off by default: it changes gesture meaning;
-            when on, labels are swapped by :func:`jester_flip_label_map`, for the official order
-            :data:`JESTER_FLIP_LABEL_MAP`).
-        temporal_views, spatial_crops: ``"multiview"`` mode: views per video, 1 or 3 crops.
         transform: replaces the built-in transform; called as ``transform(frames, label)`` with
             ``uint8 (T, 3, h, w)`` frames (``(V, T, 3, h, w)`` in multiview mode).
-        on_error: ``"raise"`` or ``"skip"`` bad videos (and bad annotation lines).
-        max_skips: consecutive bad videos tolerated before giving up.
         half: ``None`` (every listed video), ``0`` (the first ``floor(n / 2)`` videos of the split file, in
             file order, after dropping bad lines) or ``1`` (the others).
     """
@@ -154,21 +145,11 @@ class JesterDataset(VideoClipDataset):
         self,
         root: str | Path | None,
         split: str = "train",
-        num_frames: int = 30,
+        clips: ClipOptions | None = None,
         *,
         annotation_dir: str | Path | None = None,
         frames_dir: str | Path | None = None,
-        mode: str | None = None,
-        frame_stride: int = 1,
-        pad: str = "repeat_last",
-        size: Sequence[int] = JESTER_SIZE,
-        scale: tuple[float, float] = (0.8, 1.0),
-        flip: bool = False,
-        temporal_views: int = 1,
-        spatial_crops: int = 1,
         transform: ClipTransform | None = None,
-        on_error: str = "raise",
-        max_skips: int = 10,
         half: int | None = None,
     ) -> None:
         if split not in JESTER_SPLITS:
@@ -184,7 +165,8 @@ class JesterDataset(VideoClipDataset):
         self.flip_label_map = jester_flip_label_map(classes)
         split_file = self.annotation_dir / f"jester-v1-{split}.csv"
         entries, split_problems = read_jester_split(split_file, classes, labeled=split != "test")
-        raise_or_warn(problems + split_problems, on_error, f"Jester annotations ({self.annotation_dir})")
+        clips = (clips or JESTER_CLIPS).with_mode("train" if split == "train" else "eval")
+        raise_or_warn(problems + split_problems, clips.on_error, f"Jester annotations ({self.annotation_dir})")
         if half is not None:
             cut = len(entries) // 2
             entries = entries[:cut] if half == 0 else entries[cut:]
@@ -192,20 +174,7 @@ class JesterDataset(VideoClipDataset):
             raise DataError(f"{split_file}: no videos listed" + ("" if half is None else f" in half {half}"))
         self.videos = [e[0] for e in entries]
         self.labels = [e[1] for e in entries]
-        super().__init__(
-            num_frames=num_frames,
-            mode=mode or ("train" if split == "train" else "eval"),
-            frame_stride=frame_stride,
-            pad=pad,
-            size=size,
-            scale=scale,
-            flip=flip,
-            temporal_views=temporal_views,
-            spatial_crops=spatial_crops,
-            transform=transform,
-            on_error=on_error,
-            max_skips=max_skips,
-        )
+        super().__init__(clips, transform)
 
     def read_frames(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         vid = self.videos[index]
@@ -328,7 +297,7 @@ class JesterSource(ClipSource):
             annotation_dir=self.annotation_path,
             frames_dir=self.frames_dir,
             half=half,
-            **self.clip_options(split),
+            clips=self.clip_options(split),
         )
 
     def check(self, **kwargs) -> CheckReport:

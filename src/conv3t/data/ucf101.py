@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conv3t.data.base import ClipSource, ClipTransform
+from conv3t.data.base import ClipOptions, ClipSource, ClipTransform
 from conv3t.data.errors import DataError, Problem, raise_or_warn, read_text_lines
 from conv3t.data.registry import register_dataset
 from conv3t.data.scan import CheckReport, check_video_file, relative_names, scan
@@ -24,6 +24,8 @@ from conv3t.data.transforms import UCF101_SIZE
 from conv3t.data.video_list import VideoFileDataset
 
 UCF101_FOLDS = (1, 2, 3)
+#: The paper's UCF101 clips: 30 frames of 168×224, a random horizontal flip in training.
+UCF101_CLIPS = ClipOptions(num_frames=30, size=UCF101_SIZE, flip=True)
 
 
 def read_class_index(path: str | Path) -> tuple[list[str], list[Problem]]:
@@ -119,12 +121,10 @@ class UCF101Dataset(VideoFileDataset):
         annotation_path: folder holding ``classInd.txt``, ``trainlist0?.txt``, ``testlist0?.txt``.
         fold: official split 1, 2 or 3.
         train: trainlist (True) or testlist (False).
-        num_frames: ``T``, frames per clip (30 in the paper).
-        mode: ``"train"``, ``"eval"`` or ``"multiview"``; default ``"train"`` if ``train`` else ``"eval"``.
-        frame_stride, pad, scale, temporal_views, spatial_crops, transform, on_error, max_skips:
-            as for :class:`~conv3t.data.JesterDataset`.
-        size: output ``(H, W)``; the paper's 168×224 by default.
-        flip: random horizontal flip in training (label-neutral for UCF101; on by default).
+        clips: sampling, crops, views and bad-video policy (:class:`~conv3t.data.base.ClipOptions`); default
+            :data:`UCF101_CLIPS`, the paper's 30 frames of 168×224 with a random flip in training (label-neutral
+            for UCF101). ``mode`` None = ``"train"`` if ``train`` else ``"eval"``.
+        transform: replaces the built-in transform, as for :class:`~conv3t.data.JesterDataset`.
 
     Frames are decoded with PyAV, seeking to the keyframe before the clip.
     """
@@ -135,19 +135,9 @@ class UCF101Dataset(VideoFileDataset):
         annotation_path: str | Path,
         fold: int = 1,
         train: bool = True,
-        num_frames: int = 30,
+        clips: ClipOptions | None = None,
         *,
-        mode: str | None = None,
-        frame_stride: int = 1,
-        pad: str = "repeat_last",
-        size: Sequence[int] = UCF101_SIZE,
-        scale: tuple[float, float] = (0.8, 1.0),
-        flip: bool = True,
-        temporal_views: int = 1,
-        spatial_crops: int = 1,
         transform: ClipTransform | None = None,
-        on_error: str = "raise",
-        max_skips: int = 10,
     ) -> None:
         self.annotation_path = Path(annotation_path)
         self.fold, self.train = fold, train
@@ -156,7 +146,8 @@ class UCF101Dataset(VideoFileDataset):
         if not classes:
             raise DataError(str(problems[-1]))
         entries, split_problems = read_ucf101_split(split_file, classes, labeled=train)
-        raise_or_warn(problems + split_problems, on_error, f"UCF101 annotations ({self.annotation_path})")
+        clips = (clips or UCF101_CLIPS).with_mode("train" if train else "eval")
+        raise_or_warn(problems + split_problems, clips.on_error, f"UCF101 annotations ({self.annotation_path})")
         if not entries:
             raise DataError(f"{split_file}: no videos listed")
         super().__init__(  # UCF101 is a list of videos with labels: the generic video-file dataset reads it
@@ -164,18 +155,8 @@ class UCF101Dataset(VideoFileDataset):
             [e[0] for e in entries],
             [e[1] for e in entries],
             classes,
-            num_frames=num_frames,
-            mode=mode or ("train" if train else "eval"),
-            frame_stride=frame_stride,
-            pad=pad,
-            size=size,
-            scale=scale,
-            flip=flip,
-            temporal_views=temporal_views,
-            spatial_crops=spatial_crops,
+            clips=clips,
             transform=transform,
-            on_error=on_error,
-            max_skips=max_skips,
         )
 
 
@@ -261,8 +242,8 @@ class UCF101Source(ClipSource):
         return classes
 
     def dataset(self, split: str) -> UCF101Dataset:
-        opts = self.clip_options(split)
-        return UCF101Dataset(self.root, self.annotation_path, self.fold, train=split == "train", **opts)
+        clips = self.clip_options(split)
+        return UCF101Dataset(self.root, self.annotation_path, self.fold, train=split == "train", clips=clips)
 
     def check(self, **kwargs) -> CheckReport:
         return check_ucf101(self.root, self.annotation_path, (self.fold,), **kwargs)

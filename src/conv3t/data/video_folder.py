@@ -95,7 +95,7 @@ class VideoFolderSource(ClipSource):
             [v for v, _ in videos],
             [label for _, label in videos],
             self.class_names(),
-            **self.clip_options(split),
+            clips=self.clip_options(split),
         )
 
     def check(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conv3t.data.base import ClipTransform, VideoClipDataset
+from conv3t.data.base import ClipOptions, ClipTransform, VideoClipDataset
 from conv3t.data.decode import VideoFile
 from conv3t.data.lists import ListEntry, ListSource
 from conv3t.data.registry import register_dataset
@@ -45,7 +45,8 @@ class VideoFileDataset(VideoClipDataset):
         labels: 0-based labels, one per item.
         classes: class names in label order.
         flip_label_map: label swaps under a horizontal mirror (default none).
-        num_frames, mode, ...: as for :class:`~conv3t.data.JesterDataset`.
+        clips: sampling, crops, views and bad-video policy (:class:`~conv3t.data.base.ClipOptions`).
+        transform: replaces the built-in transform, as for :class:`~conv3t.data.JesterDataset`.
     """
 
     def __init__(
@@ -55,39 +56,16 @@ class VideoFileDataset(VideoClipDataset):
         labels: Sequence[int],
         classes: Sequence[str],
         flip_label_map: dict[int, int] | None = None,
+        clips: ClipOptions | None = None,
         *,
-        num_frames: int = 16,
-        mode: str = "eval",
-        frame_stride: int = 1,
-        pad: str = "repeat_last",
-        size: Sequence[int] = (112, 112),
-        scale: tuple[float, float] = (0.8, 1.0),
-        flip: bool = False,
-        temporal_views: int = 1,
-        spatial_crops: int = 1,
         transform: ClipTransform | None = None,
-        on_error: str = "raise",
-        max_skips: int = 10,
     ) -> None:
         if len(videos) != len(labels):
             raise ValueError(f"{len(videos)} videos but {len(labels)} labels")
         self.root = Path(root)
         self.videos, self.labels, self.classes = list(videos), list(labels), list(classes)
         self.flip_label_map = dict(flip_label_map or {})
-        super().__init__(
-            num_frames=num_frames,
-            mode=mode,
-            frame_stride=frame_stride,
-            pad=pad,
-            size=size,
-            scale=scale,
-            flip=flip,
-            temporal_views=temporal_views,
-            spatial_crops=spatial_crops,
-            transform=transform,
-            on_error=on_error,
-            max_skips=max_skips,
-        )
+        super().__init__(clips or ClipOptions(), transform)
 
     def read_frames(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         vid = self.videos[index]
@@ -116,7 +94,7 @@ class VideoListSource(ListSource):
             [e.path for e, _ in rows],
             [label for _, label in rows],
             self.class_names(),
-            **self.clip_options(split),
+            clips=self.clip_options(split),
         )
 
     def video_check(self, entries: dict[str, ListEntry]) -> VideoCheck:
