@@ -9,10 +9,16 @@ the network and feed it correctly::
       "model": "resnet10_3t",                      # registry name (conv3t.models.create_model)
       "model_kwargs": {"base_width": 16},          # architecture keywords of create_model only
       "num_classes": 9, "classes": ["static", ...],
-      "clip": {"num_frames": 16, "size": [64, 64]},          # T and (H, W) the model was trained on
+      "clip": {"num_frames": 16, "size": [64, 64], "fps": 12},  # T and (H, W) it was trained on; fps if known
       "normalization": {"mean": [...], "std": [...]},       # per RGB channel, applied to [0, 1] pixels
       "data": {...}                                # the data config of the run (synthetic runs regenerate it)
     }
+
+:func:`load_exported` gives the network with its description (:class:`ModelInfo`), its :class:`ModelMeta` (a
+frozen summary: classes, frames, stride, fps, size, normalisation) and its ``transforms``, the
+:class:`~conv3t.data.preprocessing.ClipPreprocessing` that turns a decoded video into the model's input, as
+torchvision's video weights carry theirs. ``fps`` is optional (exports written before it was recorded, and data
+without a frame rate, have none).
 """
 
 from __future__ import annotations
@@ -22,15 +28,25 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from conv3t.data.preprocessing import ClipPreprocessing
 from conv3t.files import atomic_write
 
-__all__ = ["ExportedModel", "ModelInfo", "check_classes", "check_model_kwargs", "load_exported", "save_exported"]
+__all__ = [
+    "ExportedModel",
+    "ModelInfo",
+    "ModelMeta",
+    "check_classes",
+    "check_model_kwargs",
+    "load_exported",
+    "save_exported",
+]
 
 FORMAT = "conv3t-model"
 FORMAT_VERSION = 1
@@ -68,6 +84,7 @@ class ModelInfo:
     std: tuple[float, float, float]
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    fps: float | None = None  # frames per second of the training videos, when the data kind knows it
 
     def __post_init__(self) -> None:
         check_classes(list(self.classes), int(self.num_classes), "ModelInfo")
@@ -80,7 +97,8 @@ class ModelInfo:
             "model_kwargs": self.model_kwargs,
             "num_classes": self.num_classes,
             "classes": list(self.classes),
-            "clip": {"num_frames": self.num_frames, "size": list(self.size)},
+            "clip": {"num_frames": self.num_frames, "size": list(self.size)}
+            | ({} if self.fps is None else {"fps": float(self.fps)}),
             "normalization": {"mean": list(self.mean), "std": list(self.std)},
             "data": self.data,
         }
@@ -104,6 +122,7 @@ class ModelInfo:
                 std=tuple(float(v) for v in obj["normalization"]["std"]),
                 model_kwargs=_mapping(obj.get("model_kwargs", {}), "model_kwargs", source),
                 data=_mapping(obj.get("data", {}), "data", source),
+                fps=None if obj["clip"].get("fps") is None else float(obj["clip"]["fps"]),
             )
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ValueError(f"{source}: missing or malformed field ({err!r})") from err
@@ -137,13 +156,69 @@ def check_model_kwargs(info: ModelInfo, source: str = "model.json") -> dict[str,
     return dict(info.model_kwargs)
 
 
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a user of a trained model needs to know to feed it and read its output (torchvision's
+    ``Weights.meta``): ``classes[k]`` names logit ``k``; clips are ``num_frames`` frames ``frame_stride`` apart
+    of ``size`` ``(H, W)`` pixels, normalised with ``mean``/``std`` (per RGB channel, pixels in [0, 1]); ``fps``
+    is the training videos' frame rate (None where unknown); ``dataset`` the data kind it was trained on."""
+
+    model: str
+    classes: tuple[str, ...]
+    num_frames: int
+    frame_stride: int
+    size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    fps: float | None = None
+    dataset: str | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def clip_seconds(self) -> float | None:
+        """The time one clip spans in the source video, in seconds (None without ``fps``)."""
+        return None if not self.fps else self.num_frames * self.frame_stride / self.fps
+
+    @classmethod
+    def from_info(cls, info: ModelInfo) -> ModelMeta:
+        """The meta of a ``model.json``; the stride comes from its data config (1 where it records none)."""
+        dataset = info.data.get("dataset")
+        return cls(
+            model=info.model,
+            classes=tuple(info.classes),
+            num_frames=int(info.num_frames),
+            frame_stride=int(info.data.get("frame_stride", 1) or 1),
+            size=(int(info.size[0]), int(info.size[1])),
+            mean=tuple(float(v) for v in info.mean),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in info.std),  # type: ignore[arg-type]
+            fps=None if info.fps is None else float(info.fps),
+            dataset=None if dataset is None else str(dataset),
+        )
+
+    def transforms(self) -> ClipPreprocessing:
+        """The evaluation preprocessing of these clips: decoded video ``uint8 (N, 3, h, w)`` -> ``(3, T, H, W)``."""
+        return ClipPreprocessing(self.num_frames, self.size, self.mean, self.std, self.frame_stride)
+
+
 @dataclass
 class ExportedModel:
-    """A loaded export: the network (in eval mode) and its description."""
+    """A loaded export: the network (in eval mode), its description, its :class:`ModelMeta` and ``transforms``
+    (the :class:`~conv3t.data.preprocessing.ClipPreprocessing` from a decoded video to its input)."""
 
     model: nn.Module
     info: ModelInfo
     path: Path
+
+    @cached_property
+    def meta(self) -> ModelMeta:
+        return ModelMeta.from_info(self.info)
+
+    @cached_property
+    def transforms(self) -> ClipPreprocessing:
+        return self.meta.transforms()
 
 
 def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: ModelInfo) -> Path:

@@ -54,44 +54,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_data_section(path: Path) -> dict:
-    """The data section of a YAML file (a full experiment config or a bare data section); ConfigError if none."""
-    import yaml
+    """The data section of a YAML file (a full experiment config or a bare data section), checked completely
+    against the schema and its dataset kind (:func:`conv3t.train.config.data_section`); ConfigError if not."""
+    from conv3t.train.config import data_section, read_yaml
 
-    from conv3t.train.config import ConfigError
-
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read data config ({err})") from err
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping")
-    section = loaded.get("data", loaded)
-    if not isinstance(section, dict) or "dataset" not in section:
-        raise ConfigError(f"{path}: no data section with a 'dataset' key")
-    return dict(section)
+    return data_section(read_yaml(path), str(path)).as_mapping()
 
 
-def _data_config(args: argparse.Namespace, recorded: dict) -> dict:
-    from conv3t.train.config import ConfigError, parse_override_args
+def _data_config(args: argparse.Namespace, exported) -> dict:
+    """The data to evaluate on: the export's own (``model.json``) or ``--data``'s, with the overrides and flags,
+    validated once; the model's frames, size and stride (its ``meta``) where the data section sets none."""
+    from conv3t.data.registry import dataset_options
+    from conv3t.train.config import ConfigError, data_section, parse_override_args, read_yaml
 
-    data = dict(recorded)
+    source = str(exported.path) + " (model.json's data)"
+    data = dict(exported.info.data)
     if args.data_file is not None:
-        data = load_data_section(args.data_file)
-    for key, value in parse_override_args(args.overrides or []).items():
+        raw = read_yaml(args.data_file)
+        data, source = dict(raw["data"] if isinstance(raw.get("data"), dict) else raw), str(args.data_file)
+    overrides = parse_override_args(args.overrides or [])
+    for key, value in overrides.items():
         if not key.startswith("data."):
             raise ConfigError(f"command line: conv3t eval only takes --data.KEY overrides, got --{key}")
         data[key[len("data.") :]] = value
-    if args.views is not None:
-        data["test_views"] = args.views
-    if args.crops is not None:
-        data["test_crops"] = args.crops
-    if args.batch_size is not None:
-        data["batch_size"] = args.batch_size
-    if args.num_workers is not None:
-        data["num_workers"] = args.num_workers
+    flags = {"test_views": args.views, "test_crops": args.crops}
+    flags |= {"batch_size": args.batch_size, "num_workers": args.num_workers}
+    data.update({k: v for k, v in flags.items() if v is not None})
     if "dataset" not in data:
         raise ConfigError("no data config: the export records none; pass --data CONFIG.yaml")
-    return data
+    meta = exported.meta
+    defaults = {"num_frames": meta.num_frames, "size": list(meta.size), "frame_stride": meta.frame_stride}
+    kind_options = dataset_options(data["dataset"]) if isinstance(data["dataset"], str) else {}
+    data |= {k: v for k, v in defaults.items() if k not in data and k in kind_options}
+    if overrides or any(v is not None for v in flags.values()):
+        source += " (with command-line options)"
+    return data_section(data, source).as_mapping()
 
 
 _VALUED = {
@@ -184,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _reparse(args)
         exported = load_exported(args.weights)
-        data_cfg = _data_config(args, exported.info.data)
+        data_cfg = _data_config(args, exported)
         dm = build_datamodule(data_cfg)
         if dm.classes != exported.info.classes:
             raise ValueError(

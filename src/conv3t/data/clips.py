@@ -21,8 +21,8 @@ from torch import Tensor
 from conv3t.data.datamodule import build_datamodule
 from conv3t.data.decode import VideoFile
 from conv3t.data.errors import DataError, VideoReadError
-from conv3t.data.sampling import center_indices
-from conv3t.data.transforms import VideoTransform
+from conv3t.data.preprocessing import ClipPreprocessing
+from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 
 __all__ = ["FRAME_SUFFIXES", "load_video_clip", "read_frame_folder", "split_clips"]
 
@@ -50,40 +50,45 @@ def read_frame_folder(folder: str | os.PathLike[str], argument: str = "path") ->
 
 def load_video_clip(
     path: str | os.PathLike[str],
-    num_frames: int,
-    size: tuple[int, int],
-    mean: Sequence[float],
-    std: Sequence[float],
+    transforms: ClipPreprocessing | int,
+    size: tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
     frame_stride: int = 1,
     argument: str = "path",
 ) -> Tensor:
     """Read a video file (PyAV) or a folder of frame images (sorted by name) as a model input.
 
-    Takes the centre window of ``num_frames`` frames ``frame_stride`` apart (short videos repeat their last
-    frame), crops the centre box of the aspect ratio of ``size`` and resizes it to ``size`` ``(H, W)``, and
-    normalises with ``mean``/``std``. Returns ``(3, num_frames, H, W)`` float32.
+    ``transforms`` is the model's preprocessing (``load_exported(run).transforms``, a
+    :class:`~conv3t.data.preprocessing.ClipPreprocessing`): only the frames of its centre window are decoded,
+    then cropped, resized and normalised by it. Returns ``(3, num_frames, H, W)`` float32.
+    ``load_video_clip(path, num_frames, size, mean, std, frame_stride)`` (the six numbers by hand) is the older
+    form, kept until the report passes the model's transforms.
 
     Raises FileNotFoundError (no such file or folder) or ValueError (unreadable), both naming ``argument``
     and the path.
     """
+    if not isinstance(transforms, ClipPreprocessing):
+        if size is None:
+            raise TypeError("load_video_clip: pass the model's transforms (or num_frames, size, mean and std)")
+        transforms = ClipPreprocessing(transforms, size, mean or IMAGENET_MEAN, std or IMAGENET_STD, frame_stride)
     path = Path(path)
     if path.is_dir():
         frames = read_frame_folder(path, argument)
-        frames = frames[torch.from_numpy(center_indices(len(frames), num_frames, frame_stride))]
+        frames = frames[torch.from_numpy(transforms.frame_indices(len(frames)))]
     elif path.is_file():
         try:
             with VideoFile(path.name, path) as video:
-                frames = video.read(center_indices(video.num_frames, num_frames, frame_stride))
+                frames = video.read(transforms.frame_indices(video.num_frames))
         except VideoReadError as err:
             raise ValueError(f"{argument} {path}: {err}") from None
     else:
         raise FileNotFoundError(f"{argument} {path}: no such file or folder")
-    clip, _ = VideoTransform(size, mode="eval", mean=mean, std=std)(frames, -1)
-    return clip
+    return transforms.spatial(frames)
 
 
 def split_clips(
-    data: Mapping[str, Any], count: int, split: str = "val"
+    data: Mapping[str, Any], count: int, split: str = "val", transforms: ClipPreprocessing | None = None
 ) -> tuple[list[tuple[int, Tensor, int]], list[str], str | None]:
     """Up to ``count`` clips spread over a split of the dataset a data config describes.
 
@@ -91,12 +96,19 @@ def split_clips(
         data: a training config's ``data`` section (``dataset`` and its options).
         count: how many clips; they are spread evenly over the split (for synthetic data, whose label is the
             index modulo the number of classes, this shows different classes).
+        transforms: the model's preprocessing: clips come out in its normalisation, and its frames and size fill
+            ``num_frames`` / ``size`` where ``data`` has none (the datasets normalise with ImageNet statistics).
 
     Returns:
-        ``(clips, classes, reason)``: ``clips`` holds ``(index, clip (3, T, H, W) normalised with the
-        dataset's ImageNet statistics, label)``; ``reason`` says why there are fewer than asked (None if not).
+        ``(clips, classes, reason)``: ``clips`` holds ``(index, clip (3, T, H, W) normalised like the model's
+        input (ImageNet statistics without ``transforms``), label)``; ``reason`` says why there are fewer than
+        asked (None if not).
     """
     cfg = dict(data)
+    if transforms is not None:
+        cfg.setdefault("num_frames", transforms.num_frames)
+        cfg.setdefault("size", list(transforms.size))
+    renormalise = transforms is not None and (transforms.mean, transforms.std) != (IMAGENET_MEAN, IMAGENET_STD)
     try:
         dm = build_datamodule(cfg)
         dataset = dm.make_dataset(split)
@@ -115,5 +127,7 @@ def split_clips(
             return clips, classes, f"reading {split} clip {i} failed ({err})"
         if clip.ndim == 5:  # multi-view item: keep the first view
             clip = clip[0]
+        if renormalise:  # the datasets normalise with ImageNet statistics; the model may expect others
+            clip = transforms.normalize_pixels(denormalize(clip.float()))  # type: ignore[union-attr]
         clips.append((i, clip.float(), int(label)))
     return clips, classes, None

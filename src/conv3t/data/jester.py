@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -262,6 +263,8 @@ class JesterSource(ClipSource):
         30 frames of 150 x 224 by default, flip off (a mirror changes a gesture's meaning;
         when on, left/right labels are swapped by :func:`jester_flip_label_map`).
     """
+
+    fps: ClassVar[float | None] = 12.0  # Jester's frames were extracted at 12 per second
 
     root: str | Path | None = None
     annotation_path: str | Path | None = None

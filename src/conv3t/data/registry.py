@@ -87,6 +87,8 @@ class DatasetSource:
     """
 
     name: ClassVar[str] = ""
+    #: Frames per second of the kind's videos where it is one known rate (recorded in ``model.json``), else None.
+    fps: ClassVar[float | None] = None
     num_frames: int
     size: tuple[int, int]
     flip: bool = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from conv3t.data.base import ClipOptions, ClipSource, ClipTransform
 from conv3t.data.errors import DataError, Problem, raise_or_warn, read_text_lines
@@ -227,6 +228,8 @@ class UCF101Source(ClipSource):
         The clip options are those of :class:`~conv3t.data.base.ClipSource`; the paper's
         30 frames of 168 x 224 by default, flip on (label-neutral for UCF101).
     """
+
+    fps: ClassVar[float | None] = 25.0  # UCF101's videos are 25 frames per second
 
     root: str | Path
     annotation_path: str | Path

@@ -85,7 +85,7 @@ def write_confusion_matrix(
 
 def model_info(config: ExperimentConfig, classes: Sequence[str], num_frames: int, size: Sequence[int]) -> ModelInfo:
     """The ``model.json`` description of a model trained with ``config``."""
-    from conv3t.data import IMAGENET_MEAN, IMAGENET_STD
+    from conv3t.data import IMAGENET_MEAN, IMAGENET_STD, get_dataset
 
     model_cfg = config.model
     kwargs = dict(model_cfg.kwargs)
@@ -101,6 +101,7 @@ def model_info(config: ExperimentConfig, classes: Sequence[str], num_frames: int
         std=tuple(IMAGENET_STD),
         model_kwargs=kwargs,
         data=config.data.as_mapping(),
+        fps=get_dataset(config.data.dataset).fps,
     )
 
 

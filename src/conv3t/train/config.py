@@ -28,19 +28,21 @@ from typing import Any
 import yaml
 
 from conv3t.train.compiling import compile_options
-from conv3t.train.schema import REST, ExperimentConfig, to_plain
+from conv3t.train.schema import REST, DataConfig, ExperimentConfig, to_plain
 from conv3t.train.trainer_options import TRAINER_RESERVED, strategy_keys, strategy_names, trainer_arguments
 
 __all__ = [
     "ConfigError",
     "apply_overrides",
     "config_text",
+    "data_section",
     "dump_config",
     "load_config",
     "merge",
     "override_keys",
     "parse_override_args",
     "read_section",
+    "read_yaml",
     "validate_config",
 ]
 
@@ -317,8 +319,17 @@ def validate_config(
     return out
 
 
-def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
-    """Read a YAML config, apply dotted ``overrides`` (``{"optim.lr": 0.01}``) and validate it."""
+def data_section(raw: Any, source: str) -> DataConfig:
+    """A ``data:`` mapping (a bare section, or the ``data`` of a whole config) checked completely, typed."""
+    if isinstance(raw, Mapping) and isinstance(raw.get("data"), Mapping):
+        raw = raw["data"]
+    data = read_section(DataConfig, raw, "data", source)
+    _check_data(data, source)
+    return data
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """A YAML file's mapping (empty file: ``{}``); :class:`ConfigError` naming the file otherwise."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -332,6 +343,12 @@ def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | Non
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """Read a YAML config, apply dotted ``overrides`` (``{"optim.lr": 0.01}``) and validate it."""
+    raw = read_yaml(path)
     cfg = validate_config(raw, source=str(path))
     if overrides:
         cfg = validate_config(apply_overrides(raw, overrides), source=f"{path} (with command-line overrides)")
