@@ -132,3 +132,57 @@ def test_a_class_list_that_does_not_name_each_logit_once_is_refused(tmp_path, fi
         load_exported(run)
     with pytest.raises(ValueError, match="ModelInfo: classes"):
         ModelInfo("resnet10_3t", 3, fields["classes"], 4, (32, 32), (0.5,) * 3, (0.25,) * 3)
+
+
+# ------------------------------------------------------------------------------ meta and transforms
+def test_meta_and_transforms_round_trip_through_a_saved_run(tmp_path):
+    from conv3t.exported import ModelMeta
+
+    torch.manual_seed(0)
+    info = ModelInfo(
+        model="resnet10_3t",
+        num_classes=2,
+        classes=["left", "right"],
+        num_frames=6,
+        size=(24, 40),
+        mean=(0.4, 0.5, 0.6),
+        std=(0.2, 0.25, 0.3),
+        model_kwargs={"base_width": 4},
+        data={"dataset": "jester", "root": "/nowhere", "frame_stride": 2},
+        fps=12.0,
+    )
+    run = save_exported(create_model("resnet10_3t", 2, base_width=4), tmp_path / "run", info)
+    assert json.loads((run / "model.json").read_text())["clip"] == {"num_frames": 6, "size": [24, 40], "fps": 12.0}
+    loaded = load_exported(run)
+    assert loaded.meta == ModelMeta(
+        model="resnet10_3t",
+        classes=("left", "right"),
+        num_frames=6,
+        frame_stride=2,
+        size=(24, 40),
+        mean=(0.4, 0.5, 0.6),
+        std=(0.2, 0.25, 0.3),
+        fps=12.0,
+        dataset="jester",
+    )
+    assert loaded.meta.num_classes == 2 and loaded.meta.clip_seconds == pytest.approx(1.0)  # 6 frames x 2 / 12
+    with pytest.raises(AttributeError):
+        loaded.meta.num_frames = 3  # frozen
+    t = loaded.transforms
+    assert (t.num_frames, t.frame_stride, t.size, t.mean, t.std) == (6, 2, (24, 40), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3))
+    clip = t(torch.full((20, 3, 48, 80), 102, dtype=torch.uint8))  # 102 / 255 = 0.4 in every channel
+    assert clip.shape == (3, 6, 24, 40)
+    torch.testing.assert_close(clip[:, 0, 0, 0], torch.tensor([0.0, -0.4, -2 / 3]))  # (0.4 - mean) / std
+
+
+def test_an_export_written_before_meta_still_loads(tmp_path):
+    """model.json as conv3t wrote it before fps and meta (format_version 1, no clip.fps, no frame_stride)."""
+    run = _export(tmp_path)
+    obj = json.loads((run / "model.json").read_text())
+    assert "fps" not in obj["clip"]  # ModelInfo without fps writes none, as before
+    old = {k: obj[k] for k in ("format", "format_version", "model", "num_classes", "classes", "clip", "normalization")}
+    (run / "model.json").write_text(json.dumps(old))  # no model_kwargs, no data either
+    loaded = load_exported(run)
+    assert loaded.info.fps is None and loaded.meta.fps is None and loaded.meta.clip_seconds is None
+    assert loaded.meta.frame_stride == 1 and loaded.meta.dataset is None
+    assert (loaded.transforms.num_frames, loaded.transforms.size) == (4, (32, 32))
