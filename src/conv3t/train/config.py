@@ -282,6 +282,12 @@ def _check_relations(cfg: ExperimentConfig, source: str) -> None:
             f"{source}: sched.plateau_patience ({sched.plateau_patience} epochs) must be a multiple of "
             f"sched.plateau_every_n_epochs ({sched.plateau_every_n_epochs}): the rate can only change at a check"
         )
+    epochs, steps = cfg.trainer.max_epochs, cfg.trainer.max_steps
+    if epochs < 1 and not (epochs == -1 and steps > 0):  # the schedules need a finite number of steps
+        raise ConfigError(
+            f"{source}: trainer.max_epochs must be >= 1, or -1 (no epoch limit) with trainer.max_steps > 0; "
+            f"got max_epochs={epochs}, max_steps={steps}"
+        )
     if isinstance(cfg.trainer.strategy, Mapping):
         _check_strategy(cfg.trainer.strategy, source)
     max_time = cfg.trainer.extra.get("max_time")
