@@ -186,3 +186,13 @@ def test_an_export_written_before_meta_still_loads(tmp_path):
     assert loaded.info.fps is None and loaded.meta.fps is None and loaded.meta.clip_seconds is None
     assert loaded.meta.frame_stride == 1 and loaded.meta.dataset is None
     assert (loaded.transforms.num_frames, loaded.transforms.size) == (4, (32, 32))
+
+
+def test_read_meta_reads_model_json_only(tmp_path):
+    from conv3t.exported import read_meta
+
+    run = _export(tmp_path)
+    (run / "model.safetensors").write_bytes(b"not weights")  # never opened
+    meta = read_meta(run)
+    assert (meta.classes, meta.num_frames, meta.size) == (("a", "b", "c"), 4, (32, 32))
+    assert read_meta(run / "model.json") == meta

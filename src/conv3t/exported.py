@@ -45,6 +45,7 @@ __all__ = [
     "check_classes",
     "check_model_kwargs",
     "load_exported",
+    "read_meta",
     "save_exported",
 ]
 
@@ -260,6 +261,19 @@ def _locate(path: Path) -> tuple[Path, Path]:
     return weights, meta
 
 
+def _read_info(meta: Path) -> ModelInfo:
+    try:
+        return ModelInfo.from_json(json.loads(meta.read_text()), source=str(meta))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{meta}: not valid JSON ({err})") from err
+
+
+def read_meta(path: str | os.PathLike[str]) -> ModelMeta:
+    """The :class:`ModelMeta` of a run directory, ``model.safetensors`` or ``model.json``, without building the
+    network (reads ``model.json`` only)."""
+    return ModelMeta.from_info(_read_info(_locate(Path(path))[1]))
+
+
 def load_exported(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> ExportedModel:
     """Rebuild a model from a run directory, its ``model.safetensors`` or its ``model.json``.
 
@@ -273,10 +287,7 @@ def load_exported(path: str | os.PathLike[str], device: str | torch.device = "cp
     from conv3t.models import create_model
 
     weights, meta = _locate(Path(path))
-    try:
-        info = ModelInfo.from_json(json.loads(meta.read_text()), source=str(meta))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{meta}: not valid JSON ({err})") from err
+    info = _read_info(meta)
     kwargs = check_model_kwargs(info, source=str(meta))
     model = create_model(info.model, num_classes=info.num_classes, pretrained=None, **kwargs)
     try:

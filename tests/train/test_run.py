@@ -80,6 +80,17 @@ def test_eval_with_another_data_config(synthetic_run, tmp_path, capsys):
     assert "nonsense" in capsys.readouterr().err
 
 
+def test_eval_takes_the_models_clip_size_where_the_data_file_sets_none(synthetic_run, tmp_path, capsys):
+    _, result = synthetic_run
+    data_file = tmp_path / "data.yaml"
+    data_file.write_text(json.dumps({"data": {"dataset": "synthetic", "num_val": 9, "batch_size": 9}}))
+    out = tmp_path / "eval.json"
+    assert cli_main(["eval", str(result.run_dir), "--data", str(data_file), "--json", str(out)]) == 0
+    recorded = json.loads(out.read_text())["data"]
+    assert (recorded["num_frames"], recorded["size"]) == (4, [32, 32])  # the model's, not synthetic's 16 x 112
+    assert "note: evaluating on clips of" not in capsys.readouterr().err
+
+
 def test_resume_from_a_corrupt_checkpoint_names_the_file(tmp_path, capsys):
     cfg = validate_config(tiny_synthetic())
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"

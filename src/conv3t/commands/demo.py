@@ -270,7 +270,9 @@ def _summary(
     """What ``summary.json`` records: accuracy, the experiment in brief, timings and the machine's state."""
     import torch  # loaded by run_demo already
 
-    d, m = cfg.data.options, cfg.model
+    from conv3t.exported import read_meta
+
+    d, m, meta = cfg.data.options, cfg.model, read_meta(out)
     metrics = result.metrics
     summary: dict[str, Any] = {
         "val_top1": metrics.get("val/top1"),
@@ -279,8 +281,8 @@ def _summary(
         "model": m.name,
         "model_kwargs": m.kwargs,
         "task": d["task"],
-        "classes": list(json.loads((out / "model.json").read_text())["classes"]),
-        "clip": {"num_frames": d["num_frames"], "size": list(d["size"])},
+        "classes": list(meta.classes),
+        "clip": {"num_frames": meta.num_frames, "size": list(meta.size)},
         "num_train": d["num_train"],
         "num_val": d["num_val"],
         "epochs": cfg.trainer.max_epochs,
