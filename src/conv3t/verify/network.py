@@ -291,12 +291,10 @@ def _layer_energies(
     return out, used
 
 
-#: A translation-tuned channel agrees with its parameters when the predicted direction is within this many
-#: degrees of the measured one.
+#: A translation-tuned channel agrees when its predicted direction is within this many degrees of the measured one.
 AGREE_ANGLE_DEG = 45.0
-#: Probability of agreement per motion type when parameters and measurement are unrelated: a predicted direction
-#: falls within ±AGREE_ANGLE_DEG of a uniformly random measured one with probability 2 · 45 / 360; a predicted
-#: sense (clockwise or not, zoom in or out) matches a random one half of the time.
+#: Agreement by chance (parameters unrelated to the measurement): a direction within ±45° of a uniformly random
+#: one, 90 / 360; a sense (clockwise or not, zoom in or out), 1 / 2.
 CHANCE: dict[str, float] = {"translation": 2 * AGREE_ANGLE_DEG / 360.0, "rotation": 0.5, "zoom": 0.5}
 
 
