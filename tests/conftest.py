@@ -7,7 +7,13 @@ import pytest
 import torch
 
 matplotlib.use("Agg")
-torch.set_num_threads(2)
+# Under pytest-xdist each of the two workers gets one thread: two workers with two OpenMP threads each on a
+# 2-core machine spin against each other and cost more CPU time than they save.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # for the CLI subprocesses some tests start
+else:
+    torch.set_num_threads(2)
 # The suite never downloads: pretrained="imagenet" without cached weights fails with its offline message
 # (set here, at import, so that CLI subprocesses inherit it too).
 os.environ["CONV3T_OFFLINE"] = "1"

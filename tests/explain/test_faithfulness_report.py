@@ -115,20 +115,42 @@ def test_the_demo_prints_the_verdicts(tmp_path: Path) -> None:
     from conv3t.commands.demo import _print_faithfulness
 
     verdicts = [
-        {"check": "channel_ablation", "passed": True, "sentence": "removing the 5 credited channels drops p(x)"},
-        {"check": "frame_deletion", "passed": False, "sentence": "deleting frames most important first: ..."},
+        {"check": "channel_ablation", "kind": "faithfulness", "passed": True, "sentence": "removing the 5 credited"},
+        {"check": "frame_deletion", "kind": "faithfulness", "passed": False, "sentence": "deleting frames most ..."},
+        {"check": "randomisation_gradcam", "kind": "sanity", "passed": True, "sentence": "with every layer ..."},
+        {"check": "random_logit_gradcam", "kind": "sanity", "passed": None, "sentence": "constant: undefined"},
     ]
     entry = {"video": "clip 0", "top": [{"class": "x", "probability": 0.9}], "faithfulness": {"verdicts": verdicts}}
     summary = {
-        "checks": [{"kind": "faithfulness", "check": "channel_ablation", "passed": 1, "tested": 1, "holm_p": 0.03}]
+        "checks": [
+            {
+                "kind": "faithfulness",
+                "check": "channel_ablation",
+                "passed": 1,
+                "tested": 1,
+                "holm_p": 0.03,
+                "holds": True,
+            },
+            {
+                "kind": "sanity",
+                "check": "randomisation_gradcam",
+                "passed": 0,
+                "tested": 1,
+                "holm_p": 0.01,
+                "holds": False,
+            },
+        ]
     }
     (tmp_path / "predictions.json").write_text(json.dumps({"predictions": [entry], "faithfulness_summary": summary}))
     out = io.StringIO()
     _print_faithfulness(Console(file=out, width=200), tmp_path / "predictions.json")
     text = out.getvalue()
-    assert "clip 0 -> x: 1 of 2 checks passed" in text
-    assert "channel_ablation: 1 of 1 testable clips pass; over the clips Holm p = 0.03" in text
-    assert "pass  removing the 5 credited channels drops p(x)" in text and "fail  deleting frames" in text
+    # sanity checks are never added to the faithfulness count, untestable ones are named, not counted as failed
+    assert "clip 0 -> x: faithfulness 1 of 2 pass, sanity 1 of 1 pass (1 not testable)" in text
+    assert "holds     faithfulness channel_ablation: 1 of 1 testable clips pass; Holm p = 0.03" in text
+    # the verdict over the clips is stated in words: a small p fails a sanity check, passes a faithfulness one
+    assert "fails     sanity       randomisation_gradcam: 0 of 1 testable clips pass; Holm p = 0.01" in text
+    assert "pass  removing the 5 credited" in text and "fail  deleting frames" in text and "n/a   constant" in text
 
 
 @pytest.mark.slow

@@ -238,8 +238,9 @@ def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool, see
 
 
 def _print_faithfulness(console: Any, predictions: Path) -> None:
-    """The report's faithfulness verdicts (``predictions.json``): the checks over the clips, then one block per
-    explained clip."""
+    """The report's faithfulness verdicts (``predictions.json``): each check over the clips (its verdict after
+    the Holm correction), then one block per explained clip. Faithfulness and sanity checks are counted apart:
+    a passed sanity check is necessary, never evidence of faithfulness."""
     data = json.loads(predictions.read_text(encoding="utf-8")) if predictions.is_file() else {}
     entries = data.get("predictions", []) if isinstance(data, dict) else data
     checked = [e for e in entries if e.get("faithfulness")]
@@ -247,21 +248,38 @@ def _print_faithfulness(console: Any, predictions: Path) -> None:
         return
     console.print("\nAre the explanations of the predictions faithful to the model? (report section Faithfulness)")
     summary = data.get("faithfulness_summary") if isinstance(data, dict) else None
-    for c in (summary or {}).get("checks", []):
+    checks = (summary or {}).get("checks", [])
+    if checks:
+        console.print(f"  over the {len(checked)} clips explained (Holm-corrected across {len(checks)} checks):")
+    for c in checks:
         holm = "-" if c["holm_p"] is None else f"{c['holm_p']:.2g}"
         console.print(
-            f"  {c['kind']:12s} {c['check']}: {c['passed']} of {c['tested']} testable clips pass; "
-            f"over the clips Holm p = {holm}",
+            f"  {_OVER_CLIPS[c.get('holds')]:9s} {c['kind']:12s} {c['check']}: {c['passed']} of {c['tested']} "
+            f"testable clips pass; Holm p = {holm}",
             highlight=False,
             markup=False,
         )
     for entry in checked:
         verdicts = entry["faithfulness"]["verdicts"]
-        passed = sum(1 for v in verdicts if v["passed"])
-        console.print(f"  {entry['video']} -> {entry['top'][0]['class']}: {passed} of {len(verdicts)} checks passed")
+        counts = ", ".join(_count(verdicts, kind) for kind in ("faithfulness", "sanity"))
+        console.print(f"  {entry['video']} -> {entry['top'][0]['class']}: {counts}", highlight=False, markup=False)
         for v in verdicts:
             mark = "pass" if v["passed"] else ("fail" if v["passed"] is False else "n/a ")
             console.print(f"    {mark}  {v['sentence']}", highlight=False, markup=False)
+
+
+#: A check's verdict over the clips (``holds`` of the summary): None when no clip was testable.
+_OVER_CLIPS = {True: "holds", False: "fails", None: "untested"}
+
+
+def _count(verdicts: list[dict[str, Any]], kind: str) -> str:
+    """'<kind> k of n pass' over the testable verdicts of one kind (old files without ``kind``: faithfulness),
+    with the untestable ones named."""
+    mine = [v for v in verdicts if v.get("kind", "faithfulness") == kind]
+    tested = [v for v in mine if v["passed"] is not None]
+    text = f"{kind} {sum(bool(v['passed']) for v in tested)} of {len(tested)} pass"
+    untestable = len(mine) - len(tested)
+    return text + (f" ({untestable} not testable)" if untestable else "")
 
 
 def _summary(
