@@ -86,7 +86,7 @@ def test_summary_outputs_and_html(result, tmp_path) -> None:  # type: ignore[no-
     assert len(data["channels"]) == 7 and data["config"]["textures"] == 16
     # verify returns data; explain renders it, the report's section and the standalone page with the same code
     from conv3t.explain.report import verification_page, verification_section
-    from conv3t.explain.report.page import render_page
+    from conv3t.explain.report.render.page import render_page
 
     section = verification_section(result, tmp_path / "report")
     assert section.id == "verification" and section.nav_label == "Verification"

@@ -122,4 +122,5 @@ def report_analysis(
         store=folder,
     )
     write_artifacts(analysis, folder)
+    (folder / "images").mkdir(exist_ok=True)
     return ReportContext(analysis, folder, progress, started)
