@@ -93,9 +93,8 @@ def test_the_command_line_flags_reach_the_report(tmp_path: Path, monkeypatch: py
 
     seen: dict = {}
 
-    def fake(*args: object, **kwargs: object) -> Path:
-        seen.update(kwargs)
-        return tmp_path / "index.html"
+    def fake(run: object, out: object, options: object, **kwargs: object) -> None:
+        seen.update(vars(options))  # the options the flags made
 
     monkeypatch.setattr(report, "build_report", fake)
     assert cli_main(["explain", "run", "--out", str(tmp_path), "--no-faithfulness", "--faithfulness-draws", "7"]) == 0

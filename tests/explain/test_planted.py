@@ -4,10 +4,9 @@ predictions are attributed to them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest

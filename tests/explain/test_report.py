@@ -271,7 +271,7 @@ def test_errors_name_the_argument(tmp_path, capsys):
     assert main(["explain", str(run), "--out", str(tmp_path / "r"), "--channels", "99", "--no-progress"]) == 2
     assert "--channels [99]" in capsys.readouterr().err
     assert main(["explain", str(run), "--out", str(tmp_path / "r"), "--video", str(missing), "--no-progress"]) == 2
-    assert f"--video {missing}: no such file or folder" in capsys.readouterr().err
+    assert f"--video[0] {missing}: no such file or folder" in capsys.readouterr().err
     assert main(["explain", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "model.safetensors" in capsys.readouterr().err
 

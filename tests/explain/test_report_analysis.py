@@ -60,7 +60,12 @@ def test_the_ranking_and_the_verification_are_computed_once_per_report(tmp_path:
 def test_sections_are_pure_functions_of_the_analysis(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     options = ReportOptions(
-        num_channels=1, num_clips=1, actmax_steps=1, verify=False, faithfulness=False, layers=("conv1", "layer1.0.conv1")
+        num_channels=1,
+        num_clips=1,
+        actmax_steps=1,
+        verify=False,
+        faithfulness=False,
+        layers=("conv1", "layer1.0.conv1"),
     )
     ctx = report_analysis(run, tmp_path / "a", options)
     analysis = ctx.analysis

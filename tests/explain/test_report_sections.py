@@ -16,8 +16,8 @@ from test_report import Page, check_complete, make_run
 
 from conv3t.explain.report import SECTIONS, Figure, Section, SectionEntry, build_report
 from conv3t.explain.report import build as build_module
+from conv3t.explain.report.render import no_steps, stage_times
 from conv3t.explain.report.render.page import navigation, render_page
-from conv3t.explain.report.render import no_steps
 from conv3t.exported import load_exported, save_exported
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
@@ -141,7 +141,7 @@ def test_stage_times_sum_the_steps_of_one_stage_in_order() -> None:
         "faithfulness: clip 3 of 3": 193.0,
         "saliency: conv1 #39": 0.4,
     }
-    assert build_module.stage_times(seconds) == [
+    assert stage_times(seconds) == [
         "reading clips 1 s",
         "verification against motion stimuli 352 s",
         "faithfulness 544 s in 3 parts",

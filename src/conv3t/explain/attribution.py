@@ -222,14 +222,12 @@ def explain_predictions(
         layers: layers whose channels are attributed to (e.g. every Conv3T layer with temporal depth > 1).
         readings: :func:`conv3t.verify.readings.channel_readings` rows (``layer``, ``channel`` plus readings),
             or None; ``reading_text`` turns one such row into words.
-        top_classes, top_channels: how many classes and channels to keep.
-        cam_layer: Grad-CAM layer (default :func:`gradcam_layer` of ``layers``).
+        top_classes, top_channels: how many classes and channels to keep; ``cam_layer``: the Grad-CAM layer
+            (default :func:`gradcam_layer` of ``layers``).
         frame_attribution: ``(method, fn)`` with ``fn(model, clip (1, C, T, H, W), target (1,)) -> (1, T)``, the
             frame attribution shown (input x gradient is then kept as the comparison); default input x gradient.
         labels: each clip's true class when known (recorded, not used).
-
-    Returns:
-        One :class:`PredictionExplanation` per clip.
+    Returns one :class:`PredictionExplanation` per clip.
     """
     _check_clips(clips)
     if len(names) != clips.shape[0]:

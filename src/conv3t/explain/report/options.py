@@ -147,8 +147,8 @@ class ReportOptions:
 
             try:
                 parse_memory(self.max_memory)  # a bad size fails now, not after minutes of work
-            except ValueError as err:
-                raise OptionError("max_memory", f": {err}") from None
+            except ValueError as err:  # "max_memory: expected a size ..."
+                raise OptionError("max_memory", str(err).removeprefix("max_memory")) from None
         # sequences are kept as tuples (hashable, frozen); a bad channel fails before any work
         for name in ("videos", "layers"):
             value = getattr(self, name)

@@ -28,7 +28,7 @@ from conv3t.explain.report.analysis.inputs import ReportClip, predict
 from conv3t.explain.report.analysis.layers import choose_channels, select_layers, temporal_convolutions
 from conv3t.explain.report.analysis.predictions import check_explanations, explain_clips
 from conv3t.explain.report.analysis.verification import measured_verification
-from conv3t.explain.report.options import ReportOptions
+from conv3t.explain.report.options import OptionError, ReportOptions
 from conv3t.explain.report.progress import StepCounter
 from conv3t.exported import ModelInfo
 from conv3t.nn import conv3t_layers
@@ -138,16 +138,15 @@ def analyse(
         clips: the clips to predict and explain (normalised model inputs, :class:`ReportClip`), e.g. from
             :func:`conv3t.explain.report.analysis.read_clips`; ``clip_source`` says where they come from.
         options: the report's options (layers, channels, what to measure and check).
-        progress: counts the steps (its total grows by the steps it learns it will take): one for the
-            verification, one for the explanations, one per clip for the faithfulness checks, one per layer for
-            activation maximisation and one per channel shown for saliency.
+        progress: counts the steps (its total grows by the steps it learns it will take): the verification,
+            the explanations, each clip's checks, each layer's activation maximisation, each channel's saliency.
         needs: the slow parts to compute (:class:`Need`); the verification only when ``options.verify`` and the
             model is 3T, the checks only when ``options.faithfulness``.
         source: the weights file the model came from (shown on the page); ``store``: a folder to reuse a stored
             verification from (:mod:`conv3t.verify.store`).
     """
     progress = progress or StepCounter(0, False)
-    device = resolve_device(options.device)
+    device = _device(options)
     model = model.to(device).eval()
     is_3t = bool(conv3t_layers(model))
     names = check_selection(model, options)
@@ -173,11 +172,7 @@ def analyse(
             predictions = explain_clips(model, clips, info, readings)
         if checks:
             faithfulness = check_explanations(model, clips, predictions, info, options, progress)
-    views = None
-    if Need.CHANNELS in needs:
-        pairs = [(c.layer, c.channel) for c in shown]
-        progress.add(len(dict.fromkeys(layer for layer, _ in pairs)) + len(pairs))
-        views = channel_views(model, info, pairs, clips, options, is_3t, progress)
+    views = _views(model, info, shown, clips, options, is_3t, progress) if Need.CHANNELS in needs else None
     return ReportAnalysis(
         model=model,
         info=info,
@@ -202,6 +197,28 @@ def analyse(
         faithfulness=faithfulness,
         notes=() if measured is None else measured.notes,
     )
+
+
+def _device(options: ReportOptions) -> torch.device:
+    try:
+        return resolve_device(options.device)
+    except ValueError as err:  # "device: 'cuda' asked for, but ..."
+        raise OptionError("device", str(err).removeprefix("device")) from None
+
+
+def _views(
+    model: nn.Module,
+    info: ModelInfo,
+    shown: Sequence[ChosenChannel],
+    clips: Sequence[ReportClip],
+    options: ReportOptions,
+    is_3t: bool,
+    progress: StepCounter,
+) -> tuple[ChannelViews, ...]:
+    """The shown channels' pictures; one progress step per layer and one per channel."""
+    pairs = [(c.layer, c.channel) for c in shown]
+    progress.add(len(dict.fromkeys(layer for layer, _ in pairs)) + len(pairs))
+    return channel_views(model, info, pairs, clips, options, is_3t, progress)
 
 
 def _ranking(
