@@ -91,7 +91,7 @@ def test_summary_outputs_and_html(result, tmp_path) -> None:  # type: ignore[no-
     section = verification_section(result, tmp_path / "report")
     assert section.id == "verification" and section.nav_label == "Verification"
     assert (tmp_path / "report" / "images" / "verification.png").is_file()
-    assert (tmp_path / "report" / "verification_summary.csv").is_file()  # the full numbers, linked
+    assert not (tmp_path / "report" / "verification_summary.csv").exists()  # rendering writes no data file
     html = render_page(title="t", heading="h", sections=[section], footer="f")
     assert '<section id="verification"><h2>Can the parameters be read as motion?</h2>' in html
     assert "<script" not in html and 'src="images/verification.png"' in html
