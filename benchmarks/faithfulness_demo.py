@@ -1,7 +1,7 @@
 """The report's faithfulness stage on the demo models: verdicts, the summary over the clips and the time.
 
 For each ``RUNS/demo_seed<S>`` (``conv3t demo --no-report --seed S --out RUNS/demo_seed<S>``), the report's
-clips (the first ``--clips`` validation clips, :func:`conv3t.explain.report.inputs.read_clips`) are explained
+clips (the first ``--clips`` validation clips, :func:`conv3t.explain.report.analysis.read_clips`) are explained
 as the report explains them (:func:`conv3t.explain.attribution.explain_predictions` with the default frame
 attribution) and checked as the report checks them (``Faithfulness(model, draws=19, seed=0, batch_size=8,
 explainer=conv3t_explainer(...), pixel_std=model.json std)``). Prints one line per clip (seconds, each check's
@@ -25,8 +25,8 @@ from conv3t.explain.attribution import explain_predictions
 from conv3t.explain.faithfulness import Faithfulness, FaithfulnessResult, conv3t_explainer
 from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, frame_attribution
 from conv3t.explain.report.analysis import attributed_layers
-from conv3t.explain.report.inputs import predict, read_clips
-from conv3t.explain.report.sections.faithfulness import explanation_of
+from conv3t.explain.report.analysis import predict, read_clips
+from conv3t.explain.report.analysis import explanation_of
 from conv3t.exported import load_exported
 
 
@@ -55,7 +55,7 @@ def main() -> None:
         run = load_exported(args.runs / f"demo_seed{seed}")
         model, info = run.model.eval(), run.info
         clips, _ = read_clips(info, None, args.clips)
-        predict(model, clips, info.classes)
+        clips = predict(model, clips, info.classes)
         layers = attributed_layers(model)
         records = explain_predictions(
             model,

@@ -261,3 +261,172 @@ def test_checker_maps_import_forms_to_units(tmp_path: Path, statement: str) -> N
     root = _fake_package(tmp_path, {"__init__.py": "", "sub/__init__.py": "", "sub/deep.py": "", "top.py": statement})
     [imp] = collect_imports(root, "fake")
     assert (imp.importer, imp.target, imp.line) == ("top", "sub", 1)
+
+
+# ------------------------------------------------------------------------------------- between files
+def _module_of(name: str, root: Path, package: str) -> str | None:
+    """The module file an absolute import name loads: ``name`` itself when it is a module of ``package``, else
+    its longest prefix that is (``from pkg.mod import function`` loads ``pkg.mod``)."""
+    parts = name.split(".")
+    if parts[0] != package:
+        return None
+    while parts:
+        rel = Path(*parts[1:]) if len(parts) > 1 else Path()
+        if (root / rel).with_suffix(".py").is_file() if len(parts) > 1 else False:
+            return ".".join(parts)
+        if (root / rel / "__init__.py").is_file():
+            return ".".join(parts)
+        parts = parts[:-1]
+    return None
+
+
+def module_edges(root: Path, package: str) -> dict[str, dict[str, str]]:
+    """importing module -> imported module -> one import site, for every import in every file (inside functions
+    and under ``TYPE_CHECKING`` too); ``from pkg import sub`` names the module ``pkg.sub``."""
+    edges: dict[str, dict[str, str]] = defaultdict(dict)
+    for path in sorted(root.rglob("*.py")):
+        module = _module_name(path, root, package)
+        is_init = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            for name in _loaded(node, module, is_init, root, package):
+                target = _module_of(name, root, package)
+                if target is not None and target != module:
+                    edges[module].setdefault(target, f"{path}:{node.lineno}: `{ast.unparse(node)}`")
+    return edges
+
+
+def _loaded(node: ast.AST, module: str, is_init: bool, root: Path, package: str) -> Iterable[str]:
+    """The modules an import statement loads: ``from pkg import sub`` the module ``pkg.sub`` when there is one,
+    else ``pkg`` (a name defined in it)."""
+    for base in _targets(node, module, is_init, root, package):
+        if not isinstance(node, ast.ImportFrom):
+            yield base
+            continue
+        for alias in node.names:
+            candidate = f"{base}.{alias.name}"
+            yield candidate if _module_of(candidate, root, package) == candidate else base
+
+
+def file_cycles(edges: dict[str, dict[str, str]]) -> list[str]:
+    """Each strongly connected set of more than one module (Tarjan), with one loop through it and its sites."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges.get(v, {})):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return [_describe_loop(group, edges) for group in found]
+
+
+def _describe_loop(group: list[str], edges: dict[str, dict[str, str]]) -> str:
+    """One loop through ``group`` from its first module (breadth-first back to the start), with import sites."""
+    start, members = group[0], set(group)
+    parents: dict[str, str] = {}
+    queue = [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(edges.get(v, {})):
+            if w == start:
+                loop = [start]
+                while v != start:
+                    loop.insert(1, v)
+                    v = parents[v]
+                loop.append(start)
+                sites = "; ".join(edges[a][b] for a, b in itertools.pairwise(loop))
+                return f"{len(group)} files import each other: {' -> '.join(loop)} ({sites})"
+            if w in members and w not in parents:
+                parents[w] = v
+                queue.append(w)
+    return f"{len(group)} files import each other: {', '.join(group)}"
+
+
+def test_no_two_files_of_conv3t_import_each_other() -> None:
+    edges = module_edges(SRC, "conv3t")
+    cycles = file_cycles(edges)
+    assert not cycles, "\n".join(cycles)
+
+
+#: The units inside ``explain``, bottom first: the methods (every module directly in ``explain/``) and the
+#: faithfulness checks below the report's analysis, which is below what is made of it (the saved analysis, the
+#: data files and the page), the registry of sections, the builders and the package's entry points.
+EXPLAIN_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("methods",),
+    ("faithfulness",),
+    ("report.options", "report.progress"),
+    ("report.analysis",),
+    ("report.saved",),
+    ("report.artifacts", "report.render"),
+    ("report.registry",),
+    ("report.build", "report.compare"),
+    ("report", "explain"),
+)
+
+
+def explain_unit(module: str) -> str | None:
+    """The unit inside ``explain`` of a module of ``conv3t.explain`` (None outside it)."""
+    parts = module.split(".")
+    if parts[:2] != ["conv3t", "explain"]:
+        return None
+    if len(parts) == 2:
+        return "explain"
+    if parts[2] == "faithfulness":
+        return "faithfulness"
+    if parts[2] != "report":
+        return "methods"
+    return "report" if len(parts) == 3 else f"report.{parts[3]}"
+
+
+def test_explain_goes_one_way_methods_analysis_artifacts_render() -> None:
+    rank = {unit: i for i, group in enumerate(EXPLAIN_LAYERS) for unit in group}
+    problems = []
+    for importer, targets in module_edges(SRC, "conv3t").items():
+        a = explain_unit(importer)
+        for target, site in targets.items():
+            b = explain_unit(target)
+            if a is None or b is None or a == b or a in ("report", "explain"):  # the packages' lazy entry points
+                continue
+            if a not in rank or b not in rank:
+                problems.append(f"{site}: unit {a if a not in rank else b!r} has no place in EXPLAIN_LAYERS")
+            elif rank[b] >= rank[a]:
+                problems.append(f"{site}: {a} imports {b}; inside explain imports go down EXPLAIN_LAYERS")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_file_check_finds_a_circle_through_a_type_checking_import(tmp_path: Path) -> None:
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from fake.b import g\n",
+            "b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fake.c import C\ng = 1\n",
+            "c.py": "def f():\n    from fake import a\n",
+            "d.py": "import fake.a\n",
+        },
+    )
+    [cycle] = file_cycles(module_edges(root, "fake"))
+    assert cycle.startswith("3 files import each other: fake.a -> fake.b -> fake.c -> fake.a")
+    assert "b.py:3" in cycle and "c.py:2" in cycle

@@ -275,7 +275,8 @@ def test_report_opens_cleanly_in_chromium(chromium, tmp_path):
     )
     run = save_exported(model, tmp_path / "run", info)
     # every kind of figure, kept small: 3 layers (the first has the filter pictures) x 1 channel, 2 clips
-    index = build_report(run, tmp_path / "report", progress=False, num_channels=1, num_clips=2, actmax_steps=4)
+    build_report(run, tmp_path / "report", progress=False, num_channels=1, num_clips=2, actmax_steps=4)
+    index = Path(tmp_path / "report") / "index.html"
     shot = ARTIFACTS / "report.png"
     state = inspect_page(chromium, index, screenshot=shot)
     assert state["errors"] == []
@@ -308,11 +309,11 @@ def test_planted_report_in_chromium(chromium, tmp_path, monkeypatch):
 
     import conv3t.explain.report.build as build
 
-    monkeypatch.setattr(build, "load_exported", lambda _run: exported_planted())
     videos = write_frame_folders(tmp_path / "videos")
-    index = build.build_report(
-        "planted", tmp_path / "report", videos=videos, num_channels=3, actmax_steps=2, progress=False
+    build.build_report(
+        exported_planted(), tmp_path / "report", videos=videos, num_channels=3, actmax_steps=2, progress=False
     )
+    index = Path(tmp_path / "report") / "index.html"
     shot = ARTIFACTS / "planted_report.png"
     state = inspect_page(chromium, index, screenshot=shot)
     assert state["errors"] == []

@@ -28,10 +28,10 @@ FAST = {"num_channels": 1, "actmax_steps": 1, "progress": False, "verify": False
 def _report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> tuple[list[dict], str]:
     import conv3t.explain.report.build as build
 
-    monkeypatch.setattr(build, "load_exported", lambda *_a, **_k: exported_planted())
     videos = write_frame_folders(tmp_path / "videos")
     torch.set_num_threads(1)
-    index = build.build_report("planted", tmp_path / "report", videos=videos, **FAST, **kwargs)
+    build.build_report(exported_planted(), tmp_path / "report", videos=videos, **FAST, **kwargs)
+    index = Path(tmp_path / "report") / "index.html"
     data = json.loads((tmp_path / "report" / "predictions.json").read_text())
     return data, index.read_text()
 
@@ -93,9 +93,8 @@ def test_the_command_line_flags_reach_the_report(tmp_path: Path, monkeypatch: py
 
     seen: dict = {}
 
-    def fake(*args: object, **kwargs: object) -> Path:
-        seen.update(kwargs)
-        return tmp_path / "index.html"
+    def fake(run: object, out: object, options: object, **kwargs: object) -> None:
+        seen.update(vars(options))  # the options the flags made
 
     monkeypatch.setattr(report, "build_report", fake)
     assert cli_main(["explain", "run", "--out", str(tmp_path), "--no-faithfulness", "--faithfulness-draws", "7"]) == 0
@@ -175,7 +174,7 @@ def test_the_summary_leads_the_section_and_says_plainly_what_survives_randomisat
 
     from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RandomisationTest, RankTest
     from conv3t.explain.faithfulness.verdicts import ablation_verdict, randomisation_verdicts
-    from conv3t.explain.report.sections.faithfulness import faithfulness_section
+    from conv3t.explain.report.render.sections.faithfulness import faithfulness_section
 
     def result(p_value: float, survives: float) -> FaithfulnessResult:
         test = RankTest(0.21, 0.95, 0.02, 99, p_value, 0.01, False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,12 +89,12 @@ def test_the_report_ranks_measures_and_explains_the_planted_network(tmp_path, mo
     """build_report end to end (its loader returns the planted network; it is not in the model registry)."""
     import conv3t.explain.report.build as build
 
-    monkeypatch.setattr(build, "load_exported", lambda _run: exported_planted())
     videos = write_frame_folders(tmp_path / "videos")
     torch.set_num_threads(1)
-    index = build.build_report(
-        "planted", tmp_path / "report", videos=videos, num_channels=9, actmax_steps=2, progress=False
+    build.build_report(
+        exported_planted(), tmp_path / "report", videos=videos, num_channels=9, actmax_steps=2, progress=False
     )
+    index = Path(tmp_path / "report") / "index.html"
     ranking = pd.read_csv(tmp_path / "report" / "ranking.csv", keep_default_na=False, na_values=[""])
     assert set(ranking["channel"].head(6)) == set(range(6))
     top = ranking.head(6).set_index("channel")

@@ -148,7 +148,7 @@ def test_cli_writes_a_complete_report_for_a_tiny_synthetic_run(tmp_path, capsys)
 def test_3d_model_report_and_chosen_layers_and_channels(tmp_path):
     run = make_run(tmp_path / "run3d", name="resnet10_3d")
     extra = '<section id="extra"><h2>Extra</h2><p>appended section</p></section>'
-    index = build_report(
+    build_report(
         run,
         tmp_path / "rep",
         layers=["layer1.0.conv1"],
@@ -157,6 +157,7 @@ def test_3d_model_report_and_chosen_layers_and_channels(tmp_path):
         actmax_steps=4,
         extra_sections=[extra],
     )
+    index = Path(tmp_path / "rep") / "index.html"
     page = check_complete(index)
     assert extra in index.read_text() and "extra" in page.ids
     assert "no explicit temporal parameters" in page.text
@@ -178,7 +179,7 @@ def test_3d_channels_ranked_by_kernel_change():
         conv.weight[0] = 1.0  # constant over time: no change
         conv.weight[1, :, 1] = 1.0  # a pulse in the middle slice: changes twice
         conv.weight[2, :, 2] = 1.0  # appears in the last slice: changes once
-    from conv3t.explain.report.layers import kernel_variation
+    from conv3t.explain.report.analysis.layers import kernel_variation
 
     # ||K_{t+1} - K_t|| / ||K|| summed over t: 0, 2, 1 (each slice holds 2 x 3 x 3 ones)
     np.testing.assert_allclose(kernel_variation(conv), [0.0, 2.0, 1.0])
@@ -234,7 +235,7 @@ def test_load_video_clip_from_avi_and_frame_folder(tmp_path):
 def test_report_with_video_inputs(tmp_path):
     run = make_run(tmp_path / "run")
     write_avi(tmp_path / "square.avi", moving_square(12))
-    index = build_report(
+    build_report(
         run,
         tmp_path / "rep",
         videos=[tmp_path / "square.avi"],
@@ -243,6 +244,7 @@ def test_report_with_video_inputs(tmp_path):
         progress=False,
         actmax_steps=2,
     )
+    index = Path(tmp_path / "rep") / "index.html"
     page = check_complete(index)
     assert "square.avi" in page.text and "the videos given with --video" in page.text
 
@@ -269,7 +271,7 @@ def test_errors_name_the_argument(tmp_path, capsys):
     assert main(["explain", str(run), "--out", str(tmp_path / "r"), "--channels", "99", "--no-progress"]) == 2
     assert "--channels [99]" in capsys.readouterr().err
     assert main(["explain", str(run), "--out", str(tmp_path / "r"), "--video", str(missing), "--no-progress"]) == 2
-    assert f"--video {missing}: no such file or folder" in capsys.readouterr().err
+    assert f"--video[0] {missing}: no such file or folder" in capsys.readouterr().err
     assert main(["explain", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "model.safetensors" in capsys.readouterr().err
 

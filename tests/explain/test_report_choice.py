@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +15,8 @@ from conv3t.explain.report import build_report
 @pytest.mark.slow
 def test_without_verification_no_effect_channels_get_no_cards(tmp_path):
     run = make_run(tmp_path / "run")  # 6 frames: the last stage's 3-deep kernels see a 1-frame input
-    index = build_report(run, tmp_path / "report", verify=False, num_channels=2, actmax_steps=2, progress=False)
+    build_report(run, tmp_path / "report", verify=False, num_channels=2, actmax_steps=2, progress=False)
+    index = Path(tmp_path / "report") / "index.html"
     page = index.read_text()
     ranking = pd.read_csv(tmp_path / "report" / "ranking.csv")
     assert "measured_sentence" not in ranking.columns  # no measurement, plain ranking

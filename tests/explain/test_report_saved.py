@@ -11,8 +11,8 @@ import pytest
 from test_report import make_run
 
 from conv3t.explain.report import build_report
-from conv3t.explain.report.build import report_context
-from conv3t.explain.report.context import ReportOptions
+from conv3t.explain.report.build import report_analysis
+from conv3t.explain.report.options import ReportOptions
 from conv3t.explain.report.saved import ANALYSIS_NAME, load_analysis
 
 CHEAP = {"num_clips": 1, "num_channels": 2, "actmax_steps": 1, "verify_textures": 2, "faithfulness_draws": 2}
@@ -41,7 +41,7 @@ def test_saved_analysis_holds_what_the_report_files_hold(tmp_path: Path) -> None
 
 
 def _key(run: Path, out: Path, **options: object) -> str:
-    report_context(run, out, ReportOptions(**{"num_clips": 1, "device": "cpu", **options}), entries=[])
+    report_analysis(run, out, ReportOptions(**{"num_clips": 1, "device": "cpu", **options}), entries=[])
     return load_analysis(out).key
 
 

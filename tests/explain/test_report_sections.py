@@ -16,8 +16,8 @@ from test_report import Page, check_complete, make_run
 
 from conv3t.explain.report import SECTIONS, Figure, Section, SectionEntry, build_report
 from conv3t.explain.report import build as build_module
-from conv3t.explain.report.page import navigation, render_page
-from conv3t.explain.report.section import no_steps
+from conv3t.explain.report.render import no_steps, stage_times
+from conv3t.explain.report.render.page import navigation, render_page
 from conv3t.exported import load_exported, save_exported
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
@@ -50,7 +50,8 @@ def test_the_worked_example_adds_one_section_with_its_navigation_entry(tmp_path:
     assert entry.name == "rotations" and entry.steps is no_steps
     registry = list(SECTIONS)
     registry.insert([e.name for e in registry].index("distributions") + 1, entry)
-    index = build_report(run, tmp_path / "rep", layers=["conv1"], sections=registry, **FAST)
+    build_report(run, tmp_path / "rep", layers=["conv1"], sections=registry, **FAST)
+    index = Path(tmp_path / "rep") / "index.html"
     html = index.read_text(encoding="utf-8")
     page = check_complete(index)
     assert '<section id="rotations"><h2>Fastest rotations</h2>' in html
@@ -59,7 +60,8 @@ def test_the_worked_example_adds_one_section_with_its_navigation_entry(tmp_path:
     assert html.index('id="distributions"') < html.index('id="rotations"') < html.index('id="conv1"')
     assert f"layer1.0.conv1 2 1 +{math.degrees(0.5):.1f}°" in page.text
     # without the entry the page has no such section (the registry is the only place that lists it)
-    plain = build_report(run, tmp_path / "plain", layers=["conv1"], **FAST).read_text(encoding="utf-8")
+    build_report(run, tmp_path / "plain", layers=["conv1"], **FAST)
+    plain = (Path(tmp_path / "plain") / "index.html").read_text(encoding="utf-8")
     assert 'id="rotations"' not in plain and "#rotations" not in plain
 
 
@@ -139,7 +141,7 @@ def test_stage_times_sum_the_steps_of_one_stage_in_order() -> None:
         "faithfulness: clip 3 of 3": 193.0,
         "saliency: conv1 #39": 0.4,
     }
-    assert build_module.stage_times(seconds) == [
+    assert stage_times(seconds) == [
         "reading clips 1 s",
         "verification against motion stimuli 352 s",
         "faithfulness 544 s in 3 parts",

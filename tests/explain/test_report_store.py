@@ -12,8 +12,8 @@ from test_report import make_run
 
 from conv3t.cli import main
 from conv3t.explain.report import build_report
+from conv3t.explain.report.analysis import verification as verification_module
 from conv3t.explain.report.registry import SECTIONS
-from conv3t.explain.report.sections import verification as verification_module
 from conv3t.verify.store import STORE_NAME
 
 ONLY_VERIFICATION = [entry for entry in SECTIONS if entry.name in ("readings", "verification")]

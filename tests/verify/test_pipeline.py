@@ -86,12 +86,12 @@ def test_summary_outputs_and_html(result, tmp_path) -> None:  # type: ignore[no-
     assert len(data["channels"]) == 7 and data["config"]["textures"] == 16
     # verify returns data; explain renders it, the report's section and the standalone page with the same code
     from conv3t.explain.report import verification_page, verification_section
-    from conv3t.explain.report.page import render_page
+    from conv3t.explain.report.render.page import render_page
 
     section = verification_section(result, tmp_path / "report")
     assert section.id == "verification" and section.nav_label == "Verification"
     assert (tmp_path / "report" / "images" / "verification.png").is_file()
-    assert (tmp_path / "report" / "verification_summary.csv").is_file()  # the full numbers, linked
+    assert not (tmp_path / "report" / "verification_summary.csv").exists()  # rendering writes no data file
     html = render_page(title="t", heading="h", sections=[section], footer="f")
     assert '<section id="verification"><h2>Can the parameters be read as motion?</h2>' in html
     assert "<script" not in html and 'src="images/verification.png"' in html

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conv3t.commands.explain import flag_message
+
+def flag_message(err: BaseException, flags: Mapping[str, str]) -> str:
+    """``err``'s message with a leading library argument (``names``, ``runs``) replaced by its flag."""
+    text = str(err)
+    match = re.match(r"(\w+)(\[\d+\])?(?=[ :])", text)
+    if match and match.group(1) in flags:
+        return flags[match.group(1)] + text[match.end() :]
+    return text
 
 
 def register(subparsers: Any) -> None:

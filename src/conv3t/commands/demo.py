@@ -215,7 +215,8 @@ def _run(console: Any, t_start: float, out: Path, quick: bool, report: bool, see
     if report:
         console.print("building the explanation report ...")
         t_report = time.perf_counter()
-        report_path = build_report(out, out / "report", progress=True)
+        build_report(out, out / "report", progress=True)
+        report_path = out / "report" / "index.html"
         summary["report"] = str(report_path)
         summary["report_seconds"] = round(time.perf_counter() - t_report, 2)
     summary["total_seconds"] = round(time.perf_counter() - t_start, 2)

@@ -1,50 +1,63 @@
-"""``conv3t explain``: write the static HTML explanation report of a trained model."""
+"""``conv3t explain``: write the static HTML explanation report of a trained model.
+
+The flags are generated from :class:`conv3t.explain.report.options.ReportOptions` (each field's metadata holds
+its flag and help; the default and the check are the field's), and an error the report raises names a field
+(:class:`~conv3t.explain.report.options.OptionError`), shown here as that field's flag.
+"""
 
 from __future__ import annotations
 
 import argparse
-import re
+import dataclasses
 import sys
-from collections.abc import Mapping
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
-#: Library argument -> this command's flag, for error messages (the library names its arguments).
-FLAGS: dict[str, str] = {
-    "videos": "--video",
-    "layers": "--layers",
-    "channels": "--channels",
-    "device": "--device",
-    "max_memory": "--max-memory",
-    "verify_textures": "--verify-textures",
-    "faithfulness_draws": "--faithfulness-draws",
-}
+from conv3t.explain.report.options import ReportOptions, flag_of
+
+__all__ = ["add_option_flags", "options_from_args", "register", "run"]
 
 
-def flag_message(err: BaseException, flags: Mapping[str, str]) -> str:
-    """``err``'s message with a leading library argument (``layers``, ``videos[2]``) replaced by its flag."""
-    text = str(err)
-    match = re.match(r"(\w+)(\[\d+\])?(?=[ :])", text)
-    if match and match.group(1) in flags:
-        return flags[match.group(1)] + text[match.end() :]
-    return text
+def _is_sequence(f: dataclasses.Field) -> bool:
+    hint = typing.get_type_hints(ReportOptions)[f.name]
+    return any(typing.get_origin(a) is tuple for a in typing.get_args(hint)) if _is_union(hint) else False
 
 
-def _names(values: list[str] | None) -> list[str] | None:
-    """Accept ``--layers a b`` and ``--layers a,b`` alike."""
-    if not values:
-        return None
-    return [part for value in values for part in value.split(",") if part]
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-def _channels(values: list[str] | None) -> list[int] | None:
-    names = _names(values)
-    if names is None:
-        return None
-    try:
-        return [int(v) for v in names]
-    except ValueError:
-        raise ValueError(f"channels takes channel numbers, got {' '.join(values or [])}") from None
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`ReportOptions` field that has one: ``--no-X`` for a field true by default,
+    ``nargs="+"`` (also comma-separated) for a sequence, else the field's type; defaults are the fields'."""
+    hints = typing.get_type_hints(ReportOptions)
+    for f in dataclasses.fields(ReportOptions):
+        if "flag" not in f.metadata:
+            continue
+        meta = {k: v for k, v in f.metadata.items() if k != "flag"}
+        if hints[f.name] is bool:
+            parser.add_argument(f.metadata["flag"], dest=f.name, action="store_false", help=meta["help"])
+        elif _is_sequence(f):
+            parser.add_argument(f.metadata["flag"], dest=f.name, nargs="+", action="extend", **meta)
+        else:
+            kind = int if hints[f.name] is int else str
+            parser.add_argument(f.metadata["flag"], dest=f.name, type=kind, default=f.default, **meta)
+
+
+def options_from_args(args: argparse.Namespace) -> ReportOptions:
+    """The :class:`ReportOptions` of parsed flags (``--layers a b`` and ``--layers a,b`` alike); raises
+    :class:`~conv3t.explain.report.options.OptionError` for a bad value."""
+    values = {}
+    for f in dataclasses.fields(ReportOptions):
+        if "flag" not in f.metadata:
+            continue
+        value = getattr(args, f.name)
+        if _is_sequence(f) and value is not None:
+            value = [part for item in value for part in (item.split(",") if f.name != "videos" else [item]) if part]
+        values[f.name] = value
+    return ReportOptions(**values)
 
 
 def register(subparsers: Any) -> None:
@@ -63,67 +76,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("run", metavar="RUN_DIR|WEIGHTS", help="run directory, model.safetensors or model.json")
     parser.add_argument("--out", required=True, type=Path, metavar="REPORT_DIR", help="folder for the report")
-    parser.add_argument(
-        "--video",
-        nargs="+",
-        action="extend",
-        metavar="FILE",
-        help="video files (any format PyAV reads) or folders of frame images to explain; default: a few clips "
-        "of the run's own validation data",
-    )
-    parser.add_argument(
-        "--layers",
-        nargs="+",
-        metavar="NAME",
-        help="layer names (e.g. conv1 layer2.0.conv1); default: first, middle and last temporal layer",
-    )
-    parser.add_argument(
-        "--channels", nargs="+", metavar="N", help="channels to show in every layer; default: the most transformed"
-    )
-    parser.add_argument("--top", type=int, default=3, metavar="K", help="channels per layer by default (3)")
-    parser.add_argument("--clips", type=int, default=3, metavar="K", help="clips taken from the run's data (3)")
-    parser.add_argument(
-        "--actmax-steps", type=int, default=64, metavar="S", help="activation maximisation steps per layer (64)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of activation maximisation (0)")
-    parser.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="leave out the section that checks channels against stimuli of known motion (3T models)",
-    )
-    parser.add_argument(
-        "--verify-textures",
-        type=int,
-        default=24,
-        metavar="N",
-        help="texture views per verification stimulus (24); e.g. 8 is 3x faster, each count then comes with a "
-        "wider confidence interval (printed beside it)",
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="where the report is computed: auto (CUDA when available, else cpu), cpu, cuda or cuda:N",
-    )
-    parser.add_argument(
-        "--max-memory",
-        metavar="SIZE",
-        help="memory budget of the verification's batches, e.g. 4GB (default: 25%% of the available memory, "
-        "at most 2GB, on a CPU; 80%% of the free memory on a GPU)",
-    )
-    parser.add_argument(
-        "--no-faithfulness",
-        action="store_true",
-        help="leave out the faithfulness checks of the prediction explanations (channel ablation, frame "
-        "deletion and insertion, Grad-CAM pixel deletion, weight randomisation)",
-    )
-    parser.add_argument(
-        "--faithfulness-draws",
-        type=int,
-        default=19,
-        metavar="N",
-        help="the most random channel sets, frame orders and maps a Monte-Carlo faithfulness check draws (19: the "
-        "fewest with which p = 1/(N+1) reaches alpha 0.05; frame checks of clips up to 10 frames are exact)",
-    )
+    add_option_flags(parser)
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(func=run)
 
@@ -131,35 +84,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from conv3t.explain.report import build_report  # loads torch, matplotlib and the models: not at CLI start
 
-    for name in ("top", "clips"):
-        if getattr(args, name) < 1:
-            print(f"conv3t explain: error: --{name} must be >= 1, got {getattr(args, name)}", file=sys.stderr)
-            return 2
-    if args.actmax_steps < 0:
-        print(f"conv3t explain: error: --actmax-steps must be >= 0, got {args.actmax_steps}", file=sys.stderr)
-        return 2
     try:
-        channels = _channels(args.channels)
-        index = build_report(
-            args.run,
-            args.out,
-            videos=args.video,
-            layers=_names(args.layers),
-            channels=channels,
-            progress=not args.no_progress,
-            num_clips=args.clips,
-            num_channels=args.top,
-            actmax_steps=args.actmax_steps,
-            seed=args.seed,
-            verify=not args.no_verify,
-            verify_textures=args.verify_textures,
-            device=args.device,
-            max_memory=args.max_memory,
-            faithfulness=not args.no_faithfulness,
-            faithfulness_draws=args.faithfulness_draws,
-        )
+        options = options_from_args(args)
+        build_report(args.run, args.out, options, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as err:
-        print(f"conv3t explain: error: {flag_message(err, FLAGS)}", file=sys.stderr)
+        option = getattr(err, "option", None)
+        message = str(err) if option is None else flag_of(option) + err.detail  # type: ignore[attr-defined]
+        print(f"conv3t explain: error: {message}", file=sys.stderr)
         return 2
-    print(index)
+    print(Path(args.out) / "index.html")
     return 0

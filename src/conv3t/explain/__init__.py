@@ -3,47 +3,15 @@ maximisation and the HTML pages (:mod:`conv3t.explain.report`).
 
 Reads models and exported weights, the temporal parameters through :mod:`conv3t.readout` and measurements
 from :mod:`conv3t.verify`; never imports the trainer.
+
+Every name below is imported when first asked for (PEP 562): ``from conv3t.explain import rank_channels`` loads
+the describing module only, and ``conv3t explain``'s options (:mod:`conv3t.explain.report.options`) can be read
+at the command line's start without loading matplotlib, captum or the data package.
 """
 
-from conv3t.explain.actmax import ActivationMaximization, ActMaxResult
-from conv3t.explain.describe import (
-    SUMMARY_COLUMNS,
-    channel_summary,
-    describe_channel,
-    describe_channels,
-    rank_channels,
-)
-from conv3t.explain.filters import (
-    filter_gif_frames,
-    filter_kernel,
-    filter_layer,
-    filter_slices,
-    filter_strip,
-    plot_filter_slices,
-    save_filter_gif,
-)
-from conv3t.explain.plots import (
-    distribution_values,
-    plot_channel,
-    plot_distribution_grid,
-    plot_distributions,
-    save_figure,
-)
-from conv3t.explain.saliency import ChannelSaliency, PeakFrame, channel_selector, overlay, saliency_map
-from conv3t.nn import conv3t_layers
+from __future__ import annotations
 
-# the readout (tables, units, statistics) sits below verify and explain; its names stay importable from here
-from conv3t.readout import (
-    DERIVED_COLUMNS,
-    PARAMETER_COLUMNS,
-    STATISTIC_PARAMETERS,
-    format_statistics,
-    layer_geometry,
-    statistics_latex,
-    statistics_markdown,
-    summary_statistics,
-    temporal_parameters,
-)
+import importlib
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -85,14 +53,67 @@ __all__ = [
     "temporal_parameters",
 ]
 
-# The pages load the data package (and with it Lightning, seconds): `from conv3t.explain import
-# temporal_parameters` should not pay for that, so the report's names are imported when first asked for.
-_REPORT_NAMES = ("build_comparison", "build_report", "load_video_clip")
+#: module -> the names it gives this package
+_MODULES: dict[str, tuple[str, ...]] = {
+    "conv3t.explain.actmax": (
+        "ActivationMaximization",
+        "ActMaxResult",
+    ),
+    "conv3t.explain.describe": (
+        "SUMMARY_COLUMNS",
+        "channel_summary",
+        "describe_channel",
+        "describe_channels",
+        "rank_channels",
+    ),
+    "conv3t.explain.filters": (
+        "filter_gif_frames",
+        "filter_kernel",
+        "filter_layer",
+        "filter_slices",
+        "filter_strip",
+        "plot_filter_slices",
+        "save_filter_gif",
+    ),
+    "conv3t.explain.plots": (
+        "distribution_values",
+        "plot_channel",
+        "plot_distribution_grid",
+        "plot_distributions",
+        "save_figure",
+    ),
+    "conv3t.explain.saliency": (
+        "ChannelSaliency",
+        "PeakFrame",
+        "channel_selector",
+        "overlay",
+        "saliency_map",
+    ),
+    "conv3t.nn": ("conv3t_layers",),
+    "conv3t.readout": (
+        "DERIVED_COLUMNS",
+        "PARAMETER_COLUMNS",
+        "STATISTIC_PARAMETERS",
+        "format_statistics",
+        "layer_geometry",
+        "statistics_latex",
+        "statistics_markdown",
+        "summary_statistics",
+        "temporal_parameters",
+    ),
+    # the pages load the data package (and with it Lightning, seconds)
+    "conv3t.explain.report": ("build_comparison", "build_report", "load_video_clip"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> object:
-    if name in _REPORT_NAMES:
-        from conv3t.explain import report
-
-        return getattr(report, name)
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # once
+        return value
     raise AttributeError(f"module 'conv3t.explain' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -151,7 +151,7 @@ def frame_importance(model: nn.Module, clips: Tensor, target: int | Sequence[int
     return torch.where(total > 0, per_frame / total.clamp_min(1e-300), uniform).float()
 
 
-@dataclass
+@dataclass(frozen=True)
 class PredictionExplanation:
     """One clip's explanation (the record of ``predictions.json`` plus what the page draws).
 
@@ -211,6 +211,7 @@ def explain_predictions(
     top_channels: int = 5,
     cam_layer: str | None = None,
     frame_attribution: tuple[str, Callable[[nn.Module, Tensor, Tensor], Tensor]] | None = None,
+    labels: Sequence[str | None] | None = None,
 ) -> list[PredictionExplanation]:
     """Explain the model's top prediction on each clip.
 
@@ -221,17 +222,19 @@ def explain_predictions(
         layers: layers whose channels are attributed to (e.g. every Conv3T layer with temporal depth > 1).
         readings: :func:`conv3t.verify.readings.channel_readings` rows (``layer``, ``channel`` plus readings),
             or None; ``reading_text`` turns one such row into words.
-        top_classes, top_channels: how many classes and channels to keep.
-        cam_layer: Grad-CAM layer (default :func:`gradcam_layer` of ``layers``).
+        top_classes, top_channels: how many classes and channels to keep; ``cam_layer``: the Grad-CAM layer
+            (default :func:`gradcam_layer` of ``layers``).
         frame_attribution: ``(method, fn)`` with ``fn(model, clip (1, C, T, H, W), target (1,)) -> (1, T)``, the
             frame attribution shown (input x gradient is then kept as the comparison); default input x gradient.
-
-    Returns:
-        One :class:`PredictionExplanation` per clip.
+        labels: each clip's true class when known (recorded, not used).
+    Returns one :class:`PredictionExplanation` per clip.
     """
     _check_clips(clips)
     if len(names) != clips.shape[0]:
         raise ValueError(f"got {len(names)} names for {clips.shape[0]} clips")
+    labels = [None] * len(names) if labels is None else list(labels)
+    if len(labels) != len(names):
+        raise ValueError(f"got {len(labels)} labels for {len(names)} clips")
     cam_layer = cam_layer or gradcam_layer(model, layers, tuple(clips.shape[1:]))
     lookup = {}
     if readings is not None and reading_text is not None:
@@ -270,6 +273,7 @@ def explain_predictions(
                 frame_importance=[float(v) for v in shown[0]],
                 cam=grad_cam(model, cam_layer, clip, target)[0],
                 cam_layer=cam_layer,
+                label=labels[i],
                 frame_method=method,
                 frame_comparison=None if frame_fn is None else [float(v) for v in shares[0]],
             )

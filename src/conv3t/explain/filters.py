@@ -46,8 +46,11 @@ __all__ = [
     "filter_layer",
     "filter_slices",
     "filter_strip",
+    "gif_frames",
     "plot_filter_slices",
     "save_filter_gif",
+    "save_gif",
+    "strip_image",
 ]
 
 _BAR_COLOUR = (40, 40, 40)  # the slice-position bar under each GIF frame
@@ -132,7 +135,12 @@ def filter_strip(
 ) -> Image.Image:
     """One channel's D slices side by side as an RGB image (nearest-neighbour ``upscale``, white ``gap``)."""
     _check_upscale(upscale)
-    slices = filter_slices(model, [channel], layer)[0]  # (D, kH, kW, 3)
+    return strip_image(filter_slices(model, [channel], layer)[0], upscale, gap)
+
+
+def strip_image(slices: np.ndarray, upscale: int = 12, gap: int = 2) -> Image.Image:
+    """Slices ``(D, kH, kW, 3)`` in [0, 1] (one channel of :func:`filter_slices`) side by side as an RGB image."""
+    _check_upscale(upscale)
     depth, kh, kw, _ = slices.shape
     height, width = kh * upscale, kw * upscale
     strip = np.full((height, depth * width + (depth - 1) * gap, 3), 255, dtype=np.uint8)
@@ -151,7 +159,12 @@ def filter_gif_frames(model: nn.Module, channel: int, layer: str | None = None, 
     which keeps identical slices (an untrained 3T filter) as separate GIF frames.
     """
     _check_upscale(upscale)
-    slices = filter_slices(model, [channel], layer)[0]
+    return gif_frames(filter_slices(model, [channel], layer)[0], upscale)
+
+
+def gif_frames(slices: np.ndarray, upscale: int = 12) -> list[Image.Image]:
+    """The frames of :func:`filter_gif_frames` from one channel's slices ``(D, kH, kW, 3)`` in [0, 1]."""
+    _check_upscale(upscale)
     depth, kh, kw, _ = slices.shape
     width = kw * upscale
     gap, bar = max(1, upscale // 4), max(2, upscale // 2)
@@ -173,14 +186,18 @@ def save_filter_gif(
     frame_ms: int = 300,
 ) -> Path:
     """Write the animated GIF of :func:`filter_gif_frames` atomically (loops forever). Returns the path."""
+    return save_gif(filter_gif_frames(model, channel, layer, upscale), path, frame_ms)
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, frame_ms: int = 300) -> Path:
+    """Write ``frames`` as an animated GIF atomically (loops forever, ``frame_ms`` per frame). Returns the path."""
     if frame_ms < 10:
         raise ValueError(f"frame_ms must be at least 10 (GIF timing is in 10 ms units), got {frame_ms}")
     target = Path(path)
     if target.suffix.lower() != ".gif":
         raise ValueError(f"path {str(path)!r} must end in .gif")
-    frames = filter_gif_frames(model, channel, layer, upscale)
     with atomic_open(target, fsync=False) as handle:
-        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+        frames[0].save(handle, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0)
     return target
 
 

@@ -15,6 +15,7 @@ from conv3t.models.googlenet import (
     googlenet_3t,
     minimum_clip_size,
 )
+from conv3t.models.outputs import logits
 from conv3t.models.registry import (
     PAPER_PARAMETER_COUNTS,
     ModelSpec,
@@ -59,6 +60,7 @@ __all__ = [
     "list_models",
     "load_2d_state_dict",
     "load_authors_checkpoint",
+    "logits",
     "minimum_clip_size",
     "model_spec",
     "register_model",

@@ -4,36 +4,77 @@
 * :func:`build_comparison` -- ``conv3t compare``;
 * :func:`verification_page` -- ``conv3t verify --out``.
 
-All three are rendered from one Jinja2 template with one stylesheet (:mod:`conv3t.explain.report.page`).
-A section is a function ``section(ctx: ReportContext) -> Section | list[Section] | None`` of the computed
-analysis (:mod:`conv3t.explain.report.analysis`) plus one
-:class:`SectionEntry` in the registry; docs/extending.md shows a worked example.
+The report flows one way: :class:`ReportOptions` (:mod:`~conv3t.explain.report.options`) ->
+:func:`~conv3t.explain.report.analysis.analyse` (one frozen :class:`ReportAnalysis`; writes nothing) ->
+its data files (:mod:`~conv3t.explain.report.artifacts`) and its page (:mod:`~conv3t.explain.report.render`:
+one Jinja2 template, one stylesheet; no autograd, no data files). A section is a function
+``section(ctx: ReportContext) -> Section | list[Section] | None`` of the analysis plus one :class:`SectionEntry`
+in the registry; docs/extending.md shows a worked example.
+
+Every name below is imported when first asked for (PEP 562), so that ``conv3t explain`` reads its options
+(:mod:`conv3t.explain.report.options`) at the command line's start without loading the report.
 """
 
-from conv3t.data.clips import load_video_clip
-from conv3t.explain.report.build import build_report, report_context, sections_of
-from conv3t.explain.report.compare import build_comparison
-from conv3t.explain.report.context import Card, ReportClip, ReportContext, ReportOptions
-from conv3t.explain.report.layers import select_layers
-from conv3t.explain.report.registry import SECTIONS
-from conv3t.explain.report.section import Figure, Section, SectionEntry
-from conv3t.explain.report.sections.verification import verification_page, verification_section
+from __future__ import annotations
+
+import importlib
 
 __all__ = [
     "SECTIONS",
     "Card",
     "Figure",
+    "OptionError",
+    "ReportAnalysis",
     "ReportClip",
     "ReportContext",
     "ReportOptions",
     "Section",
     "SectionEntry",
+    "analyse",
     "build_comparison",
     "build_report",
     "load_video_clip",
-    "report_context",
+    "read_clips",
+    "report_analysis",
     "sections_of",
     "select_layers",
     "verification_page",
     "verification_section",
+    "write_artifacts",
 ]
+
+_WHERE = {
+    "SECTIONS": "conv3t.explain.report.registry",
+    "Card": "conv3t.explain.report.render",
+    "Figure": "conv3t.explain.report.render",
+    "OptionError": "conv3t.explain.report.options",
+    "ReportAnalysis": "conv3t.explain.report.analysis",
+    "ReportClip": "conv3t.explain.report.analysis",
+    "ReportContext": "conv3t.explain.report.render",
+    "ReportOptions": "conv3t.explain.report.options",
+    "Section": "conv3t.explain.report.render",
+    "SectionEntry": "conv3t.explain.report.render",
+    "analyse": "conv3t.explain.report.analysis",
+    "build_comparison": "conv3t.explain.report.compare",
+    "build_report": "conv3t.explain.report.build",
+    "load_video_clip": "conv3t.data.clips",
+    "read_clips": "conv3t.explain.report.analysis",
+    "report_analysis": "conv3t.explain.report.build",
+    "sections_of": "conv3t.explain.report.render",
+    "select_layers": "conv3t.explain.report.analysis",
+    "verification_page": "conv3t.explain.report.render.sections.verification",
+    "verification_section": "conv3t.explain.report.render.sections.verification",
+    "write_artifacts": "conv3t.explain.report.artifacts",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module 'conv3t.explain.report' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

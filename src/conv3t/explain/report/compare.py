@@ -10,8 +10,8 @@ from markupsafe import Markup
 
 from conv3t.data import describe_data
 from conv3t.explain.plots import plot_distribution_grid, save_figure
-from conv3t.explain.report.page import macros, write_page
-from conv3t.explain.report.section import Figure, Section
+from conv3t.explain.report.render.page import macros, write_page
+from conv3t.explain.report.render.section import Figure, Section
 from conv3t.exported import ExportedModel, load_exported
 from conv3t.files import atomic_write
 from conv3t.readout import (

@@ -26,17 +26,23 @@ from typing import Any
 import pandas as pd
 
 from conv3t.explain.report.analysis import ChosenChannel, ReportAnalysis
-from conv3t.explain.report.context import ReportOptions
+from conv3t.explain.report.options import ANALYSED, ReportOptions
 from conv3t.files import atomic_write
 from conv3t.verify.store import frame_from_json, frame_to_json, hash_weights
 
-__all__ = ["ANALYSIS_NAME", "ANALYSIS_VERSION", "SavedAnalysis", "analysis_key", "load_analysis", "save_analysis"]
+__all__ = [
+    "ANALYSIS_NAME",
+    "ANALYSIS_VERSION",
+    "SavedAnalysis",
+    "analysis_key",
+    "load_analysis",
+    "prediction_records",
+    "save_analysis",
+]
 
 ANALYSIS_NAME = "analysis.json"
 #: Bumped when the saved form changes.
 ANALYSIS_VERSION = 1
-#: Options that change where and how the analysis is computed, not what it holds.
-_RUN_ONLY = ("device", "max_memory")
 
 
 @dataclass(frozen=True)
@@ -72,16 +78,17 @@ class SavedAnalysis:
 
 
 def _settings(options: ReportOptions) -> dict[str, Any]:
-    return {k: v for k, v in asdict(options).items() if k not in _RUN_ONLY}
+    """The options that change what the analysis holds (:data:`~conv3t.explain.report.options.ANALYSED`)."""
+    return {name: getattr(options, name) for name in ANALYSED}
 
 
-def analysis_key(analysis: ReportAnalysis, options: ReportOptions) -> str:
+def analysis_key(analysis: ReportAnalysis) -> str:
     """Hex SHA-256 of the weights, the options that change the analysis, the layers and channels shown and the
     clips (names and pixels)."""
     digest = hashlib.sha256()
     hash_weights(analysis.model, digest)
     shown = [[c.layer, c.channel] for c in analysis.channels]
-    settings = {"version": ANALYSIS_VERSION, "options": _settings(options), "layers": list(analysis.layers)}
+    settings = {"version": ANALYSIS_VERSION, "options": _settings(analysis.options), "layers": list(analysis.layers)}
     settings.update(channels=shown, clips=[c.name for c in analysis.clips])
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for clip in analysis.clips:
@@ -89,7 +96,10 @@ def analysis_key(analysis: ReportAnalysis, options: ReportOptions) -> str:
     return digest.hexdigest()
 
 
-def _predictions(analysis: ReportAnalysis) -> list[dict[str, Any]] | None:
+def prediction_records(analysis: ReportAnalysis) -> list[dict[str, Any]] | None:
+    """Each clip's ``predictions.json`` record (docs/conventions.md), with its ``faithfulness`` object when the
+    checks ran; None when the predictions were not explained. ``predictions.json`` and ``analysis.json`` both
+    hold these records."""
     if analysis.predictions is None:
         return None
     entries = [record.to_json() for record in analysis.predictions]
@@ -102,7 +112,7 @@ def _table(df: pd.DataFrame | None) -> dict[str, Any] | None:
     return None if df is None else frame_to_json(df)
 
 
-def save_analysis(analysis: ReportAnalysis, options: ReportOptions, folder: str | os.PathLike[str]) -> Path:
+def save_analysis(analysis: ReportAnalysis, folder: str | os.PathLike[str]) -> Path:
     """Write ``folder/ANALYSIS_NAME`` atomically; returns its path."""
     verification = analysis.verification
     clips = [
@@ -111,9 +121,9 @@ def save_analysis(analysis: ReportAnalysis, options: ReportOptions, folder: str 
     ]
     payload = {
         "version": ANALYSIS_VERSION,
-        "key": analysis_key(analysis, options),
+        "key": analysis_key(analysis),
         "model": analysis.info.to_json(),
-        "options": _settings(options),
+        "options": _settings(analysis.options),
         "device": str(analysis.device),
         "notes": list(analysis.notes),
         "table": _table(analysis.table),
@@ -131,7 +141,7 @@ def save_analysis(analysis: ReportAnalysis, options: ReportOptions, folder: str 
         "channels": [asdict(c) for c in analysis.channels],
         "clips": clips,
         "clip_source": analysis.clip_source,
-        "predictions": _predictions(analysis),
+        "predictions": prediction_records(analysis),
     }
     path = Path(folder) / ANALYSIS_NAME
     atomic_write(path, json.dumps(payload, default=_plain) + "\n")

@@ -1,15 +1,15 @@
 """Sections "Layer ...": one per explained layer, a card per chosen channel of the analysis with its sentence
-and readings, the parameter plot, the filter (first layer), activation maximisation and saliency."""
+and readings, the parameter plot, the filter (first layer), activation maximisation and saliency (all computed
+by the analysis, :mod:`conv3t.explain.report.analysis.channels`)."""
 
 from __future__ import annotations
 
 from markupsafe import Markup
-from torch import Tensor
 
-from conv3t.explain.report.cards import add_actmax, add_parameter_figures, add_saliency
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.page import macros, slug
-from conv3t.explain.report.section import Section
+from conv3t.explain.report.render.cards import card_figures
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.page import macros, slug
+from conv3t.explain.report.render.section import Section
 
 __all__ = ["channel_sections", "channel_steps"]
 
@@ -20,22 +20,17 @@ _NO_CARDS = (
 
 
 def channel_steps(ctx: ReportContext) -> int:
-    """One step of activation maximisation per layer, two per card (figures, saliency)."""
-    return len(ctx.analysis.layers) + 2 * len(ctx.analysis.channels)
+    """One step per card (its figures)."""
+    return len(ctx.analysis.channels)
 
 
 def channel_sections(ctx: ReportContext) -> list[Section]:
     """A section per layer of the analysis with a card per chosen channel; the navigation shows the name."""
-    cards = ctx.cards  # this rendering's own cards: the figures below are added to them
-    activations: dict[str, Tensor] = {}  # layer -> (clips, C) mean activation, for saliency's clip choice
-    for name in ctx.layers:
-        with ctx.step(f"activation maximisation: {name}"):
-            add_actmax(ctx, name, [c for c in cards if c.layer == name])
-    for card in cards:
-        with ctx.step(f"parameters and filters: {card.layer} #{card.channel}"):
-            add_parameter_figures(ctx, card)
-        with ctx.step(f"saliency: {card.layer} #{card.channel}"):
-            add_saliency(ctx, card, activations)
+    views = ctx.analysis.views
+    cards = []
+    for i, card in enumerate(ctx.cards):
+        with ctx.step(f"figures: {card.layer} #{card.channel}"):
+            cards.append(card_figures(ctx, card, None if views is None else views[i]))
     sections = []
     card_html = macros().card
     for name in ctx.layers:

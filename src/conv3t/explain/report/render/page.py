@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from conv3t.explain.report.section import Section
+from conv3t.explain.report.render.section import Section
 from conv3t.files import atomic_write
 
 __all__ = ["FRAGMENTS", "STYLESHEET", "TEMPLATE", "macros", "navigation", "render_page", "slug", "write_page"]
@@ -29,7 +29,7 @@ STYLESHEET = "report.css"
 
 
 def _package_file(name: str) -> str:
-    return resources.files("conv3t.explain.report").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("conv3t.explain.report.render").joinpath(name).read_text(encoding="utf-8")
 
 
 @functools.cache

@@ -2,7 +2,8 @@
 
 The report's analysis (:func:`conv3t.explain.report.analysis.analyse`) runs
 :class:`conv3t.explain.faithfulness.Faithfulness` on every explained clip (the credited channels, frame
-importance and Grad-CAM of its prediction, :func:`explanation_of`); the prediction sections show one verdict
+importance and Grad-CAM of its prediction,
+:func:`conv3t.explain.report.analysis.explanation_of`); the prediction sections show one verdict
 line each (and ``predictions.json`` the results). :func:`faithfulness_section` leads with the test of each check
 over the clips (:func:`conv3t.explain.faithfulness.summarise`), faithfulness and sanity checks apart, and lists
 the per-clip p-values below. The rules are those of docs/conventions.md, "Faithfulness".
@@ -10,18 +11,15 @@ the per-clip p-values below. The rules are those of docs/conventions.md, "Faithf
 
 from __future__ import annotations
 
-import torch
 from markupsafe import Markup
 
-from conv3t.explain.attribution import PredictionExplanation
-from conv3t.explain.faithfulness import ALPHA, Explanation, FaithfulnessResult, FaithfulnessSummary, summarise
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.page import macros
-from conv3t.explain.report.section import Section
+from conv3t.explain.faithfulness import ALPHA, FaithfulnessResult, FaithfulnessSummary, summarise
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.page import macros
+from conv3t.explain.report.render.section import Section
 
 __all__ = [
     "CHECKS",
-    "explanation_of",
     "faithfulness_section",
     "verdict_items",
     "verdict_line",
@@ -48,21 +46,6 @@ CHECKS = (
     ("family_temporal_channels", "3T: channel attribution depends on the learned motion"),
 )
 _NAMES = dict(CHECKS)
-
-
-def explanation_of(record: PredictionExplanation) -> Explanation:
-    """The prediction section's explanation of one clip as the checks take it (conv3t's method, its Grad-CAM
-    layer recorded so that the checks can rebuild it)."""
-    channels: dict[str, tuple[int, ...]] = {}
-    for c in record.channels:
-        channels[str(c["layer"])] = (*channels.get(str(c["layer"]), ()), int(c["channel"]))
-    return Explanation(
-        channels=channels,
-        frame_importance=torch.tensor(record.frame_importance),
-        gradcam=None if record.cam is None else record.cam.detach().cpu(),
-        gradcam_layer=record.cam_layer or None,
-        method=f"conv3t/{record.frame_method}/5",
-    )
 
 
 def verdict_line(result: FaithfulnessResult) -> Markup:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from conv3t.explain.report.options import OptionError
 from conv3t.nn import Conv3T, conv3t_layers
 
 __all__ = ["choose_channels", "kernel_variation", "select_layers", "temporal_convolutions"]
@@ -37,9 +38,9 @@ def select_layers(model: nn.Module, layers: Sequence[str] | None, count: int = D
         convs = {n for n, m in model.named_modules() if isinstance(m, (Conv3T, nn.Conv3d))}
         bad = [name for name in layers if name not in convs]
         if bad:
-            raise ValueError(
-                f"layers {', '.join(bad)}: not a convolution of this model; temporal layers are: "
-                + ", ".join(candidates)
+            raise OptionError(
+                "layers",
+                f" {', '.join(bad)}: not a convolution of this model; temporal layers are: " + ", ".join(candidates),
             )
         return list(dict.fromkeys(layers))
     if not candidates:
@@ -73,7 +74,7 @@ def choose_channels(
         if channels:
             bad = [c for c in channels if not 0 <= c < n_out]
             if bad:
-                raise ValueError(f"channels {bad}: layer {name} has channels 0..{n_out - 1}")
+                raise OptionError("channels", f" {bad}: layer {name} has channels 0..{n_out - 1}")
             chosen[name] = list(dict.fromkeys(int(c) for c in channels))
         elif ranking is not None and name in ranked:
             rows = ranking[ranking["layer"] == name]

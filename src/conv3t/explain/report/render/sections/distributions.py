@@ -5,8 +5,8 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from conv3t.explain.plots import plot_distributions, save_figure
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.section import Figure, Section
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.section import Figure, Section
 
 __all__ = ["distributions_section"]
 

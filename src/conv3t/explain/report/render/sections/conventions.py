@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.section import Section
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.section import Section
 
 __all__ = ["CONVENTIONS", "conventions_section"]
 

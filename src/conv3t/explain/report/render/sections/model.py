@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.images import pixels, save_png, tile, to_uint8
-from conv3t.explain.report.layers import temporal_convolutions
-from conv3t.explain.report.page import macros
-from conv3t.explain.report.section import Figure, Section
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.images import pixels, save_png, tile, to_uint8
+from conv3t.explain.report.render.page import macros
+from conv3t.explain.report.render.section import Figure, Section
 
 __all__ = ["model_section"]
 
@@ -20,9 +19,9 @@ def model_section(ctx: ReportContext) -> Section:
     more = " …" if info.num_classes > 12 else ""
     rows = [
         ("model", f"{info.model} ({kind})"),
-        ("weights", str(ctx.source)),
-        ("parameters", f"{sum(p.numel() for p in ctx.model.parameters()):,}"),
-        ("temporal layers", str(len(temporal_convolutions(ctx.model)))),
+        ("weights", "given as a model object" if ctx.source is None else str(ctx.source)),
+        ("parameters", f"{ctx.analysis.parameter_count:,}"),
+        ("temporal layers", str(len(ctx.analysis.temporal_layers))),
         ("classes", f"{info.num_classes}: {', '.join(info.classes[:12])}{more}"),
         ("clip", f"{info.num_frames} frames of {info.size[0]} × {info.size[1]} pixels"),
         ("data", ", ".join(f"{k}={v}" for k, v in info.data.items()) or "not recorded"),

@@ -3,37 +3,31 @@
 Both render a :class:`conv3t.verify.VerificationResult` with the same code (:func:`verification_section`):
 one figure (agreement per layer and motion type, in both modes, against chance), a summary table of one row
 per layer and mode (:func:`conv3t.verify.readings.layer_verdicts`), one sentence per layer saying whether its
-parameters can be read as image motion, and the full numbers in linked CSV files
-(:func:`conv3t.verify.write_outputs`). The report's analysis measures its model once
-(:func:`measured_verification`, called by :func:`conv3t.explain.report.analysis.analyse`).
+parameters can be read as image motion, and links to the full numbers in CSV files (written by
+:func:`conv3t.verify.write_outputs`: the report's artifacts, ``conv3t verify --out``). The report's analysis
+measures its model once (:func:`conv3t.explain.report.analysis.measured_verification`).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
-from torch import nn
 
 from conv3t.explain.plots import save_figure
-from conv3t.explain.report.context import ReportContext, ReportOptions, StepCounter
-from conv3t.explain.report.page import macros, write_page
-from conv3t.explain.report.section import Figure, Section
-from conv3t.exported import ModelInfo
-from conv3t.verify import VerificationResult, VerifyConfig, verify_model, write_outputs
-from conv3t.verify.progress import StageETA
+from conv3t.explain.report.analysis.verification import views
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.page import macros, write_page
+from conv3t.explain.report.render.section import Figure, Section
+from conv3t.verify import VerificationResult
 from conv3t.verify.readings import ALPHA, MIN_COUNTED, MOTION_TYPES, layer_verdicts, wilson_interval
-from conv3t.verify.store import STORE_NAME, load_verification, save_verification, verification_key
 
 __all__ = [
-    "measured_verification",
     "plot_agreement",
     "report_verification",
     "verification_page",
@@ -58,48 +52,6 @@ _MARKERS = {"translation": "o", "rotation": "s", "zoom": "^"}
 _CHANCE = {"translation": 0.25, "rotation": 0.5, "zoom": 0.5}
 
 
-def measured_verification(
-    model: nn.Module,
-    info: ModelInfo,
-    options: ReportOptions,
-    out: Path,
-    device: torch.device,
-    progress: StepCounter,
-) -> tuple[VerificationResult, list[str]]:
-    """The model's verification at its clip size and how it was obtained (notes for the page's header).
-
-    Stored in the report folder ``out`` (:mod:`conv3t.verify.store`): a later report of the same weights with
-    the same verification settings reuses it (other ``layers`` / ``channels`` / ``top`` do not change it)."""
-    config = VerifyConfig(textures=options.verify_textures)
-    clip = {"num_frames": info.num_frames, "size": info.size, "mean": info.mean, "std": info.std}
-    key = verification_key(model, config=config, **clip)
-    result, why = load_verification(out, key)
-    store = out / STORE_NAME
-    if result is not None:
-        progress.say(f"reusing the verification stored in {store} (same weights and settings)")
-        return result, [f"verification reused from {STORE_NAME} (same weights and settings)"]
-    if why.startswith("damaged"):
-        message = f"the stored verification {store} is {why}; measuring again"
-        warnings.warn(message, stacklevel=2)
-        progress.say(f"warning: {message}")
-    result = verify_model(
-        model,
-        **clip,
-        config=config,
-        device=device,
-        max_memory=options.max_memory,
-        progress=StageETA(progress.detail),
-        notify=progress.say,
-    )
-    save_verification(out, key, result)
-    batches = ", ".join(f"{mode} mode {b}" for mode, b in result.config.get("batch_sizes", {}).items())
-    note = (
-        f"verification: {_views(result.config)}, batch size {batches} "
-        f"(memory budget {result.config.get('memory_budget')}), measured in {result.seconds:.0f} s"
-    )
-    return result, [note]
-
-
 def report_verification(ctx: ReportContext) -> Section | None:
     """The report's section (3T models, unless ``verify=False``): the analysis' verification, its figure and
     files; no section when it was not measured."""
@@ -118,26 +70,19 @@ def _counts(row: pd.Series, motion: str) -> str:
     return f"{agree}/{counted}{verdict} ({low:.0%}–{high:.0%})"
 
 
-def _views(cfg: dict) -> str:
-    """How the stimuli were measured: texture views, and layer mode in closed form (issue 28)."""
-    text = f"{cfg.get('textures', '?')} texture views each"
-    if cfg.get("layer_energies") == "exact" and "layer" in cfg.get("modes", ()):
-        text += " in image mode; in layer mode the expected energies, computed exactly from each kernel"
-    return text
-
-
 def verification_section(
     result: VerificationResult, out_dir: str | os.PathLike[str] | None = None, image_subdir: str = "images"
 ) -> Section:
     """The section for ``result``; with ``out_dir``, the figure goes to ``out_dir/image_subdir/verification.png``
-    and the full numbers to ``out_dir/verification_{summary,channels}.csv`` and ``verification.json``."""
+    and the page links the full numbers, ``verification_{summary,channels}.csv`` and ``verification.json`` (which
+    :func:`conv3t.verify.write_outputs` writes there)."""
     cfg = result.config
     intro = _EXPLANATION.format(
         directions=cfg.get("directions", "?"),
         speeds=", ".join(f"{v:g}" for v in cfg.get("speeds", ())),
         rotations=", ".join(f"{v:g}" for v in cfg.get("rotations", ())),
         zooms=", ".join(f"{v:g}" for v in cfg.get("zooms", ())),
-        textures=_views(cfg),
+        textures=views(cfg),
         tt=cfg.get("translation_threshold"),
         rt=cfg.get("rotation_threshold"),
         zt=cfg.get("zoom_threshold"),
@@ -170,7 +115,6 @@ def verification_section(
         rel = f"{image_subdir}/verification.png"
         save_figure(plot_agreement(verdicts), out / rel, dpi=80)
         figures.append(Figure(rel, "agreement of parameters and measurement per layer; chance dashed", "plot wide"))
-        write_outputs(result, out)
         links = Markup(
             '<p class="files">Every number per layer and motion in <a href="verification_summary.csv">'
             'verification_summary.csv</a>, per channel in <a href="verification_channels.csv">'

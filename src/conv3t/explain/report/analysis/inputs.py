@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -16,11 +17,25 @@ from torch import Tensor, nn
 
 from conv3t.data.clips import load_video_clip, split_clips
 from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
-from conv3t.explain.report.context import ReportClip
+from conv3t.explain.report.options import MissingInput, OptionError
 from conv3t.explain.saliency import model_device
 from conv3t.exported import ModelInfo
+from conv3t.models.outputs import logits
 
-__all__ = ["dataset_clips", "logits", "predict", "read_clips"]
+__all__ = ["ReportClip", "dataset_clips", "predict", "read_clips"]
+
+
+@dataclass(frozen=True)
+class ReportClip:
+    """An input clip shown in the report: ``clip`` is the normalised model input ``(3, T, H, W)``; ``label`` its
+    true class when known; ``prediction`` / ``probability`` the model's top class and its softmax probability
+    (None before :func:`predict`)."""
+
+    name: str
+    clip: Tensor
+    label: str | None = None
+    prediction: str | None = None
+    probability: float | None = None
 
 
 def read_clips(
@@ -29,13 +44,16 @@ def read_clips(
     """``(clips, where they come from)``; without clips the text says why."""
     if videos:
         stride = int(info.data.get("frame_stride", 1) or 1)
-        clips = [
-            ReportClip(
-                Path(v).name,
-                load_video_clip(v, info.num_frames, info.size, info.mean, info.std, stride, argument=f"videos[{i}]"),
-            )
-            for i, v in enumerate(videos)
-        ]
+        clips = []
+        for i, v in enumerate(videos):
+            where = f"[{i}]"
+            try:
+                clip = load_video_clip(v, info.num_frames, info.size, info.mean, info.std, stride, argument=where)
+            except FileNotFoundError as err:  # named as the option: videos[2] ...
+                raise MissingInput("videos", str(err)) from None
+            except ValueError as err:
+                raise OptionError("videos", str(err)) from None
+            clips.append(ReportClip(Path(v).name, clip))
         return clips, "the videos given with --video"
     clips, reason = dataset_clips(info, count)
     if reason and not clips:
@@ -62,22 +80,14 @@ def dataset_clips(info: ModelInfo, count: int) -> tuple[list[ReportClip], str | 
     return clips, reason
 
 
-def logits(output: object) -> Tensor:
-    """The logits of a model's output (GoogLeNet in training mode returns a tuple; its first item)."""
-    if isinstance(output, Tensor):
-        return output
-    if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
-        return output[0]
-    raise TypeError(f"cannot read logits from a model output of type {type(output).__name__}")
-
-
-def predict(model: nn.Module, clips: list[ReportClip], classes: Sequence[str]) -> None:
-    """Set each clip's top prediction and its probability (softmax), in place; one clip at a time on the
-    model's device (any number of ``--video`` files in the memory of one)."""
+def predict(model: nn.Module, clips: Sequence[ReportClip], classes: Sequence[str]) -> tuple[ReportClip, ...]:
+    """The clips with their top prediction and its probability (softmax); one clip at a time on the model's
+    device (any number of ``--video`` files in the memory of one)."""
     device = model_device(model)
+    out = []
     for c in clips:
         with torch.no_grad():
             p = torch.softmax(logits(model(c.clip[None].to(device))), dim=1)[0].cpu()
         k = int(p.argmax())
-        c.prediction = classes[k] if k < len(classes) else str(k)
-        c.probability = float(p[k])
+        out.append(replace(c, prediction=classes[k] if k < len(classes) else str(k), probability=float(p[k])))
+    return tuple(out)

@@ -1,14 +1,13 @@
-"""Section "Temporal parameter statistics (Table 2)"; writes ``parameters.csv``, ``ranking.csv``,
-``statistics.md`` and ``statistics.tex`` beside the page."""
+"""Section "Temporal parameter statistics (Table 2)", with links to ``parameters.csv``, ``ranking.csv``,
+``statistics.md`` and ``statistics.tex`` (written by :mod:`conv3t.explain.report.artifacts`)."""
 
 from __future__ import annotations
 
 from markupsafe import Markup
 
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.section import Section
-from conv3t.files import atomic_write
-from conv3t.readout import format_statistics, statistics_latex, statistics_markdown, summary_statistics
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.section import Section
+from conv3t.readout import format_statistics, summary_statistics
 
 __all__ = ["statistics_section"]
 
@@ -29,24 +28,17 @@ _FILES = (
 
 
 def statistics_section(ctx: ReportContext) -> Section:
-    """Table 2 for this model, and the parameter and ranking tables as files."""
-    with ctx.step("parameter tables and statistics"):
-        html = _write_tables(ctx)
-    return Section("statistics", "Temporal parameter statistics (Table 2)", html, nav="Statistics")
+    """Table 2 for this model, and links to the parameter and ranking tables."""
+    return Section("statistics", "Temporal parameter statistics (Table 2)", _tables(ctx), nav="Statistics")
 
 
-def _write_tables(ctx: ReportContext) -> Markup:
-    table, out = ctx.table, ctx.out
-    if ctx.ranking is not None:
-        atomic_write(out / "ranking.csv", ctx.ranking.to_csv(index=False).encode())
+def _tables(ctx: ReportContext) -> Markup:
+    table = ctx.table
     if table is None:
         return Markup(_NO_TABLE)
-    atomic_write(out / "parameters.csv", table.to_csv(index=False).encode())
     if not len(table):
         return Markup("<p>The model has no Conv3T layer with temporal depth &gt; 1.</p>")
     stats = summary_statistics({ctx.info.model: table})
-    atomic_write(out / "statistics.md", statistics_markdown(stats).encode())
-    atomic_write(out / "statistics.tex", statistics_latex(stats).encode())
     shown = format_statistics(stats).rename_axis(None)
     # pandas escapes the cell values (escape=True); its HTML is the table's markup
     return Markup(_INTRO) + Markup(shown.to_html(index=True, border=0, classes="table", escape=True)) + Markup(_FILES)

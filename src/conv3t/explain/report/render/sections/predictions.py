@@ -1,4 +1,4 @@
-"""Sections "Why <clip> is <class>": one per explained clip, and ``predictions.json``.
+"""Sections "Why <clip> is <class>": one per explained clip.
 
 For each clip (the ``--video`` files, or validation clips of the run's own data): the most probable classes,
 the channels that contributed most to the top class (:class:`conv3t.explain.attribution.ChannelAttribution`)
@@ -6,8 +6,8 @@ each with its measured motion reading, a sentence that says which measured motio
 per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.attribution`), and the verdicts of
 the faithfulness checks of that explanation (:mod:`conv3t.explain.report.sections.faithfulness`, unless
 ``--no-faithfulness``), all computed by the report's analysis (:mod:`conv3t.explain.report.analysis`).
-The same content goes to ``predictions.json`` (docs/conventions.md), each entry with
-its ``faithfulness`` object.
+The same content is in ``predictions.json`` (docs/conventions.md; :mod:`conv3t.explain.report.artifacts`),
+each entry with its ``faithfulness`` object.
 """
 
 from __future__ import annotations
@@ -17,43 +17,28 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
 from conv3t.explain.attribution import PredictionExplanation
-from conv3t.explain.faithfulness import FaithfulnessResult, summarise
+from conv3t.explain.faithfulness import FaithfulnessResult
 from conv3t.explain.frame_attribution import FRAME_ATTRIBUTIONS
 from conv3t.explain.measured import prediction_sentence
 from conv3t.explain.plots import save_figure
-from conv3t.explain.report.context import ReportContext
-from conv3t.explain.report.images import pixels, save_png, tile, to_uint8
-from conv3t.explain.report.page import macros, slug
-from conv3t.explain.report.section import Figure, Section
-from conv3t.explain.report.sections.faithfulness import verdict_items, verdict_line
+from conv3t.explain.report.render.context import ReportContext
+from conv3t.explain.report.render.images import pixels, save_png, tile, to_uint8
+from conv3t.explain.report.render.page import macros, slug
+from conv3t.explain.report.render.section import Figure, Section
+from conv3t.explain.report.render.sections.faithfulness import verdict_items, verdict_line
 from conv3t.explain.saliency import overlay
-from conv3t.files import write_json
 
-__all__ = ["prediction_sections", "write_predictions"]
+__all__ = ["prediction_sections"]
 
 
 def prediction_sections(ctx: ReportContext) -> list[Section]:
-    """One section per explained clip of the analysis; writes ``predictions.json`` (an empty list without
-    clips)."""
+    """One section per explained clip of the analysis (none without clips)."""
     records = list(ctx.analysis.predictions or ())
     checks = None if ctx.analysis.faithfulness is None else list(ctx.analysis.faithfulness)
-    write_predictions(ctx, records, checks)
     measured = ctx.analysis.readings is not None
     return [
         _section(ctx, i, record, measured, None if checks is None else checks[i]) for i, record in enumerate(records)
     ]
-
-
-def write_predictions(
-    ctx: ReportContext, records: list[PredictionExplanation], checks: list[FaithfulnessResult] | None
-) -> None:
-    """``predictions.json``: ``{"predictions": [each record, with its ``faithfulness`` object when the checks
-    ran], "faithfulness_summary": the checks over the clips (None when they did not run)}``."""
-    entries = [r.to_json() for r in records]
-    for entry, check in zip(entries, checks or []):
-        entry["faithfulness"] = check.to_json()
-    summary = summarise(checks).to_json() if checks else None
-    write_json({"predictions": entries, "faithfulness_summary": summary}, ctx.out / "predictions.json")
 
 
 def _section(
