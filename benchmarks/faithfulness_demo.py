@@ -24,9 +24,7 @@ import torch
 from conv3t.explain.attribution import explain_predictions
 from conv3t.explain.faithfulness import Faithfulness, FaithfulnessResult, conv3t_explainer
 from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, frame_attribution
-from conv3t.explain.report.analysis import attributed_layers
-from conv3t.explain.report.analysis import predict, read_clips
-from conv3t.explain.report.analysis import explanation_of
+from conv3t.explain.report.analysis import attributed_layers, explanation_of, predict, read_clips
 from conv3t.exported import load_exported
 
 
