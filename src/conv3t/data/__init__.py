@@ -9,7 +9,6 @@ Every dataset yields ``(clip, label)`` with ``clip`` a float32 tensor ``(3, T, H
 # Importing a dataset module registers its kind; a new dataset is one module plus one line here.
 from conv3t.data.base import ClipOptions, ClipSource
 from conv3t.data.check import CheckReport, check_data_config, check_jester, check_ucf101
-from conv3t.data.datamodule import SkippedSamplesReport, VideoDataModule, build_datamodule
 from conv3t.data.errors import DataError, Problem, SkipCounter, VideoReadError
 from conv3t.data.frame_list import FrameListDataset, FrameListSource
 from conv3t.data.jester import JESTER_FLIP_LABEL_MAP, JesterDataset, JesterSource, jester_flip_label_map
@@ -100,3 +99,16 @@ __all__ = [
     "sample_indices",
     "train_indices",
 ]
+
+
+#: Names of the Lightning data module, imported on first use: ``conv3t.exported`` and ``conv3t.verify`` import
+#: this package for its preprocessing, and importing Lightning would cost them seconds they do not need.
+_LIGHTNING = {"SkippedSamplesReport", "VideoDataModule", "build_datamodule"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LIGHTNING:
+        from conv3t.data import datamodule
+
+        return getattr(datamodule, name)
+    raise AttributeError(f"module 'conv3t.data' has no attribute {name!r}")
