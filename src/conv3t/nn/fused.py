@@ -118,14 +118,17 @@ def _matrices_forward(packed: Tensor, height: int, width: int) -> tuple[Tensor, 
     shifted = augmented[..., 0]  # t + b
     moved = zoom.unsqueeze(-1) * shifted
     pos = torch.addcmul(half, torch.stack((moved.real, moved.imag)), half).view(2, -1)  # x, y source pixels
+    # whole-pixel positions are that pixel exactly (weights 1 and 0, as in every method: sampling's notes)
+    nearest = torch.round(pos)
+    whole = (pos - nearest).abs() <= tolerance
+    pos = torch.where(whole, nearest, pos)
     lower = torch.floor(pos)
     lo, hi = (lower == idx).to(pos.dtype).unbind(0)  # (K, 2, n*S*P): the pixel below / above each point
     slope = hi - lo  # d weight / d position: the one-sided slope on the right of the position
     weights = torch.addcmul(lo, pos - lower, slope)  # bilinear weights along x, y
     # whole-pixel positions: the symmetric slope, +1/2 for the pixel above and -1/2 for the one below
-    nearest = torch.round(pos)
     up, down = (nearest == around).to(pos.dtype).unbind(0)
-    slope = torch.where((pos - nearest).abs() <= tolerance, (up - down) * 0.5, slope)
+    slope = torch.where(whole, (up - down) * 0.5, slope)
     ys = torch.stack((weights[:height, 1], weights[:height, 1], slope[:height, 1]))  # (3, kH, n*S*P)
     xs = torch.stack((weights[:width, 0], slope[:width, 0], weights[:width, 0]))
     outer = ys.unsqueeze(2) * xs.unsqueeze(1)  # (3, kH, kW, n*S*P): M and the slopes of its entries
