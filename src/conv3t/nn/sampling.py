@@ -13,7 +13,8 @@ identity start, after exact one-pixel shifts and exact quarter turns. There the 
 [k = x - 1])``, i.e. the sample's derivative is the central difference ``(v[x + 1] - v[x - 1]) / 2`` of the
 two neighbouring pixels. A position counts as whole when it lies within :func:`whole_pixel_tolerance` of an
 integer, so that rounding (which differs between the ways the positions are computed) cannot pick a side; its
-value is then the pixel's, exactly. Every kernel method uses this rule (tested against finite differences of an independent numpy reference).
+value is then the pixel's, exactly. Every kernel method uses this rule (tested against finite differences of
+an independent numpy reference).
 """
 
 from __future__ import annotations
