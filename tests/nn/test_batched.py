@@ -92,11 +92,13 @@ def test_batched_path_is_used_and_saves_operations():
 
 
 def test_operation_budget_per_layer_of_a_batched_model():
-    """Issue 13: at most 8 non-view operations of kernel generation per Conv3T layer (forward + backward).
+    """Issue 13: at most 9 non-view operations of kernel generation per Conv3T layer (forward + backward).
 
     Twenty 3x3x3 layers of one group; generation = the step's operations minus those of the same network
-    with plain Conv3d layers (the counts are deterministic). Measured 4.7: 3 per layer (the kernel product
-    forward, two products backward) and ~34 for the group's sampling matrices.
+    with plain Conv3d layers (the counts are deterministic). Measured 8.2: 6 per layer (the kernel product
+    forward; backward two products, the zero gradient of the identity rows, and the filter gradient's copy
+    into the weight's layout: issue 28 traded it for a 1.4x faster product on the CPU,
+    benchmarks/kernel_product.py) and ~44 for the group's sampling matrices. The budget was 8 before that.
     """
     torch.manual_seed(0)
 
@@ -108,7 +110,7 @@ def test_operation_budget_per_layer_of_a_batched_model():
     for layer in t3:
         randomized(layer)
     per_layer = (step_ops(t3, x) - step_ops(build(nn.Conv3d), x)) / 20
-    assert per_layer <= 8, per_layer
+    assert per_layer <= 9, per_layer
 
 
 def test_outside_the_models_forward_a_layer_generates_alone():

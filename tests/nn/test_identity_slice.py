@@ -1,4 +1,5 @@
-"""Slice 0 of a cumulative kernel is the 2D filter itself: copied, not multiplied by ``C_0 = I`` (issue 20).
+"""Slice 0 of a cumulative kernel is the 2D filter itself, bit for bit (issue 20; since issue 28 it is the product
+with ``C_0 = I``, which is exact, rather than a copy joined by ``cat``), and the identity rows get no gradient.
 
 Expectation: the product with the identity rows written out (``identity_first=False``, the form the kernel
 tests compare with the numpy reference) gives the same kernel and the same gradients of the filter and of the

@@ -49,8 +49,10 @@ Both methods, in float32 and float64, use the symmetric derivative there, the av
 ones (the sample's slope is the central difference of the two neighbouring pixels); see
 :mod:`conv3t.nn.sampling` and docs/conventions.md. ``F.grid_sample`` alone takes the one on the right, and
 rounding decides which side a computed position falls on, so the methods used to disagree there. At the
-identity start the symmetric choice also gives translation and rotation no bias to one side. Exception:
-under forward-mode AD and functorch transforms ``"grid_sample"`` uses ``F.grid_sample``'s own derivative.
+identity start the symmetric choice also gives translation and rotation no bias to one side. The sampled
+value at such a position is that pixel exactly in every method, so all give the same kernel bit for bit there.
+Exception: under forward-mode AD, functorch transforms and ``torch.compile`` ``"grid_sample"`` is
+``F.grid_sample`` itself (its one-sided derivative; values off by rounding).
 """
 
 from __future__ import annotations

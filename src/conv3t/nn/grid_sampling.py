@@ -68,11 +68,38 @@ def _composed_warp(source: Tensor, grid: Tensor) -> Tensor:
     return torch.bmm(source.flatten(2), mats.transpose(1, 2)).view(n, c, *grid.shape[1:3])
 
 
+def _whole_pixel_points(grid: Tensor, height: int, width: int) -> Tensor:
+    """``(N, kH', kW')``: points whose positions are whole pixels (within the tolerance) along both axes."""
+    tolerance = whole_pixel_tolerance(grid.dtype, height, width)
+    whole = None
+    for axis, size in enumerate((width, height)):
+        pos = (grid[..., axis] + 1) * ((size - 1) / 2)  # grid_sample's unnormalisation (align_corners=True)
+        near = (pos - torch.round(pos)).abs() <= tolerance
+        whole = near if whole is None else whole & near
+    assert whole is not None
+    return whole
+
+
+def _snapped_sample(source: Tensor, grid: Tensor) -> Tensor:
+    """``_sample`` where a point at a whole pixel (both axes) takes that pixel exactly, as the matrix forms do.
+
+    ``grid_sample`` computes such a position as, e.g., ``0.9999999999999999`` and returns ``1e-16`` of one
+    pixel plus the rest of the other: a kernel that differs from the matrix methods' in the last bit, which
+    decides exact ties downstream (max pooling over the identical frames of an identity-initialised stem).
+    """
+    out = _sample(source, grid)
+    whole = _whole_pixel_points(grid, *source.shape[-2:])
+    if not bool(whole.any()):  # a host read: this Function runs on CPU tensors (the sparse form) or as reference
+        return out
+    exact = F.grid_sample(source, grid, mode="nearest", padding_mode="zeros", align_corners=True)
+    return torch.where(whole.unsqueeze(1), exact, out)
+
+
 class _GridSample(torch.autograd.Function):
     @staticmethod
     def forward(ctx, source: Tensor, grid: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(source, grid)
-        return _sample(source, grid)
+        return _snapped_sample(source, grid)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # type: ignore[override]

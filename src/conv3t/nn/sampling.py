@@ -12,8 +12,9 @@ identity start, after exact one-pixel shifts and exact quarter turns. There the 
 *symmetric* one, the average of the two one-sided derivatives: ``d weight_k / dx = (1/2) ([k = x + 1] -
 [k = x - 1])``, i.e. the sample's derivative is the central difference ``(v[x + 1] - v[x - 1]) / 2`` of the
 two neighbouring pixels. A position counts as whole when it lies within :func:`whole_pixel_tolerance` of an
-integer, so that rounding (which differs between the ways the positions are computed) cannot pick a side.
-Every kernel method uses this rule (tested against finite differences of an independent numpy reference).
+integer, so that rounding (which differs between the ways the positions are computed) cannot pick a side; its
+value is then the pixel's, exactly. Every kernel method uses this rule (tested against finite differences of
+an independent numpy reference).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def whole_pixel_tolerance(dtype: torch.dtype, height: int, width: int) -> float:
 
     ``128 * eps * max(kH, kW)`` with ``eps`` the dtype's machine epsilon, at most ``1/64``: 1.1e-4 px for a
     7x7 kernel in float32 (4.6e-5 px for 3x3), 2.0e-13 px in float64. At such positions the symmetric
-    derivative is used (module notes); only the derivative changes, never the sampled value.
+    derivative is used (module notes) and the sample is that pixel exactly (weights 1 and 0), so that
+    every method gives the same kernel bit for bit there (exact ties downstream, e.g. max pooling over the
+    equal frames of an identity-initialised stem, then break alike).
     """
     return min(_WHOLE_PIXEL_ULPS * torch.finfo(dtype).eps * max(height, width), _WHOLE_PIXEL_MAX)
 
@@ -111,6 +114,11 @@ def _axis_weights(pos: Tensor, size: int, tolerance: float) -> Tensor:
     Returns:
         ``(..., P, size)`` weights; positions outside ``[-1, size]`` get zero weight (zero padding).
     """
+    nearest = torch.round(pos).detach()
+    whole = (pos.detach() - nearest).abs() <= tolerance
+    # a whole-pixel position is that pixel exactly (value only; the derivative stays 1): ``pos + (n - pos)``
+    # is ``n`` exactly because ``n - pos`` is (Sterbenz), so the weights are exactly 1 and 0
+    pos = pos + (torch.where(whole, nearest, pos.detach()) - pos.detach())
     lower = torch.floor(pos).detach()
     frac = pos - lower
     idx = torch.arange(size, dtype=pos.dtype, device=pos.device)
@@ -120,8 +128,8 @@ def _axis_weights(pos: Tensor, size: int, tolerance: float) -> Tensor:
     weights = (1 - frac) * below + frac * above  # autograd's slope: above - below, the one on the right
     # at whole pixels the slope becomes the average of both sides: a term of value 0 whose derivative adds
     # the difference (the correction is a constant, so second derivatives are unchanged: zero in x)
-    nearest = torch.round(pos).detach().unsqueeze(-1)
-    whole = ((pos.detach().unsqueeze(-1) - nearest).abs() <= tolerance).to(pos.dtype)
+    nearest = nearest.unsqueeze(-1)
+    whole = whole.unsqueeze(-1).to(pos.dtype)
     central = 0.5 * ((idx == nearest + 1).to(pos.dtype) - (idx == nearest - 1).to(pos.dtype))
     correction = whole * (central - (above - below))
     return weights + (frac - frac.detach()) * correction

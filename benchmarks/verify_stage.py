@@ -1,0 +1,74 @@
+"""Process CPU time of the report's verification stage (layer mode + image mode) at the paper's clip.
+
+    python benchmarks/verify_stage.py                                        # resnet18_3t and googlenet_3t
+    python benchmarks/verify_stage.py --models resnet18_3t --image-textures 2 --profile
+
+Each model is built for 27 classes with random temporal parameters (the demo's init, 0.3 per channel) and
+verified for 30x150x224 clips on the CPU, one thread. Layer mode runs in closed form (the default); image mode
+renders ``--image-textures V`` views per motion and runs the network on them. Its time is linear in ``V`` (one
+forward per batch of clips): the line also gives the extrapolation to the default 24 views. CPU seconds
+(``time.process_time``), not wall time: the machine may be shared. ``--profile`` prints the functions of
+``conv3t`` with the most cumulative time (cProfile) of the image-mode run: what dominates the stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+
+import torch
+
+from conv3t.models import create_model
+from conv3t.nn import randomize_temporal_parameters
+from conv3t.verify.network import VerifyConfig, verify_model
+
+DEFAULT_VIEWS = 24
+
+
+def _model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=27)
+    randomize_temporal_parameters(model, 0.3, torch.Generator().manual_seed(0), per_channel=True)
+    return model.eval()
+
+
+def _timed(model: torch.nn.Module, config: VerifyConfig, profiler: cProfile.Profile | None) -> float:
+    start = time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    verify_model(model, num_frames=30, size=(150, 224), config=config, device="cpu")
+    if profiler is not None:
+        profiler.disable()
+    return time.process_time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["resnet18_3t", "googlenet_3t"])
+    parser.add_argument("--image-textures", type=int, default=1, help="views per motion in image mode")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="cProfile the image-mode run")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for name in args.models:
+        model = _model(name)
+        layer = _timed(model, VerifyConfig(modes=("layer",)), None)
+        profiler = cProfile.Profile() if args.profile else None
+        views = args.image_textures
+        image = _timed(model, VerifyConfig(modes=("image",), textures=views), profiler)
+        full = image * DEFAULT_VIEWS / views
+        print(
+            f"{name} 30x150x224 verification, CPU s: layer mode (closed form) {layer:.1f}; image mode "
+            f"{image:.1f} for {views} view(s) per motion (x{DEFAULT_VIEWS / views:g} for the default "
+            f"{DEFAULT_VIEWS}: {full:.0f}); stage at the defaults ~{layer + full:.0f}",
+            flush=True,
+        )
+        if profiler is not None:
+            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats.print_stats(r"conv3t|conv3d|forward", 25)
+
+
+if __name__ == "__main__":
+    main()
