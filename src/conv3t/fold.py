@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from conv3t.nn import Conv3T
+from conv3t.nn.time_padded import TimePaddedConv3d, TimePaddedConv3T
 
 __all__ = ["fold", "fold_layer"]
 
@@ -16,11 +17,16 @@ def fold_layer(layer: Conv3T) -> nn.Conv3d:
     """An ``nn.Conv3d`` with ``layer``'s arguments whose weight is ``layer.kernel()`` (detached).
 
     Same device, dtype, train/eval mode and ``requires_grad`` as the layer's 2D filter; the output equals
-    ``layer(x)`` for every input. Hooks registered on the layer are not carried over.
+    ``layer(x)`` for every input. Hooks registered on the layer are not carried over. A
+    :class:`~conv3t.nn.time_padded.TimePaddedConv3T` (from :func:`~conv3t.models.convert`) becomes a
+    ``TimePaddedConv3d`` with the same time padding: a plain ``Conv3d`` would drop it and shorten the clip.
     """
     if not isinstance(layer, Conv3T):
         raise TypeError(f"fold_layer expects a Conv3T, got {type(layer).__name__}")
-    conv = nn.Conv3d(
+    time_padding: dict[str, object] = {}
+    if isinstance(layer, TimePaddedConv3T):
+        time_padding = {"time_padding": layer.time_padding, "time_padding_mode": layer.time_padding_mode}
+    conv = (TimePaddedConv3d if time_padding else nn.Conv3d)(
         layer.in_channels,
         layer.out_channels,
         layer.kernel_size,
@@ -32,6 +38,7 @@ def fold_layer(layer: Conv3T) -> nn.Conv3d:
         padding_mode=layer.padding_mode,
         device=layer.weight.device,
         dtype=layer.weight.dtype,
+        **time_padding,
     )
     with torch.no_grad():
         conv.weight.copy_(layer.kernel())

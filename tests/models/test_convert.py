@@ -109,6 +109,24 @@ def test_replicate_padding_pads_only_time(functional_net):
     assert video.stem.padding_mode == "zeros" and video.stem.time_padding_mode == "replicate"
 
 
+def test_fold_keeps_the_time_padding_of_a_converted_model(functional_net):
+    """fold() of a converted model with replicate time padding: the folded model keeps the clip's length and
+    gives the same logits (a plain Conv3d would drop the padding and shorten time by two frames per layer)."""
+    from conv3t import fold
+    from conv3t.nn import randomize_temporal_parameters
+    from conv3t.nn.time_padded import TimePaddedConv3d
+
+    video = convert(functional_net, "3t", **EXACT).eval()
+    torch.manual_seed(3)
+    randomize_temporal_parameters(video, 0.3, scale_bound=0.1)  # a kernel that is not the 2D filter repeated
+    folded = fold(video)
+    assert isinstance(folded.stem, TimePaddedConv3d) and not isinstance(folded.stem, Conv3T)
+    assert (folded.stem.time_padding, folded.stem.time_padding_mode) == (1, "replicate")
+    clip = torch.randn(2, 3, 5, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(clip), video(clip), rtol=1e-4, atol=1e-5)
+
+
 def test_check_runs_through_a_twin_for_other_settings(functional_net):
     video = convert(functional_net, "3t", inflate="repeat", temporal_padding="zeros", image_size=32)
     assert "through a twin" in video.conversion_report.verified

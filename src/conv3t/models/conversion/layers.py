@@ -26,12 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from conv3t.models.conversion.ops import avg_pool_clip, pair
 from conv3t.models.conversion.report import ConversionError, ParameterFate
 from conv3t.nn import Conv3T
+from conv3t.nn.time_padded import TimePaddedConv3d, TimePaddedConv3T
 
 __all__ = [
     "KINDS",
@@ -80,38 +80,6 @@ class ConversionSettings:
     inflate: str = "repeat"
     time_kernel: int = 3
     temporal_padding: str = "zeros"
-
-
-class _TimePadding:
-    """Pads the time axis on its own (``time_padding`` frames each side, mode ``time_padding_mode``) before the
-    convolution it is mixed into, which pads only height and width (in its ``padding_mode``)."""
-
-    def __init__(self, *args: object, time_padding: int, time_padding_mode: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
-        self.time_padding = time_padding
-        self.time_padding_mode = time_padding_mode
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(_pad_time(x, self.time_padding, self.time_padding_mode))  # type: ignore[misc]
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, time_padding={self.time_padding}, time_padding_mode={self.time_padding_mode!r}"  # type: ignore[misc]
-
-
-class TimePaddedConv3T(_TimePadding, Conv3T):
-    """A :class:`~conv3t.Conv3T` whose time axis is padded on its own (see :class:`_TimePadding`). Shapes as
-    ``Conv3T``."""
-
-
-class TimePaddedConv3d(_TimePadding, nn.Conv3d):
-    """:class:`torch.nn.Conv3d` with the time axis padded on its own, as :class:`TimePaddedConv3T`."""
-
-
-def _pad_time(x: Tensor, amount: int, mode: str) -> Tensor:
-    """Pad dimension -3 (time) of ``(N, C, T, H, W)`` by ``amount`` each side."""
-    if amount == 0:
-        return x
-    return F.pad(x, (0, 0, 0, 0, amount, amount), mode="constant" if mode == "zeros" else mode)
 
 
 class ClipAvgPool(nn.AvgPool3d):
