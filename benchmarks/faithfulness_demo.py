@@ -5,7 +5,8 @@ clips (the first ``--clips`` validation clips, :func:`conv3t.explain.report.inpu
 as the report explains them (:func:`conv3t.explain.attribution.explain_predictions` with the default frame
 attribution) and checked as the report checks them (``Faithfulness(model, draws=19, seed=0, batch_size=8,
 explainer=conv3t_explainer(...), pixel_std=model.json std)``). Prints one line per clip (seconds, each check's
-verdict and p-value; then the randomisation tests' absolute variant), then ``Faithfulness.summarise`` over each seed's clips and over all clips, and the
+verdict and p-value; then the randomisation tests' absolute variant), then ``Faithfulness.summarise`` over each
+seed's clips and over all clips, and the
 faithfulness stage's seconds per seed (the report's own stage: checks only, not the explanations).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--seeds 0 1 2] [--clips 3] [--check-seed 0]
