@@ -5,10 +5,11 @@ clips (the first ``--clips`` validation clips, :func:`conv3t.explain.report.anal
 as the report explains them (:func:`conv3t.explain.attribution.explain_predictions` with the default frame
 attribution) and checked as the report checks them (``Faithfulness(model, draws=19, seed=0, batch_size=8,
 explainer=conv3t_explainer(...), pixel_std=model.json std)``). Prints one line per clip (seconds, each check's
-verdict and p-value), then ``Faithfulness.summarise`` over each seed's clips and over all clips, and the
+verdict and p-value; then the randomisation tests' absolute variant), then ``Faithfulness.summarise`` over each
+seed's clips and over all clips, and the
 faithfulness stage's seconds per seed (the report's own stage: checks only, not the explanations).
 
-Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--seeds 0 1 2] [--clips 3]
+Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--seeds 0 1 2] [--clips 3] [--check-seed 0]
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--draws", type=int, default=19)
     parser.add_argument("--frame-method", default=DEFAULT_FRAME_ATTRIBUTION)
+    parser.add_argument("--check-seed", type=int, default=0, help="Faithfulness seed: the random draws (report: 0)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     everything: list[FaithfulnessResult] = []
@@ -69,7 +71,7 @@ def main() -> None:
             check = Faithfulness(
                 model,
                 draws=args.draws,
-                seed=0,
+                seed=args.check_seed,
                 batch_size=8,
                 classes=list(info.classes),
                 explainer=conv3t_explainer(layers, record.cam_layer or None, frame_method=record.frame_method),
@@ -82,7 +84,11 @@ def main() -> None:
                 + ("" if v.p_value is None else f"{v.p_value:.2g}")
                 for v in r.verdicts
             )
+            absolute = " ".join(
+                f"{t.kind}={t.absolute_corr:.2f}/{t.absolute_p:.2g}" for t in r.randomisation_tests if t.absolute_p
+            )
             print(f"seed {seed} {clip.name} ({record.top[0]['class']}): {time.perf_counter() - t:.1f} s  {marks}")
+            print(f"    absolute variant (r / p): {absolute}")
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         print(
             f"seed {seed}: faithfulness stage {seconds:.1f} s wall, {cpu:.1f} s CPU for {len(clips)} clips; "

@@ -15,6 +15,7 @@ and the perfect explanation (the decisive channels, frames and pixels) once per 
 the mean p-value. An uninformative kind should pass at most at 0.05; the perfect explanation should pass.
 
 Run:  OMP_NUM_THREADS=1 python experiments/faithfulness_null.py --explanations 50
+      (``--first-seed 50`` draws a sample independent of the first run's 50)
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=99)
     parser.add_argument("--kinds", nargs="+", default=["white", "smooth", "frames", "channels"])
     parser.add_argument("--networks", nargs="+", default=["FramePlantedNet", "PlantedNet (3T)"])
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds explanations first.. (a fresh sample: past the last run's)"
+    )
     parser.add_argument("--every", type=int, default=0, help="also print the rows so far every N explanations")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -111,11 +115,11 @@ def main() -> None:
                 row = {"network": name, "kind": "perfect", "check": v.check, "passed": v.passed, "p": v.p_value}
                 print(json.dumps(row | {"seconds": round(time.perf_counter() - start, 1)}), flush=True)
         for kind in args.kinds:
-            g = torch.Generator().manual_seed(1000)
+            g = torch.Generator().manual_seed(1000 + args.first_seed)
             outcomes: dict[str, list[tuple[bool | None, float | None]]] = {}
             start = time.perf_counter()
             for i in range(args.explanations):
-                check = Faithfulness(net, draws=args.draws, seed=i, randomise=False)
+                check = Faithfulness(net, draws=args.draws, seed=args.first_seed + i, randomise=False)
                 for v in check.evaluate(clip, target, _explanation(kind, net, clip, layer, k, g)).verdicts:
                     outcomes.setdefault(v.check, []).append((v.passed, v.p_value))
                 if args.every and (i + 1) % args.every == 0 and i + 1 < args.explanations:

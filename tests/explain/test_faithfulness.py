@@ -217,11 +217,15 @@ def test_randomisation_is_a_sanity_check_with_a_cascade_in_execution_order() -> 
 @pytest.mark.slow
 def test_the_randomisation_verdict_agrees_across_seeds() -> None:
     net, clip, e = _explained()
-    verdicts = {Faithfulness(net, draws=2, seed=s).evaluate(clip, TARGET, e).verdict("randomisation_channels").passed
-                for s in range(5)}  # fmt: skip
-    # (the integrated-gradients frame attribution's verdict is at the boundary here and flips between seeds:
-    # issue 24's note; the channel attribution's does not)
-    assert verdicts == {True}
+    checks = ("randomisation_frame_importance", "randomisation_channels", "randomisation_gradcam")
+    verdicts = set()
+    for s in range(5):
+        r = Faithfulness(net, draws=2, seed=s).evaluate(clip, TARGET, e)
+        verdicts |= {(c, r.verdict(c).passed) for c in checks}
+    # the trained net reads frames 1, 3, 4, 6 of channels 0-2 only: every explanation depends on what it learned.
+    # (Before the sign-flip test the integrated-gradients frame verdict flipped between seeds: random models'
+    # attributions share the clip's two-group frame pattern up to a random sign.)
+    assert verdicts == {(c, True) for c in checks}
 
 
 @pytest.mark.slow

@@ -55,5 +55,10 @@ def test_on_a_3t_network_the_frame_attribution_depends_on_the_learned_motion() -
     families = {v.check: v for v in r.verdicts if v.check.startswith("family_")}
     assert set(families) == {f"family_{f}_{k}" for f in ("filters_2d", "temporal") for k in KINDS}
     assert all(v.kind == "sanity" for v in families.values())
-    # randomising only the scale / rotation / translation of conv1 changes which frames carry the evidence
-    assert families["family_temporal_frame_importance"].passed is True
+    # the head reads channel 0 minus channel 1 whatever their motions: with only the temporal parameters
+    # randomised, gradient x activation still credits channel 0 and debits channel 1 (rank correlation 1)
+    assert families["family_temporal_channels"].passed is False
+    # (the integrated-gradients frame attribution here ranks the end frames first, where a translating texture is
+    # furthest from the mean frame, for the trained and the motion-randomised conv1 alike: rank correlation
+    # 0.67-0.88 on 4 of 5 seeds, 0.14 on one; its single comparison is no planted truth, so it is not asserted.
+    # Before issue 24's second round this test asserted a pass, which held for one draw only.)

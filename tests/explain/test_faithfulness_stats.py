@@ -12,6 +12,7 @@ import torch
 
 from conv3t.explain.faithfulness import road_impute, road_solve
 from conv3t.explain.faithfulness.stats import (
+    ALPHA,
     all_orders,
     binomial_tail,
     exact_test,
@@ -129,3 +130,45 @@ def test_the_position_only_baseline_is_tested_on_each_clips_exact_table() -> Non
     assert deletion.kind == "baseline" and deletion.clips == 2 and deletion.passed == 2
     assert set(ast.literal_eval(deletion.check.split("only ")[1])[:4]) == set(DECISIVE_FRAMES)
     assert all(c.kind != "baseline" for c in summary.checks)
+
+
+def test_the_randomisation_test_holds_its_level_when_random_explanations_share_a_pattern_up_to_sign() -> None:
+    """Eight frames in two groups of alike frames (FramePlantedNet's clip): a randomised model's frame attribution
+    is that pattern times a random sign, plus a little noise, so each seed's correlation with the trained one is
+    near +-1 and carries nothing about the learned weights. The item-permutation null alone (variance
+    1 / (K (n - 1))) failed such explanations whenever 4 of 5 signs agreed (about 6 in 32); the test must fail at
+    most at ALPHA (here exactly when all 5 signs are positive, 1 in 32)."""
+    from conv3t.explain.faithfulness import Explanation
+    from conv3t.explain.faithfulness.randomise import randomisation_tests
+
+    pattern = torch.tensor([-1.0, 1, -1, 1, 1, -1, 1, -1])
+    trained = Explanation(frame_importance=torch.tensor([0.0, 2.7, 0, 2.7, 2.7, 0, 2.7, 0]))
+    g = torch.Generator().manual_seed(0)
+    trials, failed = 200, 0
+    for _ in range(trials):
+        signs = torch.randint(0, 2, (5,), generator=g) * 2 - 1
+        randomised = [
+            Explanation(frame_importance=s * (pattern + 0.3 * torch.randn(8, generator=g))) for s in signs.tolist()
+        ]
+        (test,) = randomisation_tests(trained, randomised, None, g)
+        failed += test.p_value <= ALPHA
+    # Binomial(200, 0.05): mean 10, P(>= 19) < 0.01 (the permutation null alone failed 85 of 400)
+    assert failed < 19, failed
+
+
+def test_an_explanation_the_weights_do_not_change_fails_with_five_seeds_and_is_not_testable_with_two() -> None:
+    from conv3t.explain.faithfulness import Explanation
+    from conv3t.explain.faithfulness.randomise import randomisation_tests
+    from conv3t.explain.faithfulness.verdicts import randomisation_verdicts
+
+    ramp = Explanation(frame_importance=torch.linspace(1, -1, 8))
+    g = torch.Generator().manual_seed(0)
+    (five,) = randomisation_tests(ramp, [ramp] * 5, None, g)
+    assert five.p_value == pytest.approx(1 / 32) and five.seed_corrs == pytest.approx((1.0,) * 5)
+    # |ramp| is a V: its absolute variant is reported beside the signed one, which decides
+    assert five.absolute_corr == pytest.approx(1.0) and five.absolute_p == pytest.approx(1 / 32)
+    (verdict,) = randomisation_verdicts((five,))
+    assert verdict.passed is False
+    (two,) = randomisation_tests(ramp, [ramp] * 2, None, g)
+    (verdict,) = randomisation_verdicts((two,))
+    assert verdict.passed is None and "not testable with 2 seeds" in verdict.sentence

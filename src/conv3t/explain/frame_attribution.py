@@ -128,11 +128,19 @@ def first_order_frame_attribution(
     return _result("first_order", frames, gap, 1, clips.device)
 
 
+#: Integrated gradients' quadrature: start with this many Gauss-Legendre points and double (up to
+#: ``IG_MAX_STEPS``) until every clip's completeness error is at most ``IG_TOLERANCE`` of its scale
+#: ``max(|logit gap|, sum_t |a_t|)``. Measured on the demo model (9 clips; BENCHMARKS.md): 16 points leave at most
+#: 3 % of the gap (8 points: 11 %) and rank the frames as 128 points do (Spearman >= 0.976, one swap of
+#: neighbours, the same as 32 points), at half the cost of the former fixed 32.
+IG_STEPS, IG_MAX_STEPS, IG_TOLERANCE = 16, 64, 0.05
+
+
 def integrated_frame_attribution(
     model: nn.Module,
     clips: Tensor,
     target: int | Sequence[int] | Tensor,
-    steps: int = 32,
+    steps: int | None = None,
     internal_batch_size: int | None = 8,
 ) -> FrameAttribution:
     """Integrated gradients from the mean-frame clip to the clip, summed per frame.
@@ -141,19 +149,18 @@ def integrated_frame_attribution(
         model: ``(N, C, T, H, W) -> (N, classes)`` logits (eval mode is the caller's choice).
         clips: ``(N, C, T, H, W)`` the model's inputs.
         target: one class for all clips or one per clip (logit index).
-        steps: points of captum's Gauss-Legendre quadrature along the path (>= 1).
+        steps: points of captum's Gauss-Legendre quadrature along the path (>= 1); None: adaptive
+            (:data:`IG_STEPS` doubled until the completeness error is within :data:`IG_TOLERANCE`).
         internal_batch_size: path points per forward pass (memory: that many clips and their activations);
             None = all ``N * steps`` at once.
 
     Returns:
         A :class:`FrameAttribution`, ``frames`` ``(N, T)`` in logit units, on ``clips``' device;
-        ``completeness_error`` is the quadrature error (more ``steps`` shrink it).
+        ``completeness_error`` is the quadrature error (more ``steps`` shrink it); ``steps`` the points used.
     """
-    from captum.attr import IntegratedGradients
-
     _check_clips(clips)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be an integer >= 1 or None, got {steps!r}")
     if internal_batch_size is not None and internal_batch_size < 1:
         raise ValueError(f"internal_batch_size must be >= 1 or None, got {internal_batch_size!r}")
     device = model_device(model)
@@ -161,11 +168,31 @@ def integrated_frame_attribution(
     base = mean_frame_clip(x)
     target_ = _targets(target, clips.shape[0]).to(device)
     with frozen_parameters(model):
-        attr = IntegratedGradients(logits_of(model)).attribute(
-            x, baselines=base, target=target_, n_steps=steps, internal_batch_size=internal_batch_size
-        )
         gap = _target_logits(model, x, target_) - _target_logits(model, base, target_)
-    return _result("integrated_gradients", attr.sum(dim=(1, 3, 4)), gap, steps, clips.device)
+        n = steps or IG_STEPS
+        while True:
+            frames = _integrate(model, x, base, target_, n, internal_batch_size)
+            scale = torch.maximum(gap.abs(), frames.abs().sum(1))
+            if (
+                steps is not None
+                or n >= IG_MAX_STEPS
+                or bool(((frames.sum(1) - gap).abs() <= IG_TOLERANCE * scale).all())
+            ):
+                break
+            n *= 2
+    return _result("integrated_gradients", frames, gap, n, clips.device)
+
+
+def _integrate(
+    model: nn.Module, x: Tensor, base: Tensor, target: Tensor, steps: int, internal_batch_size: int | None
+) -> Tensor:
+    """``(N, T)`` float64: captum's integrated gradients from ``base`` to ``x``, summed per frame."""
+    from captum.attr import IntegratedGradients
+
+    attr = IntegratedGradients(logits_of(model)).attribute(
+        x, baselines=base, target=target, n_steps=steps, internal_batch_size=internal_batch_size
+    )
+    return attr.sum(dim=(1, 3, 4)).detach().double()
 
 
 def frame_attribution(

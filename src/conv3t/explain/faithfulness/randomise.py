@@ -6,21 +6,40 @@ the output) first. The *cascade* randomises groups ``1..k`` of a deep copy of th
 model) and recomputes the explanation at each step; the Spearman rank correlation with the explanation of the
 trained model says how much of the explanation survived (the whole curve is reported, not judged).
 
-The *test* randomises every group of ``seeds`` independent copies. For each explanation kind the mean rank
-correlation ``r`` of the trained model's explanation with the randomised ones is compared with unrelated
-explanations: the same statistic with the items of each randomised explanation in a random order (999
-permutations). The items are the frames, the channels, and for a map the cells of its own coarse resolution
-(neighbouring pixels of an upsampled map are not separate items). ``p = P(null >= r)``: small p means the
-explanation survives the randomisation of the weights (it does not depend on what was learned) and the check
-fails; an explanation that is constant on the trained or any randomised model is undefined (not a pass).
+The *test* randomises every group of ``seeds`` independent copies. For each explanation kind it takes the rank
+correlation ``c_k`` of the trained model's explanation with that of each randomised copy ``k``; ``r`` is their
+mean. The items are the frames, the channels, and for a map the cells of its own coarse resolution (neighbouring
+pixels of an upsampled map are not separate items). The explanation *survives* (the check fails) when both
+
+* ``r`` is above what unrelated explanations give: the same statistic with the items of each randomised
+  explanation in a random order (999 permutations up to 50 items, else the normal limit), and
+* the ``c_k`` are consistently positive over the seeds: the exact sign-flip test of their mean (all ``2^K``
+  sign patterns), which needs ``K >= 5`` seeds to reach ``ALPHA`` (``1 / 32``).
+
+``p`` is the larger of the two p-values. The item null alone is far too narrow when the randomised explanations
+share structure, e.g. a few frames that look alike give every random model's frame attribution the same
+pattern up to its sign, so each ``c_k`` is near +-1: the verdict then followed the signs of five draws (issue
+24). Each ``c_k`` is symmetric about 0 under the null in either reading (the permutation distribution of a rank
+correlation is symmetric; so is a signed explanation of a model drawn as likely as its negation, below), so the
+sign-flip test is valid; requiring both keeps a negligible but consistent correlation from failing the check.
+An explanation that is constant on the trained or any randomised model is undefined (not a pass).
 ``null_corr``, the mean correlation of two independently randomised models' explanations, shows how much of an
 explanation the architecture alone gives.
 
-Randomising a group replaces every parameter tensor in it by independent Gaussian draws with that tensor's own
-mean and standard deviation (scale ``|mean|``, or 1, when the tensor is constant, e.g. a one-element parameter
-or BatchNorm's initial weight): activations keep their scale while every learned pattern is gone. BatchNorm's
-running statistics are kept (``batchnorm="keep"``, the default: the randomised weights then see the trained
-normalisation) or reset to mean 0, variance 1 (``"reset"``).
+Two variants: *signed* (the scores as they are) decides, because the faithfulness checks rank frames and
+channels by the signed scores, so that ranking is what the explanation claims; *absolute* (``|scores|``,
+Adebayo et al.'s reading: how much, whatever the direction) is reported beside it. For a non-negative
+explanation (Grad-CAM) the two are the same.
+
+Randomising a group replaces every parameter tensor in it by independent zero-mean Gaussian draws with that
+tensor's own root-mean-square (or 1 when it is 0): activations keep their scale while every learned value is
+gone, the tensor's mean included (a mean is learned too: a temporal layer whose weights are all positive sums
+its frames). Zero-mean draws make a randomised model as likely as the one with its output layer negated, whose
+signed gradient-based explanations are exactly negated: the signed ``c_k`` are then symmetric, as the sign-flip
+test assumes. BatchNorm's running statistics are kept (``batchnorm="keep"``, the default: the randomised weights
+then see the trained normalisation) or reset to mean 0, variance 1 (``"reset"``). The parameter-family checks
+of 3T networks randomise a family around its own mean (``centre=False``: scales and rotations near their
+learned values stay valid motions) and make one comparison, judged by the item null alone.
 """
 
 from __future__ import annotations
@@ -45,6 +64,7 @@ __all__ = [
     "randomisation_cascade",
     "randomisation_tests",
     "randomise_",
+    "sign_flip_p",
     "spearman",
 ]
 
@@ -92,10 +112,11 @@ def default_layer_groups(model: nn.Module, ran: Sequence[str] | None = None) -> 
     return names[::-1]
 
 
-def randomise_(module: nn.Module, generator: torch.Generator, batchnorm: str = "keep") -> None:
-    """Replace every parameter of ``module`` in place by Gaussian draws with its own mean and std (module
-    notes; a constant tensor gets scale ``|mean|`` or 1, so every parameter changes). ``batchnorm``: ``"keep"``
-    or ``"reset"`` the running statistics. Conv3T kernel caches are dropped."""
+def randomise_(module: nn.Module, generator: torch.Generator, batchnorm: str = "keep", centre: bool = True) -> None:
+    """Replace every parameter of ``module`` in place by Gaussian draws (module notes): zero-mean with the
+    tensor's root-mean-square (``centre``), or with its own mean and std (a constant tensor gets scale ``|mean|``
+    or 1), so every parameter changes. ``batchnorm``: ``"keep"`` or ``"reset"`` the running statistics. Conv3T
+    kernel caches are dropped."""
     if batchnorm not in ("keep", "reset"):
         raise ValueError(f"batchnorm must be 'keep' or 'reset', got {batchnorm!r}")
     with torch.no_grad():
@@ -103,7 +124,9 @@ def randomise_(module: nn.Module, generator: torch.Generator, batchnorm: str = "
             values = p.detach().float()
             mean = float(values.mean())
             std = float(values.std()) if p.numel() > 1 else 0.0
-            if not std > 0:
+            if centre:
+                mean, std = 0.0, float(values.square().mean().sqrt()) or 1.0
+            elif not std > 0:
                 std = abs(mean) or 1.0
             # float32 draws: a ResNet's 33 M parameters in float64 took most of a randomisation's time
             p.copy_((torch.randn(p.shape, generator=generator) * std + mean).to(p))
@@ -206,7 +229,7 @@ def family_randomised(
         for layer in layers:
             for name in FAMILIES[family]:
                 holder.p = getattr(layer, name)
-                randomise_(holder, generator)
+                randomise_(holder, generator, centre=False)
             layer.clear_kernel_cache()
     out = explainer(copied, clip, target)
     del copied
@@ -252,17 +275,56 @@ def _ranks(x: Tensor) -> np.ndarray:
 
 
 def _test(kind: str, ref: Tensor, others: list[Tensor], generator: torch.Generator) -> RandomisationTest:
-    ranks = [_ranks(ref), *(_ranks(o) for o in others)]
-    constant = sum(int(r.std() == 0) for r in ranks)
-    if constant:
+    """The signed test (it decides) with the absolute variant beside it (module notes)."""
+    signed = _variant(ref, others, generator)
+    if signed is None:
+        constant = sum(int(_ranks(t).std() == 0) for t in (ref, *others))
         return RandomisationTest(kind, float("nan"), float("nan"), None, len(others), constant)
+    trained, null_corr, p, min_p, corrs = signed
+    absolute = _variant(ref.abs(), [o.abs() for o in others], generator)
+    return RandomisationTest(
+        kind, trained, null_corr, p, len(others), 0,
+        seed_corrs=tuple(corrs),
+        min_p=min_p,
+        absolute_corr=absolute[0] if absolute else float("nan"),
+        absolute_p=absolute[2] if absolute else None,
+    )  # fmt: skip
+
+
+def _variant(
+    ref: Tensor, others: list[Tensor], generator: torch.Generator
+) -> tuple[float, float, float, float, list[float]] | None:
+    """``(r, null_corr, p, min_p, c_k)`` of ``ref`` against ``others``; None when any of them is constant."""
+    ranks = [_ranks(ref), *(_ranks(o) for o in others)]
+    if any(r.std() == 0 for r in ranks):
+        return None
     z = [(r - r.mean()) / r.std() for r in ranks]
     n = z[0].size
-    trained = float(np.mean([z[0] @ o / n for o in z[1:]]))
+    corrs = [float(z[0] @ o / n) for o in z[1:]]
+    trained = float(np.mean(corrs))
     pairs = [z[i] @ z[j] / n for i in range(1, len(z)) for j in range(i + 1, len(z))]
     null_corr = float(np.mean(pairs)) if pairs else float("nan")
     p = _null_p(trained, np.stack(z[1:]), z[0], generator)
-    return RandomisationTest(kind, trained, null_corr, p, len(others), 0)
+    if len(corrs) == 1:  # one comparison (random logit, parameter families): the item null alone
+        return trained, null_corr, p, 1 / (PERMUTATIONS + 1), corrs
+    flip, min_flip = sign_flip_p(np.array(corrs), generator)
+    return trained, null_corr, max(p, flip), min_flip, corrs
+
+
+def sign_flip_p(values: np.ndarray, generator: torch.Generator) -> tuple[float, float]:
+    """One-sided sign-flip p-value of ``mean(values (K,))`` under "each value is symmetric about 0":
+    ``P(mean(s * |values|) >= mean(values))`` over the ``2^K`` sign patterns ``s`` (exact up to K = 16, else
+    9999 random patterns); and the smallest p-value reachable, ``2^-K``."""
+    k = values.size
+    if k <= 16:
+        signs = 1 - 2 * ((np.arange(2**k)[:, None] >> np.arange(k)) & 1)
+        count, total = int(((signs * np.abs(values)).mean(1) >= values.mean() - 1e-12).sum()), 2**k
+    else:
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        signs = rng.choice([-1.0, 1.0], size=(9999, k))
+        count = 1 + int(((signs * np.abs(values)).mean(1) >= values.mean() - 1e-12).sum())
+        total = 10000
+    return count / total, max(2.0**-k, 1 / 10000 if k > 16 else 0.0)
 
 
 def _null_p(trained: float, randomised: np.ndarray, reference: np.ndarray, generator: torch.Generator) -> float:

@@ -201,9 +201,12 @@ class RandomisationTest:
     trained model and those of ``seeds`` fully randomised copies (independent seeds) are exchangeable when the
     explanation does not depend on what was learned. ``trained_corr``: mean rank correlation of the trained
     model's explanation with the randomised ones; ``null_corr``: mean correlation of two randomised ones;
-    ``p_value``: the share of the ``seeds + 1`` explanations whose mean correlation with the others is at most
-    the trained one's (small: the trained explanation is unlike what random weights give). ``constant``: how
-    many explanations were constant (then undefined)."""
+    ``p_value``: how likely unrelated explanations reach ``trained_corr`` (the larger of the item-permutation
+    and the sign-flip p-value over the seeds; small: the explanation survives the randomisation);
+    ``constant``: how many explanations were constant (then undefined). ``seed_corrs``: the correlation with
+    each randomised copy; ``min_p``: the smallest p-value reachable (``2^-seeds``; above ALPHA: not testable).
+    ``absolute_corr``, ``absolute_p``: the same test on ``|scores|`` (reported, not judged;
+    conventions.md)."""
 
     kind: str
     trained_corr: float
@@ -211,6 +214,10 @@ class RandomisationTest:
     p_value: float | None
     seeds: int
     constant: int
+    seed_corrs: tuple[float, ...] = ()
+    min_p: float = 0.0
+    absolute_corr: float = float("nan")
+    absolute_p: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -220,6 +227,10 @@ class RandomisationTest:
             "p_value": _opt(self.p_value),
             "seeds": self.seeds,
             "constant": self.constant,
+            "seed_corrs": [_num(c) for c in self.seed_corrs],
+            "min_p": _num(self.min_p),
+            "absolute_corr": _num(self.absolute_corr),
+            "absolute_p": _opt(self.absolute_p),
         }
 
 

@@ -4,7 +4,8 @@
 A faithfulness check passes when its rank p-value is at most :data:`ALPHA`; it is not testable (``passed`` None)
 when no explanation could reach ``ALPHA`` on this clip. A sanity check (randomisation) fails when the
 explanation's correlation with those of randomised models is significantly above that of unrelated explanations
-(p <= ALPHA): it survives the destruction of what the model learned.
+(p <= ALPHA): it survives the destruction of what the model learned. The signed scores decide; the correlation of
+their absolute values is said beside them.
 """
 
 from __future__ import annotations
@@ -113,12 +114,17 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
             )
             verdicts.append(Verdict(check, None, sentence, "sanity"))
             continue
-        passed = t.p_value > ALPHA
         head = (
             f"with every layer group randomised ({t.seeds} seeds) {name} keeps a mean rank correlation of "
-            f"{t.trained_corr:.2f} with the trained model's (two randomised models: {t.null_corr:.2f}); "
-            f"unrelated explanations reach that with p = {t.p_value:.3g}: "
+            f"{t.trained_corr:.2f} with the trained model's (two randomised models: {t.null_corr:.2f}"
+            + (f"; absolute values: {t.absolute_corr:.2f}" if _signed(t) else "")
+            + f"); unrelated explanations reach that with p = {t.p_value:.3g}: "
         )
+        if t.min_p > ALPHA:
+            tail = f"not testable with {t.seeds} seeds (p cannot go below {t.min_p:.3g}; 5 seeds reach {ALPHA:g})."
+            verdicts.append(Verdict(check, None, head + tail, "sanity", None, t.trained_corr))
+            continue
+        passed = t.p_value > ALPHA
         tail = (
             "it depends on the learned weights."
             if passed
@@ -126,6 +132,11 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
         )
         verdicts.append(Verdict(check, passed, head + tail, "sanity", t.p_value, t.trained_corr))
     return verdicts
+
+
+def _signed(t: RandomisationTest) -> bool:
+    """True when the absolute variant differs from the signed one (some score was negative)."""
+    return math.isfinite(t.absolute_corr) and abs(t.absolute_corr - t.trained_corr) > 1e-9
 
 
 def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, other: str) -> list[Verdict]:
