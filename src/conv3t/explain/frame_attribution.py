@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import _check_clips, _targets, frame_importance, logits_of
-from conv3t.explain.saliency import frozen_parameters, model_device
+from conv3t.explain.methods.attribution import _check_clips, _targets, frame_importance, logits_of
+from conv3t.explain.methods.saliency import frozen_parameters
+from conv3t.runtime import model_device
 
 __all__ = [
     "DEFAULT_FRAME_ATTRIBUTION",

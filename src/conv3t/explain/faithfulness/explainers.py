@@ -10,21 +10,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import ChannelAttribution, grad_cam, gradcam_layer
 from conv3t.explain.faithfulness.randomise import Explainer
 from conv3t.explain.faithfulness.results import Explanation
 from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, FRAME_ATTRIBUTIONS, frame_attribution
-from conv3t.nn import Conv3T
+from conv3t.explain.methods.attribution import ChannelAttribution, grad_cam, gradcam_layer
+from conv3t.explain.methods.layers import temporal_layers
 
 __all__ = ["conv3t_explainer", "explain_clip", "temporal_layers"]
-
-
-def temporal_layers(model: nn.Module) -> list[str]:
-    """Every convolution with a temporal extent (``Conv3T`` / ``nn.Conv3d`` with kernel depth > 1), in model
-    order; every ``nn.Conv3d`` / ``Conv3T`` when none has."""
-    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, Conv3T | nn.Conv3d)]
-    deep = [n for n, m in convs if m.kernel_size[0] > 1]
-    return deep or [n for n, _ in convs]
 
 
 def conv3t_explainer(

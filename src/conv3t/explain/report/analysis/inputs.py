@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from conv3t.data.clips import load_video_clip, split_clips
 from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 from conv3t.explain.report.options import MissingInput, OptionError
-from conv3t.explain.saliency import model_device
 from conv3t.exported import ModelInfo
 from conv3t.models.outputs import logits
+from conv3t.runtime import model_device
 
 __all__ = ["ReportClip", "dataset_clips", "predict", "read_clips"]
 
