@@ -35,7 +35,7 @@ def test_temporal_layers_follow_registration_order_and_name_a_bare_layer() -> No
     model.add_module("early", Conv3T(3, 3, (2, 3, 3)))
     assert temporal_layers(model) == ["late", "early"]
     assert temporal_layers(nn.Conv3d(3, 3, 3)) == [""]
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         temporal_layers("resnet")  # type: ignore[arg-type]
 
 
