@@ -325,6 +325,55 @@ def test_the_toc_check_sees_markers_that_run_into_links() -> None:
     assert _toc_problems(tight) == ["entry 2: its number is -1.0 px after the link before it"]
 
 
+def faithfulness_results(clips: int) -> list[Any]:
+    """``clips`` results with a verdict for every check of the page (p-values made up, kinds as in the package)."""
+    from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RankTest, Verdict
+    from conv3t.explain.report.render.sections.faithfulness import CHECKS
+
+    test = RankTest(0.21, 0.95, 0.02, 19, 0.05, 0.05, False)
+    ablation = ChannelAblation(5, 0.97, 0.21, 0.95, 0.02, 19, test)
+    results = []
+    for k in range(clips):
+        verdicts = tuple(
+            Verdict(check, True, f"{check} holds.", "faithfulness" if i < 4 else "sanity", 0.0012 * (k + 1))
+            for i, (check, _) in enumerate(CHECKS)
+        )
+        results.append(FaithfulnessResult(k % 3, ablation, None, None, None, (), verdicts, ()))
+    return results
+
+
+#: How much wider than the window the page is, and the height of the tallest header cell of the per-clip table
+#: against one line of its text.
+WIDTH_LAYOUT = (
+    "(() => {const th = Array.from(Array.from(document.querySelectorAll('table')).pop().querySelectorAll('th'));"
+    "return JSON.stringify({"
+    "overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth, "
+    "tallest: Math.max(...th.map(e => e.clientHeight)), "
+    "cell: parseFloat(getComputedStyle(th[0]).lineHeight)});})()"
+)
+
+
+def test_the_per_clip_faithfulness_table_fits_the_page(chromium, tmp_path):
+    """Three clips with the demo's names and all sixteen checks: the page is no wider than a 1280-pixel window
+    and no header cell wraps (a column per check made it three times wider, clip names broke over lines)."""
+    from types import SimpleNamespace
+
+    from conv3t.explain.report.render.page import write_page
+    from conv3t.explain.report.render.sections.faithfulness import faithfulness_section
+
+    ctx = SimpleNamespace(
+        options=SimpleNamespace(faithfulness=True, faithfulness_draws=19),
+        clips=[SimpleNamespace(name=f"val clip {k}") for k in (0, 3, 6)],
+        info=SimpleNamespace(classes=["translate_left", "translate_down", "zoom_in"]),
+        analysis=SimpleNamespace(faithfulness=tuple(faithfulness_results(3))),
+    )
+    section = faithfulness_section(ctx)  # type: ignore[arg-type]
+    page = write_page(tmp_path / "index.html", title="t", heading="h", sections=[section], footer="f")
+    layout = inspect_page(chromium, page, width=1280, layout=WIDTH_LAYOUT)["layout"]
+    assert layout["overflow"] <= 0, layout
+    assert layout["tallest"] < 1.5 * layout["cell"] + 12, layout  # one line of text plus the cell's padding
+
+
 @pytest.mark.slow
 def test_report_opens_cleanly_in_chromium(chromium, tmp_path):
     from conv3t.explain.report import build_report
