@@ -49,3 +49,24 @@ def test_the_methods_package_loads_neither_captum_matplotlib_nor_the_report() ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_readme_notebook_example_runs_as_printed(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """README "Explain": a model in memory, its parameters and one prediction's explanation, with no run directory
+    and no file written (run in an empty folder, which stays empty)."""
+    import re
+    from pathlib import Path
+
+    import torch
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    part = readme[readme.index("In a notebook, nothing needs a run directory") :]
+    code = re.findall(r"```python\n(.*?)```", part, flags=re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    namespace: dict = {}
+    exec(compile(code, "README.md (notebook example)", "exec"), namespace)
+    explanation = namespace["explanation"]
+    assert explanation.gradcam.shape == (8, 32, 32) and explanation.frame_importance.shape == (8,)
+    assert set(explanation.channels) <= set(temporal_layers(namespace["model"]))
+    assert list(tmp_path.iterdir()) == []

@@ -31,6 +31,7 @@ __all__ = [
     "describe_channel",
     "describe_channels",
     "distribution_values",
+    "explain_clip",
     "filter_gif_frames",
     "filter_kernel",
     "filter_layer",
@@ -67,6 +68,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "channel_summary",
         "describe_channel",
         "describe_channels",
+        "explain_clip",
         "rank_channels",
     ),
     "conv3t.explain.methods.filters": (
@@ -92,6 +94,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "overlay",
         "saliency_map",
     ),
+    "conv3t.explain.faithfulness": ("explain_clip",),
     "conv3t.explain.methods.layers": ("temporal_layers",),
     "conv3t.models.outputs": ("logits",),
     "conv3t.nn": ("conv3t_layers",),
