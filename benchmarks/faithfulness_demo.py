@@ -1,13 +1,13 @@
 """The report's faithfulness stage on the demo models: verdicts, the summary over the clips and the time.
 
-For each ``RUNS/demo_seed<S>`` (``conv3t demo --no-report --seed S --out RUNS/demo_seed<S>``), the report's
-clips (the first ``--clips`` validation clips, :func:`conv3t.explain.report.analysis.read_clips`) are explained
-as the report explains them (:func:`conv3t.explain.attribution.explain_predictions` with the default frame
-attribution) and checked as the report checks them (``Faithfulness(model, draws=19, seed=0, batch_size=8,
-explainer=conv3t_explainer(...), pixel_std=model.json std)``). Prints one line per clip (seconds, each check's
-verdict and p-value; then the randomisation tests' absolute variant), then ``Faithfulness.summarise`` over each
-seed's clips and over all clips, and the
-faithfulness stage's seconds per seed (the report's own stage: checks only, not the explanations).
+For each ``RUNS/demo_seed<S>`` (``conv3t demo --no-report --seed S --out RUNS/demo_seed<S>``), the report's clips
+(the first ``--clips`` validation clips, :func:`conv3t.explain.report.analysis.read_clips`) are explained as the
+report explains them (:func:`conv3t.explain.report.analysis.explain_predictions`, built on
+:func:`conv3t.explain.faithfulness.explain_clip`, with the default frame attribution) and checked as the report
+checks them (``Faithfulness(model, draws=19, seed=0, batch_size=8, explainer=conv3t_explainer(...),
+pixel_std=model.json std)``). Prints one line per clip (seconds, each check's verdict and p-value; then the
+randomisation tests' absolute variant), then ``Faithfulness.summarise`` over each seed's clips and over all clips,
+and the faithfulness stage's seconds per seed (the report's own stage: checks only, not the explanations).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--seeds 0 1 2] [--clips 3] [--check-seed 0]
 """
@@ -15,17 +15,16 @@ Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--se
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import time
 from pathlib import Path
 
 import torch
 
-from conv3t.explain.attribution import explain_predictions
 from conv3t.explain.faithfulness import Faithfulness, FaithfulnessResult, conv3t_explainer
-from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, frame_attribution
-from conv3t.explain.report.analysis import attributed_layers, explanation_of, predict, read_clips
+from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION
+from conv3t.explain.methods import temporal_layers
+from conv3t.explain.report.analysis import explain_predictions, predict, read_clips
 from conv3t.exported import load_exported
 
 
@@ -56,14 +55,14 @@ def main() -> None:
         model, info = run.model.eval(), run.info
         clips, _ = read_clips(info, None, args.clips)
         clips = predict(model, clips, info.classes)
-        layers = attributed_layers(model)
+        layers = temporal_layers(model)
         records = explain_predictions(
             model,
             torch.stack([c.clip for c in clips]),
             [c.name for c in clips],
             info.classes,
             layers,
-            frame_attribution=(args.frame_method, functools.partial(frame_attribution, method=args.frame_method)),
+            frame_method=args.frame_method,
         )
         results, start, cpu = [], time.perf_counter(), time.process_time()
         for record, clip in zip(records, clips):
@@ -77,7 +76,7 @@ def main() -> None:
                 explainer=conv3t_explainer(layers, record.cam_layer or None, frame_method=record.frame_method),
                 pixel_std=info.std,
             )
-            r = check.evaluate(clip.clip, record.target, explanation_of(record))
+            r = check.evaluate(clip.clip, record.target, record.explanation)
             results.append(r)
             marks = " ".join(
                 f"{v.check}={'✔' if v.passed else ('✘' if v.passed is False else '–')}"

@@ -430,3 +430,77 @@ def test_the_file_check_finds_a_circle_through_a_type_checking_import(tmp_path: 
     [cycle] = file_cycles(module_edges(root, "fake"))
     assert cycle.startswith("3 files import each other: fake.a -> fake.b -> fake.c -> fake.a")
     assert "b.py:3" in cycle and "c.py:2" in cycle
+
+
+#: The modules inside ``train``, bottom first: the typed schema and the leaf helpers (cache, checkpoint files,
+#: compile settings, trainer options); the config's validation; what is built from a valid config (optimiser,
+#: early stopping, the run folder's artifacts); the LightningModule and the requeue handler; evaluation and the
+#: run driver; the dry run (which drives the run without training); the package's entry point.
+TRAIN_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("schema", "cache", "checkpoint", "compiling", "trainer_options"),
+    ("config",),
+    ("optim", "stopping", "artifacts"),
+    ("module", "requeue"),
+    ("evaluate", "run"),
+    ("dry_run",),
+    ("train",),
+)
+
+
+def inner_unit(module: str, package: str) -> str | None:
+    """The module's name inside ``package`` (``conv3t.train.module`` -> ``module``; the package itself ->
+    its last name); None outside it."""
+    prefix = package.split(".")
+    parts = module.split(".")
+    if parts[: len(prefix)] != prefix:
+        return None
+    return parts[len(prefix)] if len(parts) > len(prefix) else prefix[-1]
+
+
+def inner_problems(edges: dict[str, dict[str, str]], package: str, layers: Sequence[Sequence[str]]) -> list[str]:
+    """Imports between modules of ``package`` that go sideways or up ``layers`` (any loop among them does)."""
+    rank = {unit: i for i, group in enumerate(layers) for unit in group}
+    problems = []
+    for importer, targets in edges.items():
+        a = inner_unit(importer, package)
+        for target, site in targets.items():
+            b = inner_unit(target, package)
+            if a is None or b is None or a == b:
+                continue
+            if a not in rank or b not in rank:
+                problems.append(f"{site}: module {a if a not in rank else b!r} has no place in the layers of {package}")
+            elif rank[b] >= rank[a]:
+                problems.append(f"{site}: {a} imports {b}; inside {package} imports go down the layers")
+    return problems
+
+
+def test_train_goes_one_way_schema_config_module_run() -> None:
+    problems = inner_problems(module_edges(SRC, "conv3t"), "conv3t.train", TRAIN_LAYERS)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_module_of_train_has_a_layer() -> None:
+    modules = {p.stem for p in (SRC / "train").glob("*.py") if p.stem != "__init__"}
+    placed = {u for group in TRAIN_LAYERS for u in group}
+    assert modules <= placed, f"no layer in TRAIN_LAYERS for {sorted(modules - placed)}"
+
+
+def test_the_train_check_fails_a_planted_loop(tmp_path: Path) -> None:
+    """A loop inside train (config <-> a module built on it, as config <-> protocol_checks once was) fails, at
+    the import that goes up; downward imports and the package's entry point pass."""
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "train/__init__.py": "from fake.train.run import fit\n",
+            "train/schema.py": "",
+            "train/config.py": "from fake.train.schema import X\n\ndef check():\n    from fake.train import module\n",
+            "train/module.py": "from fake.train.config import check\n",
+            "train/run.py": "from fake.train import module\n\ndef fit():\n    pass\n",
+        },
+    )
+    edges = module_edges(root, "fake")
+    assert file_cycles(edges)  # the planted loop is a loop
+    problems = inner_problems(edges, "fake.train", TRAIN_LAYERS)
+    assert len(problems) == 1, problems
+    assert "config.py:4:" in problems[0] and "config imports module" in problems[0]

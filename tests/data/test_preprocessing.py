@@ -67,16 +67,15 @@ def test_transforms_of_a_decoded_mp4_equal_the_hand_normalisation(tmp_path: Path
     np.testing.assert_allclose(transforms.to_pixels(got).numpy(), pixels, rtol=0, atol=1e-5)
 
 
-def test_a_short_video_repeats_its_last_frame_and_the_older_call_still_works(tmp_path: Path) -> None:
+def test_a_short_video_repeats_its_last_frame(tmp_path: Path) -> None:
     path = tmp_path / "short.mp4"
     write_mp4(path, n=5)
     decoded = decode_all(path)
     transforms = ClipPreprocessing(8, (48, 48), MEAN, STD)
     expected = hand_clip(decoded, [0, 1, 2, 3, 4, 4, 4, 4], left=8, width=48)
     np.testing.assert_allclose(load_video_clip(path, transforms).numpy(), expected, rtol=0, atol=1e-5)
-    # the six numbers by hand (kept until the report passes the model's transforms)
-    older = load_video_clip(path, 8, (48, 48), MEAN, STD, 1)
-    torch.testing.assert_close(older, load_video_clip(path, transforms), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="ClipPreprocessing"):  # the six numbers by hand are gone
+        load_video_clip(path, 8)  # type: ignore[arg-type]
 
 
 def test_repr_and_description_state_every_number() -> None:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from conv3t import Conv3T
-from conv3t.explain.actmax import (
+from conv3t.explain.methods.actmax import (
     ActivationMaximization,
     _color_mixing,
     _frequency_scale,

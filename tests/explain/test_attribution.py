@@ -6,13 +6,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import (
-    ChannelAttribution,
-    explain_predictions,
-    frame_importance,
-    grad_cam,
-    gradcam_layer,
-)
+from conv3t.explain.methods.attribution import ChannelAttribution, frame_importance, grad_cam, gradcam_layer
+from conv3t.explain.report.analysis import explain_predictions
 
 
 class SumPool(nn.Module):
@@ -94,7 +89,9 @@ def test_gradcam_layer_is_the_deepest_with_a_usable_map():
 def test_explain_predictions_records():
     model = linear_model()
     x = torch.rand(2, 1, 4, 8, 8)
-    records = explain_predictions(model, x, ["a.mp4", "b.mp4"], ["left", "right"], ["0"], top_channels=1)
+    records = explain_predictions(
+        model, x, ["a.mp4", "b.mp4"], ["left", "right"], ["0"], top_channels=1, frame_method="input_x_gradient"
+    )
     logits = model(x).detach()
     for rec, lg in zip(records, logits):
         probs = torch.softmax(lg, 0)
@@ -104,7 +101,7 @@ def test_explain_predictions_records():
         assert sum(rec.frame_importance) == pytest.approx(1.0)
         assert rec.target == int(probs.argmax())
         assert set(rec.to_json()) == {"video", "top", "target", "channels", "frame_importance", "frame_method"}
-        assert rec.frame_method == "input_x_gradient" and rec.frame_comparison is None  # the default here
+        assert rec.frame_method == "input_x_gradient" and rec.frame_comparison is None  # no comparison beside it
         assert rec.cam is not None and rec.cam.shape == (4, 8, 8)
 
 

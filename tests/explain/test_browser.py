@@ -190,8 +190,11 @@ IMAGE_STATE = (
 )
 
 
-def inspect_page(executable: str, page: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
-    """Open ``page``; return its images' load state, the console/log errors and the document title."""
+def inspect_page(
+    executable: str, page: Path, screenshot: Path | None = None, width: int = 1280, layout: str | None = None
+) -> dict[str, Any]:
+    """Open ``page``; return its images' load state, the console/log errors and the document title, and under
+    ``"layout"`` the value of the JavaScript expression ``layout`` (JSON) evaluated at ``width`` pixels."""
     with DevTools(executable) as browser:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -205,6 +208,15 @@ def inspect_page(executable: str, page: Path, screenshot: Path | None = None, wi
             ]["value"]
         )
         title = browser.call("Runtime.evaluate", {"expression": "document.title"}, session=session)["result"]["value"]
+        measured = None
+        if layout is not None:
+            browser.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
+            reply = browser.call("Runtime.evaluate", {"expression": layout, "returnByValue": True}, session=session)
+            measured = json.loads(reply["result"]["value"])
         if screenshot is not None:
             size = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
             height = int(min(max(size["height"], 600), 12000))
@@ -228,7 +240,7 @@ def inspect_page(executable: str, page: Path, screenshot: Path | None = None, wi
             elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
                 entry = params["entry"]
                 errors.append(f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
-    return {"images": images, "errors": errors, "title": title}
+    return {"images": images, "errors": errors, "title": title, "layout": measured}
 
 
 def test_harness_sees_broken_images_and_console_errors(chromium, tmp_path):
@@ -246,6 +258,120 @@ def test_harness_sees_broken_images_and_console_errors(chromium, tmp_path):
     assert widths == {"ok.png": 4, "missing.png": 0}
     text = "\n".join(state["errors"])
     assert "boom" in text and "undefinedFunction" in text and "missing.png" in text
+
+
+#: Per entry of the table of contents: its number's and its link's boxes (left, right, top) in CSS pixels, and
+#: the list's left edge; and how much wider than the window the page is.
+TOC_LAYOUT = (
+    "JSON.stringify({left: document.querySelector('nav ol').getBoundingClientRect().left, "
+    "items: Array.from(document.querySelectorAll('nav li')).map(li => {"
+    "const n = li.querySelector('.number'), a = li.querySelector('a');"
+    "const box = e => e ? [e.getBoundingClientRect().left, e.getBoundingClientRect().right, "
+    "e.getBoundingClientRect().top] : null;"
+    "return {text: n ? n.textContent : null, number: box(n), link: box(a)};}), "
+    "overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth})"
+)
+
+
+def _toc_problems(layout: dict[str, Any]) -> list[str]:
+    """Entries whose number is missing, out of order, left of the list, or overlaps the link before it."""
+    problems, previous = [], None
+    for k, item in enumerate(layout["items"], start=1):
+        if item["number"] is None or item["text"] != f"{k}.":
+            problems.append(f"entry {k}: its number is not laid out as text ({item['text']!r})")
+            continue
+        left, right, top = item["number"]
+        if left < layout["left"] - 0.5:
+            problems.append(f"entry {k}: its number starts {layout['left'] - left:.1f} px left of the list")
+        if right > item["link"][0] + 0.5:
+            problems.append(f"entry {k}: its number runs into its own link")
+        if previous is not None and abs(previous[2] - top) < 1 and left < previous[1] + 4:
+            problems.append(f"entry {k}: its number is {left - previous[1]:.1f} px after the link before it")
+        previous = item["link"]
+    return problems
+
+
+def test_the_table_of_contents_keeps_numbers_and_links_apart(chromium, tmp_path):
+    """Twelve sections (the report has eleven with three clips): every number is text inside the list, after the
+    link before it with a gap; list markers ran into that link from entry 10 on ("Faithfulness11.")."""
+    from markupsafe import Markup
+
+    from conv3t.explain.report.render.page import write_page
+    from conv3t.explain.report.render.section import Section
+
+    labels = ["Model", "Statistics", "Distributions", "conv1", "layer2.0.conv2", "layer4.0.conv2"]
+    labels += ["clip 0: translate_left", "clip 1: translate_down", "clip 2: zoom_in", "Faithfulness"]
+    labels += ["Verification", "Conventions"]
+    sections = [Section(f"s{k}", label, Markup("<p>text</p>")) for k, label in enumerate(labels)]
+    page = write_page(tmp_path / "index.html", title="t", heading="h", sections=sections, footer="f")
+    for width in (1280, 700):
+        layout = inspect_page(chromium, page, width=width, layout=TOC_LAYOUT)["layout"]
+        assert len(layout["items"]) == 12
+        assert _toc_problems(layout) == [], width
+
+
+def test_the_toc_check_sees_markers_that_run_into_links() -> None:
+    """The checker fails the old layout: no number as text, or a number over the previous link."""
+    old = {"left": 40, "items": [{"text": None, "number": None, "link": [40, 120, 10]}], "overflow": 0}
+    assert "not laid out as text" in _toc_problems(old)[0]
+    tight = {
+        "left": 40,
+        "items": [
+            {"text": "1.", "number": [40, 52, 10], "link": [56, 150, 10]},
+            {"text": "2.", "number": [149, 161, 10], "link": [165, 200, 10]},
+        ],
+        "overflow": 0,
+    }
+    assert _toc_problems(tight) == ["entry 2: its number is -1.0 px after the link before it"]
+
+
+def faithfulness_results(clips: int) -> list[Any]:
+    """``clips`` results with a verdict for every check of the page (p-values made up, kinds as in the package)."""
+    from conv3t.explain.faithfulness import ChannelAblation, FaithfulnessResult, RankTest, Verdict
+    from conv3t.explain.report.render.sections.faithfulness import CHECKS
+
+    test = RankTest(0.21, 0.95, 0.02, 19, 0.05, 0.05, False)
+    ablation = ChannelAblation(5, 0.97, 0.21, 0.95, 0.02, 19, test)
+    results = []
+    for k in range(clips):
+        verdicts = tuple(
+            Verdict(check, True, f"{check} holds.", "faithfulness" if i < 4 else "sanity", 0.0012 * (k + 1))
+            for i, (check, _) in enumerate(CHECKS)
+        )
+        results.append(FaithfulnessResult(k % 3, ablation, None, None, None, (), verdicts, ()))
+    return results
+
+
+#: How much wider than the window the page is, and the height of the tallest header cell of the per-clip table
+#: against one line of its text.
+WIDTH_LAYOUT = (
+    "(() => {const th = Array.from(Array.from(document.querySelectorAll('table')).pop().querySelectorAll('th'));"
+    "return JSON.stringify({"
+    "overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth, "
+    "tallest: Math.max(...th.map(e => e.clientHeight)), "
+    "cell: parseFloat(getComputedStyle(th[0]).lineHeight)});})()"
+)
+
+
+def test_the_per_clip_faithfulness_table_fits_the_page(chromium, tmp_path):
+    """Three clips with the demo's names and all sixteen checks: the page is no wider than a 1280-pixel window
+    and no header cell wraps (a column per check made it three times wider, clip names broke over lines)."""
+    from types import SimpleNamespace
+
+    from conv3t.explain.report.render.page import write_page
+    from conv3t.explain.report.render.sections.faithfulness import faithfulness_section
+
+    ctx = SimpleNamespace(
+        options=SimpleNamespace(faithfulness=True, faithfulness_draws=19),
+        clips=[SimpleNamespace(name=f"val clip {k}") for k in (0, 3, 6)],
+        info=SimpleNamespace(classes=["translate_left", "translate_down", "zoom_in"]),
+        analysis=SimpleNamespace(faithfulness=tuple(faithfulness_results(3))),
+    )
+    section = faithfulness_section(ctx)  # type: ignore[arg-type]
+    page = write_page(tmp_path / "index.html", title="t", heading="h", sections=[section], footer="f")
+    layout = inspect_page(chromium, page, width=1280, layout=WIDTH_LAYOUT)["layout"]
+    assert layout["overflow"] <= 0, layout
+    assert layout["tallest"] < 1.5 * layout["cell"] + 12, layout  # one line of text plus the cell's padding
 
 
 @pytest.mark.slow

@@ -213,3 +213,35 @@ def test_the_summary_leads_the_section_and_says_plainly_what_survives_randomisat
     ctx.clips = [SimpleNamespace(name=n) for n in "abc"]
     ctx.analysis = SimpleNamespace(faithfulness=tuple(held))
     assert "survives the randomisation of every layer" not in str(faithfulness_section(ctx).html)  # type: ignore[arg-type]
+
+
+def test_a_check_untestable_on_a_clip_says_why_on_the_page() -> None:
+    """The check "Grad-CAM changes with the weights" on a clip whose randomised Grad-CAMs were constant: the summary
+    counted "1 of 2" testable and the per-clip cell read "– –"; the page now gives the verdict's reason beside the count
+    and names the cell "not testable"."""
+    from types import SimpleNamespace
+
+    from conv3t.explain.faithfulness import FaithfulnessResult, RandomisationTest
+    from conv3t.explain.faithfulness.verdicts import randomisation_verdicts
+    from conv3t.explain.report.render.sections.faithfulness import faithfulness_section
+
+    def result(test: RandomisationTest) -> FaithfulnessResult:
+        return FaithfulnessResult(0, None, None, None, None, (), tuple(randomisation_verdicts((test,))), (test,))
+
+    constant = RandomisationTest("gradcam", float("nan"), 0.1, None, 5, 3)  # 3 of 5 randomised maps constant
+    fine = RandomisationTest("gradcam", 0.1, 0.1, 0.5, 5, 0)
+    ctx = SimpleNamespace(
+        options=SimpleNamespace(faithfulness=True, faithfulness_draws=19),
+        clips=[SimpleNamespace(name="val clip 0"), SimpleNamespace(name="val clip 3")],
+        info=SimpleNamespace(classes=["a"]),
+        analysis=SimpleNamespace(faithfulness=(result(fine), result(constant))),
+    )
+    text = str(faithfulness_section(ctx).html)  # type: ignore[arg-type]
+    assert "<td>Grad-CAM changes with the weights</td><td>1 of 2</td>" in text  # the count, as before
+    reason = (
+        "<li>Grad-CAM changes with the weights on val clip 3: The Grad-CAM is constant on the trained model or on 3 "
+        "of the 5 randomised ones: undefined"
+    )
+    assert reason in text and text.index("1 of 2") < text.index(reason) < text.index("Per clip")
+    assert "<td>Grad-CAM changes with the weights</td><td>✔ 0.5</td><td>not testable</td>" in text
+    assert "val clip 0: The" not in text  # a testable clip gets no reason

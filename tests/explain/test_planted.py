@@ -13,9 +13,9 @@ import pytest
 import torch
 from planted import CLASSES, MEAN, STD, exported_planted, planted_clips, planted_net, write_frame_folders
 
-from conv3t.explain.attribution import explain_predictions
 from conv3t.explain.describe import rank_channels
 from conv3t.explain.measured import prediction_sentence, reading_text
+from conv3t.explain.report.analysis import explain_predictions
 from conv3t.readout import temporal_parameters
 from conv3t.verify.network import VerifyConfig, verify_model
 from conv3t.verify.readings import channel_readings

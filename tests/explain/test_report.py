@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from conv3t.cli import main
+from conv3t.data.preprocessing import ClipPreprocessing
 from conv3t.explain import temporal_parameters
 from conv3t.explain.report import build_report, load_video_clip, select_layers
 from conv3t.exported import ModelInfo, save_exported
@@ -213,8 +214,9 @@ def test_load_video_clip_from_avi_and_frame_folder(tmp_path):
     folder.mkdir()
     for i, f in enumerate(frames):
         Image.fromarray(f).save(folder / f"{i:03d}.png")
-    from_folder = load_video_clip(folder, 6, (24, 24), MEAN, STD)
-    from_video = load_video_clip(tmp_path / "v.avi", 6, (24, 24), MEAN, STD)
+    transforms = ClipPreprocessing(6, (24, 24), MEAN, STD)
+    from_folder = load_video_clip(folder, transforms)
+    from_video = load_video_clip(tmp_path / "v.avi", transforms)
     assert from_folder.shape == from_video.shape == (3, 6, 24, 24)
     # centre window of 6 of 10 frames = frames 2..7; centre crop 48x48 of 48x64, resized to 24x24
     pixels = from_folder * torch.tensor(STD).view(3, 1, 1, 1) + torch.tensor(MEAN).view(3, 1, 1, 1)
@@ -263,7 +265,7 @@ def test_errors_name_the_argument(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match=r"^videos\[1\] .*nothing\.avi: no such file"):
         build_report(run, tmp_path / "r", videos=[frames, missing], progress=False, layers=["conv1"])
     with pytest.raises(FileNotFoundError, match=r"^path .*nothing\.avi"):
-        load_video_clip(missing, 4, (16, 16), MEAN, STD)
+        load_video_clip(missing, ClipPreprocessing(4, (16, 16), MEAN, STD))
 
     assert main(["explain", str(run), "--out", str(tmp_path / "r"), "--layers", "nope", "--no-progress"]) == 2
     err = capsys.readouterr().err

@@ -115,8 +115,7 @@ def test_the_faithfulness_checks_explain_the_recorded_top_class_index() -> None:
     import torch
     from torch import nn
 
-    from conv3t.explain.attribution import explain_predictions
-    from conv3t.explain.report.analysis import ReportClip
+    from conv3t.explain.report.analysis import ReportClip, explain_predictions
     from conv3t.explain.report.progress import StepCounter
 
     torch.manual_seed(0)

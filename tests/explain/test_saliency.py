@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from conv3t import Conv3T
-from conv3t.explain.saliency import ChannelSaliency, channel_selector, overlay, saliency_map
+from conv3t.explain.methods.saliency import ChannelSaliency, channel_selector, overlay, saliency_map
 
 
 def tiny_model(seed: int = 0) -> nn.Module:

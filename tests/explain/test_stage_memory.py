@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from conv3t.explain.attribution import explain_predictions
-from conv3t.explain.report.analysis import ReportClip, predict
+from conv3t.explain.report.analysis import ReportClip, explain_predictions, predict
 from conv3t.models import create_model
 from conv3t.nn import conv3t_layers
 from conv3t.verify.budget import peak_bytes

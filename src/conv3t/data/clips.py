@@ -9,7 +9,7 @@ command-line flag: the command maps arguments to its flags.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,30 +48,21 @@ def read_frame_folder(folder: str | os.PathLike[str], argument: str = "path") ->
     return torch.stack(frames)
 
 
-def load_video_clip(
-    path: str | os.PathLike[str],
-    transforms: ClipPreprocessing | int,
-    size: tuple[int, int] | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    frame_stride: int = 1,
-    argument: str = "path",
-) -> Tensor:
+def load_video_clip(path: str | os.PathLike[str], transforms: ClipPreprocessing, argument: str = "path") -> Tensor:
     """Read a video file (PyAV) or a folder of frame images (sorted by name) as a model input.
 
     ``transforms`` is the model's preprocessing (``load_exported(run).transforms``, a
     :class:`~conv3t.data.preprocessing.ClipPreprocessing`): only the frames of its centre window are decoded,
     then cropped, resized and normalised by it. Returns ``(3, num_frames, H, W)`` float32.
-    ``load_video_clip(path, num_frames, size, mean, std, frame_stride)`` (the six numbers by hand) is the older
-    form, kept until the report passes the model's transforms.
 
     Raises FileNotFoundError (no such file or folder) or ValueError (unreadable), both naming ``argument``
     and the path.
     """
     if not isinstance(transforms, ClipPreprocessing):
-        if size is None:
-            raise TypeError("load_video_clip: pass the model's transforms (or num_frames, size, mean and std)")
-        transforms = ClipPreprocessing(transforms, size, mean or IMAGENET_MEAN, std or IMAGENET_STD, frame_stride)
+        raise TypeError(
+            "load_video_clip: transforms must be the model's ClipPreprocessing (load_exported(run).transforms, or "
+            f"ClipPreprocessing(num_frames, size, mean, std, frame_stride)), got {type(transforms).__name__}"
+        )
     path = Path(path)
     if path.is_dir():
         frames = read_frame_folder(path, argument)

@@ -1,5 +1,6 @@
 """Explaining 3TConv networks: plots, filters, sentences, rankings, gradient saliency, activation
-maximisation and the HTML pages (:mod:`conv3t.explain.report`).
+maximisation (the methods: :mod:`conv3t.explain.methods`), their checks (:mod:`conv3t.explain.faithfulness`)
+and the HTML pages (:mod:`conv3t.explain.report`).
 
 Reads models and exported weights, the temporal parameters through :mod:`conv3t.readout` and measurements
 from :mod:`conv3t.verify`; never imports the trainer.
@@ -30,6 +31,7 @@ __all__ = [
     "describe_channel",
     "describe_channels",
     "distribution_values",
+    "explain_clip",
     "filter_gif_frames",
     "filter_kernel",
     "filter_layer",
@@ -38,6 +40,7 @@ __all__ = [
     "format_statistics",
     "layer_geometry",
     "load_video_clip",
+    "logits",
     "overlay",
     "plot_channel",
     "plot_distribution_grid",
@@ -50,12 +53,13 @@ __all__ = [
     "statistics_latex",
     "statistics_markdown",
     "summary_statistics",
+    "temporal_layers",
     "temporal_parameters",
 ]
 
 #: module -> the names it gives this package
 _MODULES: dict[str, tuple[str, ...]] = {
-    "conv3t.explain.actmax": (
+    "conv3t.explain.methods.actmax": (
         "ActivationMaximization",
         "ActMaxResult",
     ),
@@ -64,9 +68,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "channel_summary",
         "describe_channel",
         "describe_channels",
+        "explain_clip",
         "rank_channels",
     ),
-    "conv3t.explain.filters": (
+    "conv3t.explain.methods.filters": (
         "filter_gif_frames",
         "filter_kernel",
         "filter_layer",
@@ -82,13 +87,16 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "plot_distributions",
         "save_figure",
     ),
-    "conv3t.explain.saliency": (
+    "conv3t.explain.methods.saliency": (
         "ChannelSaliency",
         "PeakFrame",
         "channel_selector",
         "overlay",
         "saliency_map",
     ),
+    "conv3t.explain.faithfulness": ("explain_clip",),
+    "conv3t.explain.methods.layers": ("temporal_layers",),
+    "conv3t.models.outputs": ("logits",),
     "conv3t.nn": ("conv3t_layers",),
     "conv3t.readout": (
         "DERIVED_COLUMNS",

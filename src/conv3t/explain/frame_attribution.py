@@ -15,7 +15,7 @@ the target class), both ``(N, C, T, H, W) -> (N, T)``:
 
 The mean-frame clip carries no temporal information (every frame is the same), so both compare the clip with
 "the same pixels, no motion", and neither rewards a frame for where it sits in the clip: moving content in
-time moves its attribution with it. :func:`conv3t.explain.attribution.frame_importance`
+time moves its attribution with it. :func:`conv3t.explain.methods.attribution.frame_importance`
 (``|x * d logit / d x|`` against a zero baseline, unsigned) answers a different question; it is kept for
 comparison as ``"input_x_gradient"`` in :func:`frame_attribution`.
 """
@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import _check_clips, _targets, frame_importance, logits_of
-from conv3t.explain.saliency import frozen_parameters, model_device
+from conv3t.explain.methods.attribution import _check_clips, _targets, frame_importance, logits_of
+from conv3t.explain.methods.saliency import frozen_parameters
+from conv3t.runtime import model_device
 
 __all__ = [
     "DEFAULT_FRAME_ATTRIBUTION",
@@ -200,7 +201,7 @@ def frame_attribution(
 ) -> Tensor:
     """``(N, T)`` frame attribution by ``method`` (a key of :data:`FRAME_ATTRIBUTIONS`; larger = more important).
 
-    ``"input_x_gradient"`` is :func:`conv3t.explain.attribution.frame_importance` (shares summing to 1); the
+    ``"input_x_gradient"`` is :func:`conv3t.explain.methods.attribution.frame_importance` (shares summing to 1); the
     other two are the ``frames`` of :func:`first_order_frame_attribution` and
     :func:`integrated_frame_attribution` (logit units, signed).
     """

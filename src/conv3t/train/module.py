@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from conv3t.models import outputs
 from conv3t.nn import randomize_temporal_parameters
 from conv3t.train.config import validate_config
 from conv3t.train.optim import build_optimizer, build_scheduler
@@ -60,14 +61,11 @@ def build_model(model_cfg: ModelConfig, num_classes: int) -> nn.Module:
 
 
 def split_outputs(out: Any) -> tuple[Tensor, list[Tensor]]:
-    """Main logits and the list of auxiliary logits (GoogLeNetOutputs-like tuples; ``[]`` for plain tensors)."""
-    if isinstance(out, Tensor):
-        return out, []
-    if isinstance(out, tuple) and len(out) > 0:
-        main = out.logits if hasattr(out, "logits") else out[0]
-        aux = [o for o in out[1:] if isinstance(o, Tensor)]
-        return main, aux
-    raise TypeError(f"model output must be a Tensor or a tuple of Tensors, got {type(out).__name__}")
+    """Main logits (:func:`conv3t.models.outputs.logits`, the rule every reader of an output shares) and the list of
+    auxiliary logits (the other tensors of a GoogLeNetOutputs-like tuple; ``[]`` for a plain tensor)."""
+    main = outputs.logits(out)
+    aux = [o for o in out[1:] if isinstance(o, Tensor)] if isinstance(out, tuple | list) else []
+    return main, aux
 
 
 def inverse_frequency_weights(counts: Sequence[int]) -> list[float]:

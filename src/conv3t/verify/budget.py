@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from conv3t.runtime import parse_memory, resolve_device  # re-export until explain is re-pointed
+from conv3t.runtime import parse_memory
 
 __all__ = [
     "CPU_CAP_BYTES",
@@ -35,10 +35,8 @@ __all__ = [
     "available_bytes",
     "format_bytes",
     "memory_budget",
-    "parse_memory",
     "peak_bytes",
     "plan_batch",
-    "resolve_device",
     "run_in_batches",
 ]
 

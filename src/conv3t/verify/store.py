@@ -23,7 +23,7 @@ import pandas as pd
 from torch import nn
 
 from conv3t.files import atomic_write
-from conv3t.runtime import hash_weights  # re-export until explain is re-pointed
+from conv3t.runtime import hash_weights
 from conv3t.verify.network import VerificationResult, VerifyConfig, json_records
 from conv3t.verify.report import _json_default
 
@@ -32,7 +32,6 @@ __all__ = [
     "STORE_VERSION",
     "frame_from_json",
     "frame_to_json",
-    "hash_weights",
     "load_verification",
     "save_verification",
     "verification_key",

@@ -31,7 +31,6 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import logits_of
 from conv3t.explain.faithfulness import perturb
 from conv3t.explain.faithfulness.channels import channel_ablation
 from conv3t.explain.faithfulness.frames import frame_counts, frame_curves
@@ -59,6 +58,7 @@ from conv3t.explain.faithfulness.verdicts import (
     random_logit_verdicts,
     randomisation_verdicts,
 )
+from conv3t.explain.methods.attribution import logits_of
 
 __all__ = ["Faithfulness", "eval_mode", "frame_counts"]
 

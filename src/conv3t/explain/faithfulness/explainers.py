@@ -1,5 +1,5 @@
 """conv3t's own explanation of one prediction as an :class:`~conv3t.explain.faithfulness.Explanation`: the
-channels credited by gradient x activation and the per-frame Grad-CAM of :mod:`conv3t.explain.attribution`, and
+channels credited by gradient x activation and the per-frame Grad-CAM of :mod:`conv3t.explain.methods.attribution`, and
 the frame attribution of :mod:`conv3t.explain.frame_attribution` (default: the one that passes its checks on the
 demo models), for any video classifier."""
 
@@ -10,21 +10,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import ChannelAttribution, grad_cam, gradcam_layer
 from conv3t.explain.faithfulness.randomise import Explainer
 from conv3t.explain.faithfulness.results import Explanation
 from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, FRAME_ATTRIBUTIONS, frame_attribution
-from conv3t.nn import Conv3T
+from conv3t.explain.methods.attribution import ChannelAttribution, grad_cam, gradcam_layer
+from conv3t.explain.methods.layers import temporal_layers
 
 __all__ = ["conv3t_explainer", "explain_clip", "temporal_layers"]
-
-
-def temporal_layers(model: nn.Module) -> list[str]:
-    """Every convolution with a temporal extent (``Conv3T`` / ``nn.Conv3d`` with kernel depth > 1), in model
-    order; every ``nn.Conv3d`` / ``Conv3T`` when none has."""
-    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, Conv3T | nn.Conv3d)]
-    deep = [n for n, m in convs if m.kernel_size[0] > 1]
-    return deep or [n for n, _ in convs]
 
 
 def conv3t_explainer(
@@ -37,7 +29,7 @@ def conv3t_explainer(
 
     Args:
         layers: layers whose channels are attributed (default :func:`temporal_layers` of the model).
-        cam_layer: the Grad-CAM layer (default :func:`conv3t.explain.attribution.gradcam_layer` of ``layers``).
+        cam_layer: the Grad-CAM layer (default :func:`conv3t.explain.methods.attribution.gradcam_layer` of ``layers``).
         top_channels: how many channels with the largest positive attribution are credited (over all layers).
         frame_method: the frame attribution (:data:`conv3t.explain.frame_attribution.FRAME_ATTRIBUTIONS`).
     """

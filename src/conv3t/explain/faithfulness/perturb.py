@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.attribution import logits_of
+from conv3t.explain.methods.attribution import logits_of
 
 __all__ = [
     "FRAME_RULE",

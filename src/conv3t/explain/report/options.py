@@ -143,7 +143,7 @@ class ReportOptions:
         if self.faithfulness_draws < 2:
             raise OptionError("faithfulness_draws", f" must be >= 2, got {self.faithfulness_draws}")
         if self.max_memory is not None:
-            from conv3t.verify.budget import parse_memory  # torch: not at the command line's start
+            from conv3t.runtime import parse_memory  # torch: not at the command line's start
 
             try:
                 parse_memory(self.max_memory)  # a bad size fails now, not after minutes of work

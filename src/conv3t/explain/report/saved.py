@@ -28,7 +28,8 @@ import pandas as pd
 from conv3t.explain.report.analysis import ChosenChannel, ReportAnalysis
 from conv3t.explain.report.options import ANALYSED, ReportOptions
 from conv3t.files import atomic_write
-from conv3t.verify.store import frame_from_json, frame_to_json, hash_weights
+from conv3t.runtime import hash_weights
+from conv3t.verify.store import frame_from_json, frame_to_json
 
 __all__ = [
     "ANALYSIS_NAME",

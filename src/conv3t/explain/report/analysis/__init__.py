@@ -7,7 +7,7 @@ from conv3t.explain.report.analysis.channels import ActMaxView, ChannelViews, Sa
 from conv3t.explain.report.analysis.core import ChosenChannel, Need, ReportAnalysis, analyse, check_selection
 from conv3t.explain.report.analysis.inputs import ReportClip, dataset_clips, predict, read_clips
 from conv3t.explain.report.analysis.layers import choose_channels, kernel_variation, select_layers
-from conv3t.explain.report.analysis.predictions import attributed_layers, explanation_of
+from conv3t.explain.report.analysis.predictions import PredictionExplanation, explain_prediction, explain_predictions
 from conv3t.explain.report.analysis.verification import Measured, measured_verification
 
 __all__ = [
@@ -16,16 +16,17 @@ __all__ = [
     "ChosenChannel",
     "Measured",
     "Need",
+    "PredictionExplanation",
     "ReportAnalysis",
     "ReportClip",
     "SaliencyView",
     "analyse",
-    "attributed_layers",
     "channel_views",
     "check_selection",
     "choose_channels",
     "dataset_clips",
-    "explanation_of",
+    "explain_prediction",
+    "explain_predictions",
     "kernel_variation",
     "measured_verification",
     "predict",

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from conv3t.explain.actmax import ActivationMaximization
-from conv3t.explain.filters import filter_layer, filter_slices
+from conv3t.explain.methods.actmax import ActivationMaximization
+from conv3t.explain.methods.filters import filter_layer, filter_slices
+from conv3t.explain.methods.saliency import ChannelSaliency, saliency_map
 from conv3t.explain.report.analysis.inputs import ReportClip
 from conv3t.explain.report.options import ReportOptions
 from conv3t.explain.report.progress import StepCounter
-from conv3t.explain.saliency import ChannelSaliency, saliency_map
 from conv3t.exported import ModelInfo
 
 __all__ = ["ActMaxView", "ChannelViews", "SaliencyView", "channel_views"]

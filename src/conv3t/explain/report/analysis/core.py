@@ -20,21 +20,21 @@ import pandas as pd
 import torch
 from torch import nn
 
-from conv3t.explain.attribution import PredictionExplanation
 from conv3t.explain.describe import rank_channels
 from conv3t.explain.faithfulness import FaithfulnessResult
+from conv3t.explain.methods.layers import temporal_layers
 from conv3t.explain.report.analysis.channels import ChannelViews, channel_views
 from conv3t.explain.report.analysis.inputs import ReportClip, predict
-from conv3t.explain.report.analysis.layers import choose_channels, select_layers, temporal_convolutions
-from conv3t.explain.report.analysis.predictions import check_explanations, explain_clips
+from conv3t.explain.report.analysis.layers import choose_channels, select_layers
+from conv3t.explain.report.analysis.predictions import PredictionExplanation, check_explanations, explain_clips
 from conv3t.explain.report.analysis.verification import measured_verification
 from conv3t.explain.report.options import OptionError, ReportOptions
 from conv3t.explain.report.progress import StepCounter
 from conv3t.exported import ModelInfo
 from conv3t.nn import conv3t_layers
 from conv3t.readout import temporal_parameters
+from conv3t.runtime import resolve_device
 from conv3t.verify import VerificationResult
-from conv3t.verify.budget import resolve_device
 from conv3t.verify.readings import channel_readings, layer_verdicts
 
 __all__ = ["ChosenChannel", "Need", "ReportAnalysis", "analyse", "check_selection"]
@@ -181,7 +181,7 @@ def analyse(
         device=device,
         is_3t=is_3t,
         parameter_count=sum(p.numel() for p in model.parameters()),
-        temporal_layers=tuple(temporal_convolutions(model)),
+        temporal_layers=tuple(temporal_layers(model)),
         table=table,
         verification=verification,
         verification_key=None if measured is None else measured.key,

@@ -16,11 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from conv3t.data.clips import load_video_clip, split_clips
-from conv3t.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
+from conv3t.data.preprocessing import ClipPreprocessing
 from conv3t.explain.report.options import MissingInput, OptionError
-from conv3t.explain.saliency import model_device
-from conv3t.exported import ModelInfo
+from conv3t.exported import ModelInfo, ModelMeta
 from conv3t.models.outputs import logits
+from conv3t.runtime import model_device
 
 __all__ = ["ReportClip", "dataset_clips", "predict", "read_clips"]
 
@@ -42,39 +42,37 @@ def read_clips(
     info: ModelInfo, videos: Sequence[str | os.PathLike[str]] | None, count: int
 ) -> tuple[list[ReportClip], str]:
     """``(clips, where they come from)``; without clips the text says why."""
+    transforms = ModelMeta.from_info(info).transforms()
     if videos:
-        stride = int(info.data.get("frame_stride", 1) or 1)
         clips = []
         for i, v in enumerate(videos):
-            where = f"[{i}]"
+            where = f"videos[{i}]"
             try:
-                clip = load_video_clip(v, info.num_frames, info.size, info.mean, info.std, stride, argument=where)
+                clip = load_video_clip(v, transforms, argument=where)
             except FileNotFoundError as err:  # named as the option: videos[2] ...
-                raise MissingInput("videos", str(err)) from None
+                raise MissingInput("videos", str(err).removeprefix("videos")) from None
             except ValueError as err:
-                raise OptionError("videos", str(err)) from None
+                raise OptionError("videos", str(err).removeprefix("videos")) from None
             clips.append(ReportClip(Path(v).name, clip))
         return clips, "the videos given with --video"
-    clips, reason = dataset_clips(info, count)
+    clips, reason = dataset_clips(info, count, transforms)
     if reason and not clips:
         return [], reason
     return clips, f"{len(clips)} clips of the run's own {info.data.get('dataset', '')} validation data"
 
 
-def dataset_clips(info: ModelInfo, count: int) -> tuple[list[ReportClip], str | None]:
-    """A few validation clips of the run's own data, normalised like the model's input; ``(clips, reason)``."""
+def dataset_clips(
+    info: ModelInfo, count: int, transforms: ClipPreprocessing | None = None
+) -> tuple[list[ReportClip], str | None]:
+    """A few validation clips of the run's own data, preprocessed as the model's input (``transforms``, default
+    the model's own, :meth:`conv3t.exported.ModelMeta.transforms`); ``(clips, reason)``."""
     if not info.data or "dataset" not in info.data:
         return [], "model.json has no data section to regenerate clips from"
-    cfg = dict(info.data)
-    cfg.setdefault("num_frames", info.num_frames)
-    cfg.setdefault("size", list(info.size))
-    items, classes, reason = split_clips(cfg, count)
-    mean, std = torch.tensor(info.mean).view(3, 1, 1, 1), torch.tensor(info.std).view(3, 1, 1, 1)
-    renormalise = tuple(info.mean) != tuple(IMAGENET_MEAN) or tuple(info.std) != tuple(IMAGENET_STD)
+    if transforms is None:
+        transforms = ModelMeta.from_info(info).transforms()
+    items, classes, reason = split_clips(info.data, count, transforms=transforms)
     clips = []
     for i, clip, label in items:
-        if renormalise:  # the datasets normalise with ImageNet statistics; the model may expect others
-            clip = (denormalize(clip) - mean) / std
         name = classes[label] if 0 <= label < len(classes) else None
         clips.append(ReportClip(f"val clip {i}", clip, label=name))
     return clips, reason

@@ -1,7 +1,7 @@
 """Which layers and channels the report explains.
 
-Layers: those with a temporal extent (3T models: their Conv3T layers of depth ``D > 1``; 3D models: their
-Conv3d layers of depth ``> 1``), by default the first, middle and last. Channels: by default the most
+Layers: those with a temporal extent (:func:`conv3t.explain.methods.temporal_layers`: every Conv3T and Conv3d
+whose kernel spans more than one frame), by default the first, middle and last. Channels: by default the most
 transformed of each layer (3T: :func:`conv3t.explain.rank_channels`; 3D: the largest relative change between
 consecutive kernel slices, :func:`kernel_variation`). Errors name the argument (``layers``, ``channels``).
 """
@@ -14,26 +14,18 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from conv3t.explain.methods.layers import temporal_layers
 from conv3t.explain.report.options import OptionError
-from conv3t.nn import Conv3T, conv3t_layers
+from conv3t.nn import Conv3T
 
-__all__ = ["choose_channels", "kernel_variation", "select_layers", "temporal_convolutions"]
+__all__ = ["choose_channels", "kernel_variation", "select_layers"]
 
 DEFAULT_NUM_LAYERS = 3
 
 
-def temporal_convolutions(model: nn.Module) -> list[str]:
-    """Names of the layers with a temporal extent, in model order: the Conv3T layers with ``D > 1`` of a 3T
-    model, else the Conv3d layers with kernel depth > 1 (a 3D model)."""
-    names = [name for name, _ in conv3t_layers(model, min_depth=2)]
-    if names:
-        return names
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv3d) and m.kernel_size[0] > 1]
-
-
 def select_layers(model: nn.Module, layers: Sequence[str] | None, count: int = DEFAULT_NUM_LAYERS) -> list[str]:
     """The layers to explain: ``layers`` checked against the model, or the first, middle and last temporal layer."""
-    candidates = temporal_convolutions(model)
+    candidates = temporal_layers(model)
     if layers:
         convs = {n for n, m in model.named_modules() if isinstance(m, (Conv3T, nn.Conv3d))}
         bad = [name for name in layers if name not in convs]

@@ -3,7 +3,7 @@
 The report's analysis (:func:`conv3t.explain.report.analysis.analyse`) runs
 :class:`conv3t.explain.faithfulness.Faithfulness` on every explained clip (the credited channels, frame
 importance and Grad-CAM of its prediction,
-:func:`conv3t.explain.report.analysis.explanation_of`); the prediction sections show one verdict
+:func:`conv3t.explain.faithfulness.explain_clip`); the prediction sections show one verdict
 line each (and ``predictions.json`` the results). :func:`faithfulness_section` leads with the test of each check
 over the clips (:func:`conv3t.explain.faithfulness.summarise`), faithfulness and sanity checks apart, and lists
 the per-clip p-values below. The rules are those of docs/conventions.md, "Faithfulness".
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from conv3t.explain.faithfulness import ALPHA, FaithfulnessResult, FaithfulnessSummary, summarise
+from conv3t.explain.faithfulness import ALPHA, FaithfulnessResult, FaithfulnessSummary, Verdict, summarise
 from conv3t.explain.report.render.context import ReportContext
 from conv3t.explain.report.render.page import macros
 from conv3t.explain.report.render.section import Section
@@ -151,12 +151,30 @@ def faithfulness_section(ctx: ReportContext) -> Section | None:
         "docs/conventions.md, “Faithfulness”.</p>"
     ).format(ALPHA, ctx.options.faithfulness_draws)
     html += summary_tables(summary)
+    html += _untestable(ctx, list(results))
     html += _unchanged(summary)
     html += Markup(
-        "<p>Per clip: the p-value of each check (– not testable or not run); <em>channels</em>: the class "
-        "probability before → with the credited channels zeroed / random sets (mean).</p>"
+        "<p>Per clip: the p-value of each check (– not run; <em>not testable</em>: why is listed above); "
+        "<em>channels</em>: the class probability before → with the credited channels zeroed / random sets "
+        "(mean).</p>"
     ) + _numbers(ctx, list(results))
     return Section("faithfulness", "Faithfulness of the prediction explanations", html, nav="Faithfulness")
+
+
+def _untestable(ctx: ReportContext, results: list[FaithfulnessResult]) -> Markup:
+    """Why a check was not testable on a clip, in its verdict's words (e.g. "the Grad-CAM is constant on ... :
+    undefined"), under the summary whose "clips testable" column counts those clips; nothing when all were."""
+    items = [
+        Markup("<li>{} on {}: {}</li>").format(name, clip.name, v.sentence[:1].upper() + v.sentence[1:])
+        for check, name in CHECKS
+        for clip, r in zip(ctx.clips, results)
+        if (v := r.verdict(check)) is not None and v.passed is None
+    ]
+    if not items:
+        return Markup("")
+    return Markup('<p>Not testable on some clips, and why:</p><ul class="verdicts">{}</ul>').format(
+        Markup("").join(items)
+    )
 
 
 def _unchanged(summary: FaithfulnessSummary) -> Markup:
@@ -176,21 +194,28 @@ def _unchanged(summary: FaithfulnessSummary) -> Markup:
     return out
 
 
+def _cell(verdict: Verdict | None) -> str:
+    if verdict is None:
+        return "–"
+    return "not testable" if verdict.passed is None else f"{_mark(verdict.passed)} {_p(verdict.p_value)}"
+
+
 def _fmt(value: float | None) -> str:
     return "–" if value is None or value != value else f"{value:.2f}"
 
 
 def _numbers(ctx: ReportContext, results: list[FaithfulnessResult]) -> Markup:
-    rows = []
+    """The per-clip p-values, a row per check and a column per clip: 16 checks side by side made the table
+    three times wider than the page; a clip adds a narrow column (the container scrolls beyond a dozen)."""
+    classes = ctx.info.classes
+    header = ["check"]
     for clip, r in zip(ctx.clips, results):
+        header.append(f"{clip.name}: {classes[r.target] if 0 <= r.target < len(classes) else r.target}")
+    rows = [["channels (class probability)"]]
+    for r in results:
         a = r.channel_ablation
-        ablation = f"{_fmt(a.p_before)} → {_fmt(a.p_after_credited)} / {_fmt(a.p_after_random_mean)}" if a else "–"
-        cells = []
-        for check, _ in CHECKS:
-            v = r.verdict(check)
-            cells.append("–" if v is None else f"{_mark(v.passed)} {_p(v.p_value)}")
-        classes = ctx.info.classes
-        name = classes[r.target] if 0 <= r.target < len(classes) else str(r.target)
-        rows.append((clip.name, name, ablation, *cells))
-    header = ("clip", "class", "channels", *(name for _, name in CHECKS))
-    return macros().table(header, rows)
+        rows[0].append(f"{_fmt(a.p_before)} → {_fmt(a.p_after_credited)} / {_fmt(a.p_after_random_mean)}" if a else "–")
+    for check, name in CHECKS:
+        verdicts = [r.verdict(check) for r in results]
+        rows.append([name, *(_cell(v) for v in verdicts)])
+    return Markup('<div class="scroll">{}</div>').format(macros().table(header, rows))

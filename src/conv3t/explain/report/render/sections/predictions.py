@@ -1,9 +1,9 @@
 """Sections "Why <clip> is <class>": one per explained clip.
 
 For each clip (the ``--video`` files, or validation clips of the run's own data): the most probable classes,
-the channels that contributed most to the top class (:class:`conv3t.explain.attribution.ChannelAttribution`)
+the channels that contributed most to the top class (:class:`conv3t.explain.methods.attribution.ChannelAttribution`)
 each with its measured motion reading, a sentence that says which measured motions carried the prediction, a
-per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.attribution`), and the verdicts of
+per-frame Grad-CAM overlay and the frames' importance (:mod:`conv3t.explain.methods.attribution`), and the verdicts of
 the faithfulness checks of that explanation (:mod:`conv3t.explain.report.sections.faithfulness`, unless
 ``--no-faithfulness``), all computed by the report's analysis (:mod:`conv3t.explain.report.analysis`).
 The same content is in ``predictions.json`` (docs/conventions.md; :mod:`conv3t.explain.report.artifacts`),
@@ -16,17 +16,17 @@ import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
-from conv3t.explain.attribution import PredictionExplanation
 from conv3t.explain.faithfulness import FaithfulnessResult
 from conv3t.explain.frame_attribution import FRAME_ATTRIBUTIONS
 from conv3t.explain.measured import prediction_sentence
+from conv3t.explain.methods.saliency import overlay
 from conv3t.explain.plots import save_figure
+from conv3t.explain.report.analysis import PredictionExplanation
 from conv3t.explain.report.render.context import ReportContext
 from conv3t.explain.report.render.images import pixels, save_png, tile, to_uint8
 from conv3t.explain.report.render.page import macros, slug
 from conv3t.explain.report.render.section import Figure, Section
 from conv3t.explain.report.render.sections.faithfulness import verdict_items, verdict_line
-from conv3t.explain.saliency import overlay
 
 __all__ = ["prediction_sections"]
 

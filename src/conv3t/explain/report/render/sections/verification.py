@@ -25,6 +25,7 @@ from conv3t.explain.report.render.context import ReportContext
 from conv3t.explain.report.render.page import macros, write_page
 from conv3t.explain.report.render.section import Figure, Section
 from conv3t.verify import VerificationResult
+from conv3t.verify.network import CHANCE
 from conv3t.verify.readings import ALPHA, MIN_COUNTED, MOTION_TYPES, layer_verdicts, wilson_interval
 
 __all__ = [
@@ -49,7 +50,6 @@ _EXPLANATION = (
     "before looking at trained models."
 )
 _MARKERS = {"translation": "o", "rotation": "s", "zoom": "^"}
-_CHANCE = {"translation": 0.25, "rotation": 0.5, "zoom": 0.5}
 
 
 def report_verification(ctx: ReportContext) -> Section | None:
@@ -159,7 +159,7 @@ def plot_agreement(verdicts: pd.DataFrame) -> MplFigure:
                 facecolors="none",
                 edgecolors=colours[motion],
             )
-            ax.axhline(_CHANCE[motion], color=colours[motion], lw=0.8, ls="--")
+            ax.axhline(CHANCE[motion], color=colours[motion], lw=0.8, ls="--")
         ax.set_xticks(x, df["layer"], rotation=20, ha="right", fontsize=8)
         ax.set_xlim(-0.5, len(df) - 0.5)
         ax.set_ylim(-0.03, 1.03)

@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.saliency import frozen_parameters, model_device, resolve_layer, run_to_layer
+from conv3t.explain.methods.saliency import frozen_parameters, resolve_layer, run_to_layer
 from conv3t.nn import Conv3T
+from conv3t.runtime import model_device
 
 __all__ = [
     "ActMaxResult",

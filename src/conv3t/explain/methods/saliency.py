@@ -45,13 +45,13 @@ import torch
 from torch import Tensor, nn
 
 from conv3t.nn import Conv3T
+from conv3t.runtime import model_device
 
 __all__ = [
     "ChannelSaliency",
     "PeakFrame",
     "channel_selector",
     "frozen_parameters",
-    "model_device",
     "overlay",
     "resolve_layer",
     "run_to_layer",
@@ -106,15 +106,6 @@ def channel_selector(
         return flat.sum(1) if reduce == "sum" else flat.amax(1)
 
     return select
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter (or buffer); the CPU for a model without either.
-
-    The explainers take inputs on any device, compute on the model's and return results on the input's."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 @contextmanager

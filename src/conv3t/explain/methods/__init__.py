@@ -1,0 +1,87 @@
+"""Explanation methods, captum-style: functions and classes of a model and a clip that return tensors.
+
+No file is read or written here and nothing of the report is imported; the report
+(:mod:`conv3t.explain.report`) and the faithfulness checks (:mod:`conv3t.explain.faithfulness`) are built on
+these. :func:`temporal_layers` is the one rule for which layers are temporal; :func:`logits` the one rule for a
+model output's logits (:mod:`conv3t.models.outputs`, which training uses too).
+
+Names are imported when first asked for (PEP 562), so that ``from conv3t.explain.methods import logits`` does
+not load captum or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "ActMaxResult",
+    "ActivationMaximization",
+    "ChannelAttribution",
+    "ChannelSaliency",
+    "PeakFrame",
+    "channel_selector",
+    "filter_gif_frames",
+    "filter_kernel",
+    "filter_layer",
+    "filter_slices",
+    "filter_strip",
+    "frame_importance",
+    "frozen_parameters",
+    "grad_cam",
+    "gradcam_layer",
+    "is_temporal",
+    "logits",
+    "logits_of",
+    "overlay",
+    "plot_filter_slices",
+    "resolve_layer",
+    "run_to_layer",
+    "saliency_map",
+    "save_filter_gif",
+    "temporal_layers",
+]
+
+_MODULES: dict[str, tuple[str, ...]] = {
+    "conv3t.explain.methods.actmax": ("ActivationMaximization", "ActMaxResult"),
+    "conv3t.explain.methods.attribution": (
+        "ChannelAttribution",
+        "frame_importance",
+        "grad_cam",
+        "gradcam_layer",
+        "logits_of",
+    ),
+    "conv3t.explain.methods.filters": (
+        "filter_gif_frames",
+        "filter_kernel",
+        "filter_layer",
+        "filter_slices",
+        "filter_strip",
+        "plot_filter_slices",
+        "save_filter_gif",
+    ),
+    "conv3t.explain.methods.layers": ("is_temporal", "temporal_layers"),
+    "conv3t.explain.methods.saliency": (
+        "ChannelSaliency",
+        "PeakFrame",
+        "channel_selector",
+        "frozen_parameters",
+        "overlay",
+        "resolve_layer",
+        "run_to_layer",
+        "saliency_map",
+    ),
+    "conv3t.models.outputs": ("logits",),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module 'conv3t.explain.methods' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
