@@ -100,6 +100,16 @@ def test_googlenet_export_records_its_input_transform(tmp_path):
     assert load_exported(run).model.transform_input is True
 
 
+def test_saving_does_not_change_the_info_it_is_given(tmp_path):
+    # the recorded build-time choices go into model.json, not into the caller's ModelInfo
+    model = create_model("googlenet_3t", 2, aux_logits=False)
+    info = ModelInfo("googlenet_3t", 2, ["a", "b"], 8, (112, 112), (0.5,) * 3, (0.25,) * 3, {"aux_logits": False})
+    save_exported(model, tmp_path / "run", info)
+    assert info.model_kwargs == {"aux_logits": False}
+    saved = json.loads((tmp_path / "run" / "model.json").read_text())["model_kwargs"]
+    assert saved == {"aux_logits": False, "transform_input": False, "style": "torchvision"}
+
+
 def test_googlenet_export_records_the_authors_style(tmp_path):
     # the same weights give other logits in the other style (BatchNorm eps, pooling): model.json must say which
     run = _export(tmp_path, "googlenet_3t", style="authors", aux_logits=False)

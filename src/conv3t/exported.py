@@ -23,6 +23,7 @@ without a frame rate, have none).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter
@@ -223,19 +224,18 @@ class ExportedModel:
 
 
 def save_exported(model: nn.Module, directory: str | os.PathLike[str], info: ModelInfo) -> Path:
-    """Write ``directory/model.safetensors`` and ``directory/model.json`` atomically; returns the directory."""
+    """Write ``directory/model.safetensors`` and ``directory/model.json`` atomically; returns the directory.
+
+    ``info`` is not changed. A model with an ``export_kwargs()`` method (GoogLeNet) adds the build-time choices it
+    returns to the recorded ``model_kwargs`` where ``info`` does not set them, so that :func:`load_exported`
+    rebuilds the same network."""
     from safetensors.torch import save
 
     directory = Path(directory)
     model = getattr(model, "_orig_mod", model)  # torch.compile(model): the plain network's keys, no _orig_mod.
-    if hasattr(model, "transform_input") and "transform_input" not in info.model_kwargs:
-        # GoogLeNet: whether it rescales its input is resolved at build time (True for ImageNet weights);
-        # the export must rebuild the same network.
-        info.model_kwargs = {**info.model_kwargs, "transform_input": bool(model.transform_input)}
-    if isinstance(getattr(model, "style", None), str) and "style" not in info.model_kwargs:
-        # GoogLeNet: ours or the authors' BatchNorm eps and pooling (conv3t.models.googlenet); the same weights
-        # give other logits in the other style
-        info.model_kwargs = {**info.model_kwargs, "style": model.style}
+    resolved = model.export_kwargs() if callable(getattr(model, "export_kwargs", None)) else {}
+    extra = {k: v for k, v in resolved.items() if k not in info.model_kwargs}
+    info = dataclasses.replace(info, model_kwargs={**info.model_kwargs, **extra})
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_FILE, save(state, metadata={"format": FORMAT}))
     text = json.dumps(info.to_json(), indent=2, sort_keys=False) + "\n"

@@ -354,6 +354,13 @@ class GoogLeNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def export_kwargs(self) -> dict[str, object]:
+        """Build-time choices an export must record to rebuild this network (read by
+        :func:`conv3t.exported.save_exported`): whether it rescales its input (resolved when it is built: True
+        for ImageNet weights) and its style (ours or the authors' BatchNorm eps and pooling; the same weights
+        give other logits in the other style)."""
+        return {"transform_input": bool(self.transform_input), "style": self.style}
+
     def min_clip_size(self) -> tuple[int, int, int]:
         """The smallest ``(T, H, W)`` this network accepts (see :func:`minimum_clip_size`)."""
         return minimum_clip_size(self.stem_temporal_stride, self.style)
