@@ -108,6 +108,8 @@ def test_saving_does_not_change_the_info_it_is_given(tmp_path):
     assert info.model_kwargs == {"aux_logits": False}
     saved = json.loads((tmp_path / "run" / "model.json").read_text())["model_kwargs"]
     assert saved == {"aux_logits": False, "transform_input": False, "style": "torchvision"}
+    with pytest.raises(AttributeError):  # frozen: what a report or an export read stays what was loaded
+        info.num_frames = 16  # type: ignore[misc]
 
 
 def test_googlenet_export_records_the_authors_style(tmp_path):

@@ -72,7 +72,7 @@ def check_classes(classes: Sequence[str], num_classes: int, source: str = "model
         raise ValueError(f"{source}: classes names {repeated} more than once; each logit needs its own name")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelInfo:
     """What ``model.json`` says about an exported model (``classes``: ``num_classes`` distinct names, class
     ``k`` = logit ``k``; :func:`check_classes`)."""
