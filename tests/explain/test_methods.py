@@ -70,3 +70,23 @@ def test_the_readme_notebook_example_runs_as_printed(tmp_path, monkeypatch) -> N
     assert explanation.gradcam.shape == (8, 32, 32) and explanation.frame_importance.shape == (8,)
     assert set(explanation.channels) <= set(temporal_layers(namespace["model"]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_methods_write_no_files() -> None:
+    """explain/methods computes (issue 25): no module there imports the atomic writers or calls a file writer;
+    the figures that are saved (GIFs, plots) live in explain/plots.py and the report's render package."""
+    import ast
+    from pathlib import Path
+
+    import conv3t.explain.methods as methods
+
+    writers = {"atomic_open", "atomic_write", "save_figure", "savefig", "to_csv", "write_text", "write_bytes"}
+    found = []
+    for path in sorted(Path(methods.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "conv3t.files":
+                found.append(f"{path.name}:{node.lineno} imports conv3t.files")
+            name = getattr(node, "attr", None) or getattr(node, "id", None)
+            if isinstance(node, ast.Attribute | ast.Name) and name in writers:
+                found.append(f"{path.name}:{node.lineno} uses {name}")
+    assert not found, found

@@ -68,7 +68,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "channel_summary",
         "describe_channel",
         "describe_channels",
-        "explain_clip",
         "rank_channels",
     ),
     "conv3t.explain.methods.filters": (
@@ -78,7 +77,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "filter_slices",
         "filter_strip",
         "plot_filter_slices",
-        "save_filter_gif",
     ),
     "conv3t.explain.plots": (
         "distribution_values",
@@ -86,6 +84,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "plot_distribution_grid",
         "plot_distributions",
         "save_figure",
+        "save_filter_gif",
+        "save_gif",
     ),
     "conv3t.explain.methods.saliency": (
         "ChannelSaliency",

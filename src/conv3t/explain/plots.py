@@ -25,7 +25,7 @@ per step (x right, y down; the y axis of 2D plots points down as on screen). ``"
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +33,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from PIL import Image
 from torch import nn
 
+from conv3t.explain.methods.filters import filter_gif_frames
 from conv3t.files import atomic_open
 from conv3t.readout import temporal_parameters
 
@@ -44,6 +46,8 @@ __all__ = [
     "plot_distribution_grid",
     "plot_distributions",
     "save_figure",
+    "save_filter_gif",
+    "save_gif",
 ]
 
 _FORMATS = {".png", ".svg", ".pdf"}
@@ -326,3 +330,27 @@ def plot_distribution_grid(
     if mesh is not None:
         fig.colorbar(mesh, ax=axes.ravel().tolist(), label="fraction of (channel, step) pairs", shrink=0.8)
     return fig
+
+
+def save_filter_gif(
+    model: nn.Module,
+    channel: int,
+    path: str | os.PathLike,
+    layer: str | None = None,
+    upscale: int = 12,
+    frame_ms: int = 300,
+) -> Path:
+    """Write the animated GIF of :func:`filter_gif_frames` atomically (loops forever). Returns the path."""
+    return save_gif(filter_gif_frames(model, channel, layer, upscale), path, frame_ms)
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, frame_ms: int = 300) -> Path:
+    """Write ``frames`` as an animated GIF atomically (loops forever, ``frame_ms`` per frame). Returns the path."""
+    if frame_ms < 10:
+        raise ValueError(f"frame_ms must be at least 10 (GIF timing is in 10 ms units), got {frame_ms}")
+    target = Path(path)
+    if target.suffix.lower() != ".gif":
+        raise ValueError(f"path {str(path)!r} must end in .gif")
+    with atomic_open(target, fsync=False) as handle:
+        frames[0].save(handle, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0)
+    return target

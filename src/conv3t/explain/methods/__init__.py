@@ -37,7 +37,6 @@ __all__ = [
     "resolve_layer",
     "run_to_layer",
     "saliency_map",
-    "save_filter_gif",
     "temporal_layers",
 ]
 
@@ -57,7 +56,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "filter_slices",
         "filter_strip",
         "plot_filter_slices",
-        "save_filter_gif",
     ),
     "conv3t.explain.methods.layers": ("is_temporal", "temporal_layers"),
     "conv3t.explain.methods.saliency": (

@@ -1,4 +1,5 @@
-"""First-layer filters as pictures: the D time slices side by side, and an animated GIF per channel.
+"""First-layer filters as pictures: the D time slices side by side, and the frames of an animated GIF per channel
+(no files: :func:`conv3t.explain.plots.save_filter_gif` writes the GIF).
 
 Public API::
 
@@ -10,8 +11,6 @@ Public API::
         -> PIL.Image.Image
     filter_gif_frames(model: nn.Module, channel: int, layer: str | None = None, upscale: int = 12)
         -> list[PIL.Image.Image]
-    save_filter_gif(model: nn.Module, channel: int, path: str | os.PathLike, layer: str | None = None,
-                    upscale: int = 12, frame_ms: int = 300) -> pathlib.Path
     plot_filter_slices(model: nn.Module, channels: Sequence[int], layer: str | None = None,
                        title: str | None = None) -> Figure
 
@@ -27,9 +26,7 @@ flicker; a constant channel shows mid-grey.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,7 +34,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
-from conv3t.files import atomic_open
 from conv3t.nn import Conv3T
 
 __all__ = [
@@ -48,8 +44,6 @@ __all__ = [
     "filter_strip",
     "gif_frames",
     "plot_filter_slices",
-    "save_filter_gif",
-    "save_gif",
     "strip_image",
 ]
 
@@ -175,30 +169,6 @@ def gif_frames(slices: np.ndarray, upscale: int = 12) -> list[Image.Image]:
         canvas[kh * upscale + gap :, : max(1, round(width * (t + 1) / depth))] = _BAR_COLOUR
         frames.append(Image.fromarray(canvas))
     return frames
-
-
-def save_filter_gif(
-    model: nn.Module,
-    channel: int,
-    path: str | os.PathLike,
-    layer: str | None = None,
-    upscale: int = 12,
-    frame_ms: int = 300,
-) -> Path:
-    """Write the animated GIF of :func:`filter_gif_frames` atomically (loops forever). Returns the path."""
-    return save_gif(filter_gif_frames(model, channel, layer, upscale), path, frame_ms)
-
-
-def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, frame_ms: int = 300) -> Path:
-    """Write ``frames`` as an animated GIF atomically (loops forever, ``frame_ms`` per frame). Returns the path."""
-    if frame_ms < 10:
-        raise ValueError(f"frame_ms must be at least 10 (GIF timing is in 10 ms units), got {frame_ms}")
-    target = Path(path)
-    if target.suffix.lower() != ".gif":
-        raise ValueError(f"path {str(path)!r} must end in .gif")
-    with atomic_open(target, fsync=False) as handle:
-        frames[0].save(handle, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0)
-    return target
 
 
 def plot_filter_slices(

@@ -4,9 +4,9 @@ pixels."""
 
 from __future__ import annotations
 
-from conv3t.explain.methods.filters import gif_frames, save_gif, strip_image
+from conv3t.explain.methods.filters import gif_frames, strip_image
 from conv3t.explain.methods.saliency import overlay
-from conv3t.explain.plots import plot_channel, save_figure
+from conv3t.explain.plots import plot_channel, save_figure, save_gif
 from conv3t.explain.report.analysis import ChannelViews
 from conv3t.explain.report.render.context import Card, ReportContext
 from conv3t.explain.report.render.images import pixels, save_png, tile, to_uint8
