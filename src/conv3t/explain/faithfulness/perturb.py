@@ -16,8 +16,10 @@ Rules (docs/conventions.md, "Faithfulness"):
   input for colour ``c``. Only neighbours within the frame are used: a neighbouring frame would hand the
   removed content back (it shows the same object one step earlier). The linear system (symmetric positive
   definite once each row is multiplied by its weight sum) is solved by batched conjugate gradients with a
-  Jacobi preconditioner from a pull-push start, to a relative residual of ``tol`` (1e-5) per frame and
-  colour; the largest residual reached is returned. A frame with no pixel left takes the clip's mean colour.
+  Jacobi preconditioner from a pull-push start, to a relative residual of ``tol`` (1e-4) per frame and
+  colour; the largest residual reached is returned. On a CPU the frames are solved one at a time (a few, when
+  small): the solve is memory-bound, so a frame's working set must stay in the cache (BENCHMARKS.md, "ROAD
+  fill in cache-sized chunks"). A frame with no pixel left takes the clip's mean colour.
 
 The functions return the target's softmax probability and its logit, ``(N, 2)``.
 """
@@ -47,7 +49,7 @@ __all__ = [
 FRAME_RULE = "a deleted frame is replaced by the clip's temporal mean frame"
 SPATIAL_RULE = (
     "removed pixels are imputed from their neighbours in the same frame (ROAD noisy linear imputation solved to "
-    "a residual of 1e-5, noise 0.01 in [0, 1] pixel units)"
+    "a residual of 1e-4, noise 0.01 in [0, 1] pixel units)"
 )
 NOISE = 0.01  # ROAD's noise, in [0, 1] pixel units
 TOL = 1e-4  # relative residual the ROAD system is solved to (max error ~2e-4 image std, measured)
