@@ -75,20 +75,15 @@ def test_fisher_holm_and_binomial_against_hand_values() -> None:
     assert binomial_tail(1, 2, 0.05) == pytest.approx(1 - 0.95**2)
 
 
-def test_road_solve_matches_a_dense_solve_of_the_road_system() -> None:
-    torch.manual_seed(0)
-    h = w = 12
-    frame = torch.nn.functional.avg_pool2d(torch.randn(1, 1, h + 4, w + 4), 5, 1)
-    removed = torch.zeros(1, h, w, dtype=torch.bool)
-    removed[0, 3:8, 2:9] = True
-    removed[0, 0, :4] = True  # at the border: weights renormalised
-    got, residual = road_solve(frame, removed, torch.zeros(1, 1), tol=1e-6)
+def _dense_road(f: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """ROAD's system for one frame ``f (H, W)`` built entry by entry from its definition and solved densely:
+    the imputed values of the ``removed (H, W)`` pixels, in ``nonzero`` order."""
+    h, w = f.shape
     weights = {(-1, -1): 1 / 12, (-1, 0): 1 / 6, (-1, 1): 1 / 12, (0, -1): 1 / 6, (0, 1): 1 / 6}
     weights.update({(1, -1): 1 / 12, (1, 0): 1 / 6, (1, 1): 1 / 12})
-    cells = [tuple(c) for c in removed[0].nonzero().tolist()]
+    cells = [tuple(c) for c in np.argwhere(removed).tolist()]
     index = {c: i for i, c in enumerate(cells)}
     a, b = np.zeros((len(cells), len(cells))), np.zeros(len(cells))
-    f = frame[0, 0].double().numpy()
     for (y, x), i in index.items():
         for (dy, dx), wgt in weights.items():
             yy, xx = y + dy, x + dx
@@ -98,10 +93,45 @@ def test_road_solve_matches_a_dense_solve_of_the_road_system() -> None:
                     a[i, index[(yy, xx)]] -= wgt
                 else:
                     b[i] += wgt * f[yy, xx]
-    exact = np.linalg.solve(a, b)
+    return np.linalg.solve(a, b)
+
+
+def test_road_solve_matches_a_dense_solve_of_the_road_system() -> None:
+    torch.manual_seed(0)
+    h = w = 12
+    frame = torch.nn.functional.avg_pool2d(torch.randn(1, 1, h + 4, w + 4), 5, 1)
+    removed = torch.zeros(1, h, w, dtype=torch.bool)
+    removed[0, 3:8, 2:9] = True
+    removed[0, 0, :4] = True  # at the border: weights renormalised
+    got, residual = road_solve(frame, removed, torch.zeros(1, 1), tol=1e-6)
+    f = frame[0, 0].double().numpy()
+    exact = _dense_road(f, removed[0].numpy())
     assert residual <= 1e-6
-    assert np.abs(np.array([float(got[0, 0, y, x]) for y, x in cells]) - exact).max() < 1e-4 * f.std()
+    assert np.abs(got[0, 0][removed[0]].double().numpy() - exact).max() < 1e-4 * f.std()
     assert torch.equal(got[0, 0][~removed[0]], frame[0, 0][~removed[0]])  # known pixels are never touched
+
+
+@pytest.mark.parametrize("chunk_values", [1, 2 * 10 * 13, 2**17])
+def test_road_solve_in_chunks_matches_the_dense_solve_of_every_frame(
+    chunk_values: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames solved a few at a time (the CPU path) or all at once give each frame its own exact solution."""
+    from conv3t.explain.faithfulness import perturb
+
+    monkeypatch.setattr(perturb, "_CHUNK_VALUES", chunk_values)
+    g = torch.Generator().manual_seed(1)
+    frames = torch.nn.functional.avg_pool2d(torch.randn(5, 2, 14, 17, generator=g), 5, 1)  # (5, 2, 10, 13)
+    removed = torch.rand(5, 10, 13, generator=g) < torch.tensor([0.1, 0.5, 0.0, 0.9, 1.0]).view(5, 1, 1)
+    fill = torch.tensor([[0.5, -0.5]]).expand(5, 2)
+    got, residual = road_solve(frames, removed, fill, tol=1e-6)
+    assert residual <= 1e-6
+    for i in (0, 1, 3):
+        for c in range(2):
+            f = frames[i, c].double().numpy()
+            exact = _dense_road(f, removed[i].numpy())
+            assert np.abs(got[i, c][removed[i]].double().numpy() - exact).max() < 1e-4 * f.std()
+    assert torch.equal(got[2], frames[2])  # nothing removed: untouched
+    assert torch.equal(got[4], fill[4].view(2, 1, 1).expand(2, 10, 13))  # nothing left: the fill colour
 
 
 def test_road_noise_is_in_the_units_given_per_colour() -> None:

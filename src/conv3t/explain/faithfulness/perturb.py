@@ -16,8 +16,10 @@ Rules (docs/conventions.md, "Faithfulness"):
   input for colour ``c``. Only neighbours within the frame are used: a neighbouring frame would hand the
   removed content back (it shows the same object one step earlier). The linear system (symmetric positive
   definite once each row is multiplied by its weight sum) is solved by batched conjugate gradients with a
-  Jacobi preconditioner from a pull-push start, to a relative residual of ``tol`` (1e-5) per frame and
-  colour; the largest residual reached is returned. A frame with no pixel left takes the clip's mean colour.
+  Jacobi preconditioner from a pull-push start, to a relative residual of ``tol`` (1e-4) per frame and
+  colour; the largest residual reached is returned. On a CPU the frames are solved one at a time (a few, when
+  small): the solve is memory-bound, so a frame's working set must stay in the cache (BENCHMARKS.md, "ROAD
+  fill in cache-sized chunks"). A frame with no pixel left takes the clip's mean colour.
 
 The functions return the target's softmax probability and its logit, ``(N, 2)``.
 """
@@ -47,11 +49,12 @@ __all__ = [
 FRAME_RULE = "a deleted frame is replaced by the clip's temporal mean frame"
 SPATIAL_RULE = (
     "removed pixels are imputed from their neighbours in the same frame (ROAD noisy linear imputation solved to "
-    "a residual of 1e-5, noise 0.01 in [0, 1] pixel units)"
+    "a residual of 1e-4, noise 0.01 in [0, 1] pixel units)"
 )
 NOISE = 0.01  # ROAD's noise, in [0, 1] pixel units
 TOL = 1e-4  # relative residual the ROAD system is solved to (max error ~2e-4 image std, measured)
 _DTYPE = torch.float32
+_CHUNK_VALUES = 2**17  # values per CG chunk on a CPU (one 3 x 150 x 224 frame: ~10 tensors of 0.4 MB each)
 # ROAD's neighbour weights: 1/6 for the edge neighbours, 1/12 for the diagonal ones (they sum to 1)
 _ROAD_KERNEL = torch.tensor([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]])
 
@@ -170,8 +173,15 @@ def road_solve(
     out = torch.where(empty.view(n, 1, 1, 1), fill.view(n, c, 1, 1).to(frames), frames)
     if not len(rows):
         return out, 0.0
-    solved, worst = _cg(frames[rows].to(_DTYPE), removed[rows], fill[rows].to(_DTYPE), tol, max_iter)
-    out[rows] = solved.to(frames.dtype)
+    # on a CPU, a few frames at a time: CG is memory-bound, and a chunk whose ~10 working tensors stay in the
+    # cache runs 10x faster than a batch of 8 clips (240 frames at 150 x 224, BENCHMARKS.md); on a GPU, one batch
+    step = max(1, _CHUNK_VALUES // (c * removed[0].numel())) if frames.device.type == "cpu" else len(rows)
+    worst = 0.0
+    for start in range(0, len(rows), step):
+        part = rows[start : start + step]
+        solved, res = _cg(frames[part].to(_DTYPE), removed[part], fill[part].to(_DTYPE), tol, max_iter)
+        out[part] = solved.to(frames.dtype)
+        worst = max(worst, res)
     return out, worst
 
 
