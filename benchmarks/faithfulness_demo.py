@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from conv3t.explain.faithfulness import Faithfulness, FaithfulnessResult, conv3t_explainer
-from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION
 from conv3t.explain.methods import temporal_layers
+from conv3t.explain.methods.frame_attribution import DEFAULT_FRAME_ATTRIBUTION
 from conv3t.explain.report.analysis import explain_predictions, predict, read_clips
 from conv3t.exported import load_exported
 

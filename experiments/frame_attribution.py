@@ -3,7 +3,7 @@
 For the demo model (`conv3t demo`'s settings, :data:`conv3t.commands.demo.DEMO_CONFIG`) at each training seed,
 the script takes the clips the demo's report explains (the first ``--clips`` of the run's validation clips,
 :func:`conv3t.explain.report.analysis.read_clips`; 3 by default, as the report), explains each clip's top class
-with every frame attribution of :mod:`conv3t.explain.frame_attribution`
+with every frame attribution of :mod:`conv3t.explain.methods.frame_attribution`
 
   input_x_gradient      |x · ∂logit/∂x| per frame, zero baseline (the report's frame importance so far)
   first_order           Σ (x_t − x̄) · ∂logit/∂x_t per frame, mean-frame baseline, signed
@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from conv3t.explain.faithfulness import Explanation, Faithfulness, FaithfulnessResult
-from conv3t.explain.frame_attribution import FRAME_ATTRIBUTIONS, frame_attribution, integrated_frame_attribution
+from conv3t.explain.methods.frame_attribution import FRAME_ATTRIBUTIONS, frame_attribution, integrated_frame_attribution
 from conv3t.explain.report.analysis import read_clips
 from conv3t.exported import ExportedModel, load_exported
 from conv3t.files import atomic_write

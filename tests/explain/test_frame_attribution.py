@@ -18,7 +18,7 @@ from planted import (
 )
 from torch import Tensor, nn
 
-from conv3t.explain.frame_attribution import (
+from conv3t.explain.methods.frame_attribution import (
     FRAME_ATTRIBUTIONS,
     first_order_frame_attribution,
     frame_attribution,
@@ -94,7 +94,7 @@ def test_integrated_gradients_add_up_to_the_logit_change() -> None:
 
 
 def test_adaptive_integrated_gradients_double_the_steps_until_complete() -> None:
-    from conv3t.explain.frame_attribution import IG_MAX_STEPS, IG_STEPS, IG_TOLERANCE
+    from conv3t.explain.methods.frame_attribution import IG_MAX_STEPS, IG_STEPS, IG_TOLERANCE
 
     # linear in the input: every quadrature is exact, so the first (IG_STEPS points) is kept
     linear = nn.Sequential(nn.Conv3d(3, 2, 3, padding=1), nn.AdaptiveAvgPool3d(1), nn.Flatten()).eval()

@@ -94,7 +94,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "overlay",
         "saliency_map",
     ),
-    "conv3t.explain.faithfulness": ("explain_clip",),
+    "conv3t.explain.methods.explanation": ("explain_clip",),
     "conv3t.explain.methods.layers": ("temporal_layers",),
     "conv3t.models.outputs": ("logits",),
     "conv3t.nn": ("conv3t_layers",),

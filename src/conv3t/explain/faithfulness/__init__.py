@@ -8,12 +8,10 @@ tests each check over many clips. Rules and definitions: docs/conventions.md, "F
 """
 
 from conv3t.explain.faithfulness.evaluate import Faithfulness, eval_mode
-from conv3t.explain.faithfulness.explainers import conv3t_explainer, explain_clip, temporal_layers
 from conv3t.explain.faithfulness.perturb import FRAME_RULE, SPATIAL_RULE, road_impute, road_solve
-from conv3t.explain.faithfulness.randomise import Explainer, default_layer_groups, spearman
+from conv3t.explain.faithfulness.randomise import default_layer_groups, spearman
 from conv3t.explain.faithfulness.results import (
     ChannelAblation,
-    Explanation,
     FaithfulnessResult,
     PerturbationCurve,
     RandomisationStep,
@@ -22,6 +20,10 @@ from conv3t.explain.faithfulness.results import (
 )
 from conv3t.explain.faithfulness.stats import ALPHA, RankTest
 from conv3t.explain.faithfulness.summary import CheckSummary, FaithfulnessSummary, summarise
+
+# The explanation being checked is a method's output (explain/methods); named here too, as the checks' input.
+from conv3t.explain.methods.explanation import Explainer, Explanation, conv3t_explainer, explain_clip
+from conv3t.explain.methods.layers import temporal_layers
 
 __all__ = [
     "ALPHA",

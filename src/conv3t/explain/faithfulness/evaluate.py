@@ -224,7 +224,7 @@ class Faithfulness:
             return self.explainer
         method, frames, top = [*(explanation.method or "").split("/"), "", ""][:3]
         if method == "conv3t" and explanation.gradcam_layer:
-            from conv3t.explain.faithfulness.explainers import conv3t_explainer
+            from conv3t.explain.methods.explanation import conv3t_explainer
 
             layers = sorted(explanation.channel_scores or explanation.channels) or None
             top_channels = int(top) if top.isdigit() else 5

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conv3t.explain.faithfulness.results import Explanation, RandomisationStep, RandomisationTest
+from conv3t.explain.faithfulness.results import RandomisationStep, RandomisationTest
+from conv3t.explain.methods.explanation import Explainer, Explanation
 
 __all__ = [
     "FAMILIES",
@@ -70,9 +71,6 @@ __all__ = [
 
 KINDS = ("gradcam", "frame_importance", "channels")
 PERMUTATIONS = 999
-
-#: ``explainer(model, clip (1, C, T, H, W), target) -> Explanation`` with the fields to compare filled.
-Explainer = Callable[[nn.Module, Tensor, int], Explanation]
 
 
 def spearman(a: Tensor | None, b: Tensor | None) -> float:

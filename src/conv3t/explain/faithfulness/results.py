@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from torch import Tensor
-
 from conv3t.explain.faithfulness.stats import RankTest
+from conv3t.explain.methods.explanation import Explanation
 
 __all__ = [
     "ChannelAblation",
@@ -21,43 +19,6 @@ __all__ = [
     "RandomisationTest",
     "Verdict",
 ]
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """One clip's explanation of one target class, in any method's terms.
-
-    Attributes:
-        channels: layer name (``model.named_modules()``) -> the channels the explanation credits in that
-            layer's output (channel = dimension 1 of the output ``(N, C, ...)``).
-        frame_importance: ``(T,)`` importance of each input frame (larger = more important; any scale).
-        gradcam: ``(T, H, W)`` importance of each input pixel position (larger = more important; any scale).
-        channel_scores: layer name -> ``(C,)`` a score for every channel of the layer (e.g. the attribution the
-            credited channels were picked by); only the randomisation check reads it.
-        gradcam_layer: the layer whose output resolution the map was computed at (a Grad-CAM's layer): the
-            spatial check draws its random maps at that resolution and upsamples them as the map was
-            (trilinear); without it (and without ``gradcam_shape``) the spatial check is not testable.
-        gradcam_shape: ``(T', H', W')`` the map's own resolution, when it is not a module's output (a pixel-level
-            map: the clip's ``(T, H, W)``).
-        method: the method that made the explanation (``"conv3t/<frame method>/<top channels>"``:
-            :func:`conv3t_explainer` with that frame attribution and channel count), so that the randomisation
-            check can recompute the same explanation without being handed the explainer.
-
-    Any field may be left empty; the checks that need it are then left out.
-    """
-
-    channels: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    frame_importance: Tensor | None = None
-    gradcam: Tensor | None = None
-    channel_scores: Mapping[str, Tensor] | None = None
-    gradcam_layer: str | None = None
-    gradcam_shape: tuple[int, int, int] | None = None
-    method: str | None = None
-
-    @property
-    def credited(self) -> int:
-        """How many channels are credited, over all layers."""
-        return sum(len(c) for c in self.channels.values())
 
 
 def _num(x: float) -> float | None:

@@ -13,7 +13,7 @@ Three views of one prediction, all through captum and all for the class score (t
 * :func:`frame_importance` -- when: captum's ``InputXGradient``, ``|x * d logit / d x|`` summed over colour and
   space per input frame, normalised to sum 1 per clip.
 
-:func:`conv3t.explain.faithfulness.explain_clip` combines them into conv3t's explanation of one prediction
+:func:`conv3t.explain.methods.explain_clip` combines them into conv3t's explanation of one prediction
 (the one the report shows and checks).
 """
 

@@ -1,6 +1,6 @@
 """Each clip's explained prediction and the faithfulness checks of that explanation.
 
-The explanation is conv3t's one explanation of a prediction, :func:`conv3t.explain.faithfulness.explain_clip`
+The explanation is conv3t's one explanation of a prediction, :func:`conv3t.explain.methods.explain_clip`
 (channel attribution, Grad-CAM, frame attribution, as an :class:`~conv3t.explain.faithfulness.Explanation`);
 the report adds what a reader needs beside it (the most probable classes, the credited channels' measured
 readings, the clip's label, the input x gradient shares as a labelled comparison) as a
@@ -19,9 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from conv3t.explain.faithfulness import Explanation, Faithfulness, FaithfulnessResult, conv3t_explainer, explain_clip
-from conv3t.explain.frame_attribution import DEFAULT_FRAME_ATTRIBUTION
 from conv3t.explain.measured import reading_text
 from conv3t.explain.methods.attribution import frame_importance
+from conv3t.explain.methods.frame_attribution import DEFAULT_FRAME_ATTRIBUTION
 from conv3t.explain.methods.layers import temporal_layers
 from conv3t.explain.report.analysis.inputs import ReportClip
 from conv3t.explain.report.options import ReportOptions
@@ -47,11 +47,12 @@ class PredictionExplanation:
         channels: ``[{"layer", "channel", "attribution", "reading"}, ...]``: the channels the explanation credits
             (largest positive attribution to the top class, logit units), largest first; ``reading`` is the
             channel's measured motion reading in words ("" when not measured).
-        explanation: conv3t's explanation (:func:`conv3t.explain.faithfulness.explain_clip`), the one the
+        explanation: conv3t's explanation (:func:`conv3t.explain.methods.explain_clip`), the one the
             faithfulness checks take.
         label: the clip's true class when known.
         frame_method: the frame attribution of ``explanation``: ``"input_x_gradient"`` shares summing to 1, or
-            a signed attribution against the mean frame in logit units (:mod:`conv3t.explain.frame_attribution`).
+            a signed attribution against the mean frame in logit units
+            (:mod:`conv3t.explain.methods.frame_attribution`).
         frame_comparison: the input x gradient shares, kept beside another ``frame_method`` as a labelled
             comparison (None when ``frame_method`` is input x gradient).
     """
@@ -117,7 +118,7 @@ def explain_prediction(
         readings: ``(layer, channel) -> reading in words`` of the channels measured (None: not measured).
         top_classes, top_channels: how many classes to list and channels to credit; ``label``: the clip's true
             class; ``frame_method``: the frame attribution
-            (:data:`conv3t.explain.frame_attribution.FRAME_ATTRIBUTIONS`).
+            (:data:`conv3t.explain.methods.frame_attribution.FRAME_ATTRIBUTIONS`).
     """
     if clip.ndim != 4:
         raise ValueError(f"clip must be (C, T, H, W), got shape {tuple(clip.shape)}")

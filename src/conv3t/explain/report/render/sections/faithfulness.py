@@ -3,7 +3,7 @@
 The report's analysis (:func:`conv3t.explain.report.analysis.analyse`) runs
 :class:`conv3t.explain.faithfulness.Faithfulness` on every explained clip (the credited channels, frame
 importance and Grad-CAM of its prediction,
-:func:`conv3t.explain.faithfulness.explain_clip`); the prediction sections show one verdict
+:func:`conv3t.explain.methods.explain_clip`); the prediction sections show one verdict
 line each (and ``predictions.json`` the results). :func:`faithfulness_section` leads with the test of each check
 over the clips (:func:`conv3t.explain.faithfulness.summarise`), faithfulness and sanity checks apart, and lists
 the per-clip p-values below. The rules are those of docs/conventions.md, "Faithfulness".

@@ -17,8 +17,8 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 
 from conv3t.explain.faithfulness import FaithfulnessResult
-from conv3t.explain.frame_attribution import FRAME_ATTRIBUTIONS
 from conv3t.explain.measured import prediction_sentence
+from conv3t.explain.methods.frame_attribution import FRAME_ATTRIBUTIONS
 from conv3t.explain.methods.saliency import overlay
 from conv3t.explain.plots import save_figure
 from conv3t.explain.report.analysis import PredictionExplanation
