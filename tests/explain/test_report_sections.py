@@ -55,7 +55,7 @@ def test_the_worked_example_adds_one_section_with_its_navigation_entry(tmp_path:
     html = index.read_text(encoding="utf-8")
     page = check_complete(index)
     assert '<section id="rotations"><h2>Fastest rotations</h2>' in html
-    assert '<li><a href="#rotations">Rotations</a></li>' in html
+    assert re.search(r'<li><span class="number">\d+\.</span> <a href="#rotations">Rotations</a></li>', html)
     # after the distributions, before the layers, as the registry says
     assert html.index('id="distributions"') < html.index('id="rotations"') < html.index('id="conv1"')
     assert f"layer1.0.conv1 2 1 +{math.degrees(0.5):.1f}°" in page.text
