@@ -20,8 +20,10 @@ ONLY_VERIFICATION = [entry for entry in SECTIONS if entry.name in ("readings", "
 
 
 def _build(run: Path, out: Path, **kw: object) -> Path:
+    """The page's path (``build_report`` returns the analysis; the page is ``out/index.html``)."""
     args = {"num_clips": 1, "actmax_steps": 0, "progress": False, "verify_textures": 2, "device": "cpu"}
-    return build_report(run, out, sections=ONLY_VERIFICATION, **{**args, **kw})
+    build_report(run, out, sections=ONLY_VERIFICATION, **{**args, **kw})
+    return out / "index.html"
 
 
 @pytest.mark.slow
