@@ -75,7 +75,8 @@ class StimulusSet:
             return clips
         mean = torch.tensor(self.mean, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
-        return ((0.5 + 0.18 * clips).clamp(0.0, 1.0) - mean) / std
+        # in place, the same operations as ((0.5 + 0.18 * clips).clamp(0, 1) - mean) / std: no temporaries
+        return clips.mul_(0.18).add_(0.5).clamp_(0.0, 1.0).sub_(mean).div_(std)
 
 
 class EnergyAccumulator:
