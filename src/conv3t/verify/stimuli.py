@@ -151,15 +151,16 @@ def _pixel_grid(height: int, width: int, device: torch.device | None) -> tuple[T
     return gy, gx
 
 
-def _positions(factors: tuple[Tensor, ...], gy: Tensor, gx: Tensor) -> Tensor:
+def _positions(factors: tuple[Tensor, ...], gy: Tensor, gx: Tensor, translation_only: bool = False) -> Tensor:
     """:func:`source_positions` from :func:`_motion_factors` of any number of motions: ``(M, T, H, W, 2)``.
 
-    Inverts ``p = z^u R(w u) q + v u`` (coordinates relative to the centre). A pure translation (``cos`` 1,
-    ``sin`` 0 and ``z^-u`` 1 at every frame) skips the rotation and zoom: ``1 * (1 * p - 0 * p') = p`` in
-    floating point too, so the positions are bit for bit the same at a third of the arithmetic."""
+    Inverts ``p = z^u R(w u) q + v u`` (coordinates relative to the centre). ``translation_only`` (every motion
+    has no rotation and zoom 1, known from the host numbers: no device sync) skips the rotation and zoom: then
+    ``cos`` is 1, ``sin`` 0 and ``z^-u = 1^-u`` 1 exactly, and ``1 * (1 * p - 0 * p') = p`` in floating point
+    too, so the positions are bit for bit the same at a third of the arithmetic."""
     vxt, vyt, cos, sin, inv = factors
     px, py = gx - vxt, gy - vyt
-    if bool((cos == 1).all() and (sin == 0).all() and (inv == 1).all()):
+    if translation_only:
         return torch.stack((px, py), dim=-1)
     qx = inv * (cos * px - sin * py)
     qy = inv * (sin * px + cos * py)
@@ -171,7 +172,8 @@ def source_positions(
 ) -> Tensor:
     """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
     gy, gx = _pixel_grid(height, width, device)
-    return _positions(_motion_factors(motions, num_frames, device), gy, gx)
+    plain = all(m.rotation_cw_deg == 0 and m.zoom == 1 for m in motions)
+    return _positions(_motion_factors(motions, num_frames, device), gy, gx, plain)
 
 
 def motion_clips(
@@ -210,7 +212,8 @@ def motion_clips(
     padded = F.pad(texture[None].float(), (1, 1, 1, 1), mode="circular")
     out = torch.empty(len(motions), texture.shape[0], t, h, w, dtype=torch.float32, device=texture.device)
     for k in range(len(motions)):
-        q = _positions(tuple(f[k : k + 1] for f in factors), gy, gx)  # (1, T, H, W, 2)
+        plain = motions[k].rotation_cw_deg == 0 and motions[k].zoom == 1
+        q = _positions(tuple(f[k : k + 1] for f in factors), gy, gx, plain)  # (1, T, H, W, 2)
         q.add_(shift).add_((s - 1) / 2)
         torch.remainder(q, s, out=q)  # periodic texture; [0, S)
         grid = q.add_(1).mul_(2).div_(s + 1).sub_(1).to(torch.float32)  # 2 (q + 1) / (S + 1) - 1
