@@ -2,6 +2,11 @@
 
     python benchmarks/verify_stage.py                                        # resnet18_3t and googlenet_3t
     python benchmarks/verify_stage.py --models resnet18_3t --image-textures 2 --profile
+    python benchmarks/verify_stage.py --models resnet18_3t --image-textures 8 --sequential
+
+``--sequential`` runs image mode's views in rounds of 4 with the stopping rule of
+:mod:`conv3t.verify.sequential` (capped at ``--image-textures``) and prints each look: views, channels with an
+undecided reading, channels more views may still settle ("pending"; the rule stops at 0).
 
 Each model is built for 27 classes with random temporal parameters (the demo's init, 0.3 per channel) and
 verified for 30x150x224 clips on the CPU, one thread. Layer mode runs in closed form (the default); image mode
@@ -23,6 +28,7 @@ import torch
 from conv3t.models import create_model
 from conv3t.nn import randomize_temporal_parameters
 from conv3t.verify.network import VerifyConfig, verify_model
+from conv3t.verify.sequential import Decision
 
 DEFAULT_VIEWS = 24
 
@@ -34,11 +40,16 @@ def _model(name: str) -> torch.nn.Module:
     return model.eval()
 
 
+def _look(decision: Decision) -> None:
+    undecided = int(decision.channels["undecided"].sum())
+    print(f"  look at {decision.views} views: {undecided} channels undecided, {decision.pending} pending", flush=True)
+
+
 def _timed(model: torch.nn.Module, config: VerifyConfig, profiler: cProfile.Profile | None) -> float:
     start = time.process_time()
     if profiler is not None:
         profiler.enable()
-    verify_model(model, num_frames=30, size=(150, 224), config=config, device="cpu")
+    verify_model(model, num_frames=30, size=(150, 224), config=config, device="cpu", looks=_look)
     if profiler is not None:
         profiler.disable()
     return time.process_time() - start
@@ -50,14 +61,17 @@ def main() -> None:
     parser.add_argument("--image-textures", type=int, default=1, help="views per motion in image mode")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="cProfile the image-mode run")
+    parser.add_argument("--sequential", action="store_true", help="image mode's stopping rule (capped at V)")
+    parser.add_argument("--skip-layer", action="store_true", help="image mode only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for name in args.models:
         model = _model(name)
-        layer = _timed(model, VerifyConfig(modes=("layer",)), None)
+        layer = 0.0 if args.skip_layer else _timed(model, VerifyConfig(modes=("layer",)), None)
         profiler = cProfile.Profile() if args.profile else None
         views = args.image_textures
-        image = _timed(model, VerifyConfig(modes=("image",), textures=views), profiler)
+        config = VerifyConfig(modes=("image",), textures=views, sequential=args.sequential)
+        image = _timed(model, config, profiler)
         full = image * DEFAULT_VIEWS / views
         print(
             f"{name} 30x150x224 verification, CPU s: layer mode (closed form) {layer:.1f}; image mode "
