@@ -129,6 +129,9 @@ class VerifyConfig:
     view_round: int = 4
 
     def __post_init__(self) -> None:
+        for mode in self.modes:
+            if mode not in ("image", "layer"):
+                raise ValueError(f"modes must be 'image' and/or 'layer', got {mode!r}")
         if self.textures < 1 or self.view_round < 1:
             raise ValueError(f"textures and view_round must be >= 1, got {self.textures}, {self.view_round}")
         if self.layer_energies not in LAYER_ENERGIES:
@@ -372,9 +375,6 @@ def verify_model(
         the budget.
     """
     cfg = config or VerifyConfig()
-    for mode in cfg.modes:
-        if mode not in ("image", "layer"):
-            raise ValueError(f"modes must be 'image' and/or 'layer', got {mode!r}")
     start = time.perf_counter()
     dev = resolve_device(device)
     if batch_size is not None and batch_size < 1:
@@ -384,14 +384,11 @@ def verify_model(
     hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     frames = cfg.num_frames or num_frames
     stim_size = (cfg.size, cfg.size) if cfg.size else hw
-    layers = [n for n, _ in conv3t_layers(model, min_depth=2)]
-    if not layers:
-        raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
+    layers = _verified_layers(model)
     was_training = model.training
     model.to(dev).eval()
     motions = cfg.stimuli()
     batches: dict[str, int] = {}
-    views: dict[str, int] = {}
     decision: Decision | None = None
     try:
         preds = predicted_motion(model, (frames, *stim_size), in_channels)
@@ -401,7 +398,6 @@ def verify_model(
             energies["image"], batches["image"], decision = _image_energies(
                 model, layers, motions, cfg, clip, norm, in_channels, run, preds
             )
-            views["image"] = decision.views
         if "layer" in cfg.modes:
             energies["layer"], used = _layer_energies(model, layers, motions, cfg, run)
             if used is not None:
@@ -412,10 +408,19 @@ def verify_model(
     channels = _with_uncertainty(channels, decision)
     info = asdict(cfg)
     info.update(stimulus_frames=frames, stimulus_size=list(stim_size), stimuli=len(motions))
-    info.update(device=str(dev), memory_budget=str(run.budget), batch_sizes=batches, views_measured=views)
+    info.update(device=str(dev), memory_budget=str(run.budget), batch_sizes=batches)
+    info.update(views_measured={"image": decision.views} if decision is not None else {})
     return VerificationResult(
         channels=channels, summary=summarize(channels), config=info, seconds=time.perf_counter() - start
     )
+
+
+def _verified_layers(model: nn.Module) -> list[str]:
+    """The names of the model's Conv3T layers with temporal depth > 1 (ValueError when there are none)."""
+    layers = [n for n, _ in conv3t_layers(model, min_depth=2)]
+    if not layers:
+        raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
+    return layers
 
 
 def _with_uncertainty(channels: pd.DataFrame, decision: Decision | None) -> pd.DataFrame:
