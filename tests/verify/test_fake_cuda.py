@@ -29,7 +29,7 @@ def test_rendering_and_sampled_energies_on_cuda(fake_cuda) -> None:  # type: ign
             assert stimuli.render(0, 4).device.type == "cuda"
             acc, _ = stream_energies(model, ["0", "2"], stimuli, batch_size=4)
             for name in ("0", "2"):
-                assert acc[name].full is not None and acc[name].full.device.type == "cpu"
+                assert acc[name].view_stats().full.device.type == "cpu"
                 assert acc[name].result(stimuli.views).shape == (len(MOTIONS), 4 if name == "0" else 2, 2)
 
 

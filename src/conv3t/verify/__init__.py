@@ -5,6 +5,9 @@
 * :mod:`conv3t.verify.tuning` -- a channel's preferred motion from its response energies.
 * :mod:`conv3t.verify.network` -- per layer and motion type: does the measured preference agree with the
   parameters' reading? (``conv3t verify``)
+* :mod:`conv3t.verify.sequential` -- each image-mode reading's sampling error over texture views (jackknife), the
+  ``undecided`` flags, and the rule that stops adding views once the readings are decided.
+* :mod:`conv3t.verify.agreement` -- per channel and layer: do measured and predicted motion agree?
 * :mod:`conv3t.verify.report` -- the plain-text table and JSON/CSV files (explain renders the HTML).
 * :mod:`conv3t.verify.energies` -- the stimulus set rendered a batch at a time, each layer's output reduced
   at once (bounded memory at any size); :mod:`conv3t.verify.budget` -- device, memory budget, batch size.

@@ -20,7 +20,7 @@ from conv3t.verify.budget import run_in_batches
 from conv3t.verify.stimuli import Motion, motion_clips
 from conv3t.verify.tuning import response_energy
 
-__all__ = ["EnergyAccumulator", "StimulusSet", "centre_window", "stream_energies"]
+__all__ = ["EnergyAccumulator", "StimulusSet", "ViewStats", "centre_window", "stream_energies"]
 
 #: ``progress(done, total)``: items (clips) measured so far.
 ProgressFn = Callable[[int, int], None]
@@ -75,20 +75,54 @@ class StimulusSet:
             return clips
         mean = torch.tensor(self.mean, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
-        return ((0.5 + 0.18 * clips).clamp(0.0, 1.0) - mean) / std
+        # in place, the same operations as ((0.5 + 0.18 * clips).clamp(0, 1) - mean) / std: no temporaries
+        return clips.mul_(0.18).add_(0.5).clamp_(0.0, 1.0).sub_(mean).div_(std)
+
+
+@dataclass(frozen=True)
+class ViewStats:
+    """A layer's reductions per texture view, what the sampling uncertainty of its readings is estimated from.
+
+    Attributes:
+        full: ``(V, M, C)`` whole-map energy of each view's clip of each motion.
+        mean, m2: ``(V, M, C)`` mean and sum of squared deviations of the clip's centre-window responses.
+        count: ``(V, M)`` centre values per clip (0 where a view's clip of a motion was not measured).
+    All float64 tensors on the CPU.
+    """
+
+    full: Tensor
+    mean: Tensor
+    m2: Tensor
+    count: Tensor
+
+    @property
+    def views(self) -> int:
+        return int(self.full.shape[0])
+
+    def energies(self, keep: Sequence[bool] | None = None, views: int | None = None) -> Tensor:
+        """``(M, C, 2)`` of the views in ``keep`` (a ``(V,)`` bool mask; default all): index 0 the whole-map
+        energy summed over them and divided by ``views`` (default their number), index 1 the variance of the
+        centre window's responses pooled over them (over views, border-cropped time and window positions)."""
+        sel = [True] * self.views if keep is None else [bool(k) for k in keep]
+        index = torch.tensor([v for v, k in enumerate(sel) if k], dtype=torch.long)
+        n = self.count[index][..., None]  # (v, M, 1)
+        total = n.sum(dim=0).clamp_min(1)
+        mean = self.mean[index]
+        grand = (n * mean).sum(dim=0) / total
+        m2 = self.m2[index].sum(dim=0) + (n * (mean - grand).square()).sum(dim=0)
+        full = self.full[index].sum(dim=0) / (len(index) if views is None else views)
+        return torch.stack((full, m2 / total), dim=-1)
 
 
 class EnergyAccumulator:
-    """Per motion and channel: the sum over views of the whole-map energy, and the running count, mean and sum
-    of squared deviations (Chan et al.'s pairwise update, float64) of the centre window's responses."""
+    """Per view, motion and channel: the whole-map energy and the centre window's mean and sum of squared
+    deviations (float64), kept per view so that the readings' sampling error over views can be estimated
+    (:mod:`conv3t.verify.sequential`); ``(V, M, C)`` numbers per layer, never an activation."""
 
     def __init__(self, motions: int, radius: int) -> None:
         self.motions = motions
         self.radius = radius
-        self.full: Tensor | None = None  # (M, C) float64
-        self.count = torch.zeros(motions, dtype=torch.float64)
-        self.mean: Tensor | None = None  # (M, C)
-        self.m2: Tensor | None = None  # (M, C)
+        self._views: dict[int, tuple[Tensor, Tensor, Tensor, Tensor]] = {}  # view -> full, mean, m2, count
 
     @staticmethod
     def reduce(output: Tensor, radius: int) -> tuple[Tensor, Tensor, Tensor, int]:
@@ -102,28 +136,28 @@ class EnergyAccumulator:
         m2 = (window - mean[..., None]).square().sum(dim=2)
         return energy.cpu(), mean.cpu(), m2.cpu(), int(window.shape[2])
 
-    def add(self, motion_index: Sequence[int], energy: Tensor, mean: Tensor, m2: Tensor, n: int) -> None:
-        """Merge one batch (rows in the order of ``motion_index``)."""
-        if self.full is None:
-            channels = energy.shape[1]
-            self.full = torch.zeros(self.motions, channels, dtype=torch.float64)
-            self.mean = torch.zeros(self.motions, channels, dtype=torch.float64)
-            self.m2 = torch.zeros(self.motions, channels, dtype=torch.float64)
-        assert self.mean is not None and self.m2 is not None
-        for row, k in enumerate(motion_index):
-            self.full[k] += energy[row]
-            na, total = self.count[k], self.count[k] + n
-            delta = mean[row] - self.mean[k]
-            self.mean[k] += delta * (n / total)
-            self.m2[k] += m2[row] + delta.square() * (na * n / total)
-            self.count[k] = total
+    def add(self, items: Sequence[tuple[int, int]], energy: Tensor, mean: Tensor, m2: Tensor, n: int) -> None:
+        """Record one batch: row ``i`` is the clip of view ``items[i][0]``, motion ``items[i][1]``."""
+        for row, (view, k) in enumerate(items):
+            if view not in self._views:
+                shape = (self.motions, energy.shape[1])
+                zeros = [torch.zeros(shape, dtype=torch.float64) for _ in range(3)]
+                self._views[view] = (*zeros, torch.zeros(self.motions, dtype=torch.float64))
+            full, mu, dev, count = self._views[view]
+            full[k], mu[k], dev[k], count[k] = energy[row], mean[row], m2[row], n
+
+    def view_stats(self) -> ViewStats:
+        """The views recorded so far, in view order."""
+        if not self._views:
+            raise RuntimeError("no output was measured")
+        parts = [self._views[v] for v in sorted(self._views)]
+        full, mean, m2, count = (torch.stack([p[i] for p in parts]) for i in range(4))
+        return ViewStats(full, mean, m2, count)
 
     def result(self, views: int) -> Tensor:
-        """``(M, C, 2)``: index 0 the whole-map energy averaged over views; index 1 the variance of the centre
-        window's responses over views, (border-cropped) time and window positions."""
-        if self.full is None or self.m2 is None:
-            raise RuntimeError("no output was measured")
-        return torch.stack((self.full / views, self.m2 / self.count[:, None]), dim=-1)
+        """``(M, C, 2)``: index 0 the whole-map energy summed over the views and divided by ``views``; index 1
+        the variance of the centre window's responses over views, (border-cropped) time and window positions."""
+        return self.view_stats().energies(views=views)
 
 
 def stream_energies(
@@ -168,7 +202,7 @@ def stream_energies(
         pending.clear()
         with torch.no_grad():
             model(stimuli.render(lo, hi).to(device))
-        index = [i % motions for i in range(lo, hi)]
+        index = [divmod(i, motions) for i in range(lo, hi)]
         for name in layers:  # merged only once the whole batch went through (a retried batch counts once)
             acc[name].add(index, *pending[name])
         pending.clear()

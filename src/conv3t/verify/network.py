@@ -43,11 +43,13 @@ from torch import nn
 from conv3t.exported import load_exported
 from conv3t.nn import conv3t_layers
 from conv3t.runtime import resolve_device
+from conv3t.verify.agreement import AGREE_ANGLE_DEG, CHANCE, SUMMARY_FIELDS, judge, summarize
 from conv3t.verify.budget import MemoryBudget, memory_budget, peak_bytes, plan_batch
 from conv3t.verify.closed_form import exact_layer_energies
 from conv3t.verify.covariance import TextureCovariance
 from conv3t.verify.energies import EnergyAccumulator, StimulusSet, stream_energies
 from conv3t.verify.predicted import predicted_motion
+from conv3t.verify.sequential import UNCERTAINTY_COLUMNS, Decision, Thresholds, decide
 from conv3t.verify.stimuli import Motion, noise_texture, standard_stimuli
 from conv3t.verify.tuning import tuning_table
 
@@ -66,22 +68,6 @@ __all__ = [
     "verify_run",
 ]
 
-SUMMARY_FIELDS: tuple[str, ...] = (
-    "mode",
-    "layer",
-    "motion",
-    "channels",
-    "tuned",
-    "counted",
-    "agree",
-    "agreement",
-    "chance",
-    "median_angle_error_deg",
-    "speed_spearman",
-    "dominant_counted",
-    "dominant_agree",
-)
-
 
 #: side of the periodic stimulus texture (pixels)
 _TEXTURE_SIZE = 256
@@ -98,7 +84,8 @@ class VerifyConfig:
         num_frames, size: image-mode stimulus clips ``T`` and ``H = W`` (default: the model's training clip,
             ``T x H x W``); layer-mode clips are ``D * dilation + 6`` frames of ``k * dilation + 2 * layer_margin``
             pixels.
-        textures: views of the texture (random offsets) per motion; energies are averaged over them.
+        textures: views of the texture (random offsets) per motion, the most image mode measures (see
+            ``sequential``); energies are averaged over the views measured.
         centre_radius: half-size, in output pixels, of the window about the map centre where rotation and zoom
             are measured.
         translation_threshold, rotation_threshold, zoom_threshold: minimum |index| (opposite-sense energy
@@ -110,6 +97,10 @@ class VerifyConfig:
             (:mod:`conv3t.verify.closed_form`: no sampling noise, ``textures`` and ``seed`` do not apply);
             ``"sampled"`` renders ``textures`` views of every stimulus and runs the layer on them. Image mode
             is always sampled (the network is not linear).
+        sequential: image mode measures its views ``view_round`` at a time and stops once every channel's
+            readings are decided or cannot be decided within ``textures`` views (:mod:`conv3t.verify.sequential`;
+            docs/conventions.md, "Sequential views"); ``False`` measures all ``textures`` views. Either way each
+            channel's readings carry jackknife standard errors and an ``undecided`` flag.
         seed: texture seed.
         batch_size: the most clips per forward pass; the memory budget may choose fewer (the batch size does
             not change the result beyond float rounding).
@@ -134,8 +125,15 @@ class VerifyConfig:
     seed: int = 0
     batch_size: int = 32
     layer_energies: str = "exact"
+    sequential: bool = True
+    view_round: int = 4
 
     def __post_init__(self) -> None:
+        for mode in self.modes:
+            if mode not in ("image", "layer"):
+                raise ValueError(f"modes must be 'image' and/or 'layer', got {mode!r}")
+        if self.textures < 1 or self.view_round < 1:
+            raise ValueError(f"textures and view_round must be >= 1, got {self.textures}, {self.view_round}")
         if self.layer_energies not in LAYER_ENERGIES:
             raise ValueError(f"layer_energies must be one of {LAYER_ENERGIES}, got {self.layer_energies!r}")
 
@@ -190,17 +188,29 @@ class RunSettings:
     progress: StageProgress | None = None
     notify: Callable[[str], None] | None = None
     batch_size: int | None = None
+    looks: Callable[[Decision], None] | None = None
+
+
+#: ``stop(accumulators, views)``: after a round of views, whether the readings are decided (stop measuring).
+StopRule = Callable[[dict[str, EnergyAccumulator], int], bool]
 
 
 def _measure(
-    model: nn.Module, layers: Sequence[str], stimuli: StimulusSet, cfg: VerifyConfig, run: RunSettings, stage: str
-) -> tuple[dict[str, np.ndarray], int]:
-    """Stream ``stimuli`` through ``model``: ``(layer -> (M, C, 2) energies, batch size used)``.
+    model: nn.Module,
+    layers: Sequence[str],
+    stimuli: StimulusSet,
+    cfg: VerifyConfig,
+    run: RunSettings,
+    stage: str,
+    stop: StopRule | None = None,
+) -> tuple[dict[str, EnergyAccumulator], int, int]:
+    """Stream ``stimuli`` through ``model``: ``(layer -> accumulator, batch size used, views measured)``.
 
     The first clip is measured under the memory probe (:func:`conv3t.verify.budget.peak_bytes`); its peak sizes
     the batches of the rest (:func:`conv3t.verify.budget.plan_batch`, at most ``cfg.batch_size``), unless
-    ``run.batch_size`` fixes it."""
-    total = len(stimuli)
+    ``run.batch_size`` fixes it. With a ``stop`` rule the views are measured ``cfg.view_round`` at a time and
+    the rule is asked after each round (:mod:`conv3t.verify.sequential`)."""
+    total, per_view = len(stimuli), len(stimuli.motions)
 
     def report(done: int, _total: int) -> None:
         if run.progress is not None:
@@ -220,10 +230,22 @@ def _measure(
     else:
         first()
         batch = run.batch_size
-    _, used = stream_energies(
-        model, layers, stimuli, batch, cfg.centre_radius, 1, progress=report, accumulators=acc, on_retry=run.notify
-    )
-    return {n: a.result(stimuli.views).cpu().numpy() for n, a in acc.items()}, used
+    done, used = 1, batch
+    while True:  # a round ends at a view boundary
+        end = total if stop is None else min(total, (done // per_view + cfg.view_round) * per_view)
+        _, used = stream_energies(
+            model, layers, stimuli, used, cfg.centre_radius, done, end, report, acc, on_retry=run.notify
+        )
+        done = end
+        if done >= total or (stop is not None and stop(acc, done // per_view)):
+            break
+    if done < total and run.progress is not None:
+        run.progress(stage, done, done)  # stopped early: the stage is complete at the clips it measured
+    return acc, used, done // per_view
+
+
+def _energies(acc: dict[str, EnergyAccumulator], views: int) -> dict[str, np.ndarray]:
+    return {n: a.result(views).cpu().numpy() for n, a in acc.items()}
 
 
 def _stimulus_set(
@@ -254,11 +276,31 @@ def _image_energies(
     norm: tuple[Sequence[float], Sequence[float]],
     in_channels: int,
     run: RunSettings,
-) -> tuple[dict[str, np.ndarray], int]:
+    preds: pd.DataFrame,
+) -> tuple[dict[str, np.ndarray], int, Decision]:
+    """``(layer -> (M, C, 2) energies, batch size used, the decision on the views measured)``: views in rounds
+    until the readings are decided (``cfg.sequential``) or all ``cfg.textures`` of them."""
     g = torch.Generator().manual_seed(cfg.seed)
     mean, std = (tuple(float(v) for v in n) for n in norm)
     stimuli = _stimulus_set(in_channels, motions, clip[0], clip[1], cfg.textures, g, run.device, mean=mean, std=std)
-    return _measure(model, layers, stimuli, cfg, run, "image mode")
+    thr = Thresholds(cfg.translation_threshold, cfg.rotation_threshold, cfg.zoom_threshold, cfg.min_speed)
+    by_layer = {name: df.sort_values("channel") for name, df in preds.groupby("layer", sort=False)}
+    predicted = {n: by_layer[n][["pred_vx", "pred_vy"]].to_numpy(float) for n in layers}
+
+    looks: list[Decision] = []
+
+    def look(acc: dict[str, EnergyAccumulator]) -> Decision:
+        looks.append(decide({n: acc[n].view_stats() for n in layers}, motions, thr, cfg.textures, predicted))
+        if run.looks is not None:
+            run.looks(looks[-1])
+        return looks[-1]
+
+    def stop(acc: dict[str, EnergyAccumulator], views: int) -> bool:
+        return views >= 2 and look(acc).pending == 0
+
+    acc, used, views = _measure(model, layers, stimuli, cfg, run, "image mode", stop if cfg.sequential else None)
+    final = looks[-1] if looks and looks[-1].views == views else look(acc)
+    return _energies(acc, views), used, final
 
 
 def _layer_clip(layer: nn.Module, cfg: VerifyConfig) -> tuple[int, int]:
@@ -286,91 +328,9 @@ def _layer_energies(
         layer = modules[name]
         frames, side = _layer_clip(layer, cfg)
         stimuli = _stimulus_set(layer.in_channels, motions, frames, side, cfg.textures, g, run.device, shared=0.0)
-        energies, batch = _measure(layer, [""], stimuli, cfg, run, f"layer mode {k + 1}/{len(layers)} ({name})")
-        out[name], used = energies[""], min(used, batch)
+        acc, batch, views = _measure(layer, [""], stimuli, cfg, run, f"layer mode {k + 1}/{len(layers)} ({name})")
+        out[name], used = _energies(acc, views)[""], min(used, batch)
     return out, used
-
-
-#: A translation-tuned channel agrees when its predicted direction is within this many degrees of the measured one.
-AGREE_ANGLE_DEG = 45.0
-#: Agreement by chance (parameters unrelated to the measurement): a direction within ±45° of a uniformly random
-#: one, 90 / 360; a sense (clockwise or not, zoom in or out), 1 / 2.
-CHANCE: dict[str, float] = {"translation": 2 * AGREE_ANGLE_DEG / 360.0, "rotation": 0.5, "zoom": 0.5}
-
-
-def _angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs((a - b + 180.0) % 360.0 - 180.0)
-
-
-def _judge(channels: pd.DataFrame, cfg: VerifyConfig) -> pd.DataFrame:
-    """Add predicted-motion magnitudes and per-motion counted / agree flags for the given mode's columns."""
-    df = channels.copy()
-    layer_mode = df["mode"] == "layer"
-
-    def pick(col: str) -> np.ndarray:
-        return np.where(layer_mode, df[f"{col}_layer"], df[col])
-
-    vx, vy = pick("pred_vx"), pick("pred_vy")
-    df["pred_speed"] = np.hypot(vx, vy)
-    df["pred_direction_deg"] = np.degrees(np.arctan2(vy, vx)) % 360.0
-    rot = pick("pred_rotation_cw_deg")
-    zoom = pick("pred_zoom_percent")
-    df["pred_rotation_cw"] = rot
-    df["pred_zoom"] = zoom
-    df["angle_error_deg"] = _angle_error(df["measured_direction_deg"].to_numpy(), df["pred_direction_deg"].to_numpy())
-    df["translation_tuned"] = df["translation_index"].abs() >= cfg.translation_threshold
-    df["translation_counted"] = df["translation_tuned"] & (df["pred_speed"] >= cfg.min_speed)
-    df["translation_agree"] = df["translation_counted"] & (df["angle_error_deg"] <= AGREE_ANGLE_DEG)
-    df["rotation_tuned"] = df["rotation_index"].abs() >= cfg.rotation_threshold
-    df["rotation_counted"] = df["rotation_tuned"] & (np.abs(rot) >= cfg.min_rotation)
-    df["rotation_agree"] = df["rotation_counted"] & (np.sign(rot) == np.sign(df["rotation_index"]))
-    df["zoom_tuned"] = df["zoom_index"].abs() >= cfg.zoom_threshold
-    df["zoom_counted"] = df["zoom_tuned"] & (np.abs(zoom) >= cfg.min_zoom_percent)
-    df["zoom_agree"] = df["zoom_counted"] & (np.sign(zoom) == np.sign(df["zoom_index"]))
-    return df
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return math.nan
-    return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
-
-
-def summarize(channels: pd.DataFrame) -> pd.DataFrame:
-    """Per mode x layer x motion type: counts, agreement fraction, chance level and speed rank correlation."""
-    rows = []
-    measured = {"translation": "measured_speed", "rotation": "measured_rotation_speed", "zoom": "measured_zoom"}
-    predicted = {"translation": "pred_speed", "rotation": "pred_rotation_cw", "zoom": "pred_zoom"}
-    for (mode, layer), df in channels.groupby(["mode", "layer"], sort=False):
-        for motion in ("translation", "rotation", "zoom"):
-            counted = df[df[f"{motion}_counted"]]
-            agree = int(counted[f"{motion}_agree"].sum())
-            pred = np.abs(counted[predicted[motion]].to_numpy(float))
-            meas = counted[measured[motion]].to_numpy(float)
-            if motion == "zoom":
-                meas = np.log(meas)
-            rows.append(
-                {
-                    "mode": mode,
-                    "layer": layer,
-                    "motion": motion,
-                    "channels": len(df),
-                    "tuned": int(df[f"{motion}_tuned"].sum()),
-                    "counted": len(counted),
-                    "agree": agree,
-                    "agreement": agree / len(counted) if len(counted) else math.nan,
-                    "chance": CHANCE[motion],
-                    "median_angle_error_deg": float(counted["angle_error_deg"].median())
-                    if motion == "translation" and len(counted)
-                    else math.nan,
-                    "speed_spearman": _spearman(pred, meas),
-                    "dominant_counted": int(counted[f"{motion}_dominant"].sum()) if motion != "translation" else -1,
-                    "dominant_agree": int((counted[f"{motion}_dominant"] & counted[f"{motion}_agree"]).sum())
-                    if motion != "translation"
-                    else -1,
-                }
-            )
-    return pd.DataFrame(rows, columns=list(SUMMARY_FIELDS))
 
 
 def verify_model(
@@ -387,6 +347,7 @@ def verify_model(
     progress: StageProgress | None = None,
     notify: Callable[[str], None] | None = None,
     batch_size: int | None = None,
+    looks: Callable[[Decision], None] | None = None,
 ) -> VerificationResult:
     """Measure every Conv3T channel's motion preference and compare it with its parameters' reading.
 
@@ -404,6 +365,7 @@ def verify_model(
         progress: called as ``progress(stage, done, total)`` while clips are measured.
         notify: gets a sentence when a batch is retried smaller after a GPU out-of-memory error.
         batch_size: clips per forward pass, instead of what the memory budget allows (no memory probe).
+        looks: gets the :class:`conv3t.verify.sequential.Decision` after each round of image-mode views.
 
     Returns:
         :class:`VerificationResult`; ``config`` records the device, budget and batch sizes used.
@@ -413,32 +375,28 @@ def verify_model(
         the budget.
     """
     cfg = config or VerifyConfig()
-    for mode in cfg.modes:
-        if mode not in ("image", "layer"):
-            raise ValueError(f"modes must be 'image' and/or 'layer', got {mode!r}")
     start = time.perf_counter()
     dev = resolve_device(device)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    run = RunSettings(dev, memory_budget(dev, max_memory), progress, notify, batch_size)
+    run = RunSettings(dev, memory_budget(dev, max_memory), progress, notify, batch_size, looks)
     # image mode shows the model clips of its own size: stimuli move in the input it was trained on
     hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     frames = cfg.num_frames or num_frames
     stim_size = (cfg.size, cfg.size) if cfg.size else hw
-    layers = [n for n, _ in conv3t_layers(model, min_depth=2)]
-    if not layers:
-        raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
+    layers = _verified_layers(model)
     was_training = model.training
     model.to(dev).eval()
     motions = cfg.stimuli()
     batches: dict[str, int] = {}
+    decision: Decision | None = None
     try:
         preds = predicted_motion(model, (frames, *stim_size), in_channels)
         energies: dict[str, dict[str, np.ndarray]] = {}
         if "image" in cfg.modes:
             clip, norm = (frames, stim_size), (mean, std)
-            energies["image"], batches["image"] = _image_energies(
-                model, layers, motions, cfg, clip, norm, in_channels, run
+            energies["image"], batches["image"], decision = _image_energies(
+                model, layers, motions, cfg, clip, norm, in_channels, run, preds
             )
         if "layer" in cfg.modes:
             energies["layer"], used = _layer_energies(model, layers, motions, cfg, run)
@@ -446,13 +404,37 @@ def verify_model(
                 batches["layer"] = used
     finally:
         model.train(was_training)
-    channels = _judge(_tuning(energies, layers, motions).merge(preds, on=["layer", "channel"], how="left"), cfg)
+    channels = judge(_tuning(energies, layers, motions).merge(preds, on=["layer", "channel"], how="left"), cfg)
+    channels = _with_uncertainty(channels, decision)
     info = asdict(cfg)
     info.update(stimulus_frames=frames, stimulus_size=list(stim_size), stimuli=len(motions))
     info.update(device=str(dev), memory_budget=str(run.budget), batch_sizes=batches)
+    info.update(views_measured={"image": decision.views} if decision is not None else {})
     return VerificationResult(
         channels=channels, summary=summarize(channels), config=info, seconds=time.perf_counter() - start
     )
+
+
+def _verified_layers(model: nn.Module) -> list[str]:
+    """The names of the model's Conv3T layers with temporal depth > 1 (ValueError when there are none)."""
+    layers = [n for n, _ in conv3t_layers(model, min_depth=2)]
+    if not layers:
+        raise ValueError("the model has no Conv3T layer with temporal depth > 1: nothing to verify")
+    return layers
+
+
+def _with_uncertainty(channels: pd.DataFrame, decision: Decision | None) -> pd.DataFrame:
+    """Add the image-mode readings' standard errors and ``undecided`` flags (:data:`UNCERTAINTY_COLUMNS`);
+    layer-mode rows are never undecided and have no standard errors (none in closed form; not estimated when
+    sampled)."""
+    if decision is None:
+        out = channels.assign(**{c: np.nan for c in UNCERTAINTY_COLUMNS})
+    else:
+        extra = decision.channels[["layer", "channel", *UNCERTAINTY_COLUMNS]].assign(mode="image")
+        out = channels.merge(extra, on=["mode", "layer", "channel"], how="left")
+    out["undecided"] = out["undecided"].eq(True)
+    out["undecided_readings"] = out["undecided_readings"].where(out["undecided"], "").astype(str)
+    return out
 
 
 def _tuning(
@@ -478,6 +460,7 @@ def verify_run(
     max_memory: str | int | None = None,
     progress: StageProgress | None = None,
     notify: Callable[[str], None] | None = None,
+    looks: Callable[[Decision], None] | None = None,
 ) -> VerificationResult:
     """:func:`verify_model` on an exported run (``model.safetensors`` + ``model.json``)."""
     dev = resolve_device(device)
@@ -494,6 +477,7 @@ def verify_run(
         max_memory=max_memory,
         progress=progress,
         notify=notify,
+        looks=looks,
     )
     result.config.update(run=str(run_dir), model=info.model, model_kwargs=info.model_kwargs, classes=info.classes)
     return result

@@ -84,7 +84,9 @@ def channel_readings(result: VerificationResult, mode: str = "image") -> pd.Data
         Columns ``layer``, ``channel``, :data:`READING_COLUMNS`, then ``tuned`` (bool), ``measured_motion``
         (the primary type, ``""`` when untuned), ``rotation_speed_deg`` / ``zoom_factor`` (preferred magnitude
         per frame of a tuned rotation / zoom, else NaN), ``pred_direction_deg``, ``pred_speed_px``,
-        ``pred_rotation_cw_deg``, ``pred_zoom_percent`` (the parameters' reading in image space, per frame).
+        ``pred_rotation_cw_deg``, ``pred_zoom_percent`` (the parameters' reading in image space, per frame),
+        ``undecided`` / ``undecided_readings`` (a reading within its sampling error of what would change it,
+        :mod:`conv3t.verify.sequential`; False / ``""`` for results that do not record it).
         ``parameters_agree`` is an object column of True / False / None.
     """
     df = result.channels[result.channels["mode"] == mode]
@@ -125,6 +127,11 @@ def channel_readings(result: VerificationResult, mode: str = "image") -> pd.Data
             "pred_speed_px": df["pred_speed"].to_numpy(float),
             "pred_rotation_cw_deg": df["pred_rotation_cw"].to_numpy(float),
             "pred_zoom_percent": df["pred_zoom"].to_numpy(float),
+            # stores written before the readings carried their sampling error have no flags: nothing flagged
+            "undecided": df["undecided"].eq(True).to_numpy() if "undecided" in df else np.zeros(len(df), bool),
+            "undecided_readings": df["undecided_readings"].fillna("").astype(str).to_numpy()
+            if "undecided_readings" in df
+            else np.full(len(df), ""),
         }
     )
 

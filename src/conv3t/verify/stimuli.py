@@ -127,29 +127,53 @@ def texture_amplitude(size: int, exponent: float = 0.0, cutoff: float = 2.0, hig
     return amplitude
 
 
-def source_positions(
-    motions: Sequence[Motion], num_frames: int, height: int, width: int, device: torch.device | None = None
-) -> Tensor:
-    """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
+def _motion_factors(motions: Sequence[Motion], num_frames: int, device: torch.device | None) -> tuple[Tensor, ...]:
+    """Per motion and frame (``(M, T, 1, 1)`` float64): the translation ``vx u``, ``vy u``, the inverse rotation's
+    ``cos``, ``sin`` and the inverse zoom ``z^-u`` of :func:`source_positions` (``u = t - (T-1)/2``)."""
     if any(m.zoom <= 0 for m in motions):  # checked on the host numbers: no device sync per rendered batch
         raise ValueError("zoom factors must be positive")
     f64 = {"dtype": torch.float64, "device": device}
-    ys = torch.arange(height, **f64) - (height - 1) / 2
-    xs = torch.arange(width, **f64) - (width - 1) / 2
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     t = torch.arange(num_frames, **f64)[None, :, None, None] - (num_frames - 1) / 2
     vx = torch.tensor([m.vx for m in motions], **f64)[:, None, None, None]
     vy = torch.tensor([m.vy for m in motions], **f64)[:, None, None, None]
     w = torch.tensor([math.radians(m.rotation_cw_deg) for m in motions], **f64)[:, None, None, None]
     z = torch.tensor([m.zoom for m in motions], **f64)[:, None, None, None]
-    # invert p = z^u R(w u) q + v u  (coordinates relative to the centre, u = t - (T-1)/2)
-    px, py = gx - vx * t, gy - vy * t
     angle = -w * t
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    inv = z ** (-t)
+    return vx * t, vy * t, torch.cos(angle), torch.sin(angle), z ** (-t)
+
+
+def _pixel_grid(height: int, width: int, device: torch.device | None) -> tuple[Tensor, Tensor]:
+    """Frame pixel coordinates relative to the frame centre: ``(gy, gx)``, each ``(H, W)`` float64."""
+    f64 = {"dtype": torch.float64, "device": device}
+    ys = torch.arange(height, **f64) - (height - 1) / 2
+    xs = torch.arange(width, **f64) - (width - 1) / 2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return gy, gx
+
+
+def _positions(factors: tuple[Tensor, ...], gy: Tensor, gx: Tensor, translation_only: bool = False) -> Tensor:
+    """:func:`source_positions` from :func:`_motion_factors` of any number of motions: ``(M, T, H, W, 2)``.
+
+    Inverts ``p = z^u R(w u) q + v u`` (coordinates relative to the centre). ``translation_only`` (every motion
+    has no rotation and zoom 1, known from the host numbers: no device sync) skips the rotation and zoom: then
+    ``cos`` is 1, ``sin`` 0 and ``z^-u = 1^-u`` 1 exactly, and ``1 * (1 * p - 0 * p') = p`` in floating point
+    too, so the positions are bit for bit the same at a third of the arithmetic."""
+    vxt, vyt, cos, sin, inv = factors
+    px, py = gx - vxt, gy - vyt
+    if translation_only:
+        return torch.stack((px, py), dim=-1)
     qx = inv * (cos * px - sin * py)
     qy = inv * (sin * px + cos * py)
     return torch.stack((qx, qy), dim=-1)
+
+
+def source_positions(
+    motions: Sequence[Motion], num_frames: int, height: int, width: int, device: torch.device | None = None
+) -> Tensor:
+    """Texture position (pixels, relative to the frame centre) shown at each frame pixel: ``(M, T, H, W, 2)``."""
+    gy, gx = _pixel_grid(height, width, device)
+    plain = all(m.rotation_cw_deg == 0 and m.zoom == 1 for m in motions)
+    return _positions(_motion_factors(motions, num_frames, device), gy, gx, plain)
 
 
 def motion_clips(
@@ -171,20 +195,28 @@ def motion_clips(
 
     Returns:
         ``(M, C, T, H, W)`` float32 clips on the texture's device, the texture's values resampled bilinearly
-        (one ``grid_sample`` call for all clips and frames).
+        (``grid_sample``). One motion at a time: its float64 sampling positions are worked in place (no
+        full-set temporaries of ``M x T x H x W x 2`` doubles), with the same operations in the same order as
+        one call for all clips, so the clips are bit for bit those of rendering the set at once.
     """
     if texture.dim() != 3 or texture.shape[-1] != texture.shape[-2]:
         raise ValueError(f"texture must be (C, S, S), got shape {tuple(texture.shape)}")
     if num_frames < 1 or not motions:
         raise ValueError(f"need num_frames >= 1 and at least one motion, got {num_frames}, {len(motions)}")
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    s = texture.shape[-1]
-    q = source_positions(motions, num_frames, h, w, texture.device)  # (M, T, H, W, 2)
-    q = q + torch.tensor(offset, dtype=q.dtype, device=q.device) + (s - 1) / 2
-    q = torch.remainder(q, s)  # periodic texture; [0, S)
+    s, t = texture.shape[-1], num_frames
+    factors = _motion_factors(motions, num_frames, texture.device)
+    gy, gx = _pixel_grid(h, w, texture.device)
+    shift = torch.tensor(offset, dtype=torch.float64, device=texture.device)
     # one pixel of circular padding so positions in [S-1, S) interpolate with pixel 0, then align_corners=True
     padded = F.pad(texture[None].float(), (1, 1, 1, 1), mode="circular")
-    grid = (2 * (q + 1) / (s + 1) - 1).to(torch.float32)
-    m, t = len(motions), num_frames
-    out = F.grid_sample(padded, grid.reshape(1, m * t * h, w, 2), mode="bilinear", align_corners=True)
-    return out.reshape(texture.shape[0], m, t, h, w).transpose(0, 1).contiguous()
+    out = torch.empty(len(motions), texture.shape[0], t, h, w, dtype=torch.float32, device=texture.device)
+    for k in range(len(motions)):
+        plain = motions[k].rotation_cw_deg == 0 and motions[k].zoom == 1
+        q = _positions(tuple(f[k : k + 1] for f in factors), gy, gx, plain)  # (1, T, H, W, 2)
+        q.add_(shift).add_((s - 1) / 2)
+        torch.remainder(q, s, out=q)  # periodic texture; [0, S)
+        grid = q.add_(1).mul_(2).div_(s + 1).sub_(1).to(torch.float32)  # 2 (q + 1) / (S + 1) - 1
+        sampled = F.grid_sample(padded, grid.reshape(1, t * h, w, 2), mode="bilinear", align_corners=True)
+        out[k] = sampled.reshape(texture.shape[0], t, h, w)
+    return out

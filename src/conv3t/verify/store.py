@@ -41,8 +41,9 @@ STORE_NAME = "verification.store.json"
 #: Bumped when the measurement changes, so a store written by an older conv3t is measured again. 2: image-mode
 #: stimuli of a non-square model are clips of its own (H, W), no longer a square of the longer side. 3: layer mode
 #: computes its energies in closed form by default (``VerifyConfig.layer_energies``, part of the key) and its
-#: sampled textures have independent channels.
-STORE_VERSION = 3
+#: sampled textures have independent channels. 4: image mode measures its views in rounds until the readings are
+#: decided (``VerifyConfig.sequential``) and records each reading's sampling error and ``undecided`` flag.
+STORE_VERSION = 4
 #: Settings that do not change the result (how it runs, not what it measures).
 _RUN_ONLY = ("batch_size",)
 
