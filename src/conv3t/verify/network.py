@@ -125,7 +125,7 @@ class VerifyConfig:
     seed: int = 0
     batch_size: int = 32
     layer_energies: str = "exact"
-    sequential: bool = True
+    sequential: bool = False  # measured: never stops before the cap on trained models (BENCHMARKS.md, "Issue 28b")
     view_round: int = 4
 
     def __post_init__(self) -> None:
