@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite (installs what it needs first): ruff, the built wheel in a fresh venv, then pytest.
-# Extra arguments go to pytest. CONV3T_VENV chooses the virtual environment (default .venv).
+# Extra arguments go to pytest (e.g. -m 'not slow' for the quick tier, -n 0 for one process). CONV3T_VENV chooses the virtual environment (default .venv).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
@@ -13,4 +13,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 "$VENV/bin/ruff" check .
 bash scripts/check_wheel.sh
-exec "$VENV/bin/python" -m pytest -q "$@"
+# One worker per core (pytest-xdist; tests/conftest.py gives each worker one thread): the suite is CPU-bound
+# and single-threaded torch on many small tensors, so two workers nearly halve it on CI's 2 cores.
+exec "$VENV/bin/python" -m pytest -q -n auto --maxprocesses 8 "$@"
