@@ -209,4 +209,4 @@ def test_scripts_use_conv3t_venv(tmp_path):
     assert any(c.startswith("python -m pip wheel") for c in calls)  # ... builds the wheel
     assert any(c.startswith("python -m pip --python") and "install" in c and ".whl" in c for c in calls)
     assert "conv3t params" in calls  # ... runs it from a fresh venv
-    assert calls[-1] == "python -m pytest -q -k x"
+    assert calls[-1] == "python -m pytest -q -n auto --maxprocesses 8 -k x"  # all cores (xdist), then the args
