@@ -29,7 +29,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "conv3t"
 #: ``train``, which writes it; ``readout`` reads the temporal parameters for both ``verify`` and ``explain``; the
 #: commands sit on top, the CLI dispatches to them, ``__main__`` runs the CLI.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("files", "nn", "runtime"),
+    ("files", "nn", "runtime", "lazy"),
     ("models", "fold"),
     ("conv3t",),  # the package's __init__: re-exports Conv3T and fold
     ("data",),

@@ -45,6 +45,7 @@ from conv3t.data.transforms import (
 from conv3t.data.ucf101 import UCF101Dataset, UCF101Source
 from conv3t.data.video_folder import VideoFolderSource
 from conv3t.data.video_list import VideoFileDataset, VideoListSource
+from conv3t.lazy import lazy_exports
 
 __all__ = [
     "APPEARANCE_CLASSES",
@@ -103,12 +104,8 @@ __all__ = [
 
 #: Names of the Lightning data module, imported on first use: ``conv3t.exported`` and ``conv3t.verify`` import
 #: this package for its preprocessing, and importing Lightning would cost them seconds they do not need.
-_LIGHTNING = {"SkippedSamplesReport", "VideoDataModule", "build_datamodule"}
-
-
-def __getattr__(name: str) -> object:
-    if name in _LIGHTNING:
-        from conv3t.data import datamodule
-
-        return getattr(datamodule, name)
-    raise AttributeError(f"module 'conv3t.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    dict.fromkeys(("SkippedSamplesReport", "VideoDataModule", "build_datamodule"), "conv3t.data.datamodule"),
+)

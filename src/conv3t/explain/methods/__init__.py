@@ -11,7 +11,7 @@ not load captum or matplotlib.
 
 from __future__ import annotations
 
-import importlib
+from conv3t.lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_FRAME_ATTRIBUTION",
@@ -88,13 +88,4 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value  # once
-        return value
-    raise AttributeError(f"module 'conv3t.explain.methods' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

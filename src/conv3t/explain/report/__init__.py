@@ -17,7 +17,7 @@ Every name below is imported when first asked for (PEP 562), so that ``conv3t ex
 
 from __future__ import annotations
 
-import importlib
+from conv3t.lazy import lazy_exports
 
 __all__ = [
     "SECTIONS",
@@ -68,13 +68,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value  # once
-        return value
-    raise AttributeError(f"module 'conv3t.explain.report' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)
