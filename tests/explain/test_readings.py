@@ -222,3 +222,29 @@ def test_ranking_prefers_tuned_channels_and_words_deeper_layers_in_their_input()
     assert by.loc[("0", 0), "parameters_agree"] is None and by.loc[("0", 2), "parameters_agree"] is True
     for column in READING_COLUMNS:
         assert column in ranked.columns
+
+
+def test_a_reading_within_its_sampling_error_is_named_on_the_card_and_in_the_ranking():
+    """The headline must not state a reading the measurement does not decide (issue 28b's flags): the flagged
+    readings are named in words; an unflagged channel's headline is unchanged; ranking.csv carries the flags."""
+    rows = [
+        _channel(0, t=0.5, r=0.06, undecided=True, undecided_readings="rotation; direction"),
+        _channel(1, t=0.5, r=0.06),  # the same readings, decided
+        _channel(2, t=0.05, z=0.04, undecided=True, undecided_readings="tuned"),
+    ]
+    r = channel_readings(_result(rows)).set_index("channel")
+    flagged, plain, untuned = (measured_sentence(r.loc[c]) for c in (0, 1, 2))
+    assert flagged.startswith(plain) and plain.endswith("of 1).")
+    assert flagged.endswith("not decided by the measurement: rotation tuning, the direction.")
+    assert untuned.startswith("Untuned") and untuned.endswith("not decided by the measurement: whether it is tuned.")
+
+    from conv3t.explain.describe import rank_channels
+    from conv3t.nn import Conv3T
+    from conv3t.readout import temporal_parameters
+
+    layer = Conv3T(3, 3, 3)
+    table = temporal_parameters(torch.nn.Sequential(layer)).assign(layer="conv1")
+    ranked = rank_channels(table, readings=r.reset_index()).set_index("channel")
+    assert ranked.loc[0, "undecided"] and ranked.loc[0, "undecided_readings"] == "rotation; direction"
+    assert not ranked.loc[1, "undecided"] and ranked.loc[1, "undecided_readings"] == ""
+    assert ranked.loc[0, "measured_sentence"] == flagged

@@ -230,7 +230,7 @@ def rank_channels(
     extra: list[str] = []
     if readings is not None:
         summary = _with_readings(table, summary, readings, readable or {})
-        extra = [*_READING_COLUMNS, "tuned", "measured_motion", *_SENTENCE_COLUMNS]
+        extra = [*_READING_COLUMNS, "tuned", "measured_motion", *_UNCERTAINTY_COLUMNS, *_SENTENCE_COLUMNS]
     if per_layer:
         parts = []
         for _, group in summary.groupby("layer", sort=False):
@@ -249,6 +249,9 @@ def rank_channels(
 
 _READING_COLUMNS = READING_COLUMNS  # the columns ranking.csv gains, owned by conv3t.verify.readings
 _SENTENCE_COLUMNS = ("measured_sentence", "parameter_sentence", "agreement_sentence")
+#: Which readings the measurement leaves undecided (:func:`conv3t.verify.readings.channel_readings`); readings
+#: without them (made by hand, or by older code) count as decided.
+_UNCERTAINTY_COLUMNS = ("undecided", "undecided_readings")
 
 
 def _with_readings(
@@ -260,8 +263,14 @@ def _with_readings(
     missing = [c for c in ("layer", "channel", *wanted) if c not in readings.columns]
     if missing:
         raise ValueError(f"readings lack columns {missing}; pass conv3t.verify.readings.channel_readings() output")
-    cols = ["layer", "channel", *wanted, *[c for c in readings.columns if c.startswith("pred_")]]
+    readings = readings.assign(
+        undecided=readings.get("undecided", False),
+        undecided_readings=readings.get("undecided_readings", ""),
+    )
+    cols = ["layer", "channel", *wanted, *_UNCERTAINTY_COLUMNS, *[c for c in readings.columns if c.startswith("pred_")]]
     merged = summary.merge(readings[cols], on=["layer", "channel"], how="left")
+    merged["undecided"] = merged["undecided"].eq(True)
+    merged["undecided_readings"] = merged["undecided_readings"].fillna("").astype(str)
     merged["tuned"] = merged["tuned"].astype(object).where(merged["tuned"].notna(), False).astype(bool)
     merged["measured_rotation"] = merged["measured_rotation"].fillna("")
     merged["measured_zoom"] = merged["measured_zoom"].fillna("")

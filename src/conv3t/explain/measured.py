@@ -83,15 +83,41 @@ def reading_text(row: Mapping[str, Any] | pd.Series) -> str:
 
 
 def measured_sentence(row: Mapping[str, Any] | pd.Series) -> str:
-    """The card's headline: what image motion the channel measurably prefers, with its tuning strength."""
+    """The card's headline: what image motion the channel measurably prefers, with its tuning strength, and
+    which of these readings the measurement does not decide (``undecided_readings``: within their sampling
+    error over the texture views, :mod:`conv3t.verify.sequential`)."""
     strength = float(_get(row, "tuning_strength", 0.0))
     if not bool(_get(row, "tuned", False)):
-        return (
+        text = (
             f"Untuned: it responds about equally to every motion probed, in both directions (tuning strength "
             f"{strength:.2f}, below the threshold)."
         )
-    text = reading_text(row)
-    return f"Measured in the image: {text[0].lower() + text[1:]} (tuning strength {strength:.2f} of 1)."
+    else:
+        reading = reading_text(row)
+        text = f"Measured in the image: {reading[0].lower() + reading[1:]} (tuning strength {strength:.2f} of 1)."
+    return text + _undecided(row)
+
+
+#: How the readings :mod:`conv3t.verify.sequential` names are worded on a card.
+_READING_WORDS = {
+    "tuned": "whether it is tuned",
+    "speed": "the speed",
+    "direction": "the direction",
+    "translation": "translation tuning",
+    "rotation": "rotation tuning",
+    "zoom": "zoom tuning",
+    "primary": "which motion it prefers most",
+    "agreement": "whether the parameters agree",
+}
+
+
+def _undecided(row: Mapping[str, Any] | pd.Series) -> str:
+    """`` Not decided by the measurement (...): ...`` for a row flagged ``undecided``, else ``""``."""
+    names = [n for n in str(_get(row, "undecided_readings", "") or "").split("; ") if n]
+    if not bool(_get(row, "undecided", False)) or not names:
+        return ""
+    words = ", ".join(_READING_WORDS.get(n, n) for n in names)
+    return f" Within its sampling error over the texture views, so not decided by the measurement: {words}."
 
 
 def agreement_sentence(row: Mapping[str, Any] | pd.Series, layer_readable: bool | None = None) -> str:
