@@ -14,49 +14,6 @@ from __future__ import annotations
 
 from conv3t.lazy import lazy_exports
 
-__all__ = [
-    "DERIVED_COLUMNS",
-    "PARAMETER_COLUMNS",
-    "STATISTIC_PARAMETERS",
-    "SUMMARY_COLUMNS",
-    "ActMaxResult",
-    "ActivationMaximization",
-    "ChannelSaliency",
-    "PeakFrame",
-    "build_comparison",
-    "build_report",
-    "channel_selector",
-    "channel_summary",
-    "conv3t_layers",
-    "describe_channel",
-    "describe_channels",
-    "distribution_values",
-    "explain_clip",
-    "filter_gif_frames",
-    "filter_kernel",
-    "filter_layer",
-    "filter_slices",
-    "filter_strip",
-    "format_statistics",
-    "layer_geometry",
-    "load_video_clip",
-    "logits",
-    "overlay",
-    "plot_channel",
-    "plot_distribution_grid",
-    "plot_distributions",
-    "plot_filter_slices",
-    "rank_channels",
-    "saliency_map",
-    "save_figure",
-    "save_filter_gif",
-    "statistics_latex",
-    "statistics_markdown",
-    "summary_statistics",
-    "temporal_layers",
-    "temporal_parameters",
-]
-
 #: module -> the names it gives this package
 _MODULES: dict[str, tuple[str, ...]] = {
     "conv3t.explain.methods.actmax": (
@@ -115,4 +72,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 
+#: every name is lazy, so the public list is the lazy map's
+__all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

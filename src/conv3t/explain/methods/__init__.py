@@ -13,41 +13,6 @@ from __future__ import annotations
 
 from conv3t.lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_FRAME_ATTRIBUTION",
-    "FRAME_ATTRIBUTIONS",
-    "ActMaxResult",
-    "ActivationMaximization",
-    "ChannelAttribution",
-    "ChannelSaliency",
-    "Explainer",
-    "Explanation",
-    "PeakFrame",
-    "channel_selector",
-    "conv3t_explainer",
-    "explain_clip",
-    "filter_gif_frames",
-    "filter_kernel",
-    "filter_layer",
-    "filter_slices",
-    "filter_strip",
-    "frame_attribution",
-    "frame_importance",
-    "frozen_parameters",
-    "grad_cam",
-    "gradcam_layer",
-    "integrated_frame_attribution",
-    "is_temporal",
-    "logits",
-    "logits_of",
-    "overlay",
-    "plot_filter_slices",
-    "resolve_layer",
-    "run_to_layer",
-    "saliency_map",
-    "temporal_layers",
-]
-
 _MODULES: dict[str, tuple[str, ...]] = {
     "conv3t.explain.methods.actmax": ("ActivationMaximization", "ActMaxResult"),
     "conv3t.explain.methods.attribution": (
@@ -88,4 +53,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 
+#: every name is lazy, so the public list is the lazy map's
+__all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

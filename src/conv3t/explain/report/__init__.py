@@ -19,30 +19,6 @@ from __future__ import annotations
 
 from conv3t.lazy import lazy_exports
 
-__all__ = [
-    "SECTIONS",
-    "Card",
-    "Figure",
-    "OptionError",
-    "ReportAnalysis",
-    "ReportClip",
-    "ReportContext",
-    "ReportOptions",
-    "Section",
-    "SectionEntry",
-    "analyse",
-    "build_comparison",
-    "build_report",
-    "load_video_clip",
-    "read_clips",
-    "report_analysis",
-    "sections_of",
-    "select_layers",
-    "verification_page",
-    "verification_section",
-    "write_artifacts",
-]
-
 _WHERE = {
     "SECTIONS": "conv3t.explain.report.registry",
     "Card": "conv3t.explain.report.render",
@@ -68,4 +44,6 @@ _WHERE = {
 }
 
 
+#: every name is lazy, so the public list is the lazy map's
+__all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)
