@@ -100,7 +100,8 @@ def main() -> None:
     counts = {
         "spatial: ROAD fills": ("road", maps * inner + 1),
         "spatial: forward passes": ("forward", maps * inner + 2),
-        "frames: forward passes": ("forward", 2 * maps * (args.steps - 1) + 2),
+        # the insertion test's random orders are the deletion test's reversed (frames._DeletionPool)
+        "frames: forward passes": ("forward", (maps + 1) * (args.steps - 1) + 2),
         "channels: forward passes": ("forward", maps + 1),
         "randomisation: explanations": ("explain", 1 + groups + (args.seeds - 1) + 2 + 1),
     }
