@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -42,15 +41,7 @@ from planted import (
 )
 
 from conv3t.explain.faithfulness import ALPHA, Explanation, Faithfulness
-
-
-def _wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p, z = k / n, 1.96
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+from conv3t.proportions import wilson_interval
 
 
 def _networks() -> list[tuple[str, torch.nn.Module, torch.Tensor, int, str, int, Explanation | None]]:
@@ -132,7 +123,7 @@ def _print(name: str, kind: str, outcomes: dict[str, list[tuple[bool | None, flo
     for check, rows in outcomes.items():
         tested = [(p, q) for p, q in rows if p is not None]
         passed = sum(bool(p) for p, _ in tested)
-        low, high = _wilson(passed, len(tested))
+        low, high = wilson_interval(passed, len(tested))
         row = {
             "network": name,
             "kind": kind,

@@ -24,12 +24,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "conv3t"
 
-#: Bottom first. ``nn``, ``files`` and ``runtime`` (device, memory sizes, weight hashes) import nothing else of
-#: the package; ``exported`` (the weights format, with the preprocessing of ``data`` it carries) is below
-#: ``train``, which writes it; ``readout`` reads the temporal parameters for both ``verify`` and ``explain``; the
-#: commands sit on top, the CLI dispatches to them, ``__main__`` runs the CLI.
+#: Bottom first. ``nn``, ``files``, ``runtime`` (device, memory sizes, weight hashes) and ``proportions``
+#: (binomial tails and intervals) import nothing else of the package; ``exported`` (the weights format, with the
+#: preprocessing of ``data`` it carries) is below ``train``, which writes it; ``readout`` reads the temporal
+#: parameters for both ``verify`` and ``explain``; the commands sit on top, the CLI dispatches to them,
+#: ``__main__`` runs the CLI.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("files", "nn", "runtime", "lazy"),
+    ("files", "nn", "runtime", "lazy", "proportions"),
     ("models", "fold"),
     ("conv3t",),  # the package's __init__: re-exports Conv3T and fold
     ("data",),

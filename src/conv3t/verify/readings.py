@@ -29,12 +29,12 @@ fixed before looking at any trained model and are not tuned to pass.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from conv3t.proportions import binomial_tail, wilson_interval
 from conv3t.verify.network import CHANCE, VerificationResult, VerifyConfig
 
 __all__ = [
@@ -134,29 +134,6 @@ def channel_readings(result: VerificationResult, mode: str = "image") -> pd.Data
             else np.full(len(df), ""),
         }
     )
-
-
-def binomial_tail(successes: int, trials: int, p: float) -> float:
-    """``P(X >= successes)`` for ``X ~ Binomial(trials, p)`` (exact sum; 1.0 for ``successes <= 0``)."""
-    if trials < 0 or not 0.0 <= p <= 1.0:
-        raise ValueError(f"need trials >= 0 and 0 <= p <= 1, got {trials}, {p}")
-    return float(
-        sum(math.comb(trials, k) * p**k * (1 - p) ** (trials - k) for k in range(max(successes, 0), trials + 1))
-    )
-
-
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (default 95 %): ``(low, high)`` in ``[0, 1]``;
-    ``(0, 1)`` for no trials. What a count of agreeing channels says about the agreement rate: fewer texture
-    views or fewer counted channels give a wider interval."""
-    if trials <= 0:
-        return 0.0, 1.0
-    if not 0 <= successes <= trials:
-        raise ValueError(f"need 0 <= successes <= trials, got {successes}, {trials}")
-    p, n = successes / trials, trials
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _motion_verdict(agree: int, counted: int, chance: float) -> str:

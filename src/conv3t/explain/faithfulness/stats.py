@@ -22,6 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from conv3t.proportions import binomial_tail
+
 __all__ = [
     "ALPHA",
     "TOLERANCE",
@@ -165,11 +167,6 @@ def fisher_combined(p_values: Sequence[float]) -> float:
         term *= half / i
         total += term
     return float(min(1.0, math.exp(-half) * total))
-
-
-def binomial_tail(k: int, n: int, q: float) -> float:
-    """``P(Binomial(n, q) >= k)``: how surprising k passes of n are when each passes with probability q."""
-    return float(min(1.0, sum(math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k, n + 1))))
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
