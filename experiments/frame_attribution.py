@@ -19,7 +19,7 @@ Models: ``RUNS/demo_seed<S>/`` (``model.safetensors`` + ``model.json``, as ``con
 training time is printed and is in that folder's ``summary.json``).
 
 Run:  python experiments/frame_attribution.py [--runs DIR] [--seeds 0 1 2] [--clips 3] [--draws 20]
-                                             [--methods M ...] [--steps 32] [--threads 1] [--json FILE]
+                                             [--methods M ...] [--steps N] [--threads 1] [--json FILE]
       (from the repository root, with conv3t importable; default --runs runs/experiments/frame_attribution)
 
 Output (stdout), in this order:
@@ -89,12 +89,17 @@ def demo_model(runs: Path, seed: int) -> tuple[ExportedModel, str]:
     )
 
 
-def attribution_explainer(method: str) -> Callable[[nn.Module, Tensor, int], Explanation]:
-    """The checks' explainer: ``method``'s frame attribution of one clip ``(1, C, T, H, W)``, nothing else."""
+def attribution_explainer(method: str, steps: int | None = None) -> Callable[[nn.Module, Tensor, int], Explanation]:
+    """The checks' explainer: ``method``'s frame attribution of one clip ``(1, C, T, H, W)``, nothing else
+    (integrated gradients with ``steps`` quadrature points, None: adaptive, as the explanation checked)."""
 
     def explain(model: nn.Module, clip: Tensor, target: int) -> Explanation:
         with torch.enable_grad():
-            return Explanation(frame_importance=frame_attribution(model, clip, target, method)[0].detach().cpu())
+            if method == "integrated_gradients":
+                frames = integrated_frame_attribution(model, clip, target, steps=steps).frames.float()
+            else:
+                frames = frame_attribution(model, clip, target, method)
+            return Explanation(frame_importance=frames[0].detach().cpu())
 
     return explain
 
@@ -127,7 +132,7 @@ def _verdicts(result: FaithfulnessResult) -> dict[str, dict[str, Any]]:
 
 
 def evaluate_model(
-    exported: ExportedModel, seed: int, clips: int, draws: int, methods: Sequence[str], steps: int
+    exported: ExportedModel, seed: int, clips: int, draws: int, methods: Sequence[str], steps: int | None
 ) -> list[Row]:
     """Every (clip, attribution) row of one model."""
     model, classes = exported.model.eval(), list(exported.info.classes)
@@ -145,9 +150,8 @@ def evaluate_model(
                 attribution, error = ig.frames[0].float(), float(ig.relative_error[0])
             else:
                 attribution = frame_attribution(model, x, target, method)[0]
-            check = Faithfulness(
-                model, draws=draws, seed=0, batch_size=8, classes=classes, explainer=attribution_explainer(method)
-            )
+            explainer = attribution_explainer(method, steps)
+            check = Faithfulness(model, draws=draws, seed=0, batch_size=8, classes=classes, explainer=explainer)
             result = check.evaluate(item.clip, target, Explanation(frame_importance=attribution.detach().cpu()))
             rows.append(
                 Row(
@@ -195,7 +199,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clips", type=int, default=3, help="validation clips per model (the report's 3)")
     parser.add_argument("--draws", type=int, default=20, help="Faithfulness draws (the report's default 20)")
     parser.add_argument("--methods", nargs="+", choices=sorted(FRAME_ATTRIBUTIONS), default=list(FRAME_ATTRIBUTIONS))
-    parser.add_argument("--steps", type=int, default=32, help="integrated gradients' quadrature points")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="integrated gradients' quadrature points (default: adaptive, as the report and the checks' explainer)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
