@@ -6,7 +6,8 @@ demo models), for any video classifier."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -16,7 +17,10 @@ from conv3t.explain.methods.attribution import ChannelAttribution, grad_cam, gra
 from conv3t.explain.methods.frame_attribution import DEFAULT_FRAME_ATTRIBUTION, FRAME_ATTRIBUTIONS, frame_attribution
 from conv3t.explain.methods.layers import temporal_layers
 
-__all__ = ["Explainer", "Explanation", "conv3t_explainer", "explain_clip"]
+__all__ = ["KINDS", "Explainer", "Explanation", "conv3t_explainer", "explain_clip", "takes_kinds"]
+
+#: The kinds of explanation an explainer fills: the fields the randomisation checks compare.
+KINDS = ("gradcam", "frame_importance", "channels")
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,19 @@ class Explanation:
         return sum(len(c) for c in self.channels.values())
 
 
-#: ``explainer(model, clip (1, C, T, H, W), target) -> Explanation`` with the fields to compare filled.
+#: ``explainer(model, clip (1, C, T, H, W), target) -> Explanation`` with the fields to compare filled. An explainer
+#: that also takes ``kinds=`` (a subset of :data:`KINDS`; :func:`takes_kinds`) computes only those, which the
+#: randomisation checks use once a kind's verdict is settled (a frame attribution by integrated gradients is most
+#: of an explanation's cost).
 Explainer = Callable[[nn.Module, Tensor, int], Explanation]
+
+
+def takes_kinds(explainer: Explainer) -> bool:
+    """True when ``explainer`` accepts the keyword ``kinds`` (it can compute part of an explanation)."""
+    try:
+        return "kinds" in inspect.signature(explainer).parameters
+    except (TypeError, ValueError):  # a builtin or a C callable without a signature
+        return False
 
 
 def conv3t_explainer(
@@ -66,7 +81,8 @@ def conv3t_explainer(
     top_channels: int = 5,
     frame_method: str = DEFAULT_FRAME_ATTRIBUTION,
 ) -> Explainer:
-    """An explainer ``(model, clip (1, C, T, H, W), target) -> Explanation`` with every field filled.
+    """An explainer ``(model, clip (1, C, T, H, W), target, kinds=None) -> Explanation`` with every field filled
+    (or only the ``kinds`` asked for, of :data:`KINDS`; the others are None, ``channels`` empty).
 
     Args:
         layers: layers whose channels are attributed (default :func:`temporal_layers` of the model).
@@ -77,17 +93,22 @@ def conv3t_explainer(
     if frame_method not in FRAME_ATTRIBUTIONS:
         raise ValueError(f"frame_method must be one of {sorted(FRAME_ATTRIBUTIONS)}, got {frame_method!r}")
 
-    def explain(model: nn.Module, clip: Tensor, target: int) -> Explanation:
+    def explain(model: nn.Module, clip: Tensor, target: int, kinds: Collection[str] | None = None) -> Explanation:
+        wanted = set(KINDS if kinds is None else kinds)
+        if wanted - set(KINDS):
+            raise ValueError(f"kinds must be among {KINDS}, got {sorted(wanted - set(KINDS))}")
         names = list(layers) if layers else temporal_layers(model)
-        scores = {n: a[0] for n, a in ChannelAttribution(model, names).attribute(clip, target).items()}
-        where = cam_layer or gradcam_layer(model, names, tuple(clip.shape[1:]))
-        cam = grad_cam(model, where, clip, target)[0]
-        importance = frame_attribution(model, clip, target, frame_method)[0]
-        ranked = sorted(((float(v), n, c) for n, a in scores.items() for c, v in enumerate(a)), key=lambda r: -r[0])
+        scores = None
         credited: dict[str, tuple[int, ...]] = {}
-        for value, name, c in ranked[:top_channels]:
-            if value > 0:
-                credited[name] = (*credited.get(name, ()), c)
+        if "channels" in wanted:
+            scores = {n: a[0] for n, a in ChannelAttribution(model, names).attribute(clip, target).items()}
+            ranked = sorted(((float(v), n, c) for n, a in scores.items() for c, v in enumerate(a)), key=lambda r: -r[0])
+            for value, name, c in ranked[:top_channels]:
+                if value > 0:
+                    credited[name] = (*credited.get(name, ()), c)
+        where = cam_layer or gradcam_layer(model, names, tuple(clip.shape[1:]))
+        cam = grad_cam(model, where, clip, target)[0] if "gradcam" in wanted else None
+        importance = frame_attribution(model, clip, target, frame_method)[0] if "frame_importance" in wanted else None
         return Explanation(
             channels=credited,
             frame_importance=importance,
