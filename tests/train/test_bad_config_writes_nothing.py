@@ -69,3 +69,20 @@ def test_import_authors_with_a_bad_data_file_writes_no_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(bad) in err and "test_crops" in err, err
     assert not out.exists()
+
+
+def test_eval_refuses_a_model_normalised_otherwise_than_its_datasets(tmp_path, capsys):
+    """conv3t eval's datasets normalise with ImageNet's statistics: a model recording others would be fed wrongly
+    and read as a (quietly) bad accuracy."""
+    from conv3t.exported import ModelInfo, save_exported
+    from conv3t.models import create_model
+
+    classes = [f"c{i}" for i in range(9)]
+    info = ModelInfo("resnet10_3t", 9, classes, 4, (32, 32), (0.5,) * 3, (0.25,) * 3, {"base_width": 4})
+    run = save_exported(create_model("resnet10_3t", 9, base_width=4), tmp_path / "run", info)
+    data = _write(tmp_path / "data.yaml", {"data": {"dataset": "synthetic", "num_val": 3, "num_train": 3}})
+    out = tmp_path / "results" / "eval.json"
+    assert cli_main(["eval", str(run), "--data", str(data), "--json", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert str(run) in err and "[0.5, 0.5, 0.5]" in err and "ImageNet" in err, err
+    assert not out.exists()

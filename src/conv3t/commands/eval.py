@@ -91,6 +91,22 @@ def _data_config(args: argparse.Namespace, exported) -> dict:
     return data_section(data, source).as_mapping()
 
 
+def _same_normalisation(exported) -> None:
+    """The datasets normalise with ImageNet's statistics (every conv3t export records them); a model that records
+    others would be fed wrongly, so it is refused instead of evaluated quietly wrong."""
+    from conv3t.data import IMAGENET_MEAN, IMAGENET_STD
+
+    meta = exported.meta
+    pairs = zip((*meta.mean, *meta.std), (*IMAGENET_MEAN, *IMAGENET_STD), strict=True)
+    if any(abs(a - b) > 1e-6 for a, b in pairs):
+        raise ValueError(
+            f"{exported.path}: its model.json says the model expects inputs normalised with mean {list(meta.mean)} and "
+            f"std {list(meta.std)}, but conv3t eval's datasets normalise with ImageNet's {list(IMAGENET_MEAN)} / "
+            f"{list(IMAGENET_STD)}; evaluating would feed it wrongly (the report reads clips through the model's own "
+            "preprocessing, conv3t explain)"
+        )
+
+
 _VALUED = {
     "--data": ("data_file", Path),
     "--views": ("views", int),
@@ -183,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         exported = load_exported(args.weights)
         data_cfg = _data_config(args, exported)
         dm = build_datamodule(data_cfg)
+        _same_normalisation(exported)
         if dm.classes != exported.info.classes:
             raise ValueError(
                 f"the data's classes ({dm.num_classes}) differ from the model's ({exported.info.num_classes}, "
