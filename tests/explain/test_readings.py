@@ -248,3 +248,41 @@ def test_a_reading_within_its_sampling_error_is_named_on_the_card_and_in_the_ran
     assert ranked.loc[0, "undecided"] and ranked.loc[0, "undecided_readings"] == "rotation; direction"
     assert not ranked.loc[1, "undecided"] and ranked.loc[1, "undecided_readings"] == ""
     assert ranked.loc[0, "measured_sentence"] == flagged
+
+
+def test_layer_verdicts_count_the_channels_the_measurement_leaves_undecided():
+    """Counted and uncounted channels whose counting or agreement is within its sampling error, per motion type
+    (hand-made flags; rotation readings do not touch the translation counts, and layer mode has none)."""
+    flags = [  # (counted for translation, for rotation, undecided readings)
+        (True, False, "translation"),  # translation counted, its index near the threshold: could drop out
+        (True, False, "agreement"),  # counted, agreement undecided
+        (True, True, "rotation; primary"),  # rotation counted and undecided; translation decided
+        (False, False, "translation; zoom"),  # not counted for translation, could come in; zoom too
+        (False, False, ""),
+    ]
+    rows = [
+        {
+            "mode": "image",
+            "layer": "a",
+            "channel": c,
+            "translation_counted": t,
+            "rotation_counted": r,
+            "zoom_counted": False,
+            "undecided": bool(u),
+            "undecided_readings": u,
+        }
+        for c, (t, r, u) in enumerate(flags)
+    ]
+    rows.append({**rows[0], "mode": "layer", "undecided": False, "undecided_readings": ""})
+    summary = pd.DataFrame(
+        _summary("a", {"translation": (2, 3), "rotation": (1, 1), "zoom": (0, 0)})
+        + _summary("a", {"translation": (1, 1), "rotation": (0, 0), "zoom": (0, 0)}, mode="layer")
+    )
+    v = layer_verdicts(_result(rows, summary)).set_index("mode")
+    assert (v.loc["image", "translation_undecided_in"], v.loc["image", "translation_undecided_out"]) == (2, 1)
+    assert (v.loc["image", "rotation_undecided_in"], v.loc["image", "rotation_undecided_out"]) == (1, 0)
+    assert (v.loc["image", "zoom_undecided_in"], v.loc["image", "zoom_undecided_out"]) == (0, 1)
+    assert v.loc["layer", ["translation_undecided_in", "translation_undecided_out"]].tolist() == [0, 0]
+    # verifications stored before the flags: no column, nothing undecided
+    old = layer_verdicts(_result([{k: x for k, x in r.items() if "undecided" not in k} for r in rows], summary))
+    assert old[[c for c in old.columns if "undecided" in c]].to_numpy().sum() == 0

@@ -150,8 +150,10 @@ def layer_verdicts(result: VerificationResult, modes: Sequence[str] = ("image", 
     """One row per mode x layer: counts per motion type and whether the layer's parameters read as motion.
 
     Returns:
-        Columns ``mode``, ``layer``, ``channels``; per motion type ``{m}_agree``, ``{m}_counted`` and
-        ``{m}_verdict`` (``"agrees"`` / ``"disagrees"`` / ``"too few"``, module rules); ``verdict``:
+        Columns ``mode``, ``layer``, ``channels``; per motion type ``{m}_agree``, ``{m}_counted``,
+        ``{m}_verdict`` (``"agrees"`` / ``"disagrees"`` / ``"too few"``, module rules), and how many channels
+        the measurement leaves undecided (:func:`undecided_counts`): ``{m}_undecided_in`` of the counted ones,
+        ``{m}_undecided_out`` of the others; ``verdict``:
         ``"readable"`` (every type with a verdict agrees), ``"not readable"`` (none agrees), ``"partly"``
         (some do), ``"too few tuned channels"`` (no type has :data:`MIN_COUNTED` counted channels); and
         ``sentence``, that verdict in words (for ``image`` mode: "as image motion", for ``layer`` mode: "as
@@ -163,6 +165,7 @@ def layer_verdicts(result: VerificationResult, modes: Sequence[str] = ("image", 
         row: dict[str, object] = {"mode": mode, "layer": layer, "channels": int(df["channels"].iloc[0])}
         by = df.set_index("motion")
         verdicts = {}
+        row |= undecided_counts(result.channels, str(mode), str(layer))
         for m in MOTION_TYPES:
             agree, counted = int(by.loc[m, "agree"]), int(by.loc[m, "counted"])
             row[f"{m}_agree"], row[f"{m}_counted"] = agree, counted
@@ -180,6 +183,31 @@ def layer_verdicts(result: VerificationResult, modes: Sequence[str] = ("image", 
         row["sentence"] = _sentence(str(layer), str(mode), row, verdicts)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: The readings (:mod:`conv3t.verify.sequential`'s ``undecided_readings``) that decide whether a channel is counted
+#: for a motion type and whether it agrees: its tuning index against the threshold, and for translation the
+#: direction's agreement with the parameters' (rotation and zoom agree by the index's sign, decided with it).
+_DECIDING = {"translation": ("translation", "agreement"), "rotation": ("rotation",), "zoom": ("zoom",)}
+
+
+def undecided_counts(channels: pd.DataFrame, mode: str, layer: str) -> dict[str, int]:
+    """Per motion type, the channels of ``mode`` x ``layer`` whose counting or agreement the measurement does not
+    decide (within their sampling error over the texture views, :mod:`conv3t.verify.sequential`):
+    ``{m}_undecided_in`` among the counted channels (the count and the agreement could lose them),
+    ``{m}_undecided_out`` among the others (it could gain them). Zero without the flags (layer mode, whose
+    readings are exact; verifications stored before the flags)."""
+    out = {f"{m}_undecided_{w}": 0 for m in MOTION_TYPES for w in ("in", "out")}
+    if channels is None or "undecided_readings" not in channels or not len(channels):
+        return out
+    rows = channels[(channels["mode"] == mode) & (channels["layer"] == layer)]
+    names = rows["undecided_readings"].fillna("").astype(str).str.split("; ")
+    for m in MOTION_TYPES:
+        open_ = names.map(lambda got, m=m: any(n in got for n in _DECIDING[m])).to_numpy(bool)
+        counted = rows[f"{m}_counted"].eq(True).to_numpy() if f"{m}_counted" in rows else np.zeros(len(rows), bool)
+        out[f"{m}_undecided_in"] = int((open_ & counted).sum())
+        out[f"{m}_undecided_out"] = int((open_ & ~counted).sum())
+    return out
 
 
 def _counts(row: dict[str, object], motions: Sequence[str]) -> str:

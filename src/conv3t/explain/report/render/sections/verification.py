@@ -67,7 +67,11 @@ def _counts(row: pd.Series, motion: str) -> str:
     verdict = {"agrees": " ✓", "disagrees": " ✗", "too few": ""}[row[f"{motion}_verdict"]]
     agree = int(row[f"{motion}_agree"])
     low, high = wilson_interval(agree, counted)
-    return f"{agree}/{counted}{verdict} ({low:.0%}–{high:.0%})"
+    cell = f"{agree}/{counted}{verdict} ({low:.0%}–{high:.0%})"
+    inside, outside = int(row.get(f"{motion}_undecided_in", 0)), int(row.get(f"{motion}_undecided_out", 0))
+    if inside or outside:
+        cell += f"; undecided: {inside} of these" + (f", {outside} others" if outside else "")
+    return cell
 
 
 def verification_section(
@@ -127,7 +131,10 @@ def verification_section(
         + Markup(
             "<p>✓: agrees, ✗: disagrees (above); no mark: too few counted channels to tell. In brackets: the "
             "95 % Wilson interval of the agreement rate (fewer texture views, <code>--verify-textures</code>, "
-            "measure each channel's preference less reliably; fewer counted channels widen the interval).</p>"
+            "measure each channel's preference less reliably; fewer counted channels widen the interval). "
+            "<em>Undecided</em>: channels whose counting or agreement is within its sampling error over the texture "
+            "views, among the counted ones (the count could lose them) and among the others (it could gain them); "
+            "the verdict does not wait for them.</p>"
         )
         + links
     )
