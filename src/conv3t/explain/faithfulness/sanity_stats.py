@@ -56,7 +56,15 @@ def spearman(a: Tensor | None, b: Tensor | None) -> float:
         raise ValueError(f"cannot correlate {x.shape[0]} scores with {y.shape[0]}")
     if x.std() == 0 or y.std() == 0:
         return float("nan")
-    # the same formula as the tests' c_k (z-scores of the ranks), so that stopping and testing agree on c_k's sign
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _c(ref: Tensor, other: Tensor) -> float:
+    """``c_k`` by the formula :func:`_variant` uses (z-scores of the ranks), so that stopping and testing agree
+    on its sign; NaN when either is constant."""
+    x, y = _ranks(ref), _ranks(other)
+    if x.std() == 0 or y.std() == 0:
+        return float("nan")
     return float(((x - x.mean()) / x.std()) @ ((y - y.mean()) / y.std()) / x.size)
 
 
@@ -128,7 +136,7 @@ def sequential_tests(
         for kind in sorted(going):
             scores = items(explanation, kind, layers, coarse)
             seen[kind].append(scores)
-            if scores is None or (stop_early and not spearman(refs[kind], scores) > 0):
+            if scores is None or (stop_early and not _c(refs[kind], scores) > 0):
                 going.discard(kind)
     out = []
     for kind, others in seen.items():

@@ -124,7 +124,9 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
             + f"), p = {t.p_value:.3g}: "
         )
         if t.min_p > ALPHA:
-            verdicts.append(Verdict(check, None, head + _not_testable(t, "seeds"), "sanity", None, t.trained_corr))
+            verdicts.append(
+                Verdict(check, None, head + _not_testable(t, "seed", "seeds"), "sanity", None, t.trained_corr)
+            )
             continue
         passed = t.p_value > ALPHA
         tail = (
@@ -148,7 +150,8 @@ def _null(t: RandomisationTest) -> str:
     return f"{t.null_corr:.2f}" if math.isfinite(t.null_corr) else "not measured"
 
 
-def _not_testable(t: RandomisationTest, what: str) -> str:
+def _not_testable(t: RandomisationTest, one: str, many: str) -> str:
+    what = one if t.seeds == 1 else many
     return f"not testable with {t.seeds} {what} (p cannot go below {t.min_p:.3g}; 5 reach {ALPHA:g})."
 
 
@@ -174,7 +177,11 @@ def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, othe
             f"{_draws(t, 'other class', 'other classes')} drawn at random ({listed}), p = {t.p_value:.3g}: "
         )
         if t.min_p > ALPHA:
-            verdicts.append(Verdict(check, None, head + _not_testable(t, "classes"), "sanity", None, t.trained_corr))
+            verdicts.append(
+                Verdict(
+                    check, None, head + _not_testable(t, "other class", "other classes"), "sanity", None, t.trained_corr
+                )
+            )
             continue
         passed = t.p_value > ALPHA
         tail = "it is specific to the class." if passed else "it is much the same whatever class is explained."
@@ -195,7 +202,7 @@ def _family_verdict(t: RandomisationTest, family: str, kind: str) -> Verdict:
         f"{t.trained_corr:.2f} with the trained model's over {_draws(t, 'draw', 'draws')}, p = {t.p_value:.3g}: "
     )
     if t.min_p > ALPHA:
-        return Verdict(check, None, head + _not_testable(t, "draws"), "sanity", None, t.trained_corr)
+        return Verdict(check, None, head + _not_testable(t, "draw", "draws"), "sanity", None, t.trained_corr)
     passed = t.p_value > ALPHA
     tail = (
         f"it changes with the {what}."
