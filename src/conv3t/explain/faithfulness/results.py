@@ -163,7 +163,7 @@ class RandomisationTest:
     explanation does not depend on what was learned. ``trained_corr``: mean rank correlation of the trained
     model's explanation with the randomised ones; ``null_corr``: mean correlation of two randomised ones;
     ``p_value``: how likely unrelated explanations reach ``trained_corr`` (the larger of the item-permutation
-    and the sign-flip p-value over the seeds; small: the explanation survives the randomisation);
+    and the sequential sign test's p-value over the draws; small: the explanation survives the randomisation);
     ``constant``: how many explanations were constant (then undefined). ``seeds``: ``K``, the most draws the
     test may take (randomised copies, or other classes for random logit); ``draws_used``: how many it took (it
     stops at its first non-positive correlation, :mod:`~conv3t.explain.faithfulness.sanity_stats`; 0 in results
