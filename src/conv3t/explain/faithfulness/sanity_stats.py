@@ -22,7 +22,8 @@ so the cascade's verdicts are unchanged. The item null alone is far too narrow w
 *Early stopping*: draw ``k + 1`` is computed only while some kind is still "all positive so far"; each kind's
 statistics (``r``, the item null, the absolute variant, ``seed_corrs``) use its own draws up to and including its
 first non-positive one (``draws_used``). Once a ``c_k <= 0`` the verdict is fixed (``p_sign >= 2^-(K-1)``), so
-stopping changes no verdict; an explanation that depends on what is randomised stops after about two draws. A
+stopping changes no pass or fail (a draw after the stop that would have been constant, and so made the check
+undefined, is not taken); an explanation that depends on what is randomised stops after about two draws. A
 kind that is constant on the reference or on a draw is undefined (not a pass).
 """
 
