@@ -237,3 +237,29 @@ def frame_planted_clip(seed: int = 0) -> Tensor:
         clip[0, t][SQUARE] += red * 2 / 3
         clip[1:, t][(slice(None), *SQUARE)] -= red * 2 / 3
     return clip
+
+
+#: ClassPlantedNet's classes: class k is "frame k is bright"
+FRAME_CLASS_COUNT = 8
+
+
+class ClassPlantedNet(nn.Module):
+    """``(N, 1, 8, H, W) -> (N, 8)`` logits: ``logit_k = GAIN * mean_{y,x} x[:, 0, k]``, so only frame ``k`` matters
+    to class ``k`` (``fc`` is the identity times ``GAIN``). A class-specific explanation of class ``k`` credits
+    frame ``k`` alone; one that depends only on the input is the same for every class."""
+
+    GAIN = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(FRAME_CLASS_COUNT, FRAME_CLASS_COUNT, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(x.mean((1, 3, 4)))
+
+
+def class_planted_net() -> ClassPlantedNet:
+    net = ClassPlantedNet().eval()
+    with torch.no_grad():
+        net.fc.weight.copy_(ClassPlantedNet.GAIN * torch.eye(FRAME_CLASS_COUNT))
+    return net

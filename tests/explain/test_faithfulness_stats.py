@@ -4,6 +4,7 @@ against hand-computed values, a dense linear solve and properties of valid p-val
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 
 import numpy as np
@@ -169,7 +170,7 @@ def test_the_randomisation_test_holds_its_level_when_random_explanations_share_a
     1 / (K (n - 1))) failed such explanations whenever 4 of 5 signs agreed (about 6 in 32); the test must fail at
     most at ALPHA (here exactly when all 5 signs are positive, 1 in 32)."""
     from conv3t.explain.faithfulness import Explanation
-    from conv3t.explain.faithfulness.randomise import randomisation_tests
+    from conv3t.explain.faithfulness.sanity_stats import randomisation_tests
 
     pattern = torch.tensor([-1.0, 1, -1, 1, 1, -1, 1, -1])
     trained = Explanation(frame_importance=torch.tensor([0.0, 2.7, 0, 2.7, 2.7, 0, 2.7, 0]))
@@ -188,7 +189,7 @@ def test_the_randomisation_test_holds_its_level_when_random_explanations_share_a
 
 def test_an_explanation_the_weights_do_not_change_fails_with_five_seeds_and_is_not_testable_with_two() -> None:
     from conv3t.explain.faithfulness import Explanation
-    from conv3t.explain.faithfulness.randomise import randomisation_tests
+    from conv3t.explain.faithfulness.sanity_stats import randomisation_tests
     from conv3t.explain.faithfulness.verdicts import randomisation_verdicts
 
     ramp = Explanation(frame_importance=torch.linspace(1, -1, 8))
@@ -202,3 +203,51 @@ def test_an_explanation_the_weights_do_not_change_fails_with_five_seeds_and_is_n
     (two,) = randomisation_tests(ramp, [ramp] * 2, None, g)
     (verdict,) = randomisation_verdicts((two,))
     assert verdict.passed is None and "not testable with 2 seeds" in verdict.sentence
+
+
+def _old_sign_flip_p(values: np.ndarray) -> float:
+    """The rule before the sequential sign test, written out here: the exact one-sided sign-flip p-value of the
+    mean over all 2^K sign patterns."""
+    k = values.size
+    signs = 1 - 2 * ((np.arange(2**k)[:, None] >> np.arange(k)) & 1)
+    return float(((signs * np.abs(values)).mean(1) >= values.mean() - 1e-12).mean())
+
+
+def test_the_sequential_sign_test_against_a_hand_enumeration() -> None:
+    from conv3t.explain.faithfulness.sanity_stats import sequential_sign_p
+
+    # L = leading positive values, p = 2^-L; zero and NaN are not positive
+    assert sequential_sign_p([0.3, 0.2, -0.1]) == 0.25
+    assert sequential_sign_p([-1.0, 1.0, 1.0]) == 1.0
+    assert sequential_sign_p([0.5, 0.0, 1.0]) == 0.5
+    assert sequential_sign_p([0.5, float("nan")]) == 0.5
+    assert sequential_sign_p([0.1] * 5) == 1 / 32
+    # all 2^4 sign patterns with fair signs: P(p <= 2^-m) = 2^-m exactly (m = 0..4)
+    patterns = list(itertools.product((-1.0, 1.0), repeat=4))
+    ps = [sequential_sign_p(list(s)) for s in patterns]
+    for m in range(5):
+        assert sum(p <= 2.0**-m for p in ps) == 16 // 2**m
+
+
+def test_the_sequential_sign_test_holds_its_level_under_a_skewed_null_where_the_sign_flip_does_not() -> None:
+    """c_k = exp(Z) - 1: median 0 (P(c > 0) = 1/2) but skewed, as a family randomised around its own mean or
+    another class's explanation may be. The sign-flip test of the mean assumes symmetry and fails at twice its
+    level with K = 8; the sequential sign test does not assume it."""
+    from conv3t.explain.faithfulness.sanity_stats import sequential_sign_p
+
+    rng = np.random.default_rng(24)
+    c = np.exp(rng.normal(size=(2000, 8))) - 1
+    sequential = np.mean([sequential_sign_p(row.tolist()) <= ALPHA for row in c])
+    flip = np.mean([_old_sign_flip_p(row) <= ALPHA for row in c])
+    assert sequential <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 2000), sequential  # 2^-5 = 0.031 expected
+    assert flip > 0.08, flip  # the null is skewed enough to matter (0.10 measured)
+
+
+def test_with_five_draws_the_sequential_sign_test_rejects_exactly_when_the_sign_flip_did() -> None:
+    """So the cascade's verdicts do not change: with K = 5 both reach ALPHA only when all five c_k are > 0."""
+    from conv3t.explain.faithfulness.sanity_stats import sequential_sign_p
+
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        c = rng.normal(0.4, 0.5, size=5)
+        assert (sequential_sign_p(c.tolist()) <= ALPHA) == (_old_sign_flip_p(c) <= ALPHA), c

@@ -15,7 +15,9 @@ faithfulness checks
 each with a rank p-value (:mod:`~conv3t.explain.faithfulness.stats`), and the sanity check
 
 * model-parameter randomisation (:mod:`~conv3t.explain.faithfulness.randomise`): the cascade curve and a test
-  against unrelated explanations over several randomisation seeds;
+  over up to ``randomisation_seeds`` randomised copies; for 3T networks the same test per parameter family; and
+  random logit, against up to as many other classes (one rule for the three:
+  :mod:`~conv3t.explain.faithfulness.sanity_stats`, draws stopped once the verdict is settled);
 
 and judges each by the rules of :mod:`conv3t.explain.faithfulness.verdicts`. The model is evaluated in eval
 mode (each module's mode is restored afterwards) and none of its weights changes.
@@ -25,9 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -42,7 +45,6 @@ from conv3t.explain.faithfulness.randomise import (
     family_randomised,
     fully_randomised,
     randomisation_cascade,
-    randomisation_tests,
 )
 from conv3t.explain.faithfulness.results import (
     Explanation,
@@ -51,6 +53,7 @@ from conv3t.explain.faithfulness.results import (
     RandomisationStep,
     RandomisationTest,
 )
+from conv3t.explain.faithfulness.sanity_stats import sequential_tests
 from conv3t.explain.faithfulness.summary import summarise
 from conv3t.explain.faithfulness.verdicts import (
     ablation_verdict,
@@ -104,7 +107,11 @@ class Faithfulness:
         pixel_std: the model's input normalisation std per colour (``x = (pixel - mean) / std``), so that the ROAD
             noise is 0.01 in [0, 1] pixel units; default 1 (the clip is in pixel units).
         exact_frames: clips with at most this many frames get exact frame tests (2^T forward passes; <= 10).
-        randomisation_seeds: fully randomised copies the sanity test compares with (>= 2).
+        randomisation_seeds: ``K``, the most draws of each sanity test: fully randomised copies, copies with one
+            parameter family randomised, other classes (random logit: at most ``classes - 1``); >= 2, and
+            below 5 the sanity checks are not testable at alpha 0.05.
+        stop_early: take draw ``k + 1`` of a sanity test only while its verdict is still open (same verdicts;
+            False computes all ``K`` draws, e.g. to compare).
         batchnorm: ``"keep"`` or ``"reset"`` BatchNorm running statistics of randomised groups.
 
     Example::
@@ -129,6 +136,7 @@ class Faithfulness:
         exact_frames: int = 10,
         randomisation_seeds: int = 5,
         batchnorm: str = "keep",
+        stop_early: bool = True,
     ) -> None:
         for name, value, least in (
             ("draws", draws, 2),
@@ -155,7 +163,7 @@ class Faithfulness:
         self.classes = None if classes is None else list(classes)
         self.min_frames, self.exact_frames = min_frames, exact_frames
         self.pixel_std = None if pixel_std is None else [float(v) for v in pixel_std]
-        self.randomisation_seeds, self.batchnorm = randomisation_seeds, batchnorm
+        self.randomisation_seeds, self.batchnorm, self.stop_early = randomisation_seeds, batchnorm, stop_early
         self._classes = 0  # the model's class count, set by each evaluate's first forward pass
 
     summarise = staticmethod(summarise)
@@ -201,7 +209,7 @@ class Faithfulness:
                     exact_frames=self.exact_frames,
                 )  # fmt: skip
             spatial = self._spatial(x, target, explanation, coarse, generator)
-            cascade, tests, logit_tests, other = self._randomisation(
+            cascade, tests, logit_tests, others = self._randomisation(
                 x, target, explanation, explainer, ran, coarse, generator
             )
         verdicts = [] if ablation is None else [ablation_verdict(ablation, label)]
@@ -213,11 +221,12 @@ class Faithfulness:
             if curve is not None:
                 verdicts.append(curve_verdict(check, curve, label))
         verdicts += randomisation_verdicts(tests)
-        other_label = self.classes[other] if self.classes and 0 <= other < len(self.classes) else f"class {other}"
-        verdicts += random_logit_verdicts(logit_tests, label, other_label)
+        names = [self.classes[o] if self.classes and o < len(self.classes) else f"class {o}" for o in others]
+        verdicts += random_logit_verdicts(logit_tests, label, names)
         return FaithfulnessResult(
-            int(target), ablation, deletion, insertion, spatial, cascade, tuple(verdicts), tests, logit_tests, other
-        )
+            int(target), ablation, deletion, insertion, spatial, cascade, tuple(verdicts), tests, logit_tests,
+            others[0] if others else -1, others,
+        )  # fmt: skip
 
     def _explainer(self, explanation: Explanation) -> Explainer:
         if self.explainer is not None:
@@ -309,31 +318,80 @@ class Faithfulness:
         ran: list[str],
         coarse: tuple[int, int, int] | None,
         generator: torch.Generator,
-    ) -> tuple[tuple[RandomisationStep, ...], tuple[RandomisationTest, ...], tuple[RandomisationTest, ...], int]:
-        """The cascade, the randomisation tests, and the random-logit tests with the other class drawn."""
+    ) -> tuple[
+        tuple[RandomisationStep, ...], tuple[RandomisationTest, ...], tuple[RandomisationTest, ...], tuple[int, ...]
+    ]:
+        """The cascade, the randomisation tests (every group; each parameter family of a 3T network) and the
+        random-logit tests with the other classes explained. The cascade test's further copies come from
+        ``generator`` one after the other, as before early stopping (stopping only leaves the later ones out);
+        every other draw and each test's item null has its own seed, so stopping changes none of the draws
+        taken."""
         if explainer is None:
-            return (), (), (), -1
+            return (), (), (), ()
         groups = self.layer_groups if self.layer_groups is not None else default_layer_groups(self.model, ran)
         reference, cascade, last = randomisation_cascade(
             self.model, x, target, explainer, groups, generator, self.batchnorm
         )
         _same_explanation(explanation, reference)
-        randomised = [] if last is None else [last]
-        for _ in range(self.randomisation_seeds - len(randomised)):
-            randomised.append(fully_randomised(self.model, x, target, explainer, groups, generator, self.batchnorm))
-        tests = randomisation_tests(reference, randomised, coarse, generator)
-        for family in FAMILIES:  # 3T networks: does the explanation depend on the learned motion at all?
-            changed = family_randomised(self.model, x, target, explainer, family, generator)
-            if changed is not None:
-                found = randomisation_tests(reference, [changed], coarse, generator)
-                tests += tuple(dataclasses.replace(t, kind=f"{family}/{t.kind}") for t in found)
-        classes = self._classes
-        if classes < 2:
-            return cascade, tests, (), -1
-        other = int(torch.randint(0, classes - 1, (1,), generator=generator))
-        other += int(other >= target)  # uniformly among the classes other than the target
-        other_explanation = explainer(self.model, x, other)
-        return cascade, tests, randomisation_tests(reference, [other_explanation], coarse, generator), other
+        base, most = int(np.random.SeedSequence([self.seed, 0x24C]).generate_state(1)[0]), self.randomisation_seeds
+
+        def copy_(k: int) -> Explanation:  # draw 0 is the cascade's last step
+            if k == 0 and last is not None:
+                return last
+            return fully_randomised(self.model, x, target, explainer, groups, generator, self.batchnorm)
+
+        tests = sequential_tests(reference, copy_, most, coarse, _seeded(base, 0, _NULL), self.stop_early)
+        for i, family in enumerate(FAMILIES):  # 3T networks: does the explanation depend on the learned motion?
+            first = family_randomised(self.model, x, target, explainer, family, _seeded(base, 1 + i, 0))
+            if first is None:
+                continue
+            draw = _family_draws(self.model, x, target, explainer, family, first, base, 1 + i)
+            found = sequential_tests(reference, draw, most, coarse, _seeded(base, 1 + i, _NULL), self.stop_early)
+            tests += tuple(dataclasses.replace(t, kind=f"{family}/{t.kind}") for t in found)
+        if self._classes < 2:
+            return cascade, tests, (), ()
+        # distinct other classes, uniformly at random without replacement
+        order = torch.randperm(self._classes - 1, generator=_seeded(base, len(FAMILIES) + 1, 0)).tolist()
+        others = [c + int(c >= target) for c in order[: min(most, self._classes - 1)]]
+        asked: list[int] = []
+
+        def other(k: int) -> Explanation:
+            asked.append(others[k])
+            return explainer(self.model, x, others[k])
+
+        null = _seeded(base, len(FAMILIES) + 1, _NULL)
+        logit = sequential_tests(reference, other, len(others), coarse, null, self.stop_early)
+        return cascade, tests, logit, tuple(asked)
+
+
+_NULL = 2**20  # the "draw" index of a test's item-null seed
+
+
+def _seeded(base: int, stream: int, draw: int) -> torch.Generator:
+    """An independent generator for one draw of one sanity test (well mixed by numpy's SeedSequence)."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([base, stream, draw]).generate_state(1)[0]))
+
+
+def _family_draws(
+    model: nn.Module,
+    x: Tensor,
+    target: int,
+    explainer: Explainer,
+    family: str,
+    first: Explanation,
+    base: int,
+    stream: int,
+) -> Callable[[int], Explanation]:
+    """Draw ``k`` of a parameter family's test: a copy with that family redrawn from its own seed."""
+
+    def draw(k: int) -> Explanation:
+        if k == 0:
+            return first
+        out = family_randomised(model, x, target, explainer, family, _seeded(base, stream, k))
+        assert out is not None  # the model had Conv3T layers for draw 0
+        return out
+
+    return draw
 
 
 def _as_index(target: object) -> int:

@@ -163,11 +163,13 @@ class RandomisationTest:
     explanation does not depend on what was learned. ``trained_corr``: mean rank correlation of the trained
     model's explanation with the randomised ones; ``null_corr``: mean correlation of two randomised ones;
     ``p_value``: how likely unrelated explanations reach ``trained_corr`` (the larger of the item-permutation
-    and the sign-flip p-value over the seeds; small: the explanation survives the randomisation);
-    ``constant``: how many explanations were constant (then undefined). ``seed_corrs``: the correlation with
-    each randomised copy; ``min_p``: the smallest p-value reachable (``2^-seeds``; above ALPHA: not testable).
-    ``absolute_corr``, ``absolute_p``: the same test on ``|scores|`` (reported, not judged;
-    conventions.md)."""
+    and the sequential sign test's p-value over the draws; small: the explanation survives the randomisation);
+    ``constant``: how many explanations were constant (then undefined). ``seeds``: ``K``, the most draws the
+    test may take (randomised copies, or other classes for random logit); ``draws_used``: how many it took (it
+    stops at its first non-positive correlation, :mod:`~conv3t.explain.faithfulness.sanity_stats`; 0 in results
+    written before that rule: all ``seeds``). ``seed_corrs``: the correlation with each draw used; ``min_p``: the
+    smallest p-value reachable (``2^-seeds``; above ALPHA: not testable). ``absolute_corr``, ``absolute_p``: the
+    same test on ``|scores|`` (reported, not judged; conventions.md)."""
 
     kind: str
     trained_corr: float
@@ -179,6 +181,7 @@ class RandomisationTest:
     min_p: float = 0.0
     absolute_corr: float = float("nan")
     absolute_p: float | None = None
+    draws_used: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -192,6 +195,7 @@ class RandomisationTest:
             "min_p": _num(self.min_p),
             "absolute_corr": _num(self.absolute_corr),
             "absolute_p": _opt(self.absolute_p),
+            "draws_used": self.draws_used,
         }
 
 
@@ -225,8 +229,9 @@ class Verdict:
 @dataclass(frozen=True)
 class FaithfulnessResult:
     """Everything :meth:`Faithfulness.evaluate` measured for one clip; a check left out is None (or empty).
-    ``random_logit_tests``: the target's explanation against that of ``random_logit_class``, a class drawn at
-    random among the others (``seeds`` 1, ``null_corr`` undefined)."""
+    ``random_logit_tests``: the target's explanation against those of ``random_logit_classes``, distinct other
+    classes drawn uniformly at random without replacement, in the order compared (each test uses the first
+    ``draws_used``); ``random_logit_class``: the first of them (-1: none), kept for readers of older results."""
 
     target: int
     channel_ablation: ChannelAblation | None
@@ -238,6 +243,7 @@ class FaithfulnessResult:
     randomisation_tests: tuple[RandomisationTest, ...] = ()
     random_logit_tests: tuple[RandomisationTest, ...] = ()
     random_logit_class: int = -1
+    random_logit_classes: tuple[int, ...] = ()
 
     def verdict(self, check: str) -> Verdict | None:
         """The verdict of ``check`` (e.g. ``"channel_ablation"``), None when it was not run."""
@@ -258,6 +264,7 @@ class FaithfulnessResult:
             "randomisation": [s.to_json() for s in self.randomisation],
             "randomisation_tests": [t.to_json() for t in self.randomisation_tests],
             "random_logit_class": self.random_logit_class,
+            "random_logit_classes": list(self.random_logit_classes),
             "random_logit_tests": [t.to_json() for t in self.random_logit_tests],
             "verdicts": [v.to_json() for v in self.verdicts],
         }

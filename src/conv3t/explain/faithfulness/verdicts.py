@@ -3,9 +3,12 @@
 
 A faithfulness check passes when its rank p-value is at most :data:`ALPHA`; it is not testable (``passed`` None)
 when no explanation could reach ``ALPHA`` on this clip. A sanity check (randomisation) fails when the
-explanation's correlation with those of randomised models is significantly above that of unrelated explanations
-(p <= ALPHA): it survives the destruction of what the model learned. The signed scores decide; the correlation of
-their absolute values is said beside them.
+explanation's correlation with those of randomised models (or of other classes) is both above that of unrelated
+explanations and positive in every draw (:mod:`~conv3t.explain.faithfulness.sanity_stats`, p <= ALPHA): it
+survives the destruction of what the model learned. It is not testable when ``K`` draws cannot reach ALPHA
+(``2^-K > ALPHA``, fewer than 5). The signed scores decide; the correlation of their absolute values is said
+beside them. The sentences say what was measured (a consistent correlation over the draws), not more: a partly
+dependent explanation keeps a positive correlation too.
 """
 
 from __future__ import annotations
@@ -115,14 +118,15 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
             verdicts.append(Verdict(check, None, sentence, "sanity"))
             continue
         head = (
-            f"with every layer group randomised ({t.seeds} seeds) {name} keeps a mean rank correlation of "
-            f"{t.trained_corr:.2f} with the trained model's (two randomised models: {t.null_corr:.2f}"
+            f"with every layer group randomised {name} keeps a mean rank correlation of {t.trained_corr:.2f} with "
+            f"the trained model's over {_draws(t, 'seed', 'seeds')} (two randomised models: {_null(t)}"
             + (f"; absolute values: {t.absolute_corr:.2f}" if _signed(t) else "")
-            + f"); unrelated explanations reach that with p = {t.p_value:.3g}: "
+            + f"), p = {t.p_value:.3g}: "
         )
         if t.min_p > ALPHA:
-            tail = f"not testable with {t.seeds} seeds (p cannot go below {t.min_p:.3g}; 5 seeds reach {ALPHA:g})."
-            verdicts.append(Verdict(check, None, head + tail, "sanity", None, t.trained_corr))
+            verdicts.append(
+                Verdict(check, None, head + _not_testable(t, "seed", "seeds"), "sanity", None, t.trained_corr)
+            )
             continue
         passed = t.p_value > ALPHA
         tail = (
@@ -134,28 +138,54 @@ def randomisation_verdicts(tests: tuple[RandomisationTest, ...]) -> list[Verdict
     return verdicts
 
 
+def _draws(t: RandomisationTest, one: str, many: str) -> str:
+    """``"5 seeds"``, or ``"2 of 5 seeds (stopped at the first non-positive correlation)"``."""
+    used = t.draws_used or t.seeds  # 0: a result from before early stopping, which used every draw
+    if used >= t.seeds:
+        return f"{t.seeds} {one if t.seeds == 1 else many}"
+    return f"{used} of {t.seeds} {many} (stopped at the first non-positive correlation)"
+
+
+def _null(t: RandomisationTest) -> str:
+    return f"{t.null_corr:.2f}" if math.isfinite(t.null_corr) else "not measured"
+
+
+def _not_testable(t: RandomisationTest, one: str, many: str) -> str:
+    what = one if t.seeds == 1 else many
+    return f"not testable with {t.seeds} {what} (p cannot go below {t.min_p:.3g}; 5 reach {ALPHA:g})."
+
+
 def _signed(t: RandomisationTest) -> bool:
     """True when the absolute variant differs from the signed one (some score was negative)."""
     return math.isfinite(t.absolute_corr) and abs(t.absolute_corr - t.trained_corr) > 1e-9
 
 
-def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, other: str) -> list[Verdict]:
-    """Class specificity (a sanity check): the explanation of ``label`` must not be significantly like that of
-    a random other class ``other`` (the same null as the randomisation tests, one comparison)."""
+def random_logit_verdicts(tests: tuple[RandomisationTest, ...], label: str, others: list[str]) -> list[Verdict]:
+    """Class specificity (a sanity check): the explanation of ``label`` must not be consistently like those of
+    ``others``, the other classes drawn in the order compared (the randomisation tests' rule)."""
     verdicts = []
     for t in tests:
         check, name = f"random_logit_{t.kind}", _NAMES[t.kind]
+        compared = others[: t.draws_used or t.seeds]
+        listed = ", ".join(compared)
         if t.p_value is None or not math.isfinite(t.trained_corr):
-            sentence = f"{name} is constant for {label} or for {other}: class specificity undefined."
+            sentence = f"{name} is constant for {label} or for one of {listed}: class specificity undefined."
             verdicts.append(Verdict(check, None, sentence, "sanity"))
             continue
-        passed = t.p_value > ALPHA
-        sentence = (
-            f"{name} of {label} and of a random other class ({other}) keep a rank correlation of "
-            f"{t.trained_corr:.2f}; unrelated explanations reach that with p = {t.p_value:.3g}: "
-            + ("it is specific to the class." if passed else "it is much the same whatever class is explained.")
+        head = (
+            f"{name} of {label} keeps a mean rank correlation of {t.trained_corr:.2f} with those of "
+            f"{_draws(t, 'other class', 'other classes')} drawn at random ({listed}), p = {t.p_value:.3g}: "
         )
-        verdicts.append(Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr))
+        if t.min_p > ALPHA:
+            verdicts.append(
+                Verdict(
+                    check, None, head + _not_testable(t, "other class", "other classes"), "sanity", None, t.trained_corr
+                )
+            )
+            continue
+        passed = t.p_value > ALPHA
+        tail = "it is specific to the class." if passed else "it is much the same whatever class is explained."
+        verdicts.append(Verdict(check, passed, head + tail, "sanity", t.p_value, t.trained_corr))
     return verdicts
 
 
@@ -163,14 +193,20 @@ _FAMILY_NAMES = {"filters_2d": "2D filters", "temporal": "temporal parameters (t
 
 
 def _family_verdict(t: RandomisationTest, family: str, kind: str) -> Verdict:
-    """3T networks: the explanation with one parameter family of every Conv3T layer randomised."""
+    """3T networks: the explanation with one parameter family of every Conv3T layer redrawn (module notes)."""
     check, name, what = f"family_{family}_{kind}", _NAMES[kind], _FAMILY_NAMES[family]
     if t.p_value is None or not math.isfinite(t.trained_corr):
         return Verdict(check, None, f"{name} is constant with the {what} randomised: undefined.", "sanity")
-    passed = t.p_value > ALPHA
-    sentence = (
-        f"with only the {what} of every 3T layer randomised {name} keeps a rank correlation of {t.trained_corr:.2f} "
-        f"with the trained model's; unrelated explanations reach that with p = {t.p_value:.3g}: "
-        + (f"it depends on the {what}." if passed else f"it does not depend on the {what}.")
+    head = (
+        f"with only the {what} of every 3T layer randomised {name} keeps a mean rank correlation of "
+        f"{t.trained_corr:.2f} with the trained model's over {_draws(t, 'draw', 'draws')}, p = {t.p_value:.3g}: "
     )
-    return Verdict(check, passed, sentence, "sanity", t.p_value, t.trained_corr)
+    if t.min_p > ALPHA:
+        return Verdict(check, None, head + _not_testable(t, "draw", "draws"), "sanity", None, t.trained_corr)
+    passed = t.p_value > ALPHA
+    tail = (
+        f"it changes with the {what}."
+        if passed
+        else f"the correlation is consistent: much of it is set by the other parameters, not the {what}."
+    )
+    return Verdict(check, passed, head + tail, "sanity", t.p_value, t.trained_corr)
