@@ -39,3 +39,38 @@ def test_takes_kinds_tells_partial_explainers_from_plain_callables() -> None:
     assert takes_kinds(conv3t_explainer())
     assert not takes_kinds(lambda model, clip, target: None)
     assert not takes_kinds(print)
+
+
+def test_the_sanity_tests_ask_only_for_the_kinds_still_open_and_reach_the_same_verdicts(monkeypatch) -> None:
+    """A draw taken after the frame attribution's verdict is settled skips the frame attribution (integrated
+    gradients: most of an explanation's cost), and every sanity result equals that of an explainer that always
+    computes everything."""
+    from conv3t.explain.faithfulness import Faithfulness, explain_clip
+
+    net, clip = frame_planted_net(), frame_planted_clip()
+    explanation = explain_clip(net, clip, 0, layers=["conv1"], cam_layer="conv1")
+    calls = {"frames": 0}
+    real = explanation_module.frame_attribution
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["frames"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explanation_module, "frame_attribution", counting)
+    partial = conv3t_explainer(["conv1"], "conv1")
+    results, frame_calls = {}, {}
+    for name, explainer in (("partial", partial), ("whole", lambda m, x, t: partial(m, x, t))):
+        calls["frames"] = 0
+        results[name] = Faithfulness(net, draws=19, seed=1, explainer=explainer).evaluate(clip, 0, explanation)
+        frame_calls[name] = calls["frames"]
+    assert not takes_kinds(lambda m, x, t: partial(m, x, t))
+
+    def sanity(r):  # type: ignore[no-untyped-def]
+        return [(v.check, v.passed, v.p_value) for v in r.verdicts if v.kind == "sanity"]
+
+    assert sanity(results["partial"]) == sanity(results["whole"])
+    tests = {name: r.randomisation_tests for name, r in results.items()}
+    assert [(t.kind, t.seed_corrs, t.draws_used) for t in tests["partial"]] == [
+        (t.kind, t.seed_corrs, t.draws_used) for t in tests["whole"]
+    ]
+    assert frame_calls["partial"] < frame_calls["whole"], frame_calls

@@ -26,6 +26,7 @@ mode (each module's mode is restored afterwards) and none of its weights changes
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,6 +63,7 @@ from conv3t.explain.faithfulness.verdicts import (
     randomisation_verdicts,
 )
 from conv3t.explain.methods.attribution import logits_of
+from conv3t.explain.methods.explanation import takes_kinds
 
 __all__ = ["Faithfulness", "eval_mode", "frame_counts"]
 
@@ -335,10 +337,10 @@ class Faithfulness:
         _same_explanation(explanation, reference)
         base, most = int(np.random.SeedSequence([self.seed, 0x24C]).generate_state(1)[0]), self.randomisation_seeds
 
-        def copy_(k: int) -> Explanation:  # draw 0 is the cascade's last step
+        def copy_(k: int, kinds: frozenset[str]) -> Explanation:  # draw 0 is the cascade's last step
             if k == 0 and last is not None:
                 return last
-            return fully_randomised(self.model, x, target, explainer, groups, generator, self.batchnorm)
+            return fully_randomised(self.model, x, target, _only(explainer, kinds), groups, generator, self.batchnorm)
 
         tests = sequential_tests(reference, copy_, most, coarse, _seeded(base, 0, _NULL), self.stop_early)
         for i, family in enumerate(FAMILIES):  # 3T networks: does the explanation depend on the learned motion?
@@ -355,9 +357,9 @@ class Faithfulness:
         others = [c + int(c >= target) for c in order[: min(most, self._classes - 1)]]
         asked: list[int] = []
 
-        def other(k: int) -> Explanation:
+        def other(k: int, kinds: frozenset[str]) -> Explanation:
             asked.append(others[k])
-            return explainer(self.model, x, others[k])
+            return _only(explainer, kinds)(self.model, x, others[k])
 
         null = _seeded(base, len(FAMILIES) + 1, _NULL)
         logit = sequential_tests(reference, other, len(others), coarse, null, self.stop_early)
@@ -365,6 +367,14 @@ class Faithfulness:
 
 
 _NULL = 2**20  # the "draw" index of a test's item-null seed
+
+
+def _only(explainer: Explainer, kinds: frozenset[str]) -> Explainer:
+    """``explainer`` asked for ``kinds`` alone when it can be (:func:`takes_kinds`): a draw after a kind's verdict
+    is settled then skips that kind's computation (integrated gradients' frames are most of an explanation)."""
+    if not takes_kinds(explainer):
+        return explainer
+    return functools.partial(explainer, kinds=kinds)  # type: ignore[call-arg]
 
 
 def _seeded(base: int, stream: int, draw: int) -> torch.Generator:
@@ -381,13 +391,13 @@ def _family_draws(
     first: Explanation,
     base: int,
     stream: int,
-) -> Callable[[int], Explanation]:
+) -> Callable[[int, frozenset[str]], Explanation]:
     """Draw ``k`` of a parameter family's test: a copy with that family redrawn from its own seed."""
 
-    def draw(k: int) -> Explanation:
+    def draw(k: int, kinds: frozenset[str]) -> Explanation:
         if k == 0:
             return first
-        out = family_randomised(model, x, target, explainer, family, _seeded(base, stream, k))
+        out = family_randomised(model, x, target, _only(explainer, kinds), family, _seeded(base, stream, k))
         assert out is not None  # the model had Conv3T layers for draw 0
         return out
 

@@ -108,7 +108,7 @@ def sequential_sign_p(corrs: Sequence[float]) -> float:
 
 def sequential_tests(
     reference: Explanation,
-    draw: Callable[[int], Explanation],
+    draw: Callable[[int, frozenset[str]], Explanation],
     draws: int,
     coarse: tuple[int, ...] | None,
     generator: torch.Generator,
@@ -118,8 +118,9 @@ def sequential_tests(
 
     Args:
         reference: the trained model's explanation of the target.
-        draw: ``draw(k)`` gives draw ``k``'s explanation (``k = 0, 1, ...``); called at most ``draws`` times, in
-            order, and only while some kind is still positive in every draw so far (``stop_early``).
+        draw: ``draw(k, kinds)`` gives draw ``k``'s explanation (``k = 0, 1, ...``) with at least the ``kinds``
+            still open filled (the others may be None: their tests no longer read them); called at most ``draws``
+            times, in order, and only while some kind is still positive in every draw so far (``stop_early``).
         draws: ``K``, the most draws; ``min_p = 2^-K``.
         coarse: the map's own resolution ``(T', H', W')`` (None: every pixel is an item).
         generator: seeds the item null's permutations (one number per kind, whatever is stopped).
@@ -133,7 +134,7 @@ def sequential_tests(
     for k in range(draws):
         if not going:
             break
-        explanation = draw(k)
+        explanation = draw(k, frozenset(going))
         for kind in sorted(going):
             scores = items(explanation, kind, layers, coarse)
             seen[kind].append(scores)
@@ -154,7 +155,9 @@ def randomisation_tests(
     generator: torch.Generator,
 ) -> tuple[RandomisationTest, ...]:
     """:func:`sequential_tests` of ``reference`` against every explanation in ``randomised`` (no stopping)."""
-    return sequential_tests(reference, randomised.__getitem__, len(randomised), coarse, generator, stop_early=False)
+    return sequential_tests(
+        reference, lambda k, _kinds: randomised[k], len(randomised), coarse, generator, stop_early=False
+    )
 
 
 def _test(kind: str, ref: Tensor, others: list[Tensor], draws: int, rng: np.random.Generator) -> RandomisationTest:
