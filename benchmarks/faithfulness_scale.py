@@ -11,9 +11,18 @@ than chance nearly does: Besag-Clifford stops at 10 draws as good). Parts:
   Grad-CAM's resolution (as the spatial check's random maps), solved as ``spatial_probabilities`` does (8 clips
   in one call of ``road_solve``); per fill;
 * ``explain``: one explanation by :func:`conv3t_explainer` (channels, Grad-CAM, integrated gradients), which the
-  randomisation check recomputes once per cascade step, seed, parameter family and random logit.
+  sanity tests recompute once per cascade step and per draw (randomised copy, parameter-family copy, other
+  class) while the frame attribution's verdict is open;
+* ``explain_partial``: the same without the frame attribution (``kinds=("gradcam", "channels")``): a draw
+  taken after the frame attribution's verdict is settled.
 
-Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_scale.py [--parts forward road explain] [--model resnet18_3t]
+The sanity tests' draws are counted twice: the upper bound (every kind positive on every draw, so every test
+runs to ``seeds`` draws with every kind) and the typical count of an explanation that passes (each kind settled
+by its first draw's non-positive correlation, except Grad-CAM and the channels, which run to ``seeds`` draws:
+the demo's worst kinds).
+
+Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_scale.py [--parts forward road explain explain_partial]
+      [--model resnet18_3t]
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18_3t")
     parser.add_argument("--size", type=int, nargs=3, default=[30, 150, 224], metavar=("T", "H", "W"))
-    parser.add_argument("--parts", nargs="+", default=["forward", "road", "explain"])
+    parser.add_argument("--parts", nargs="+", default=["forward", "road", "explain", "explain_partial"])
     parser.add_argument("--draws", type=int, default=19)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
@@ -96,6 +105,8 @@ def main() -> None:
         seconds["road"] = _road(clip, coarse, torch.Generator().manual_seed(1))
     if "explain" in args.parts:
         seconds["explain"] = _cpu(lambda: explainer(model, clip, 0))
+    if "explain_partial" in args.parts:
+        seconds["explain_partial"] = _cpu(lambda: explainer(model, clip, 0, kinds=("gradcam", "channels")))
     maps, inner = 1 + args.draws, 2 * (len(FRACTIONS) - 2)  # MoRF and LeRF at each inner fraction
     counts = {
         "spatial: ROAD fills": ("road", maps * inner + 1),
@@ -103,17 +114,31 @@ def main() -> None:
         # the insertion test's random orders are the deletion test's reversed (frames._DeletionPool)
         "frames: forward passes": ("forward", (maps + 1) * (args.steps - 1) + 2),
         "channels: forward passes": ("forward", maps + 1),
-        "randomisation: explanations": ("explain", 1 + groups + (args.seeds - 1) + 2 + 1),
+    }
+    k, tests = args.seeds, 1 + 2 + 1  # the cascade's test, two 3T parameter families, random logit
+    bound = {"sanity: explanations, upper bound": ("explain", 1 + groups + (k - 1) + 2 * k + k)}
+    typical = {
+        # reference and cascade steps (whole), the first draw of the families and random logit (whole), later
+        # draws for Grad-CAM and the channels only
+        "sanity: whole explanations, typical": ("explain", 1 + groups + (tests - 1)),
+        "sanity: explanations without frames, typical": ("explain_partial", tests * (k - 1)),
     }
     print(f"{args.model}, clip 3x{t}x{h}x{w}, Grad-CAM at {cam_layer} {coarse}, {groups} layer groups")
     for part, value in seconds.items():
         print(f"  {part}: {value:.2f} CPU s per run")
+    perturbation = _add_up(counts, seconds)
+    for name, sanity in (("upper bound", bound), ("typical", typical)):
+        print(f"per clip, sanity draws {name}: {perturbation + _add_up(sanity, seconds):.0f} CPU s")
+
+
+def _add_up(counts: dict[str, tuple[str, int]], seconds: dict[str, float]) -> float:
+    """Print each counted part and return their sum (parts not timed are left out)."""
     total = 0.0
     for label, (part, n) in counts.items():
         if part in seconds:
             total += n * seconds[part]
             print(f"  {label}: {n} x {seconds[part]:.2f} = {n * seconds[part]:.0f} CPU s")
-    print(f"per clip (parts timed): {total:.0f} CPU s")
+    return total
 
 
 if __name__ == "__main__":
