@@ -203,7 +203,7 @@ def test_the_summary_leads_the_section_and_says_plainly_what_survives_randomisat
     assert text.index("Faithfulness: does what") < text.index("Sanity (necessary") < text.index("Per clip")
     # the sanity check fails over the clips (Fisher over 0.001, 0.4 = 0.0035, Holm x 2 = 0.0071)
     assert (
-        "Over the clips, the frame importance survives the randomisation of every layer's weights "
+        "Over the clips, the frame attribution survives the randomisation of every layer's weights "
         "(Holm-corrected p = 0.0071; on its own on 1 of 2 testable clips)"
     ) in text
     # one clip fails (p = 0.03) but over the clips the check holds (Fisher over 0.03, 0.9, 0.9 = 0.25): the table
