@@ -6,7 +6,8 @@ report explains them (:func:`conv3t.explain.report.analysis.explain_predictions`
 :func:`conv3t.explain.faithfulness.explain_clip`, with the default frame attribution) and checked as the report
 checks them (``Faithfulness(model, draws=19, seed=0, batch_size=8, explainer=conv3t_explainer(...),
 pixel_std=model.json std)``). Prints one line per clip (seconds, each check's verdict and p-value; then the
-randomisation tests' absolute variant), then ``Faithfulness.summarise`` over each seed's clips and over all clips,
+randomisation tests' absolute variant and the draws each sanity test used),
+then ``Faithfulness.summarise`` over each seed's clips and over all clips,
 and the faithfulness stage's seconds per seed (the report's own stage: checks only, not the explanations).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--seeds 0 1 2] [--clips 3] [--check-seed 0]
@@ -15,6 +16,7 @@ Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_demo.py --runs RUNS [--se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -88,6 +90,9 @@ def main() -> None:
             )
             print(f"seed {seed} {clip.name} ({record.top[0]['class']}): {time.perf_counter() - t:.1f} s  {marks}")
             print(f"    absolute variant (r / p): {absolute}")
+            logit = [dataclasses.replace(t, kind=f"logit/{t.kind}") for t in r.random_logit_tests]
+            used = [*r.randomisation_tests, *logit]
+            print("    sanity draws used: " + " ".join(f"{t.kind}={t.draws_used}/{t.seeds}" for t in used))
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         print(
             f"seed {seed}: faithfulness stage {seconds:.1f} s wall, {cpu:.1f} s CPU for {len(clips)} clips; "
