@@ -18,8 +18,8 @@ than chance nearly does: Besag-Clifford stops at 10 draws as good). Parts:
 
 The sanity tests' draws are counted twice: the upper bound (every kind positive on every draw, so every test
 runs to ``seeds`` draws with every kind) and the typical count measured on the demo models (``sanity draws used``
-of ``benchmarks/faithfulness_demo.py --check-seed 0``, 9 clips: 13-19 whole explanations, mean 15.3, and 1-7
-without the frame attribution, mean 4.0, reference and cascade included).
+of ``benchmarks/faithfulness_demo.py --check-seed 0`` on RESULTS.md section 5's models, 9 clips: 12-20 whole
+explanations, mean 14.9, and 1-4 without the frame attribution, mean 3.2, reference and cascade included).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/faithfulness_scale.py [--parts forward road explain explain_partial]
       [--model resnet18_3t]
@@ -119,7 +119,7 @@ def main() -> None:
     bound = {"sanity: explanations, upper bound": ("explain", 1 + groups + (k - 1) + 2 * k + k)}
     typical = {  # measured on the demo models (module notes)
         "sanity: whole explanations, typical": ("explain", 15),
-        "sanity: explanations without frames, typical": ("explain_partial", 4),
+        "sanity: explanations without frames, typical": ("explain_partial", 3),
     }
     perturbation = _add_up(counts, seconds)
     for name, sanity in (("upper bound", bound), ("typical", typical)):
