@@ -283,6 +283,10 @@ def test_layer_verdicts_count_the_channels_the_measurement_leaves_undecided():
     assert (v.loc["image", "rotation_undecided_in"], v.loc["image", "rotation_undecided_out"]) == (1, 0)
     assert (v.loc["image", "zoom_undecided_in"], v.loc["image", "zoom_undecided_out"]) == (0, 1)
     assert v.loc["layer", ["translation_undecided_in", "translation_undecided_out"]].tolist() == [0, 0]
+    from conv3t.explain.report import verification_section
+
+    page = verification_section(_result(rows, summary)).html
+    assert "2/3 (" in page and "; undecided: 2 of these, 1 other</td>" in page  # translation, image mode
     # verifications stored before the flags: no column, nothing undecided
     old = layer_verdicts(_result([{k: x for k, x in r.items() if "undecided" not in k} for r in rows], summary))
     assert old[[c for c in old.columns if "undecided" in c]].to_numpy().sum() == 0

@@ -70,7 +70,7 @@ def _counts(row: pd.Series, motion: str) -> str:
     cell = f"{agree}/{counted}{verdict} ({low:.0%}–{high:.0%})"
     inside, outside = int(row.get(f"{motion}_undecided_in", 0)), int(row.get(f"{motion}_undecided_out", 0))
     if inside or outside:
-        cell += f"; undecided: {inside} of these" + (f", {outside} others" if outside else "")
+        cell += f"; undecided: {inside} of these" + (f", {outside} other{'s' * (outside != 1)}" if outside else "")
     return cell
 
 
