@@ -86,7 +86,40 @@ def test_insertion_draws_are_the_reversed_deletion_orders_at_no_forward_pass(mon
     assert insertion.test.p_value == pytest.approx(1 / (draws + 1))
 
 
-def test_asymmetric_steps_compute_the_insertion_curves() -> None:
-    """Counts that are not symmetric (T = 15, 10 steps rounds 1.5 up and 13.5 up) get their own forward passes."""
-    counts = frames_module.frame_counts(15, 10)
-    assert not torch.equal(counts, 15 - counts.flip(0))
+@pytest.mark.parametrize("frames", [15, 16])
+def test_asymmetric_steps_compute_the_insertion_curves(monkeypatch, frames: int) -> None:
+    """With 10 steps, 15 frames round 1.5 and 13.5 both up (counts 2 and 14: not symmetric), so the insertion
+    draws get their own forward passes; 16 frames are symmetric and read them from the deletion passes."""
+    counts = frames_module.frame_counts(frames, 10)
+    symmetric = torch.equal(counts, frames - counts.flip(0))
+    assert symmetric == (frames == 16)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv3d(3, 4, (3, 1, 1), padding=(1, 0, 0)),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool3d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 2),
+    ).eval()
+    clip = torch.randn(1, 3, frames, 4, 4, generator=torch.Generator().manual_seed(0))
+    seen = [0]
+    real = perturb.frame_probabilities
+
+    def counting(model, x, target, deleted, batch_size):  # type: ignore[no-untyped-def]
+        seen[0] += deleted.shape[0]
+        return real(model, x, target, deleted, batch_size)
+
+    monkeypatch.setattr(frames_module.perturb, "frame_probabilities", counting)
+    deletion, insertion = frame_curves(
+        net, clip, 0, torch.randn(frames, generator=torch.Generator().manual_seed(1)),
+        torch.Generator().manual_seed(2), max_draws=19, steps=10, batch_size=4, exact_frames=1,
+    )  # fmt: skip
+    inner = len(counts)
+    own = 2 + 2 * inner  # the ends and the explanation's two curves
+    # draws are computed 4 at a time (batch_size): a test that stops inside a batch has paid for all of it
+
+    def computed(used: int) -> int:
+        return min(19, -(-used // 4) * 4)
+
+    d, i = computed(deletion.test.draws), computed(insertion.test.draws)
+    assert seen[0] == own + inner * (max(d, i) if symmetric else d + i)
