@@ -182,10 +182,12 @@ def _monte_carlo(
         auc = _auc(mine[:, 0], fractions)
 
         def draw(n: int, insertion: bool = insertion) -> np.ndarray:
-            if insertion and symmetric:  # the reversed orders' insertion curves: the deletion curves backwards
+            if not insertion:
+                c = pool.take(n)
+            elif symmetric:  # the reversed orders' insertion curves: their deletion curves read backwards
                 c = pool.take(n)[:, ::-1]
             else:
-                c = pool.take(n) if not insertion else curves(pool.orders(n), True)[:, :, 0]
+                c = curves(pool.orders(n), True)[:, :, 0]
             return ((c[:, 1:] + c[:, :-1]) / 2 * np.diff(fractions)).sum(1)
 
         pool.rewind()

@@ -39,11 +39,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from conv3t.explain.faithfulness.results import RandomisationTest
-from conv3t.explain.methods.explanation import Explanation
+from conv3t.explain.methods.explanation import KINDS, Explanation
 
 __all__ = ["KINDS", "items", "randomisation_tests", "sequential_sign_p", "sequential_tests", "spearman"]
 
-KINDS = ("gradcam", "frame_importance", "channels")
 PERMUTATIONS = 999
 
 
@@ -61,16 +60,23 @@ def spearman(a: Tensor | None, b: Tensor | None) -> float:
 
 
 def _c(ref: Tensor, other: Tensor) -> float:
-    """``c_k`` by the formula :func:`_variant` uses (z-scores of the ranks), so that stopping and testing agree
-    on its sign; NaN when either is constant."""
-    x, y = _ranks(ref), _ranks(other)
-    if x.std() == 0 or y.std() == 0:
+    """``c_k`` by the formula :func:`_variant` uses (:func:`_z`), so that stopping and testing agree on its sign;
+    NaN when either is constant."""
+    x, y = _z(ref), _z(other)
+    if x is None or y is None:
         return float("nan")
-    return float(((x - x.mean()) / x.std()) @ ((y - y.mean()) / y.std()) / x.size)
+    return float(x @ y / x.size)
 
 
 def _ranks(x: Tensor) -> np.ndarray:
     return pd.Series(x.detach().double().flatten().cpu().numpy()).rank(method="average").to_numpy()
+
+
+def _z(x: Tensor) -> np.ndarray | None:
+    """The z-scores of ``x``'s ranks (population std): the correlation of two is their mean product; None when
+    ``x`` is constant."""
+    r = _ranks(x)
+    return None if r.std() == 0 else (r - r.mean()) / r.std()
 
 
 def channel_vector(explanation: Explanation, layers: Sequence[str]) -> Tensor | None:
@@ -165,7 +171,7 @@ def _test(kind: str, ref: Tensor, others: list[Tensor], draws: int, rng: np.rand
     min_p = max(2.0**-draws, 1 / (PERMUTATIONS + 1))
     signed = _variant(ref, others, rng)
     if signed is None:
-        constant = sum(int(_ranks(t).std() == 0) for t in (ref, *others))
+        constant = sum(_z(t) is None for t in (ref, *others))
         return RandomisationTest(
             kind, float("nan"), float("nan"), None, draws, constant, min_p=min_p, draws_used=len(others)
         )
@@ -185,10 +191,10 @@ def _variant(
     ref: Tensor, others: list[Tensor], rng: np.random.Generator
 ) -> tuple[float, float, float, list[float]] | None:
     """``(r, null_corr, p, c_k)`` of ``ref`` against ``others``; None when any of them is constant."""
-    ranks = [_ranks(ref), *(_ranks(o) for o in others)]
-    if any(r.std() == 0 for r in ranks):
+    scored = [_z(ref), *(_z(o) for o in others)]
+    if any(v is None for v in scored):
         return None
-    z = [(r - r.mean()) / r.std() for r in ranks]
+    z: list[np.ndarray] = scored  # type: ignore[assignment]
     n = z[0].size
     corrs = [float(z[0] @ o / n) for o in z[1:]]
     trained = float(np.mean(corrs))
